@@ -1,0 +1,203 @@
+//! An agent desktop: logs in, goes ready, answers invites (accepting most, with a seeded
+//! chance of rejecting), handles each accepted interaction for a seeded time and completes it
+//! with RequestStopProcessing.
+//!
+//! Like the product's desktop, it forgets the interactions it holds when its connection to the
+//! node drops (they are no longer under its control) and registers under a fresh name on every
+//! connection, so what it owned returns to the queue after the node's grace period
+//! [S-IS-owner]. What it saw is traced (`agent-took`, `agent-completed`, `agent-dropped`): the
+//! [S-INV-owner] oracle checks from these that no interaction is ever in two agents' hands.
+
+use super::{Pending, TICK_TIMER};
+use crate::ids::{AgentId, IxnId, SimTime, TenantId};
+use crate::machine::{Input, Machine, Output, Peer};
+use crate::protocol::{ClientKind, Event, Field, Message, Request};
+use crate::trace::{DropReason, TraceEvent};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::collections::BTreeMap;
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct AgentConfig {
+    pub agent: AgentId,
+    pub tenant: TenantId,
+    pub media: Vec<String>,
+    /// Chance of accepting an invite, per mille.
+    pub accept_per_mille: u32,
+    pub handle_ms_min: u64,
+    pub handle_ms_max: u64,
+    pub request_timeout_ms: u64,
+    pub tick_ms: u64,
+}
+
+const SERVER: Peer = Peer::Server(0);
+
+#[derive(Debug)]
+enum Sent {
+    Setup,
+    Accept(IxnId),
+    Reject,
+    Stop(IxnId),
+    Ping,
+}
+
+pub struct AgentDesktop {
+    cfg: AgentConfig,
+    rng: ChaCha8Rng,
+    incarnation: u32,
+    connections: u32,
+    connected: bool,
+    /// Accepted interactions and when the agent will be done with each.
+    handling: BTreeMap<IxnId, (SimTime, bool)>,
+    pending: Pending<Sent>,
+    last_sent_at: SimTime,
+}
+
+impl AgentDesktop {
+    /// `seed` drives handling times and accept decisions; `incarnation` counts process starts.
+    pub fn new(cfg: AgentConfig, seed: u64, incarnation: u32) -> Self {
+        debug_assert!(cfg.handle_ms_min <= cfg.handle_ms_max, "handle time range reversed");
+        AgentDesktop {
+            cfg,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            incarnation,
+            connections: 0,
+            connected: false,
+            handling: BTreeMap::new(),
+            pending: Pending::default(),
+            last_sent_at: 0,
+        }
+    }
+
+    fn send(&mut self, now: SimTime, request: Request, what: Sent, out: &mut Vec<Output>) {
+        self.last_sent_at = now;
+        self.pending
+            .send(SERVER, request, now + self.cfg.request_timeout_ms, what, out);
+    }
+
+    fn on_connected(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        self.connected = true;
+        self.connections += 1;
+        let agent = self.cfg.agent;
+        let name = format!("{agent}.{}.{}", self.incarnation, self.connections);
+        let setup = [
+            Request::RegisterClient {
+                name,
+                kind: ClientKind::AgentDesktop,
+            },
+            Request::AgentLogin {
+                tenant: Field::Value(self.cfg.tenant),
+                agent,
+                media: self.cfg.media.clone(),
+            },
+            Request::AgentReady { agent },
+        ];
+        for request in setup {
+            self.send(now, request, Sent::Setup, out);
+        }
+    }
+
+    fn on_disconnected(&mut self, out: &mut Vec<Output>) {
+        self.connected = false;
+        self.pending.drain();
+        let agent = self.cfg.agent;
+        for ixn in std::mem::take(&mut self.handling).into_keys() {
+            out.push(Output::Trace(TraceEvent::AgentDropped {
+                agent,
+                ixn,
+                reason: DropReason::Disconnected,
+            }));
+        }
+    }
+
+    fn on_invite(&mut self, now: SimTime, ixn: IxnId, out: &mut Vec<Output>) {
+        let accept = self.rng.random_range(0..1000) < self.cfg.accept_per_mille;
+        if accept {
+            self.send(now, Request::Accept { ixn: Field::Value(ixn) }, Sent::Accept(ixn), out);
+        } else {
+            self.send(now, Request::Reject { ixn: Field::Value(ixn) }, Sent::Reject, out);
+        }
+    }
+
+    fn on_answer(&mut self, now: SimTime, what: Sent, event: Event, out: &mut Vec<Output>) {
+        let agent = self.cfg.agent;
+        let ok = matches!(event, Event::Ack { .. });
+        match what {
+            Sent::Accept(ixn) if ok => {
+                let handle_ms = self
+                    .rng
+                    .random_range(self.cfg.handle_ms_min..=self.cfg.handle_ms_max);
+                self.handling.insert(ixn, (now + handle_ms, false));
+                out.push(Output::Trace(TraceEvent::AgentTook { agent, ixn }));
+            }
+            Sent::Stop(ixn) => {
+                self.handling.remove(&ixn);
+                let event = if ok {
+                    TraceEvent::AgentCompleted { agent, ixn }
+                } else {
+                    TraceEvent::AgentDropped {
+                        agent,
+                        ixn,
+                        reason: DropReason::Refused,
+                    }
+                };
+                out.push(Output::Trace(event));
+            }
+            Sent::Setup | Sent::Accept(_) | Sent::Reject | Sent::Ping => {}
+        }
+    }
+
+    fn on_tick(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        if let Some(request) = self.pending.expired(now) {
+            out.push(Output::Trace(TraceEvent::RequestTimedOut { request }));
+            out.push(Output::Close(SERVER));
+        }
+        let mut next = now + self.cfg.tick_ms;
+        if self.connected {
+            let done: Vec<IxnId> = self
+                .handling
+                .iter()
+                .filter(|(_, (until, stopping))| *until <= now && !stopping)
+                .map(|(ixn, _)| *ixn)
+                .collect();
+            for ixn in done {
+                self.handling.insert(ixn, (now, true));
+                self.send(now, Request::StopProcessing { ixn: Field::Value(ixn) }, Sent::Stop(ixn), out);
+            }
+            if self.pending.is_empty() && now >= self.last_sent_at + self.cfg.request_timeout_ms / 2 {
+                self.send(now, Request::Ping, Sent::Ping, out);
+            }
+            for (until, stopping) in self.handling.values() {
+                if !stopping {
+                    next = next.min(*until);
+                }
+            }
+        }
+        out.push(Output::SetTimer(TICK_TIMER, next.max(now + 1)));
+    }
+}
+
+impl Machine for AgentDesktop {
+    fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
+        match input {
+            Input::Start => self.on_tick(now, out),
+            Input::Connected(_) => self.on_connected(now, out),
+            Input::Disconnected(_) => self.on_disconnected(out),
+            Input::Frame(_, Message::Event { ref_id: Some(ref_id), event }) => {
+                if let Some(what) = self.pending.answer(ref_id) {
+                    self.on_answer(now, what, event, out);
+                    self.on_tick(now, out);
+                }
+            }
+            Input::Frame(_, Message::Event { ref_id: None, event: Event::Invite { agent, ixn } })
+                if agent == self.cfg.agent =>
+            {
+                self.on_invite(now, ixn.id, out)
+            }
+            Input::Frame(_, Message::Event { ref_id: None, .. })
+            | Input::Frame(_, Message::Request { .. })
+            | Input::Persisted(_) => {}
+            Input::Timer(_) => self.on_tick(now, out),
+        }
+    }
+}

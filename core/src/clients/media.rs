@@ -1,0 +1,169 @@
+//! A media server (e-mail, chat gateway) that submits a seeded workload [S-IS-submit].
+//!
+//! Each interaction carries a client-supplied id, as an e-mail server submits with its own
+//! message id: a submit whose acknowledgement was lost is sent again after reconnecting, and the
+//! node's DuplicateId answer proves the first attempt was stored. So every interaction is
+//! submitted at most once and acknowledged at least once: the [S-INV-lost] oracle can hold the
+//! cluster to every `submit-acked` in the trace.
+
+use super::{Pending, TICK_TIMER};
+use crate::ids::{IxnId, SimTime, TenantId};
+use crate::kv::KvList;
+use crate::machine::{Input, Machine, Output, Peer};
+use crate::protocol::{ClientKind, ErrorCode, Event, Field, Message, Request};
+use crate::trace::TraceEvent;
+use std::collections::VecDeque;
+
+/// One interaction of the workload.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SubmitSpec {
+    pub at_ms: SimTime,
+    pub ixn: IxnId,
+    pub tenant: TenantId,
+    pub media: String,
+    pub queue: String,
+    pub priority: i32,
+    pub user_data: KvList,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct MediaServerConfig {
+    pub name: String,
+    pub submits: Vec<SubmitSpec>,
+    pub request_timeout_ms: u64,
+    pub tick_ms: u64,
+}
+
+const SERVER: Peer = Peer::Server(0);
+
+#[derive(Debug)]
+enum Sent {
+    Register,
+    Submit(usize),
+    Ping,
+}
+
+pub struct MediaServer {
+    cfg: MediaServerConfig,
+    connected: bool,
+    /// Index of the next workload item whose time has not come yet.
+    next: usize,
+    /// Items due but not acknowledged and not in flight: sent on (re)connect.
+    retry: VecDeque<usize>,
+    pending: Pending<Sent>,
+    last_sent_at: SimTime,
+}
+
+impl MediaServer {
+    pub fn new(cfg: MediaServerConfig) -> Self {
+        debug_assert!(
+            cfg.submits.windows(2).all(|pair| pair[0].at_ms <= pair[1].at_ms),
+            "workload must be in time order"
+        );
+        MediaServer {
+            cfg,
+            connected: false,
+            next: 0,
+            retry: VecDeque::new(),
+            pending: Pending::default(),
+            last_sent_at: 0,
+        }
+    }
+
+    fn send(&mut self, now: SimTime, request: Request, what: Sent, out: &mut Vec<Output>) {
+        self.last_sent_at = now;
+        self.pending
+            .send(SERVER, request, now + self.cfg.request_timeout_ms, what, out);
+    }
+
+    fn submit(&mut self, now: SimTime, index: usize, out: &mut Vec<Output>) {
+        let spec = &self.cfg.submits[index];
+        let request = Request::Submit {
+            tenant: Field::Value(spec.tenant),
+            media: Field::Value(spec.media.clone()),
+            queue: spec.queue.clone(),
+            priority: spec.priority,
+            user_data: spec.user_data.clone(),
+            client_ixn: Some(spec.ixn),
+        };
+        self.send(now, request, Sent::Submit(index), out);
+    }
+
+    fn on_tick(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        if let Some(request) = self.pending.expired(now) {
+            out.push(Output::Trace(TraceEvent::RequestTimedOut { request }));
+            out.push(Output::Close(SERVER));
+        }
+        while self.next < self.cfg.submits.len() && self.cfg.submits[self.next].at_ms <= now {
+            self.retry.push_back(self.next);
+            self.next += 1;
+        }
+        if self.connected {
+            while let Some(index) = self.retry.pop_front() {
+                self.submit(now, index, out);
+            }
+            if self.pending.is_empty() && now >= self.last_sent_at + self.cfg.request_timeout_ms / 2 {
+                self.send(now, Request::Ping, Sent::Ping, out);
+            }
+        }
+        let mut at = now + self.cfg.tick_ms;
+        if let Some(spec) = self.cfg.submits.get(self.next) {
+            at = at.min(spec.at_ms.max(now + 1));
+        }
+        out.push(Output::SetTimer(TICK_TIMER, at));
+    }
+
+    fn on_answer(&mut self, now: SimTime, what: Sent, event: Event, out: &mut Vec<Output>) {
+        let Sent::Submit(index) = what else {
+            return;
+        };
+        let ixn = self.cfg.submits[index].ixn;
+        match event {
+            Event::Ack { .. } | Event::Error { code: ErrorCode::DuplicateId } => {
+                out.push(Output::Trace(TraceEvent::SubmitAcked { ixn }));
+            }
+            Event::Error { .. } => out.push(Output::Trace(TraceEvent::SubmitGaveUp { ixn })),
+            other => {
+                // Not an answer to a submit: the node misbehaves; try again later.
+                let _ = other;
+                self.retry.push_back(index);
+                self.on_tick(now, out);
+            }
+        }
+    }
+}
+
+impl Machine for MediaServer {
+    fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
+        match input {
+            Input::Start => self.on_tick(now, out),
+            Input::Connected(_) => {
+                self.connected = true;
+                let register = Request::RegisterClient {
+                    name: self.cfg.name.clone(),
+                    kind: ClientKind::MediaServer,
+                };
+                self.send(now, register, Sent::Register, out);
+                self.on_tick(now, out);
+            }
+            Input::Disconnected(_) => {
+                self.connected = false;
+                for what in self.pending.drain() {
+                    if let Sent::Submit(index) = what {
+                        self.retry.push_back(index);
+                    }
+                }
+                self.retry.make_contiguous().sort_unstable();
+            }
+            Input::Frame(_, Message::Event { ref_id: Some(ref_id), event }) => {
+                if let Some(what) = self.pending.answer(ref_id) {
+                    self.on_answer(now, what, event, out);
+                }
+            }
+            Input::Frame(_, Message::Event { ref_id: None, .. })
+            | Input::Frame(_, Message::Request { .. })
+            | Input::Persisted(_) => {}
+            Input::Timer(_) => self.on_tick(now, out),
+        }
+    }
+}

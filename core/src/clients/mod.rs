@@ -1,0 +1,81 @@
+//! The clients of the cluster: a media server that submits a workload, a simple router that
+//! pulls and delivers, and agent desktops. They are machines like the servers, so the same
+//! shells run them and the same oracles judge what they saw.
+//!
+//! Every client keeps request timeouts: turmoil never retransmits, so a partitioned connection
+//! stalls for good, and a client that waits forever on it would hide faults instead of
+//! surviving them. A timed-out request closes the connection; the shell reconnects.
+
+pub mod agent;
+pub mod media;
+pub mod router;
+
+use crate::ids::{RefId, SimTime};
+use crate::machine::{Output, Peer, TimerId};
+use crate::protocol::{Message, Request};
+use std::collections::BTreeMap;
+
+/// Outstanding requests of one connection, with deadlines.
+#[derive(Debug)]
+pub struct Pending<T> {
+    next_ref: u32,
+    requests: BTreeMap<RefId, (SimTime, &'static str, T)>,
+}
+
+impl<T> Default for Pending<T> {
+    fn default() -> Self {
+        Pending {
+            next_ref: 0,
+            requests: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T> Pending<T> {
+    /// Sends `request` on `peer`, remembering `what` until the answer or `deadline`.
+    pub fn send(
+        &mut self,
+        peer: Peer,
+        request: Request,
+        deadline: SimTime,
+        what: T,
+        out: &mut Vec<Output>,
+    ) -> RefId {
+        let ref_id = RefId(self.next_ref);
+        self.next_ref = self.next_ref.wrapping_add(1);
+        self.requests.insert(ref_id, (deadline, request.name(), what));
+        out.push(Output::Send(peer, Message::Request { ref_id, request }));
+        ref_id
+    }
+
+    pub fn answer(&mut self, ref_id: RefId) -> Option<T> {
+        self.requests.remove(&ref_id).map(|(_, _, what)| what)
+    }
+
+    /// The name of the first request past its deadline, if any.
+    pub fn expired(&self, now: SimTime) -> Option<&'static str> {
+        self.requests
+            .values()
+            .find(|(deadline, _, _)| *deadline <= now)
+            .map(|(_, name, _)| *name)
+    }
+
+    /// Forgets every outstanding request (the connection is gone), returning what they were.
+    pub fn drain(&mut self) -> Vec<T> {
+        std::mem::take(&mut self.requests)
+            .into_values()
+            .map(|(_, _, what)| what)
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+    }
+}
+
+/// The timer every client uses to look at its deadlines and retries.
+pub const TICK_TIMER: TimerId = TimerId(0);

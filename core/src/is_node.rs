@@ -1,0 +1,1069 @@
+//! One Interaction Server node [S-IS]: queues and views over a durable database, pulls with
+//! ownership and hold, placement, user data, delivery to agents, and ownership release when a
+//! client goes away.
+//!
+//! Ownership is per registered client *name* (RequestRegisterClient), not per connection: a
+//! client that reconnects under the same name within `owner_grace_ms` keeps what it owned
+//! [S-IS-owner]; after that its interactions return to their queues. Every state change a client
+//! is told about is written to the database first: the node issues [`Output::Persist`] and holds
+//! the acknowledgement until [`Input::Persisted`] [S-IS-durable]. A submitted interaction becomes
+//! pullable only once persisted, so nothing can be handed out that a crash would take back.
+//!
+//! Views order by priority descending, then submit order ascending; a view may filter on one
+//! user-data key [S-IS-pull]. A pull with nothing to return is held for `pull_hold_timeout_ms`
+//! and answered as soon as something arrives, or empty at the timeout [S-IS-hold].
+//!
+//! Where the seeds are silent (and what a real server does): RequestDeliver is refused unless the
+//! agent is logged in, ready and below capacity; an unanswered invite times out after
+//! `invite_timeout_ms` and counts as a reject; an agent logged in from a connection that closes
+//! is logged out at once (its interactions follow the owner grace rule).
+//!
+//! Must not: trust a peer. Every request is validated and answered with a documented code.
+
+use crate::db::{DbOp, IsDatabase, IxnRecord};
+use crate::ids::{AgentId, IxnId, RefId, SimTime, TenantId};
+use crate::kv::{KvList, KvValue};
+use crate::machine::{Input, Machine, Output, Peer, TimerId, WriteId};
+use crate::protocol::{
+    AgentState, ClientKind, ErrorCode, Event, Field, IxnInfo, Message, Request,
+};
+use crate::trace::{ReleaseReason, TraceEvent};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A view's filter: interactions whose user data has `key` equal to `equals`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ViewCondition {
+    pub key: String,
+    pub equals: KvValue,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ViewConfig {
+    pub name: String,
+    pub condition: Option<ViewCondition>,
+}
+
+impl ViewConfig {
+    pub fn matches(&self, user_data: &KvList) -> bool {
+        match &self.condition {
+            None => true,
+            Some(condition) => user_data.get(&condition.key) == Some(&condition.equals),
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct QueueConfig {
+    pub name: String,
+    pub tenant: TenantId,
+    pub views: Vec<ViewConfig>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct MediaConfig {
+    pub name: String,
+    pub enabled: bool,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TenantConfig {
+    pub id: TenantId,
+    pub media: Vec<MediaConfig>,
+}
+
+/// Static configuration of a node (the product's configuration layer).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct IsConfig {
+    /// Node index: the top bits of generated interaction ids.
+    pub node: u16,
+    pub tenants: Vec<TenantConfig>,
+    pub queues: Vec<QueueConfig>,
+    pub pull_hold_timeout_ms: u64,
+    pub owner_grace_ms: u64,
+    pub invite_timeout_ms: u64,
+    /// Interactions an agent may hold at once (invited or accepted).
+    pub agent_capacity: u32,
+    /// License seats this node holds; `None` = unlimited.
+    pub seats: Option<u32>,
+    /// Most held pulls at once; further empty pulls are answered empty at once.
+    pub held_pulls_max: usize,
+}
+
+impl IsConfig {
+    pub fn queue(&self, name: &str) -> Option<&QueueConfig> {
+        self.queues.iter().find(|queue| queue.name == name)
+    }
+
+    fn tenant(&self, id: TenantId) -> Option<&TenantConfig> {
+        self.tenants.iter().find(|tenant| tenant.id == id)
+    }
+}
+
+/// Order of interactions in every view: priority descending, then submit order.
+type ViewKey = (Reverse<i32>, u64, IxnId);
+
+fn view_key(record: &IxnRecord) -> ViewKey {
+    (Reverse(record.priority), record.seq, record.id)
+}
+
+#[derive(Clone, Debug)]
+struct Invite {
+    agent: AgentId,
+    timer: TimerId,
+}
+
+#[derive(Clone, Debug)]
+struct Owner {
+    client: String,
+    /// The agent handling it, once accepted.
+    agent: Option<AgentId>,
+    invite: Option<Invite>,
+}
+
+#[derive(Clone, Debug)]
+struct Client {
+    name: String,
+    kind: ClientKind,
+}
+
+#[derive(Clone, Debug)]
+struct Agent {
+    peer: Peer,
+    ready: bool,
+    /// Interactions invited to or accepted by this agent.
+    load: u32,
+}
+
+#[derive(Clone, Debug)]
+struct HeldPull {
+    peer: Peer,
+    client: String,
+    ref_id: RefId,
+    queue: String,
+    view: String,
+    count: u32,
+    timer: TimerId,
+}
+
+/// Something to do once a write is durable.
+#[derive(Clone, Debug)]
+enum AfterWrite {
+    Reply(Peer, Message),
+    MakeAvailable(IxnId),
+}
+
+#[derive(Clone, Debug)]
+enum TimerPurpose {
+    PullHold,
+    Invite(IxnId),
+    OwnerGrace(String),
+}
+
+pub struct IsNode {
+    cfg: IsConfig,
+    db: IsDatabase,
+    /// Pullable interactions per queue, in view order.
+    available: BTreeMap<String, BTreeSet<ViewKey>>,
+    owners: BTreeMap<IxnId, Owner>,
+    /// Interactions whose latest write is not yet durable: neither owned nor available.
+    in_flight: BTreeSet<IxnId>,
+    clients: BTreeMap<Peer, Client>,
+    /// Live connection of each registered client name.
+    client_peers: BTreeMap<String, Peer>,
+    agents: BTreeMap<AgentId, Agent>,
+    held: Vec<HeldPull>,
+    after_write: BTreeMap<WriteId, Vec<AfterWrite>>,
+    next_write: u64,
+    timers: BTreeMap<TimerId, TimerPurpose>,
+    next_timer: u64,
+}
+
+impl IsNode {
+    /// A node starting from `db` (empty on first boot, the durable store on restart).
+    pub fn new(cfg: IsConfig, db: IsDatabase) -> Self {
+        let mut node = IsNode {
+            cfg,
+            db,
+            available: BTreeMap::new(),
+            owners: BTreeMap::new(),
+            in_flight: BTreeSet::new(),
+            clients: BTreeMap::new(),
+            client_peers: BTreeMap::new(),
+            agents: BTreeMap::new(),
+            held: Vec::new(),
+            after_write: BTreeMap::new(),
+            next_write: 0,
+            timers: BTreeMap::new(),
+            next_timer: 0,
+        };
+        for record in node.db.interactions.values() {
+            node.available
+                .entry(record.queue.clone())
+                .or_default()
+                .insert(view_key(record));
+        }
+        node
+    }
+
+    pub fn config(&self) -> &IsConfig {
+        &self.cfg
+    }
+
+    /// The node's working copy of the database (durable state plus writes not yet persisted).
+    pub fn database(&self) -> &IsDatabase {
+        &self.db
+    }
+
+    /// Who owns `ixn`, if anyone (client name).
+    pub fn owner(&self, ixn: IxnId) -> Option<&str> {
+        self.owners.get(&ixn).map(|owner| owner.client.as_str())
+    }
+
+    /// Whether `ixn` can be pulled now.
+    pub fn is_available(&self, ixn: IxnId) -> bool {
+        self.db.interactions.get(&ixn).is_some_and(|record| {
+            self.available
+                .get(&record.queue)
+                .is_some_and(|set| set.contains(&view_key(record)))
+        })
+    }
+
+    pub fn held_pulls(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Checks the node's internal invariants; the proptest and fuzz suites call it after every
+    /// step.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut seen = BTreeSet::new();
+        for (queue, set) in &self.available {
+            for (_, _, ixn) in set {
+                let record = self
+                    .db
+                    .interactions
+                    .get(ixn)
+                    .ok_or(format!("available {ixn} not in database"))?;
+                if &record.queue != queue {
+                    return Err(format!("{ixn} available in {queue} but stored in {}", record.queue));
+                }
+                if self.owners.contains_key(ixn) || self.in_flight.contains(ixn) {
+                    return Err(format!("{ixn} both available and owned/in flight"));
+                }
+                seen.insert(*ixn);
+            }
+        }
+        for ixn in self.owners.keys() {
+            if !self.db.interactions.contains_key(ixn) {
+                return Err(format!("owned {ixn} not in database"));
+            }
+            seen.insert(*ixn);
+        }
+        seen.extend(self.in_flight.iter().copied());
+        if seen.len() != self.db.interactions.len() {
+            return Err(format!(
+                "{} interactions stored but {} accounted for (available, owned or in flight)",
+                self.db.interactions.len(),
+                seen.len()
+            ));
+        }
+        for (agent_id, agent) in &self.agents {
+            let invited = self
+                .owners
+                .values()
+                .filter(|owner| owner.invite.as_ref().is_some_and(|i| i.agent == *agent_id))
+                .count();
+            let accepted = self
+                .owners
+                .values()
+                .filter(|owner| owner.agent == Some(*agent_id))
+                .count();
+            if agent.load as usize != invited + accepted {
+                return Err(format!(
+                    "{agent_id} load {} but {invited} invited + {accepted} accepted",
+                    agent.load
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn timer(&mut self, purpose: TimerPurpose, at: SimTime, out: &mut Vec<Output>) -> TimerId {
+        let id = TimerId(self.next_timer);
+        self.next_timer += 1;
+        self.timers.insert(id, purpose);
+        out.push(Output::SetTimer(id, at));
+        id
+    }
+
+    fn cancel_timer(&mut self, id: TimerId, out: &mut Vec<Output>) {
+        if self.timers.remove(&id).is_some() {
+            out.push(Output::CancelTimer(id));
+        }
+    }
+
+    fn persist(&mut self, op: DbOp, then: Vec<AfterWrite>, out: &mut Vec<Output>) {
+        self.db.apply(&op);
+        let write = WriteId(self.next_write);
+        self.next_write += 1;
+        out.push(Output::Persist(write, op));
+        self.after_write.insert(write, then);
+    }
+
+    fn on_persisted(&mut self, now: SimTime, upto: WriteId, out: &mut Vec<Output>) {
+        let done: Vec<WriteId> = self.after_write.range(..=upto).map(|(id, _)| *id).collect();
+        if done.is_empty() {
+            return;
+        }
+        out.push(Output::Trace(TraceEvent::Persisted { writes: upto.0 + 1 }));
+        let mut touched = BTreeSet::new();
+        for write in done {
+            for action in self.after_write.remove(&write).unwrap_or_default() {
+                match action {
+                    AfterWrite::Reply(peer, message) => out.push(Output::Send(peer, message)),
+                    AfterWrite::MakeAvailable(ixn) => {
+                        self.in_flight.remove(&ixn);
+                        if let Some(queue) = self.make_available(ixn) {
+                            out.push(Output::Trace(TraceEvent::Queued {
+                                ixn,
+                                queue: queue.clone(),
+                            }));
+                            touched.insert(queue);
+                        }
+                    }
+                }
+            }
+        }
+        for queue in touched {
+            self.serve_held(now, &queue, out);
+        }
+    }
+
+    /// Puts a stored, unowned interaction into its queue's pullable set; returns the queue.
+    fn make_available(&mut self, ixn: IxnId) -> Option<String> {
+        let record = self.db.interactions.get(&ixn)?;
+        if self.owners.contains_key(&ixn) || self.in_flight.contains(&ixn) {
+            return None;
+        }
+        self.available
+            .entry(record.queue.clone())
+            .or_default()
+            .insert(view_key(record));
+        Some(record.queue.clone())
+    }
+
+    fn take_available(&mut self, ixn: IxnId) {
+        if let Some(record) = self.db.interactions.get(&ixn) {
+            if let Some(set) = self.available.get_mut(&record.queue) {
+                set.remove(&view_key(record));
+            }
+        }
+    }
+
+    fn info(record: &IxnRecord) -> IxnInfo {
+        IxnInfo {
+            id: record.id,
+            tenant: record.tenant,
+            media: record.media.clone(),
+            queue: record.queue.clone(),
+            priority: record.priority,
+            user_data: record.user_data.clone(),
+        }
+    }
+
+    /// Up to `count` pullable interactions of `queue` that `view` shows, in view order.
+    fn select(&self, queue: &str, view: &ViewConfig, count: u32) -> Vec<IxnId> {
+        let Some(set) = self.available.get(queue) else {
+            return Vec::new();
+        };
+        set.iter()
+            .map(|(_, _, ixn)| *ixn)
+            .filter(|ixn| {
+                self.db
+                    .interactions
+                    .get(ixn)
+                    .is_some_and(|record| view.matches(&record.user_data))
+            })
+            .take(count as usize)
+            .collect()
+    }
+
+    fn view(&self, queue: &str, view: &str) -> Option<ViewConfig> {
+        self.cfg
+            .queue(queue)?
+            .views
+            .iter()
+            .find(|candidate| candidate.name == view)
+            .cloned()
+    }
+
+    /// Marks `ixns` owned by `client` and builds the EventTakenFromQueue.
+    fn take(&mut self, client: &str, ixns: &[IxnId]) -> Event {
+        let mut items = Vec::with_capacity(ixns.len());
+        for ixn in ixns {
+            self.take_available(*ixn);
+            self.owners.insert(
+                *ixn,
+                Owner {
+                    client: client.to_string(),
+                    agent: None,
+                    invite: None,
+                },
+            );
+            if let Some(record) = self.db.interactions.get(ixn) {
+                items.push(Self::info(record));
+            }
+        }
+        Event::TakenFromQueue { items }
+    }
+
+    fn serve_held(&mut self, _now: SimTime, queue: &str, out: &mut Vec<Output>) {
+        let mut index = 0;
+        while index < self.held.len() {
+            if self.held[index].queue != queue {
+                index += 1;
+                continue;
+            }
+            let Some(view) = self.view(queue, &self.held[index].view) else {
+                index += 1;
+                continue;
+            };
+            let picked = self.select(queue, &view, self.held[index].count);
+            if picked.is_empty() {
+                index += 1;
+                continue;
+            }
+            let held = self.held.remove(index);
+            self.cancel_timer(held.timer, out);
+            let event = self.take(&held.client, &picked);
+            out.push(Output::Trace(TraceEvent::Pulled {
+                client: held.client.clone(),
+                queue: held.queue.clone(),
+                view: held.view.clone(),
+                ixns: picked,
+            }));
+            out.push(Output::Send(held.peer, Message::reply(held.ref_id, event)));
+        }
+    }
+
+    fn fail(&self, peer: Peer, ref_id: RefId, request: &Request, code: ErrorCode, out: &mut Vec<Output>) {
+        out.push(Output::Trace(TraceEvent::request_failed(request, code)));
+        out.push(Output::Send(peer, Message::error(ref_id, code)));
+    }
+
+    fn broadcast_agent(&self, agent_id: AgentId, out: &mut Vec<Output>) {
+        let state = match self.agents.get(&agent_id) {
+            None => AgentState::LoggedOut,
+            Some(agent) if !agent.ready => AgentState::NotReady,
+            Some(agent) => AgentState::Ready {
+                free: self.cfg.agent_capacity.saturating_sub(agent.load),
+            },
+        };
+        for (peer, client) in &self.clients {
+            if client.kind == ClientKind::Router {
+                out.push(Output::Send(
+                    *peer,
+                    Message::unsolicited(Event::AgentState {
+                        agent: agent_id,
+                        state,
+                    }),
+                ));
+            }
+        }
+    }
+
+    /// Sends the current state of every agent to a router that just registered.
+    fn agent_snapshot(&self, peer: Peer, out: &mut Vec<Output>) {
+        for (agent_id, agent) in &self.agents {
+            let state = if agent.ready {
+                AgentState::Ready {
+                    free: self.cfg.agent_capacity.saturating_sub(agent.load),
+                }
+            } else {
+                AgentState::NotReady
+            };
+            out.push(Output::Send(
+                peer,
+                Message::unsolicited(Event::AgentState {
+                    agent: *agent_id,
+                    state,
+                }),
+            ));
+        }
+    }
+
+    fn send_to_client(&self, client: &str, message: Message, out: &mut Vec<Output>) {
+        if let Some(peer) = self.client_peers.get(client) {
+            out.push(Output::Send(*peer, message));
+        }
+    }
+
+    fn change_load(&mut self, agent_id: AgentId, delta: i32, out: &mut Vec<Output>) {
+        if let Some(agent) = self.agents.get_mut(&agent_id) {
+            agent.load = agent.load.saturating_add_signed(delta);
+            self.broadcast_agent(agent_id, out);
+        }
+    }
+
+    /// Clears the owner of `ixn`, freeing the handling agent's capacity.
+    fn disown(&mut self, ixn: IxnId, out: &mut Vec<Output>) {
+        if let Some(Owner { agent: Some(agent), .. }) = self.owners.remove(&ixn) {
+            self.change_load(agent, -1, out);
+        }
+    }
+
+    /// Withdraws a pending invite of `ixn` (timeout, reject, agent gone); the owner keeps it.
+    fn end_invite(&mut self, ixn: IxnId, out: &mut Vec<Output>) -> Option<(AgentId, String)> {
+        let owner = self.owners.get_mut(&ixn)?;
+        let invite = owner.invite.take()?;
+        let client = owner.client.clone();
+        self.cancel_timer(invite.timer, out);
+        self.change_load(invite.agent, -1, out);
+        Some((invite.agent, client))
+    }
+
+    /// Returns every interaction `client` owns to its queue [S-IS-owner].
+    fn release_owned_by(&mut self, now: SimTime, client: &str, out: &mut Vec<Output>) {
+        let owned: Vec<IxnId> = self
+            .owners
+            .iter()
+            .filter(|(_, owner)| owner.client == client)
+            .map(|(ixn, _)| *ixn)
+            .collect();
+        let mut touched = BTreeSet::new();
+        for ixn in owned {
+            if let Some((agent, _)) = self.end_invite(ixn, out) {
+                if let Some(agent_state) = self.agents.get(&agent) {
+                    out.push(Output::Send(
+                        agent_state.peer,
+                        Message::unsolicited(Event::Revoked { agent, ixn }),
+                    ));
+                }
+            }
+            self.disown(ixn, out);
+            if let Some(queue) = self.make_available(ixn) {
+                out.push(Output::Trace(TraceEvent::Released {
+                    ixn,
+                    queue: queue.clone(),
+                    reason: ReleaseReason::OwnerGone,
+                }));
+                touched.insert(queue);
+            }
+        }
+        for queue in touched {
+            self.serve_held(now, &queue, out);
+        }
+    }
+
+    fn on_disconnected(&mut self, now: SimTime, peer: Peer, out: &mut Vec<Output>) {
+        self.held.retain(|held| held.peer != peer);
+        let logged_in: Vec<AgentId> = self
+            .agents
+            .iter()
+            .filter(|(_, agent)| agent.peer == peer)
+            .map(|(id, _)| *id)
+            .collect();
+        for agent in logged_in {
+            self.logout(agent, out);
+        }
+        let Some(client) = self.clients.remove(&peer) else {
+            return;
+        };
+        if self.client_peers.get(&client.name) == Some(&peer) {
+            self.client_peers.remove(&client.name);
+        }
+        out.push(Output::Trace(TraceEvent::ClientGone {
+            client: client.name.clone(),
+        }));
+        let owns = self.owners.values().any(|owner| owner.client == client.name);
+        if owns {
+            let at = now + self.cfg.owner_grace_ms;
+            self.timer(TimerPurpose::OwnerGrace(client.name), at, out);
+        }
+    }
+
+    fn logout(&mut self, agent_id: AgentId, out: &mut Vec<Output>) {
+        let invited: Vec<IxnId> = self
+            .owners
+            .iter()
+            .filter(|(_, owner)| owner.invite.as_ref().is_some_and(|i| i.agent == agent_id))
+            .map(|(ixn, _)| *ixn)
+            .collect();
+        for ixn in invited {
+            if let Some((agent, client)) = self.end_invite(ixn, out) {
+                self.send_to_client(&client, Message::unsolicited(Event::Rejected { agent, ixn }), out);
+            }
+        }
+        if self.agents.remove(&agent_id).is_some() {
+            out.push(Output::Trace(TraceEvent::AgentLoggedOut { agent: agent_id }));
+            self.broadcast_agent(agent_id, out);
+        }
+    }
+
+    fn on_timer(&mut self, now: SimTime, id: TimerId, out: &mut Vec<Output>) {
+        let Some(purpose) = self.timers.remove(&id) else {
+            return;
+        };
+        match purpose {
+            TimerPurpose::PullHold => {
+                let Some(index) = self.held.iter().position(|held| held.timer == id) else {
+                    return;
+                };
+                let held = self.held.remove(index);
+                out.push(Output::Trace(TraceEvent::PullExpired {
+                    client: held.client,
+                }));
+                out.push(Output::Send(
+                    held.peer,
+                    Message::reply(held.ref_id, Event::TakenFromQueue { items: Vec::new() }),
+                ));
+            }
+            TimerPurpose::Invite(ixn) => {
+                if let Some((agent, client)) = self.end_invite(ixn, out) {
+                    out.push(Output::Trace(TraceEvent::InviteTimedOut { ixn, agent }));
+                    if let Some(agent_state) = self.agents.get(&agent) {
+                        out.push(Output::Send(
+                            agent_state.peer,
+                            Message::unsolicited(Event::Revoked { agent, ixn }),
+                        ));
+                    }
+                    self.send_to_client(&client, Message::unsolicited(Event::Rejected { agent, ixn }), out);
+                }
+            }
+            TimerPurpose::OwnerGrace(client) => {
+                if !self.client_peers.contains_key(&client) {
+                    self.release_owned_by(now, &client, out);
+                }
+            }
+        }
+    }
+
+    fn on_request(&mut self, now: SimTime, peer: Peer, ref_id: RefId, request: Request, out: &mut Vec<Output>) {
+        let client = match (&request, self.clients.get(&peer)) {
+            (Request::RegisterClient { name, kind }, _) => {
+                self.register(peer, name.clone(), *kind, out);
+                out.push(Output::Send(peer, Message::reply(ref_id, Event::Ack { ixn: None })));
+                return;
+            }
+            (Request::Ping, _) => {
+                out.push(Output::Send(peer, Message::reply(ref_id, Event::Ack { ixn: None })));
+                return;
+            }
+            (_, None) => return self.fail(peer, ref_id, &request, ErrorCode::NotRegistered, out),
+            (_, Some(client)) => client.name.clone(),
+        };
+        let result = match &request {
+            Request::RegisterClient { .. } | Request::Ping => Ok(()),
+            Request::Submit {
+                tenant,
+                media,
+                queue,
+                priority,
+                user_data,
+                client_ixn,
+            } => self.submit(now, peer, ref_id, (tenant, media, queue), *priority, user_data, *client_ixn, out),
+            Request::Pull {
+                tenant,
+                queue,
+                view,
+                count,
+            } => self.pull(now, peer, ref_id, &client, tenant, queue, view, *count, out),
+            Request::PlaceInQueue { ixn, queue } => self.place(peer, ref_id, &client, ixn, queue, out),
+            Request::UpdateUserData { ixn, changes } => {
+                self.update_user_data(peer, ref_id, &client, ixn, changes, out)
+            }
+            Request::StopProcessing { ixn } => self.stop(peer, ref_id, &client, ixn, out),
+            Request::Deliver { ixn, agent } => self.deliver(now, peer, ref_id, &client, ixn, *agent, out),
+            Request::Accept { ixn } => self.answer_invite(peer, ref_id, ixn, true, out),
+            Request::Reject { ixn } => self.answer_invite(peer, ref_id, ixn, false, out),
+            Request::AgentLogin { tenant, agent, media: _ } => self.login(peer, ref_id, tenant, *agent, out),
+            Request::AgentLogout { agent } => self.own_agent(peer, *agent).map(|()| {
+                self.logout(*agent, out);
+                out.push(Output::Send(peer, Message::reply(ref_id, Event::Ack { ixn: None })));
+            }),
+            Request::AgentReady { agent } => self.set_ready(peer, ref_id, *agent, true, out),
+            Request::AgentNotReady { agent } => self.set_ready(peer, ref_id, *agent, false, out),
+        };
+        if let Err(code) = result {
+            self.fail(peer, ref_id, &request, code, out);
+        }
+    }
+
+    fn register(&mut self, peer: Peer, name: String, kind: ClientKind, out: &mut Vec<Output>) {
+        if let Some(old_peer) = self.client_peers.insert(name.clone(), peer) {
+            if old_peer != peer {
+                // A second connection under the same name takes over; the old one is dropped.
+                self.clients.remove(&old_peer);
+                out.push(Output::Close(old_peer));
+            }
+        }
+        self.clients.insert(peer, Client { name: name.clone(), kind });
+        out.push(Output::Trace(TraceEvent::ClientRegistered { client: name }));
+        if kind == ClientKind::Router {
+            self.agent_snapshot(peer, out);
+        }
+    }
+
+    fn tenant_of(&self, tenant: &Field<TenantId>) -> Result<TenantId, ErrorCode> {
+        let id = *tenant.value().ok_or(ErrorCode::InvalidAttribute)?;
+        self.cfg.tenant(id).ok_or(ErrorCode::UnknownObject)?;
+        Ok(id)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
+        &mut self,
+        now: SimTime,
+        peer: Peer,
+        ref_id: RefId,
+        (tenant, media, queue): (&Field<TenantId>, &Field<String>, &String),
+        priority: i32,
+        user_data: &KvList,
+        client_ixn: Option<IxnId>,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        let tenant = self.tenant_of(tenant)?;
+        let media = media.value().ok_or(ErrorCode::InvalidAttribute)?;
+        let tenant_cfg = self.cfg.tenant(tenant).ok_or(ErrorCode::UnknownObject)?;
+        // A disabled media type is still accepted when submitted directly [S-IS-submit].
+        if !tenant_cfg.media.iter().any(|m| &m.name == media) {
+            return Err(ErrorCode::UnknownObject);
+        }
+        if self.cfg.queue(queue).is_none_or(|q| q.tenant != tenant) {
+            return Err(ErrorCode::UnknownObject);
+        }
+        let seq = self.db.next_seq;
+        let id = client_ixn.unwrap_or(IxnId::generated(self.cfg.node, seq));
+        if self.db.interactions.contains_key(&id) {
+            return Err(ErrorCode::DuplicateId);
+        }
+        let record = IxnRecord {
+            id,
+            tenant,
+            media: media.clone(),
+            queue: queue.clone(),
+            priority,
+            seq,
+            submitted_at: now,
+            user_data: user_data.clone(),
+        };
+        out.push(Output::Trace(TraceEvent::Submitted {
+            ixn: id,
+            tenant,
+            queue: queue.clone(),
+            priority,
+            seq,
+            user_data: user_data.clone(),
+        }));
+        self.in_flight.insert(id);
+        let then = vec![
+            AfterWrite::Reply(peer, Message::reply(ref_id, Event::Ack { ixn: Some(id) })),
+            AfterWrite::MakeAvailable(id),
+        ];
+        self.persist(DbOp::Put(record), then, out);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn pull(
+        &mut self,
+        now: SimTime,
+        peer: Peer,
+        ref_id: RefId,
+        client: &str,
+        tenant: &Field<TenantId>,
+        queue: &str,
+        view: &str,
+        count: u32,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        let tenant = self.tenant_of(tenant)?;
+        if self.cfg.queue(queue).is_none_or(|q| q.tenant != tenant) {
+            return Err(ErrorCode::UnknownObject);
+        }
+        let view_cfg = self.view(queue, view).ok_or(ErrorCode::UnknownObject)?;
+        let picked = self.select(queue, &view_cfg, count);
+        if !picked.is_empty() || count == 0 || self.held.len() >= self.cfg.held_pulls_max {
+            let event = self.take(client, &picked);
+            out.push(Output::Trace(TraceEvent::Pulled {
+                client: client.to_string(),
+                queue: queue.to_string(),
+                view: view.to_string(),
+                ixns: picked,
+            }));
+            out.push(Output::Send(peer, Message::reply(ref_id, event)));
+            return Ok(());
+        }
+        let timer = self.timer(TimerPurpose::PullHold, now + self.cfg.pull_hold_timeout_ms, out);
+        out.push(Output::Trace(TraceEvent::PullHeld {
+            client: client.to_string(),
+            queue: queue.to_string(),
+            view: view.to_string(),
+        }));
+        self.held.push(HeldPull {
+            peer,
+            client: client.to_string(),
+            ref_id,
+            queue: queue.to_string(),
+            view: view.to_string(),
+            count,
+            timer,
+        });
+        Ok(())
+    }
+
+    /// The interaction `ixn` names, if `client` owns it and no invite is pending.
+    fn owned(&self, client: &str, ixn: &Field<IxnId>) -> Result<IxnId, ErrorCode> {
+        let id = *ixn.value().ok_or(ErrorCode::InvalidAttribute)?;
+        if !self.db.interactions.contains_key(&id) {
+            return Err(ErrorCode::InteractionNotFound);
+        }
+        match self.owners.get(&id) {
+            Some(owner) if owner.client == client && owner.invite.is_none() => Ok(id),
+            Some(owner) if owner.client == client => Err(ErrorCode::InvalidState),
+            Some(_) | None => Err(ErrorCode::NotOwner),
+        }
+    }
+
+    fn place(
+        &mut self,
+        peer: Peer,
+        ref_id: RefId,
+        client: &str,
+        ixn: &Field<IxnId>,
+        queue: &str,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        let id = self.owned(client, ixn)?;
+        let mut record = self.db.interactions.get(&id).cloned().ok_or(ErrorCode::InteractionNotFound)?;
+        if self.cfg.queue(queue).is_none_or(|q| q.tenant != record.tenant) {
+            return Err(ErrorCode::UnknownObject);
+        }
+        self.disown(id, out);
+        record.queue = queue.to_string();
+        out.push(Output::Trace(TraceEvent::Placed {
+            ixn: id,
+            queue: queue.to_string(),
+        }));
+        self.in_flight.insert(id);
+        let then = vec![
+            AfterWrite::Reply(peer, Message::reply(ref_id, Event::Ack { ixn: Some(id) })),
+            AfterWrite::MakeAvailable(id),
+        ];
+        self.persist(DbOp::Put(record), then, out);
+        Ok(())
+    }
+
+    fn update_user_data(
+        &mut self,
+        peer: Peer,
+        ref_id: RefId,
+        client: &str,
+        ixn: &Field<IxnId>,
+        changes: &KvList,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        let id = *ixn.value().ok_or(ErrorCode::InvalidAttribute)?;
+        if !self.db.interactions.contains_key(&id) {
+            return Err(ErrorCode::InteractionNotFound);
+        }
+        if self.owners.get(&id).is_none_or(|owner| owner.client != client) {
+            return Err(ErrorCode::NotOwner);
+        }
+        let mut record = self.db.interactions.get(&id).cloned().ok_or(ErrorCode::InteractionNotFound)?;
+        record.user_data.merge(changes);
+        out.push(Output::Trace(TraceEvent::UserDataChanged {
+            ixn: id,
+            changes: changes.clone(),
+        }));
+        let then = vec![AfterWrite::Reply(peer, Message::reply(ref_id, Event::Ack { ixn: Some(id) }))];
+        self.persist(DbOp::Put(record), then, out);
+        Ok(())
+    }
+
+    fn stop(
+        &mut self,
+        peer: Peer,
+        ref_id: RefId,
+        client: &str,
+        ixn: &Field<IxnId>,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        let id = self.owned(client, ixn)?;
+        self.disown(id, out);
+        out.push(Output::Trace(TraceEvent::Stopped { ixn: id }));
+        let then = vec![AfterWrite::Reply(peer, Message::reply(ref_id, Event::Ack { ixn: Some(id) }))];
+        self.persist(DbOp::Delete(id), then, out);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn deliver(
+        &mut self,
+        now: SimTime,
+        peer: Peer,
+        ref_id: RefId,
+        client: &str,
+        ixn: &Field<IxnId>,
+        agent_id: AgentId,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        let id = self.owned(client, ixn)?;
+        let agent = self.agents.get(&agent_id).ok_or(ErrorCode::AgentUnavailable)?;
+        if !agent.ready || agent.load >= self.cfg.agent_capacity {
+            return Err(ErrorCode::AgentUnavailable);
+        }
+        let agent_peer = agent.peer;
+        let timer = self.timer(TimerPurpose::Invite(id), now + self.cfg.invite_timeout_ms, out);
+        if let Some(owner) = self.owners.get_mut(&id) {
+            owner.invite = Some(Invite { agent: agent_id, timer });
+        }
+        self.change_load(agent_id, 1, out);
+        out.push(Output::Trace(TraceEvent::Invited { ixn: id, agent: agent_id }));
+        let record = self.db.interactions.get(&id).ok_or(ErrorCode::InteractionNotFound)?;
+        out.push(Output::Send(
+            agent_peer,
+            Message::unsolicited(Event::Invite {
+                agent: agent_id,
+                ixn: Self::info(record),
+            }),
+        ));
+        out.push(Output::Send(peer, Message::reply(ref_id, Event::Ack { ixn: Some(id) })));
+        Ok(())
+    }
+
+    fn answer_invite(
+        &mut self,
+        peer: Peer,
+        ref_id: RefId,
+        ixn: &Field<IxnId>,
+        accept: bool,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        let id = *ixn.value().ok_or(ErrorCode::InvalidAttribute)?;
+        let owner = self.owners.get(&id).ok_or(ErrorCode::InteractionNotFound)?;
+        let invite = owner.invite.as_ref().ok_or(ErrorCode::InvalidState)?;
+        let agent_id = invite.agent;
+        if self.agents.get(&agent_id).is_none_or(|agent| agent.peer != peer) {
+            return Err(ErrorCode::InvalidState);
+        }
+        let accepter = self
+            .clients
+            .get(&peer)
+            .map(|client| client.name.clone())
+            .ok_or(ErrorCode::NotRegistered)?;
+        let (agent, deliverer) = self.end_invite(id, out).ok_or(ErrorCode::InvalidState)?;
+        if accept {
+            self.owners.insert(
+                id,
+                Owner {
+                    client: accepter,
+                    agent: Some(agent),
+                    invite: None,
+                },
+            );
+            self.change_load(agent, 1, out);
+            out.push(Output::Trace(TraceEvent::Accepted { ixn: id, agent }));
+            self.send_to_client(&deliverer, Message::unsolicited(Event::Accepted { agent, ixn: id }), out);
+        } else {
+            out.push(Output::Trace(TraceEvent::Rejected { ixn: id, agent }));
+            self.send_to_client(&deliverer, Message::unsolicited(Event::Rejected { agent, ixn: id }), out);
+        }
+        out.push(Output::Send(peer, Message::reply(ref_id, Event::Ack { ixn: Some(id) })));
+        Ok(())
+    }
+
+    fn login(
+        &mut self,
+        peer: Peer,
+        ref_id: RefId,
+        tenant: &Field<TenantId>,
+        agent_id: AgentId,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        self.tenant_of(tenant)?;
+        match self.agents.get(&agent_id) {
+            Some(agent) if agent.peer == peer => {}
+            Some(_) => return Err(ErrorCode::InvalidState),
+            None => {
+                let seats_used = self.agents.len() as u32;
+                if self.cfg.seats.is_some_and(|seats| seats_used >= seats) {
+                    return Err(ErrorCode::NoSeat);
+                }
+                let load = self
+                    .owners
+                    .values()
+                    .filter(|owner| owner.agent == Some(agent_id))
+                    .count() as u32;
+                self.agents.insert(
+                    agent_id,
+                    Agent {
+                        peer,
+                        ready: false,
+                        load,
+                    },
+                );
+                out.push(Output::Trace(TraceEvent::AgentLoggedIn { agent: agent_id }));
+                self.broadcast_agent(agent_id, out);
+            }
+        }
+        out.push(Output::Send(peer, Message::reply(ref_id, Event::Ack { ixn: None })));
+        Ok(())
+    }
+
+    fn own_agent(&self, peer: Peer, agent_id: AgentId) -> Result<(), ErrorCode> {
+        match self.agents.get(&agent_id) {
+            Some(agent) if agent.peer == peer => Ok(()),
+            Some(_) | None => Err(ErrorCode::AgentUnavailable),
+        }
+    }
+
+    fn set_ready(
+        &mut self,
+        peer: Peer,
+        ref_id: RefId,
+        agent_id: AgentId,
+        ready: bool,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        self.own_agent(peer, agent_id)?;
+        if let Some(agent) = self.agents.get_mut(&agent_id) {
+            agent.ready = ready;
+        }
+        if ready {
+            out.push(Output::Trace(TraceEvent::AgentReady { agent: agent_id }));
+        }
+        self.broadcast_agent(agent_id, out);
+        out.push(Output::Send(peer, Message::reply(ref_id, Event::Ack { ixn: None })));
+        Ok(())
+    }
+}
+
+impl Machine for IsNode {
+    fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
+        match input {
+            Input::Start => {
+                out.push(Output::Trace(TraceEvent::NodeStarted {
+                    node: self.cfg.node,
+                    interactions: self.db.interactions.len(),
+                }));
+                for record in self.db.interactions.values() {
+                    out.push(Output::Trace(TraceEvent::Released {
+                        ixn: record.id,
+                        queue: record.queue.clone(),
+                        reason: ReleaseReason::Recovered,
+                    }));
+                }
+            }
+            Input::Connected(_) => {}
+            Input::Disconnected(peer) => self.on_disconnected(now, peer, out),
+            Input::Frame(peer, Message::Request { ref_id, request }) => {
+                self.on_request(now, peer, ref_id, request, out)
+            }
+            // Nodes take no events from clients; a peer sending one is ignored.
+            Input::Frame(_, Message::Event { .. }) => {}
+            Input::Timer(id) => self.on_timer(now, id, out),
+            Input::Persisted(upto) => self.on_persisted(now, upto, out),
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! ixsim-core: every participant of the modelled contact-center cluster as a sans-IO state
+//! machine, plus the wire protocol and codec they speak.
+//!
+//! Architecture invariant: nothing here does I/O, reads a clock, spawns a thread or draws
+//! randomness other than from a seeded RNG handed in at construction. Time arrives as `now`.
+
+pub mod clients;
+pub mod codec;
+pub mod ids;
+pub mod kv;
+pub mod protocol;
+pub mod db;
+pub mod is_node;
+pub mod machine;
+pub mod trace;

@@ -1,0 +1,70 @@
+//! The sans-IO boundary: every participant is a [`Machine`] fed one [`Input`] at a time.
+//!
+//! The host shell (in `ixsim-sim`) owns sockets, timers and the durable store; a machine owns its
+//! state and answers with [`Output`]s. Durable writes are explicit outputs (as in raft-rs's
+//! `ready()`): the shell commits them after the store's latency and reports back with
+//! [`Input::Persisted`], so a test can crash a node between "decided" and "persisted".
+//!
+//! Must not: do I/O, read a clock or draw unseeded randomness.
+
+use crate::db::DbOp;
+use crate::ids::SimTime;
+use crate::protocol::Message;
+use crate::trace::TraceEvent;
+use std::fmt;
+
+/// The other end of a connection, as the shell names it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Peer {
+    /// The `n`-th server this machine was configured to connect to (the shell reconnects it and
+    /// keeps the same name across reconnects).
+    Server(u16),
+    /// A connection accepted by this machine's listener; never reused.
+    Client(u32),
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Peer::Server(index) => write!(f, "srv{index}"),
+            Peer::Client(index) => write!(f, "c{index}"),
+        }
+    }
+}
+
+/// A timer a machine asked for; the machine decides what the number means.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct TimerId(pub u64);
+
+/// A durable write, numbered in the order the machine issued it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct WriteId(pub u64);
+
+#[derive(Clone, PartialEq, Debug)]
+pub enum Input {
+    /// The process started (first boot or restart).
+    Start,
+    Connected(Peer),
+    Disconnected(Peer),
+    Frame(Peer, Message),
+    Timer(TimerId),
+    /// Every write up to and including this one is in the durable store.
+    Persisted(WriteId),
+}
+
+#[derive(Clone, PartialEq, Debug)]
+pub enum Output {
+    Send(Peer, Message),
+    Close(Peer),
+    /// Sets (or moves) a timer.
+    SetTimer(TimerId, SimTime),
+    CancelTimer(TimerId),
+    /// Write to the durable store; acknowledge only after [`Input::Persisted`].
+    Persist(WriteId, DbOp),
+    Trace(TraceEvent),
+}
+
+pub trait Machine {
+    /// Reacts to one input, appending what it wants done to `out`.
+    fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>);
+}

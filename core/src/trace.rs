@@ -1,0 +1,243 @@
+//! What machines report happened. The sim stamps each event with time and host and keeps one
+//! ordered trace per run; oracles read it, insta snapshots render it.
+//!
+//! Events state facts (what was submitted, pulled, accepted), not conclusions, so that oracles
+//! can rebuild what should have happened independently of the machine under test.
+//!
+//! Must not: format anything when an event is created; rendering happens once, at the end.
+
+use crate::ids::{AgentId, IxnId, SimTime, TenantId};
+use crate::kv::KvList;
+use crate::protocol::{ErrorCode, Request};
+use std::fmt;
+
+/// Why an interaction went back to its queue without a RequestPlaceInQueue.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum ReleaseReason {
+    /// The owning client stayed disconnected past the grace period [S-IS-owner].
+    OwnerGone,
+    /// The node (re)started and loaded it from the database; nobody owns anything yet.
+    Recovered,
+}
+
+/// Why an agent desktop stopped holding an interaction without completing it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum DropReason {
+    Disconnected,
+    Refused,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum TraceEvent {
+    // Interaction Server node.
+    NodeStarted {
+        node: u16,
+        interactions: usize,
+    },
+    Submitted {
+        ixn: IxnId,
+        tenant: TenantId,
+        queue: String,
+        priority: i32,
+        seq: u64,
+        user_data: KvList,
+    },
+    /// A durable write reached the database and the node may now acknowledge it.
+    Persisted {
+        writes: u64,
+    },
+    Pulled {
+        client: String,
+        queue: String,
+        view: String,
+        ixns: Vec<IxnId>,
+    },
+    PullHeld {
+        client: String,
+        queue: String,
+        view: String,
+    },
+    PullExpired {
+        client: String,
+    },
+    Placed {
+        ixn: IxnId,
+        queue: String,
+    },
+    /// A submitted or placed interaction is durable and now pullable in `queue`.
+    Queued {
+        ixn: IxnId,
+        queue: String,
+    },
+    Released {
+        ixn: IxnId,
+        queue: String,
+        reason: ReleaseReason,
+    },
+    UserDataChanged {
+        ixn: IxnId,
+        changes: KvList,
+    },
+    Invited {
+        ixn: IxnId,
+        agent: AgentId,
+    },
+    InviteTimedOut {
+        ixn: IxnId,
+        agent: AgentId,
+    },
+    Accepted {
+        ixn: IxnId,
+        agent: AgentId,
+    },
+    Rejected {
+        ixn: IxnId,
+        agent: AgentId,
+    },
+    Stopped {
+        ixn: IxnId,
+    },
+    AgentLoggedIn {
+        agent: AgentId,
+    },
+    AgentLoggedOut {
+        agent: AgentId,
+    },
+    AgentReady {
+        agent: AgentId,
+    },
+    ClientRegistered {
+        client: String,
+    },
+    ClientGone {
+        client: String,
+    },
+    RequestFailed {
+        request: &'static str,
+        code: ErrorCode,
+    },
+    // Clients.
+    SubmitAcked {
+        ixn: IxnId,
+    },
+    SubmitGaveUp {
+        ixn: IxnId,
+    },
+    AgentTook {
+        agent: AgentId,
+        ixn: IxnId,
+    },
+    AgentCompleted {
+        agent: AgentId,
+        ixn: IxnId,
+    },
+    AgentDropped {
+        agent: AgentId,
+        ixn: IxnId,
+        reason: DropReason,
+    },
+    RequestTimedOut {
+        request: &'static str,
+    },
+    // Shell and runner.
+    Connected {
+        peer: String,
+    },
+    Disconnected {
+        peer: String,
+    },
+    Fault {
+        what: String,
+    },
+}
+
+impl TraceEvent {
+    pub fn request_failed(request: &Request, code: ErrorCode) -> Self {
+        TraceEvent::RequestFailed {
+            request: request.name(),
+            code,
+        }
+    }
+}
+
+fn ids(f: &mut fmt::Formatter<'_>, ixns: &[IxnId]) -> fmt::Result {
+    f.write_str("[")?;
+    for (index, ixn) in ixns.iter().enumerate() {
+        if index > 0 {
+            f.write_str(" ")?;
+        }
+        write!(f, "{ixn}")?;
+    }
+    f.write_str("]")
+}
+
+impl fmt::Display for TraceEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use TraceEvent as E;
+        match self {
+            E::NodeStarted { node, interactions } => {
+                write!(f, "node-started node={node} interactions={interactions}")
+            }
+            E::Submitted {
+                ixn,
+                tenant,
+                queue,
+                priority,
+                seq,
+                user_data,
+            } => write!(
+                f,
+                "submitted {ixn} tenant={tenant} queue={queue} prio={priority} seq={seq} ud={user_data}"
+            ),
+            E::Persisted { writes } => write!(f, "persisted writes<={writes}"),
+            E::Pulled {
+                client,
+                queue,
+                view,
+                ixns,
+            } => {
+                write!(f, "pulled by={client} {queue}/{view} ")?;
+                self::ids(f, ixns)
+            }
+            E::PullHeld {
+                client,
+                queue,
+                view,
+            } => write!(f, "pull-held by={client} {queue}/{view}"),
+            E::PullExpired { client } => write!(f, "pull-expired by={client}"),
+            E::Placed { ixn, queue } => write!(f, "placed {ixn} queue={queue}"),
+            E::Queued { ixn, queue } => write!(f, "queued {ixn} queue={queue}"),
+            E::Released { ixn, queue, reason } => {
+                write!(f, "released {ixn} queue={queue} reason={reason:?}")
+            }
+            E::UserDataChanged { ixn, changes } => write!(f, "user-data {ixn} {changes}"),
+            E::Invited { ixn, agent } => write!(f, "invited {ixn} {agent}"),
+            E::InviteTimedOut { ixn, agent } => write!(f, "invite-timeout {ixn} {agent}"),
+            E::Accepted { ixn, agent } => write!(f, "accepted {ixn} {agent}"),
+            E::Rejected { ixn, agent } => write!(f, "rejected {ixn} {agent}"),
+            E::Stopped { ixn } => write!(f, "stopped {ixn}"),
+            E::AgentLoggedIn { agent } => write!(f, "login {agent}"),
+            E::AgentLoggedOut { agent } => write!(f, "logout {agent}"),
+            E::AgentReady { agent } => write!(f, "ready {agent}"),
+            E::ClientRegistered { client } => write!(f, "registered {client}"),
+            E::ClientGone { client } => write!(f, "client-gone {client}"),
+            E::RequestFailed { request, code } => write!(f, "error {request} {code}"),
+            E::SubmitAcked { ixn } => write!(f, "submit-acked {ixn}"),
+            E::SubmitGaveUp { ixn } => write!(f, "submit-gave-up {ixn}"),
+            E::AgentTook { agent, ixn } => write!(f, "agent-took {agent} {ixn}"),
+            E::AgentCompleted { agent, ixn } => write!(f, "agent-completed {agent} {ixn}"),
+            E::AgentDropped { agent, ixn, reason } => {
+                write!(f, "agent-dropped {agent} {ixn} reason={reason:?}")
+            }
+            E::RequestTimedOut { request } => write!(f, "request-timeout {request}"),
+            E::Connected { peer } => write!(f, "connected {peer}"),
+            E::Disconnected { peer } => write!(f, "disconnected {peer}"),
+            E::Fault { what } => write!(f, "FAULT {what}"),
+        }
+    }
+}
+
+/// Trace time rendering: seconds with millisecond precision, fixed width.
+pub fn render_time(at: SimTime) -> String {
+    format!("{:>4}.{:03}", at / 1000, at % 1000)
+}

@@ -1,0 +1,19 @@
+//! Bodies of the fuzz targets, as plain library functions so that stable `cargo test` replays
+//! the corpora through exactly the code that `cargo +nightly fuzz run` exercises.
+
+use ixsim_core::codec;
+
+/// `codec_decode`: arbitrary bytes never panic the decoder, and anything that decodes
+/// re-encodes to exactly the bytes it came from.
+pub fn codec_decode(bytes: &[u8]) {
+    let Ok(Some((message, used))) = codec::decode(bytes) else {
+        return;
+    };
+    let mut encoded = Vec::new();
+    codec::encode(&message, &mut encoded).expect("a decoded message must encode");
+    assert_eq!(
+        encoded,
+        bytes[..used],
+        "decoded frame re-encodes to different bytes"
+    );
+}

@@ -1,0 +1,18 @@
+//! ixsim-sim: runs the machines of `ixsim-core` inside turmoil's deterministic network
+//! simulation, with a seeded workload and a fault plan, records one ordered trace and checks the
+//! oracles on it.
+//!
+//! Architecture invariant: no protocol logic here (that is `ixsim-core`), no wall clock, no
+//! threads, no default-hasher maps; every `select!` is `biased;`.
+
+pub mod codec;
+pub mod fuzz;
+pub mod oracles;
+pub mod runner;
+pub mod scenario;
+pub mod shell;
+pub mod trace;
+pub mod workload;
+
+pub use runner::{run, Outcome, RunError, Stats};
+pub use scenario::{Scenario, ScenarioError};

@@ -1,0 +1,276 @@
+//! Oracles: invariants checked on a run's trace and final durable state. Each names the SPEC
+//! tag it checks. They rebuild what should have happened from the facts in the trace (what was
+//! submitted, acknowledged, queued, pulled, taken, completed), independently of the machines'
+//! own bookkeeping, so a bug in a machine cannot also hide itself.
+
+use crate::trace::Trace;
+use ixsim_core::db::IsDatabase;
+use ixsim_core::ids::{AgentId, IxnId, SimTime};
+use ixsim_core::is_node::ViewConfig;
+use ixsim_core::kv::KvList;
+use ixsim_core::trace::{ReleaseReason, TraceEvent};
+use serde::Serialize;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const LOST: &str = "S-INV-lost";
+pub const OWNER: &str = "S-INV-owner";
+pub const ORDER: &str = "S-INV-order";
+pub const DURABLE: &str = "S-IS-durable";
+pub const TRACE_BOUND: &str = "trace-bound";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub oracle: &'static str,
+    pub at_ms: SimTime,
+    pub detail: String,
+}
+
+/// What the oracles need besides the trace.
+pub struct OracleInput<'a> {
+    pub trace: &'a Trace,
+    /// Final durable database of each IS node, with the trace host id of the node.
+    pub databases: Vec<(u16, &'a IsDatabase)>,
+    /// Views per queue name.
+    pub views: BTreeMap<String, Vec<ViewConfig>>,
+    pub end_ms: SimTime,
+}
+
+pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    if input.trace.truncated {
+        violations.push(Violation {
+            oracle: TRACE_BOUND,
+            at_ms: input.end_ms,
+            detail: "trace exceeded its bound; the run cannot be replayed in full".to_string(),
+        });
+    }
+    violations.extend(lost(input));
+    violations.extend(agent_owner(input));
+    violations.extend(pull_order(input));
+    violations.extend(durable(input));
+    violations
+}
+
+/// [S-INV-lost]: every acknowledged interaction is completed or still in a database at the end.
+pub fn lost(input: &OracleInput<'_>) -> Vec<Violation> {
+    let mut acked = BTreeSet::new();
+    let mut completed = BTreeSet::new();
+    for entry in &input.trace.entries {
+        match &entry.event {
+            TraceEvent::SubmitAcked { ixn } => {
+                acked.insert(*ixn);
+            }
+            TraceEvent::AgentCompleted { ixn, .. } => {
+                completed.insert(*ixn);
+            }
+            _ => {}
+        }
+    }
+    acked
+        .iter()
+        .filter(|ixn| !completed.contains(ixn))
+        .filter(|ixn| !input.databases.iter().any(|(_, db)| db.interactions.contains_key(ixn)))
+        .map(|ixn| Violation {
+            oracle: LOST,
+            at_ms: input.end_ms,
+            detail: format!("{ixn} was acknowledged but is neither completed nor in any database"),
+        })
+        .collect()
+}
+
+/// [S-INV-owner]: no interaction is in two agents' hands at once, as the agents saw it.
+pub fn agent_owner(input: &OracleInput<'_>) -> Vec<Violation> {
+    let mut holder: BTreeMap<IxnId, AgentId> = BTreeMap::new();
+    let mut violations = Vec::new();
+    for entry in &input.trace.entries {
+        match &entry.event {
+            TraceEvent::AgentTook { agent, ixn } => {
+                if let Some(other) = holder.insert(*ixn, *agent) {
+                    violations.push(Violation {
+                        oracle: OWNER,
+                        at_ms: entry.at,
+                        detail: format!("{ixn} delivered to {agent} while {other} still holds it"),
+                    });
+                }
+            }
+            TraceEvent::AgentCompleted { agent, ixn } | TraceEvent::AgentDropped { agent, ixn, .. } => {
+                if holder.get(ixn) == Some(agent) {
+                    holder.remove(ixn);
+                }
+            }
+            _ => {}
+        }
+    }
+    violations
+}
+
+type Key = (Reverse<i32>, u64, IxnId);
+
+#[derive(Default)]
+struct NodeModel {
+    /// Priority, seq, user data and current queue of every interaction the node stored.
+    records: BTreeMap<IxnId, (i32, u64, KvList, String)>,
+    available: BTreeMap<String, BTreeSet<Key>>,
+}
+
+impl NodeModel {
+    fn key(&self, ixn: IxnId) -> Option<Key> {
+        self.records.get(&ixn).map(|(priority, seq, _, _)| (Reverse(*priority), *seq, ixn))
+    }
+
+    fn make_available(&mut self, ixn: IxnId, queue: &str) -> bool {
+        let Some(key) = self.key(ixn) else { return false };
+        if let Some(record) = self.records.get_mut(&ixn) {
+            record.3 = queue.to_string();
+        }
+        self.available.entry(queue.to_string()).or_default().insert(key)
+    }
+
+    fn remove_available(&mut self, ixn: IxnId) {
+        let Some(key) = self.key(ixn) else { return };
+        for set in self.available.values_mut() {
+            set.remove(&key);
+        }
+    }
+}
+
+/// [S-INV-order] and the pull side of [S-INV-owner]: every pull returns interactions that were
+/// pullable (not owned, durable), and exactly the first ones of the view in view order.
+pub fn pull_order(input: &OracleInput<'_>) -> Vec<Violation> {
+    let mut models: BTreeMap<u16, NodeModel> = BTreeMap::new();
+    let mut violations = Vec::new();
+    for entry in &input.trace.entries {
+        let model = models.entry(entry.host).or_default();
+        match &entry.event {
+            TraceEvent::NodeStarted { .. } => model.available.clear(),
+            TraceEvent::Submitted {
+                ixn,
+                queue,
+                priority,
+                seq,
+                user_data,
+                ..
+            } => {
+                model.records.insert(*ixn, (*priority, *seq, user_data.clone(), queue.clone()));
+            }
+            TraceEvent::UserDataChanged { ixn, changes } => {
+                if let Some(record) = model.records.get_mut(ixn) {
+                    record.2.merge(changes);
+                }
+            }
+            TraceEvent::Queued { ixn, queue } | TraceEvent::Released { ixn, queue, .. } => {
+                if !model.make_available(*ixn, queue) {
+                    violations.push(Violation {
+                        oracle: OWNER,
+                        at_ms: entry.at,
+                        detail: format!("{ixn} queued in {queue} twice (or never submitted)"),
+                    });
+                }
+            }
+            TraceEvent::Placed { ixn, .. } => model.remove_available(*ixn),
+            TraceEvent::Stopped { ixn } => {
+                model.remove_available(*ixn);
+                model.records.remove(ixn);
+            }
+            TraceEvent::Pulled {
+                client,
+                queue,
+                view,
+                ixns,
+            } => {
+                let Some(view_cfg) = input.views.get(queue).and_then(|views| views.iter().find(|v| &v.name == view)) else {
+                    continue;
+                };
+                let expected: Vec<IxnId> = model
+                    .available
+                    .get(queue)
+                    .map(|set| {
+                        set.iter()
+                            .map(|(_, _, ixn)| *ixn)
+                            .filter(|ixn| model.records.get(ixn).is_some_and(|r| view_cfg.matches(&r.2)))
+                            .take(ixns.len())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let mut all_pullable = true;
+                for ixn in ixns {
+                    let pullable = model.key(*ixn).is_some_and(|key| {
+                        model.available.get(queue).is_some_and(|set| set.contains(&key))
+                    });
+                    if !pullable {
+                        all_pullable = false;
+                        violations.push(Violation {
+                            oracle: OWNER,
+                            at_ms: entry.at,
+                            detail: format!("{client} pulled {ixn} from {queue}/{view} but it was owned, in flight or elsewhere"),
+                        });
+                    }
+                }
+                if all_pullable && &expected != ixns {
+                    violations.push(Violation {
+                        oracle: ORDER,
+                        at_ms: entry.at,
+                        detail: format!("{client} pulled {ixns:?} from {queue}/{view}; view order says {expected:?}"),
+                    });
+                }
+                for ixn in ixns {
+                    model.remove_available(*ixn);
+                }
+            }
+            _ => {}
+        }
+    }
+    violations
+}
+
+/// [S-IS-durable]: a (re)started node loads every acknowledged, not yet completed interaction,
+/// and none that was completed.
+pub fn durable(input: &OracleInput<'_>) -> Vec<Violation> {
+    let mut acked = BTreeSet::new();
+    let mut completed = BTreeSet::new();
+    let mut violations = Vec::new();
+    let entries = &input.trace.entries;
+    for (index, entry) in entries.iter().enumerate() {
+        match &entry.event {
+            TraceEvent::SubmitAcked { ixn } => {
+                acked.insert(*ixn);
+            }
+            TraceEvent::AgentCompleted { ixn, .. } => {
+                completed.insert(*ixn);
+            }
+            TraceEvent::NodeStarted { .. } => {
+                let recovered: BTreeSet<IxnId> = entries[index + 1..]
+                    .iter()
+                    .take_while(|next| next.host == entry.host && next.at == entry.at)
+                    .filter_map(|next| match &next.event {
+                        TraceEvent::Released {
+                            ixn,
+                            reason: ReleaseReason::Recovered,
+                            ..
+                        } => Some(*ixn),
+                        _ => None,
+                    })
+                    .collect();
+                for ixn in acked.difference(&completed) {
+                    if !recovered.contains(ixn) {
+                        violations.push(Violation {
+                            oracle: DURABLE,
+                            at_ms: entry.at,
+                            detail: format!("{ixn} was acknowledged but the restarted node did not load it"),
+                        });
+                    }
+                }
+                for ixn in recovered.intersection(&completed) {
+                    violations.push(Violation {
+                        oracle: DURABLE,
+                        at_ms: entry.at,
+                        detail: format!("{ixn} was completed but the restarted node loaded it again"),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    violations
+}

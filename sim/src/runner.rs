@@ -1,0 +1,294 @@
+//! Runs one scenario with one seed inside turmoil and judges it.
+//!
+//! The runner builds one host per process (IS node, media server, router, agent desktops), keeps
+//! the durable stores across crashes, applies the fault plan between `sim.step()` calls, and at
+//! the end hands the trace and final state to the oracles. Same binary + scenario + seed gives
+//! the same trace, byte for byte: the sim is seeded, its epoch fixed, hosts are stepped in
+//! registration order, and every machine draws only from RNGs derived from the seed.
+
+use crate::oracles::{self, OracleInput, Violation};
+use crate::scenario::{FaultAction, Scenario};
+use crate::shell::{run_host, HostCtx};
+use crate::trace::Trace;
+use crate::workload::{self, sub_seed, STREAM_AGENT};
+use ixsim_core::clients::agent::{AgentConfig, AgentDesktop};
+use ixsim_core::clients::media::{MediaServer, MediaServerConfig};
+use ixsim_core::clients::router::{Router, RouterConfig};
+use ixsim_core::db::IsDatabase;
+use ixsim_core::ids::{AgentId, SimTime, TenantId};
+use ixsim_core::is_node::{IsConfig, IsNode};
+use ixsim_core::trace::TraceEvent;
+use serde::Serialize;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error("host software failed: {0}")]
+    Host(String),
+}
+
+/// Counts a user reads first: did the work get done, and did anything go missing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Interactions the media server got acknowledged.
+    pub submitted: u64,
+    /// Interactions agents took (accepted and acknowledged).
+    pub delivered: u64,
+    /// Interactions agents completed.
+    pub completed: u64,
+    /// Interactions still in a database at the end.
+    pub queued: u64,
+    /// Acknowledged interactions that are neither completed nor in a database.
+    pub lost: u64,
+    pub pulls: u64,
+    pub request_errors: u64,
+    pub request_timeouts: u64,
+    pub faults: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub seed: u64,
+    pub scenario: String,
+    pub trace_hash: String,
+    pub sim_ms: SimTime,
+    pub stats: Stats,
+    pub violations: Vec<Violation>,
+    pub trace: Trace,
+}
+
+/// Trace host id of the runner itself (fault records).
+fn runner_host(scenario: &Scenario) -> u16 {
+    scenario.hosts().len() as u16
+}
+
+fn is_config(scenario: &Scenario) -> IsConfig {
+    let options = &scenario.is;
+    IsConfig {
+        node: 1,
+        tenants: scenario.tenant_configs(),
+        queues: scenario.queue_configs(),
+        pull_hold_timeout_ms: options.pull_hold_timeout_ms,
+        owner_grace_ms: options.owner_grace_ms,
+        invite_timeout_ms: options.invite_timeout_ms,
+        agent_capacity: options.agent_capacity,
+        seats: options.seats,
+        held_pulls_max: options.held_pulls_max,
+    }
+}
+
+struct Hosts {
+    trace: Rc<RefCell<Trace>>,
+    databases: Vec<(u16, Rc<RefCell<IsDatabase>>)>,
+}
+
+fn ctx(scenario: &Scenario, trace: &Rc<RefCell<Trace>>, host: u16, servers: Vec<Vec<String>>) -> HostCtx {
+    HostCtx {
+        host,
+        trace: trace.clone(),
+        listen: false,
+        servers,
+        durable: None,
+        db_write_ms: scenario.is.db_write_ms,
+        connect_timeout_ms: scenario.client.connect_timeout_ms,
+        reconnect_backoff_ms: scenario.client.reconnect_backoff_ms,
+    }
+}
+
+/// Registers every host of the scenario with `sim`.
+fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Hosts {
+    let mut names = scenario.hosts();
+    names.push("runner".to_string());
+    let trace = Rc::new(RefCell::new(Trace::new(names)));
+    let client = &scenario.client;
+    let is_servers = vec![vec!["is1".to_string()]];
+
+    let db = Rc::new(RefCell::new(IsDatabase::default()));
+    let mut is_ctx = ctx(scenario, &trace, 0, Vec::new());
+    is_ctx.listen = true;
+    is_ctx.durable = Some(db.clone());
+    let cfg = is_config(scenario);
+    let store = db.clone();
+    sim.host("is1", move || {
+        let node = IsNode::new(cfg.clone(), store.borrow().clone());
+        run_host(is_ctx.clone(), node)
+    });
+
+    let media_cfg = MediaServerConfig {
+        name: "media".to_string(),
+        submits: workload::draw(scenario, seed),
+        request_timeout_ms: client.request_timeout_ms,
+        tick_ms: client.tick_ms,
+    };
+    let media_ctx = ctx(scenario, &trace, 1, is_servers.clone());
+    let incarnations = Rc::new(Cell::new(0u32));
+    sim.host("media", move || {
+        incarnations.set(incarnations.get() + 1);
+        let mut cfg = media_cfg.clone();
+        cfg.name = format!("media.{}", incarnations.get());
+        run_host(media_ctx.clone(), MediaServer::new(cfg))
+    });
+
+    let router_cfg = RouterConfig {
+        name: "router1".to_string(),
+        tenant: TenantId(scenario.workload.tenant),
+        queue: scenario.router.queue.clone(),
+        view: scenario.router.view.clone(),
+        pull_batch_max: scenario.router.pull_batch_max,
+        pull_hold_timeout_ms: scenario.is.pull_hold_timeout_ms,
+        request_timeout_ms: client.request_timeout_ms,
+        delivery_timeout_ms: scenario.is.invite_timeout_ms + client.request_timeout_ms,
+        tick_ms: client.tick_ms,
+    };
+    let router_ctx = ctx(scenario, &trace, 2, is_servers.clone());
+    let incarnations = Rc::new(Cell::new(0u32));
+    sim.host("router1", move || {
+        incarnations.set(incarnations.get() + 1);
+        let mut cfg = router_cfg.clone();
+        cfg.name = format!("router1.{}", incarnations.get());
+        run_host(router_ctx.clone(), Router::new(cfg))
+    });
+
+    for index in 1..=scenario.topology.agents {
+        let agent_cfg = AgentConfig {
+            agent: AgentId(index),
+            tenant: TenantId(scenario.workload.tenant),
+            media: scenario.workload.media.clone(),
+            accept_per_mille: scenario.agents.accept_per_mille,
+            handle_ms_min: scenario.agents.handle_ms_min,
+            handle_ms_max: scenario.agents.handle_ms_max,
+            request_timeout_ms: client.request_timeout_ms,
+            tick_ms: client.tick_ms,
+        };
+        let agent_ctx = ctx(scenario, &trace, 2 + index as u16, is_servers.clone());
+        let incarnations = Rc::new(Cell::new(0u32));
+        let agent_seed = sub_seed(seed, STREAM_AGENT + u64::from(index));
+        sim.host(format!("agent{index}"), move || {
+            incarnations.set(incarnations.get() + 1);
+            let incarnation = incarnations.get();
+            let desktop = AgentDesktop::new(agent_cfg.clone(), sub_seed(agent_seed, u64::from(incarnation)), incarnation);
+            run_host(agent_ctx.clone(), desktop)
+        });
+    }
+    Hosts {
+        trace,
+        databases: vec![(0, db)],
+    }
+}
+
+/// The turmoil configuration of a run: seeded, fixed epoch, the scenario's tick and latencies.
+fn builder(scenario: &Scenario, seed: u64) -> turmoil::Builder {
+    // A fixed epoch (2026-01-01T00:00:00Z), never the wall clock (determinism rule 1).
+    #[allow(clippy::disallowed_types)]
+    let epoch = std::time::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+    let mut builder = turmoil::Builder::new();
+    builder
+        .epoch(epoch)
+        .rng_seed(seed)
+        .tick_duration(Duration::from_millis(scenario.tick_ms))
+        .min_message_latency(Duration::from_millis(scenario.network.latency_min_ms))
+        .max_message_latency(Duration::from_millis(scenario.network.latency_max_ms))
+        .simulation_duration(Duration::from_millis(scenario.duration_ms + 3_600_000))
+        .tcp_capacity(1 << 16);
+    builder
+}
+
+fn apply_fault(sim: &mut turmoil::Sim<'_>, action: &FaultAction) -> String {
+    match action {
+        FaultAction::Crash { host } => {
+            sim.crash(host.as_str());
+            format!("crash {host}")
+        }
+        FaultAction::Start { host } => {
+            if sim.is_host_running(host.as_str()) {
+                return format!("start {host} (already running)");
+            }
+            sim.bounce(host.as_str());
+            format!("start {host}")
+        }
+        FaultAction::Bounce { host } => {
+            sim.bounce(host.as_str());
+            format!("bounce {host}")
+        }
+    }
+}
+
+fn stats(trace: &Trace, databases: &[(u16, IsDatabase)], lost: usize) -> Stats {
+    let mut stats = Stats::default();
+    let mut acked = BTreeSet::new();
+    let mut completed = BTreeSet::new();
+    for entry in &trace.entries {
+        match &entry.event {
+            TraceEvent::SubmitAcked { ixn } => {
+                acked.insert(*ixn);
+            }
+            TraceEvent::AgentTook { .. } => stats.delivered += 1,
+            TraceEvent::AgentCompleted { ixn, .. } => {
+                completed.insert(*ixn);
+            }
+            TraceEvent::Pulled { .. } => stats.pulls += 1,
+            TraceEvent::RequestFailed { .. } => stats.request_errors += 1,
+            TraceEvent::RequestTimedOut { .. } => stats.request_timeouts += 1,
+            TraceEvent::Fault { .. } => stats.faults += 1,
+            _ => {}
+        }
+    }
+    stats.submitted = acked.len() as u64;
+    stats.completed = completed.len() as u64;
+    stats.queued = databases.iter().map(|(_, db)| db.interactions.len() as u64).sum();
+    stats.lost = lost as u64;
+    stats
+}
+
+/// Runs `scenario` with `seed` and checks the oracles.
+pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
+    let mut sim = builder(scenario, seed).build();
+    let hosts = build_hosts(&mut sim, scenario, seed);
+    let mut faults: Vec<_> = scenario.faults.iter().collect();
+    faults.sort_by_key(|fault| fault.at_ms);
+    let mut next_fault = 0;
+    let duration = Duration::from_millis(scenario.duration_ms);
+    while sim.elapsed() < duration {
+        let now = sim.elapsed().as_millis() as SimTime;
+        while let Some(fault) = faults.get(next_fault).filter(|fault| fault.at_ms <= now) {
+            let what = apply_fault(&mut sim, &fault.action);
+            hosts.trace.borrow_mut().push(now, runner_host(scenario), TraceEvent::Fault { what });
+            next_fault += 1;
+        }
+        sim.step().map_err(|error| RunError::Host(error.to_string()))?;
+    }
+    let end_ms = sim.elapsed().as_millis() as SimTime;
+    drop(sim);
+    let trace = std::mem::take(&mut *hosts.trace.borrow_mut());
+    let databases: Vec<(u16, IsDatabase)> = hosts
+        .databases
+        .iter()
+        .map(|(host, db)| (*host, db.borrow().clone()))
+        .collect();
+    let views: BTreeMap<_, _> = scenario
+        .queue_configs()
+        .into_iter()
+        .map(|queue| (queue.name, queue.views))
+        .collect();
+    let input = OracleInput {
+        trace: &trace,
+        databases: databases.iter().map(|(host, db)| (*host, db)).collect(),
+        views,
+        end_ms,
+    };
+    let violations = oracles::check_all(&input);
+    let lost = violations.iter().filter(|v| v.oracle == oracles::LOST).count();
+    Ok(Outcome {
+        seed,
+        scenario: scenario.name.clone(),
+        trace_hash: trace.hash(),
+        sim_ms: end_ms,
+        stats: stats(&trace, &databases, lost),
+        violations,
+        trace,
+    })
+}

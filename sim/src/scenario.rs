@@ -1,0 +1,409 @@
+//! Scenarios: topology, configuration, workload shape, fault plan and duration of a run, as
+//! serde types read from TOML. Everything that does not depend on the seed lives here; the seed
+//! only draws the workload's details and the network's latencies.
+//!
+//! Built-in scenarios are the files under `scenarios/`, embedded in the binary by name.
+//! Validation rejects anything the runner could not honour with a message naming the field.
+
+use ixsim_core::ids::TenantId;
+use ixsim_core::is_node::{MediaConfig, QueueConfig, TenantConfig, ViewCondition, ViewConfig};
+use ixsim_core::kv::KvValue;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ScenarioError {
+    #[error("unknown scenario `{0}` (built-in: {1}); or give a path to a .toml file")]
+    Unknown(String, String),
+    #[error("cannot read scenario file {0}: {1}")]
+    Read(String, String),
+    #[error("malformed scenario {0}: {1}")]
+    Parse(String, String),
+    #[error("invalid scenario {0}: {1}")]
+    Invalid(String, String),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Simulated time the run lasts.
+    pub duration_ms: u64,
+    /// One turmoil step; sized to the latencies being modelled.
+    #[serde(default = "defaults::tick_ms")]
+    pub tick_ms: u64,
+    #[serde(default)]
+    pub network: Network,
+    #[serde(default)]
+    pub topology: Topology,
+    #[serde(default)]
+    pub is: IsOptions,
+    pub tenants: Vec<Tenant>,
+    pub queues: Vec<Queue>,
+    pub router: RouterOptions,
+    pub workload: Workload,
+    #[serde(default)]
+    pub agents: AgentOptions,
+    #[serde(default)]
+    pub client: ClientOptions,
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+}
+
+mod defaults {
+    pub fn tick_ms() -> u64 {
+        5
+    }
+    pub fn one() -> u32 {
+        1
+    }
+    pub fn yes() -> bool {
+        true
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Network {
+    pub latency_min_ms: u64,
+    pub latency_max_ms: u64,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            latency_min_ms: 1,
+            latency_max_ms: 5,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Topology {
+    pub agents: u32,
+}
+
+impl Default for Topology {
+    fn default() -> Self {
+        Topology { agents: 4 }
+    }
+}
+
+/// Interaction Server options (the product's option names, in snake case, with units).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IsOptions {
+    pub pull_hold_timeout_ms: u64,
+    pub owner_grace_ms: u64,
+    pub invite_timeout_ms: u64,
+    pub agent_capacity: u32,
+    pub seats: Option<u32>,
+    /// Latency of a database write (commit) in the durable store.
+    pub db_write_ms: u64,
+    pub held_pulls_max: usize,
+}
+
+impl Default for IsOptions {
+    fn default() -> Self {
+        IsOptions {
+            pull_hold_timeout_ms: 1000,
+            owner_grace_ms: 2000,
+            invite_timeout_ms: 3000,
+            agent_capacity: 1,
+            seats: None,
+            db_write_ms: 2,
+            held_pulls_max: 256,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tenant {
+    pub id: u32,
+    pub media: Vec<Media>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Media {
+    pub name: String,
+    #[serde(default = "defaults::yes")]
+    pub enabled: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    pub name: String,
+    #[serde(default = "defaults::one")]
+    pub tenant: u32,
+    pub views: Vec<View>,
+}
+
+/// A view; with `key` and `equals` it shows only interactions whose user data has that value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct View {
+    pub name: String,
+    pub key: Option<String>,
+    pub equals: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterOptions {
+    pub queue: String,
+    pub view: String,
+    #[serde(default = "RouterOptions::batch")]
+    pub pull_batch_max: u32,
+}
+
+impl RouterOptions {
+    fn batch() -> u32 {
+        4
+    }
+}
+
+/// The seeded workload: how many interactions, when, and of what kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    pub interactions: u32,
+    #[serde(default)]
+    pub start_ms: u64,
+    /// Mean gap between submits (gaps are drawn uniformly from 0 to twice this).
+    pub mean_gap_ms: u64,
+    #[serde(default = "defaults::one")]
+    pub tenant: u32,
+    pub queue: String,
+    pub media: Vec<String>,
+    /// Priorities drawn uniformly from this list.
+    #[serde(default = "Workload::priorities")]
+    pub priorities: Vec<i32>,
+    /// Share of interactions marked VIP=yes in user data, per mille.
+    #[serde(default)]
+    pub vip_per_mille: u32,
+}
+
+impl Workload {
+    fn priorities() -> Vec<i32> {
+        vec![0]
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentOptions {
+    pub accept_per_mille: u32,
+    pub handle_ms_min: u64,
+    pub handle_ms_max: u64,
+}
+
+impl Default for AgentOptions {
+    fn default() -> Self {
+        AgentOptions {
+            accept_per_mille: 900,
+            handle_ms_min: 500,
+            handle_ms_max: 3000,
+        }
+    }
+}
+
+/// Timeouts every client (and shell) uses.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientOptions {
+    pub request_timeout_ms: u64,
+    pub tick_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub reconnect_backoff_ms: u64,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            request_timeout_ms: 3000,
+            tick_ms: 50,
+            connect_timeout_ms: 500,
+            reconnect_backoff_ms: 200,
+        }
+    }
+}
+
+/// One step of the fault plan, applied between sim steps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    pub at_ms: u64,
+    #[serde(flatten)]
+    pub action: FaultAction,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum FaultAction {
+    /// Kill the host's process; in-memory state is gone, the durable store stays.
+    Crash { host: String },
+    /// Start a crashed host's process again.
+    Start { host: String },
+    /// Crash and start at once.
+    Bounce { host: String },
+}
+
+impl FaultAction {
+    pub fn host(&self) -> &str {
+        match self {
+            FaultAction::Crash { host } | FaultAction::Start { host } | FaultAction::Bounce { host } => host,
+        }
+    }
+}
+
+/// (name, TOML text) of every built-in scenario.
+pub const BUILT_IN: &[(&str, &str)] = &[("smoke", include_str!("../../scenarios/smoke.toml"))];
+
+pub fn built_in_names() -> Vec<&'static str> {
+    BUILT_IN.iter().map(|(name, _)| *name).collect()
+}
+
+impl Scenario {
+    /// A built-in scenario by name, or a TOML file by path.
+    pub fn load(name_or_path: &str) -> Result<Scenario, ScenarioError> {
+        if let Some((name, text)) = BUILT_IN.iter().find(|(name, _)| *name == name_or_path) {
+            return Scenario::parse(name, text);
+        }
+        let looks_like_path = name_or_path.ends_with(".toml") || name_or_path.contains('/');
+        if !looks_like_path {
+            return Err(ScenarioError::Unknown(name_or_path.to_string(), built_in_names().join(", ")));
+        }
+        let text = std::fs::read_to_string(name_or_path)
+            .map_err(|error| ScenarioError::Read(name_or_path.to_string(), error.to_string()))?;
+        Scenario::parse(name_or_path, &text)
+    }
+
+    pub fn parse(origin: &str, text: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text)
+            .map_err(|error| ScenarioError::Parse(origin.to_string(), error.to_string().trim().replace('\n', " ")))?;
+        scenario
+            .validate()
+            .map_err(|problem| ScenarioError::Invalid(origin.to_string(), problem))?;
+        Ok(scenario)
+    }
+
+    /// Host names of this topology, in the order hosts are registered (trace host ids).
+    pub fn hosts(&self) -> Vec<String> {
+        let mut hosts = vec!["is1".to_string(), "media".to_string(), "router1".to_string()];
+        hosts.extend((1..=self.topology.agents).map(|agent| format!("agent{agent}")));
+        hosts
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let check = |ok: bool, problem: &str| if ok { Ok(()) } else { Err(problem.to_string()) };
+        check(self.duration_ms > 0, "duration_ms must be > 0")?;
+        check(self.duration_ms <= 3_600_000, "duration_ms must be <= 3600000 (one simulated hour)")?;
+        check((1..=1000).contains(&self.tick_ms), "tick_ms must be in 1..=1000")?;
+        check(
+            self.network.latency_min_ms <= self.network.latency_max_ms,
+            "network.latency_min_ms must be <= latency_max_ms",
+        )?;
+        check(self.topology.agents <= 200, "topology.agents must be <= 200")?;
+        check(self.is.agent_capacity >= 1, "is.agent_capacity must be >= 1")?;
+        check(self.workload.interactions <= 1_000_000, "workload.interactions must be <= 1000000")?;
+        check(!self.workload.media.is_empty(), "workload.media must not be empty")?;
+        check(!self.workload.priorities.is_empty(), "workload.priorities must not be empty")?;
+        check(self.workload.vip_per_mille <= 1000, "workload.vip_per_mille must be <= 1000")?;
+        check(self.agents.accept_per_mille <= 1000, "agents.accept_per_mille must be <= 1000")?;
+        check(
+            self.agents.handle_ms_min <= self.agents.handle_ms_max,
+            "agents.handle_ms_min must be <= handle_ms_max",
+        )?;
+        check(self.client.request_timeout_ms > 0, "client.request_timeout_ms must be > 0")?;
+        check(self.client.tick_ms > 0, "client.tick_ms must be > 0")?;
+        let tenant_ids: BTreeSet<u32> = self.tenants.iter().map(|tenant| tenant.id).collect();
+        check(tenant_ids.len() == self.tenants.len(), "tenant ids must be unique")?;
+        for queue in &self.queues {
+            check(tenant_ids.contains(&queue.tenant), &format!("queue `{}` names an unknown tenant", queue.name))?;
+            check(!queue.views.is_empty(), &format!("queue `{}` has no views", queue.name))?;
+            for view in &queue.views {
+                check(
+                    view.key.is_some() == view.equals.is_some(),
+                    &format!("view `{}` needs both key and equals, or neither", view.name),
+                )?;
+            }
+        }
+        let queue = self.queues.iter().find(|queue| queue.name == self.workload.queue);
+        check(queue.is_some(), &format!("workload.queue `{}` is not a queue", self.workload.queue))?;
+        let tenant = self.tenants.iter().find(|tenant| tenant.id == self.workload.tenant);
+        let Some(tenant) = tenant else {
+            return Err(format!("workload.tenant {} is not a tenant", self.workload.tenant));
+        };
+        for media in &self.workload.media {
+            check(
+                tenant.media.iter().any(|known| &known.name == media),
+                &format!("workload media `{media}` is not a media type of tenant {}", tenant.id),
+            )?;
+        }
+        let router_queue = self.queues.iter().find(|queue| queue.name == self.router.queue);
+        let Some(router_queue) = router_queue else {
+            return Err(format!("router.queue `{}` is not a queue", self.router.queue));
+        };
+        check(
+            router_queue.views.iter().any(|view| view.name == self.router.view),
+            &format!("router.view `{}` is not a view of `{}`", self.router.view, router_queue.name),
+        )?;
+        let hosts = self.hosts();
+        for fault in &self.faults {
+            check(
+                hosts.iter().any(|host| host == fault.action.host()),
+                &format!("fault at {} ms names unknown host `{}` (hosts: {})", fault.at_ms, fault.action.host(), hosts.join(", ")),
+            )?;
+            check(fault.at_ms < self.duration_ms, &format!("fault at {} ms is after the end of the run", fault.at_ms))?;
+        }
+        Ok(())
+    }
+
+    pub fn tenant_configs(&self) -> Vec<TenantConfig> {
+        self.tenants
+            .iter()
+            .map(|tenant| TenantConfig {
+                id: TenantId(tenant.id),
+                media: tenant
+                    .media
+                    .iter()
+                    .map(|media| MediaConfig {
+                        name: media.name.clone(),
+                        enabled: media.enabled,
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    pub fn queue_configs(&self) -> Vec<QueueConfig> {
+        self.queues
+            .iter()
+            .map(|queue| QueueConfig {
+                name: queue.name.clone(),
+                tenant: TenantId(queue.tenant),
+                views: queue
+                    .views
+                    .iter()
+                    .map(|view| ViewConfig {
+                        name: view.name.clone(),
+                        condition: match (&view.key, &view.equals) {
+                            (Some(key), Some(equals)) => Some(ViewCondition {
+                                key: key.clone(),
+                                equals: KvValue::Str(equals.clone()),
+                            }),
+                            _ => None,
+                        },
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,345 @@
+//! The generic host shell: runs one [`Machine`] inside a turmoil host.
+//!
+//! It accepts connections (servers) and keeps connections to configured servers (clients),
+//! reconnecting with backoff and trying each address of a server in turn. It turns frames into
+//! [`Input`]s, carries out [`Output`]s, drives the machine's timers with tokio's (simulated)
+//! clock, and commits durable writes to the store the runner keeps across crashes, after the
+//! store's latency, before telling the machine they are persisted.
+//!
+//! Connections of one peer are numbered by generation so that a late event of a closed
+//! connection is never taken for the new one. Every `select!` is `biased;` (determinism rule 2).
+//!
+//! Must not: contain protocol logic. If a decision depends on a message's content, it belongs in
+//! a machine in `ixsim-core`.
+
+use crate::codec::FrameCodec;
+use crate::trace::Trace;
+use futures::{SinkExt, StreamExt};
+use ixsim_core::db::{DbOp, IsDatabase};
+use ixsim_core::ids::SimTime;
+use ixsim_core::machine::{Input, Machine, Output, Peer, TimerId, WriteId};
+use ixsim_core::protocol::Message;
+use ixsim_core::trace::TraceEvent;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::codec::Framed;
+use turmoil::net::{TcpListener, TcpStream};
+
+/// The port every modelled server listens on.
+pub const PORT: u16 = 7000;
+
+/// What a host shell needs besides its machine.
+#[derive(Clone)]
+pub struct HostCtx {
+    pub host: u16,
+    pub trace: Rc<RefCell<Trace>>,
+    /// Listen for clients.
+    pub listen: bool,
+    /// Servers to keep connected, each as its alternative host names (e.g. primary, backup).
+    pub servers: Vec<Vec<String>>,
+    pub durable: Option<Rc<RefCell<IsDatabase>>>,
+    pub db_write_ms: u64,
+    pub connect_timeout_ms: u64,
+    pub reconnect_backoff_ms: u64,
+}
+
+enum ShellEvent {
+    Opened {
+        peer: Peer,
+        generation: u64,
+        tx: mpsc::UnboundedSender<Message>,
+    },
+    Frame {
+        peer: Peer,
+        generation: u64,
+        message: Message,
+    },
+    Closed {
+        peer: Peer,
+        generation: u64,
+        corrupt: bool,
+    },
+}
+
+fn now_ms() -> SimTime {
+    turmoil::sim_elapsed().map_or(0, |elapsed| elapsed.as_millis() as SimTime)
+}
+
+/// Shuttles frames between one TCP connection and the main loop until either side ends it.
+async fn run_connection(
+    stream: TcpStream,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+    events: mpsc::UnboundedSender<ShellEvent>,
+    peer: Peer,
+    generation: u64,
+) {
+    let mut framed = Framed::new(stream, FrameCodec);
+    let mut corrupt = false;
+    loop {
+        tokio::select! {
+            biased;
+            outgoing = rx.recv() => {
+                let Some(message) = outgoing else { break };
+                if framed.feed(message).await.is_err() {
+                    break;
+                }
+                // Coalesce whatever else is queued into one flush.
+                while let Ok(message) = rx.try_recv() {
+                    if framed.feed(message).await.is_err() {
+                        break;
+                    }
+                }
+                if framed.flush().await.is_err() {
+                    break;
+                }
+            }
+            incoming = framed.next() => match incoming {
+                Some(Ok(message)) => {
+                    if events.send(ShellEvent::Frame { peer, generation, message }).is_err() {
+                        break;
+                    }
+                }
+                Some(Err(crate::codec::FrameError::Codec(_))) => {
+                    corrupt = true;
+                    break;
+                }
+                Some(Err(_)) | None => break,
+            },
+        }
+    }
+    let _ = events.send(ShellEvent::Closed {
+        peer,
+        generation,
+        corrupt,
+    });
+}
+
+/// Keeps server `index` connected, cycling through its addresses.
+async fn keep_connected(
+    index: u16,
+    addresses: Vec<String>,
+    events: mpsc::UnboundedSender<ShellEvent>,
+    generations: Rc<RefCell<u64>>,
+    connect_timeout_ms: u64,
+    backoff_ms: u64,
+) {
+    let peer = Peer::Server(index);
+    for address in addresses.iter().cycle() {
+        let connect = TcpStream::connect((address.as_str(), PORT));
+        let attempt = tokio::time::timeout(Duration::from_millis(connect_timeout_ms), connect).await;
+        if let Ok(Ok(stream)) = attempt {
+            let generation = next_generation(&generations);
+            let (tx, rx) = mpsc::unbounded_channel();
+            if events.send(ShellEvent::Opened { peer, generation, tx }).is_err() {
+                return;
+            }
+            run_connection(stream, rx, events.clone(), peer, generation).await;
+        }
+        tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+    }
+}
+
+async fn accept_clients(
+    listener: TcpListener,
+    events: mpsc::UnboundedSender<ShellEvent>,
+    generations: Rc<RefCell<u64>>,
+) {
+    let mut next_client = 0u32;
+    while let Ok((stream, _)) = listener.accept().await {
+        let peer = Peer::Client(next_client);
+        next_client += 1;
+        let generation = next_generation(&generations);
+        let (tx, rx) = mpsc::unbounded_channel();
+        if events.send(ShellEvent::Opened { peer, generation, tx }).is_err() {
+            return;
+        }
+        tokio::task::spawn_local(run_connection(stream, rx, events.clone(), peer, generation));
+    }
+}
+
+fn next_generation(generations: &Rc<RefCell<u64>>) -> u64 {
+    let mut counter = generations.borrow_mut();
+    *counter += 1;
+    *counter
+}
+
+/// The shell's side of one machine: connections, timers and durable writes.
+struct Driver<M> {
+    ctx: HostCtx,
+    machine: M,
+    conns: BTreeMap<Peer, (u64, mpsc::UnboundedSender<Message>)>,
+    timers: BTreeMap<TimerId, SimTime>,
+    deadlines: BTreeSet<(SimTime, TimerId)>,
+    commits: VecDeque<(SimTime, WriteId, DbOp)>,
+    inputs: VecDeque<Input>,
+    outputs: Vec<Output>,
+}
+
+impl<M: Machine> Driver<M> {
+    fn trace(&self, now: SimTime, event: TraceEvent) {
+        self.ctx.trace.borrow_mut().push(now, self.ctx.host, event);
+    }
+
+    /// Feeds queued inputs to the machine and carries out its outputs until nothing is left.
+    fn pump(&mut self, now: SimTime) {
+        while let Some(input) = self.inputs.pop_front() {
+            self.machine.handle(now, input, &mut self.outputs);
+            let outputs = std::mem::take(&mut self.outputs);
+            for output in outputs {
+                self.carry_out(now, output);
+            }
+        }
+        self.commit_due(now);
+    }
+
+    fn carry_out(&mut self, now: SimTime, output: Output) {
+        match output {
+            Output::Send(peer, message) => {
+                if let Some((_, tx)) = self.conns.get(&peer) {
+                    let _ = tx.send(message);
+                }
+            }
+            Output::Close(peer) => {
+                if self.conns.remove(&peer).is_some() {
+                    self.trace(now, TraceEvent::Disconnected { peer: peer.to_string() });
+                    self.inputs.push_back(Input::Disconnected(peer));
+                }
+            }
+            Output::SetTimer(id, at) => {
+                if let Some(old) = self.timers.insert(id, at) {
+                    self.deadlines.remove(&(old, id));
+                }
+                self.deadlines.insert((at, id));
+            }
+            Output::CancelTimer(id) => {
+                if let Some(old) = self.timers.remove(&id) {
+                    self.deadlines.remove(&(old, id));
+                }
+            }
+            Output::Persist(write, op) => {
+                self.commits.push_back((now + self.ctx.db_write_ms, write, op));
+            }
+            Output::Trace(event) => self.trace(now, event),
+        }
+    }
+
+    /// Commits every durable write that is due, then tells the machine.
+    fn commit_due(&mut self, now: SimTime) {
+        let mut last = None;
+        while self.commits.front().is_some_and(|(due, _, _)| *due <= now) {
+            let Some((_, write, op)) = self.commits.pop_front() else { break };
+            if let Some(store) = &self.ctx.durable {
+                store.borrow_mut().apply(&op);
+            }
+            last = Some(write);
+        }
+        if let Some(write) = last {
+            self.inputs.push_back(Input::Persisted(write));
+            self.pump(now);
+        }
+    }
+
+    fn fire_due_timers(&mut self, now: SimTime) {
+        while let Some(&(at, id)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            self.timers.remove(&id);
+            self.inputs.push_back(Input::Timer(id));
+        }
+        self.pump(now);
+    }
+
+    fn next_deadline(&self) -> Option<SimTime> {
+        let timer = self.deadlines.first().map(|(at, _)| *at);
+        let commit = self.commits.front().map(|(due, _, _)| *due);
+        match (timer, commit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn on_event(&mut self, now: SimTime, event: ShellEvent) {
+        match event {
+            ShellEvent::Opened { peer, generation, tx } => {
+                self.conns.insert(peer, (generation, tx));
+                self.trace(now, TraceEvent::Connected { peer: peer.to_string() });
+                self.inputs.push_back(Input::Connected(peer));
+            }
+            ShellEvent::Frame {
+                peer,
+                generation,
+                message,
+            } => {
+                if self.conns.get(&peer).is_some_and(|(current, _)| *current == generation) {
+                    self.inputs.push_back(Input::Frame(peer, message));
+                }
+            }
+            ShellEvent::Closed {
+                peer,
+                generation,
+                corrupt,
+            } => {
+                if self.conns.get(&peer).is_some_and(|(current, _)| *current == generation) {
+                    self.conns.remove(&peer);
+                    let what = if corrupt { format!("{peer} (corrupt frame)") } else { peer.to_string() };
+                    self.trace(now, TraceEvent::Disconnected { peer: what });
+                    self.inputs.push_back(Input::Disconnected(peer));
+                }
+            }
+        }
+        self.pump(now);
+    }
+}
+
+/// Runs `machine` as this host's software until the host is crashed.
+pub async fn run_host<M: Machine + 'static>(ctx: HostCtx, machine: M) -> turmoil::Result {
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let generations = Rc::new(RefCell::new(0u64));
+    if ctx.listen {
+        let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
+        tokio::task::spawn_local(accept_clients(listener, events_tx.clone(), generations.clone()));
+    }
+    for (index, addresses) in ctx.servers.iter().enumerate() {
+        tokio::task::spawn_local(keep_connected(
+            index as u16,
+            addresses.clone(),
+            events_tx.clone(),
+            generations.clone(),
+            ctx.connect_timeout_ms,
+            ctx.reconnect_backoff_ms,
+        ));
+    }
+    drop(events_tx);
+    let mut driver = Driver {
+        ctx,
+        machine,
+        conns: BTreeMap::new(),
+        timers: BTreeMap::new(),
+        deadlines: BTreeSet::new(),
+        commits: VecDeque::new(),
+        inputs: VecDeque::from([Input::Start]),
+        outputs: Vec::new(),
+    };
+    driver.pump(now_ms());
+    loop {
+        let now = now_ms();
+        let sleep_ms = driver.next_deadline().map(|at| at.saturating_sub(now));
+        tokio::select! {
+            biased;
+            event = events.recv() => match event {
+                Some(event) => driver.on_event(now_ms(), event),
+                None => std::future::pending::<()>().await,
+            },
+            _ = tokio::time::sleep(Duration::from_millis(sleep_ms.unwrap_or(0))), if sleep_ms.is_some() => {
+                let now = now_ms();
+                driver.fire_due_timers(now);
+                driver.commit_due(now);
+            }
+        }
+    }
+}

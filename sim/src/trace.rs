@@ -1,0 +1,95 @@
+//! The one ordered trace of a run: every machine's [`TraceEvent`] stamped with time and host.
+//!
+//! Recording is a push of a small enum; rendering to text (for `--trace`, insta snapshots and
+//! the hash) happens once, after the run. The trace is bounded: past [`TRACE_EVENTS_MAX`] events
+//! recording stops and the trace says it was truncated (an oracle fails the run: a bug report
+//! must be replayable in full).
+
+use ixsim_core::ids::SimTime;
+use ixsim_core::trace::{render_time, TraceEvent};
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+
+pub const TRACE_EVENTS_MAX: usize = 4_000_000;
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TraceEntry {
+    pub at: SimTime,
+    pub host: u16,
+    pub event: TraceEvent,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Trace {
+    pub hosts: Vec<String>,
+    pub entries: Vec<TraceEntry>,
+    pub truncated: bool,
+}
+
+impl Trace {
+    pub fn new(hosts: Vec<String>) -> Self {
+        Trace {
+            hosts,
+            entries: Vec::new(),
+            truncated: false,
+        }
+    }
+
+    pub fn push(&mut self, at: SimTime, host: u16, event: TraceEvent) {
+        if self.entries.len() >= TRACE_EVENTS_MAX {
+            self.truncated = true;
+            return;
+        }
+        self.entries.push(TraceEntry { at, host, event });
+    }
+
+    pub fn host_name(&self, host: u16) -> &str {
+        self.hosts.get(host as usize).map(String::as_str).unwrap_or("?")
+    }
+
+    fn render_entry(&self, entry: &TraceEntry, line: &mut String) {
+        line.clear();
+        let _ = write!(
+            line,
+            "{} {:<8} {}",
+            render_time(entry.at),
+            self.host_name(entry.host),
+            entry.event
+        );
+    }
+
+    /// The whole trace as text, one event per line.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        let mut line = String::new();
+        for entry in &self.entries {
+            self.render_entry(entry, &mut line);
+            text.push_str(&line);
+            text.push('\n');
+        }
+        if self.truncated {
+            text.push_str("(trace truncated)\n");
+        }
+        text
+    }
+
+    /// SHA-256 of the rendered text, first 16 hex digits.
+    pub fn hash(&self) -> String {
+        let mut hasher = Sha256::new();
+        let mut line = String::new();
+        for entry in &self.entries {
+            self.render_entry(entry, &mut line);
+            line.push('\n');
+            hasher.update(line.as_bytes());
+        }
+        if self.truncated {
+            hasher.update(b"(trace truncated)\n");
+        }
+        let digest = hasher.finalize();
+        let mut hex = String::with_capacity(16);
+        for byte in digest.iter().take(8) {
+            let _ = write!(hex, "{byte:02x}");
+        }
+        hex
+    }
+}

@@ -1,0 +1,246 @@
+//! `ixsim`: the command-line front of the harness, and a thin facade over `ixsim-core` and
+//! `ixsim-sim` for the integration tests.
+//!
+//! Sweeps are the one place that uses threads: each thread runs whole simulations, one at a
+//! time (a `turmoil::Sim` is not `Send`), so determinism per seed is unaffected.
+
+pub use ixsim_core as core;
+pub use ixsim_sim as sim;
+
+use ixsim_sim::oracles::Violation;
+use ixsim_sim::{Scenario, Stats};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// `ixsim --version`: the seeds of a bug report are tied to these.
+pub const VERSION_LONG: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (turmoil 0.7.2, ",
+    env!("IXSIM_RUSTC_VERSION"),
+    ")"
+);
+
+/// What `ixsim run --json` prints.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunSummary {
+    pub seed: u64,
+    pub scenario: String,
+    pub trace_hash: String,
+    pub sim_ms: u64,
+    pub stats: Stats,
+    pub violations: Vec<Violation>,
+    #[serde(skip)]
+    pub trace_text: String,
+}
+
+impl RunSummary {
+    pub fn run(scenario: &Scenario, seed: u64) -> Result<Self, ixsim_sim::RunError> {
+        let outcome = ixsim_sim::run(scenario, seed)?;
+        Ok(RunSummary {
+            seed,
+            scenario: outcome.scenario,
+            trace_hash: outcome.trace_hash,
+            sim_ms: outcome.sim_ms,
+            stats: outcome.stats,
+            violations: outcome.violations,
+            trace_text: outcome.trace.render(),
+        })
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"))
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut text = String::new();
+        let stats = &self.stats;
+        let _ = writeln!(
+            text,
+            "scenario {} seed {} trace {} sim {} ms",
+            self.scenario, self.seed, self.trace_hash, self.sim_ms
+        );
+        let _ = writeln!(
+            text,
+            "submitted {} delivered {} completed {} queued {} lost {} (pulls {}, errors {}, timeouts {}, faults {})",
+            stats.submitted,
+            stats.delivered,
+            stats.completed,
+            stats.queued,
+            stats.lost,
+            stats.pulls,
+            stats.request_errors,
+            stats.request_timeouts,
+            stats.faults
+        );
+        if self.violations.is_empty() {
+            let _ = writeln!(text, "ok: no oracle violated");
+        }
+        for violation in &self.violations {
+            let _ = writeln!(
+                text,
+                "VIOLATION [{}] at {} ms: {}",
+                violation.oracle, violation.at_ms, violation.detail
+            );
+        }
+        text
+    }
+}
+
+/// The command that reruns one seed of `scenario`.
+pub fn repro_command(scenario: &Scenario, seed: u64) -> String {
+    format!("ixsim run --scenario {} --seed {seed} --trace", scenario.name)
+}
+
+/// One failing seed of a sweep.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub seed: u64,
+    pub violations: Vec<Violation>,
+    /// The run did not finish: a panic or host failure, with its message.
+    pub crash: Option<String>,
+}
+
+impl Failure {
+    pub fn first_problem(&self) -> String {
+        if let Some(crash) = &self.crash {
+            return format!("run crashed: {crash}");
+        }
+        match self.violations.first() {
+            Some(v) => format!(
+                "[{}] at {} ms: {} ({} violation(s))",
+                v.oracle,
+                v.at_ms,
+                v.detail,
+                self.violations.len()
+            ),
+            None => "no violation".to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SweepReport {
+    pub scenario: String,
+    pub seeds: u64,
+    pub failures: Vec<Failure>,
+    pub wall_ms: u64,
+    pub sim_ms: u64,
+}
+
+impl SweepReport {
+    pub fn summary(&self) -> String {
+        let seconds = self.wall_ms.max(1) as f64 / 1000.0;
+        format!(
+            "sweep {}: {} seeds, {} failed, {:.1} s wall, {:.0} seeds/s, {:.0}x simulated/wall time",
+            self.scenario,
+            self.seeds,
+            self.failures.len(),
+            seconds,
+            self.seeds as f64 / seconds,
+            self.sim_ms as f64 / self.wall_ms.max(1) as f64
+        )
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        return (*text).to_string();
+    }
+    if let Some(text) = payload.downcast_ref::<String>() {
+        return text.clone();
+    }
+    "panic".to_string()
+}
+
+/// Runs one seed, turning panics and host failures into a [`Failure`].
+pub fn check_seed(scenario: &Scenario, seed: u64) -> (u64, Option<Failure>) {
+    let result = std::panic::catch_unwind(|| ixsim_sim::run(scenario, seed));
+    match result {
+        Ok(Ok(outcome)) if outcome.violations.is_empty() => (outcome.sim_ms, None),
+        Ok(Ok(outcome)) => (
+            outcome.sim_ms,
+            Some(Failure {
+                seed,
+                violations: outcome.violations,
+                crash: None,
+            }),
+        ),
+        Ok(Err(error)) => (
+            0,
+            Some(Failure {
+                seed,
+                violations: Vec::new(),
+                crash: Some(error.to_string()),
+            }),
+        ),
+        Err(payload) => (
+            0,
+            Some(Failure {
+                seed,
+                violations: Vec::new(),
+                crash: Some(panic_message(payload.as_ref())),
+            }),
+        ),
+    }
+}
+
+/// Runs every seed of `seeds` on `jobs` threads; failures are sorted by seed.
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+pub fn sweep(scenario: &Scenario, seeds: Range<u64>, jobs: usize, progress: bool) -> SweepReport {
+    // Wall-clock time is measured here, in the CLI, only to report speed; it never reaches a sim.
+    let started = std::time::Instant::now();
+    let next = AtomicU64::new(seeds.start);
+    let sim_ms = AtomicU64::new(0);
+    let failures = Mutex::new(Vec::new());
+    let bar = progress.then(|| {
+        let bar = indicatif::ProgressBar::new(seeds.end - seeds.start);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} seeds  {per_sec}  {msg}  eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let quiet_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let seed = next.fetch_add(1, Ordering::Relaxed);
+                if seed >= seeds.end {
+                    break;
+                }
+                let (ran_ms, failure) = check_seed(scenario, seed);
+                sim_ms.fetch_add(ran_ms, Ordering::Relaxed);
+                if let Ok(mut list) = failures.lock() {
+                    if let Some(failure) = failure {
+                        list.push(failure);
+                    }
+                    if let Some(bar) = &bar {
+                        bar.set_message(format!("{} failed", list.len()));
+                    }
+                }
+                if let Some(bar) = &bar {
+                    bar.inc(1);
+                }
+            });
+        }
+    });
+    std::panic::set_hook(quiet_hook);
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let mut failures = failures.into_inner().unwrap_or_default();
+    failures.sort_by_key(|failure| failure.seed);
+    SweepReport {
+        scenario: scenario.name.clone(),
+        seeds: seeds.end - seeds.start,
+        failures,
+        wall_ms: started.elapsed().as_millis() as u64,
+        sim_ms: sim_ms.into_inner(),
+    }
+}

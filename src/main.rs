@@ -1,0 +1,150 @@
+//! The `ixsim` command line: run one seed, sweep many, list scenarios.
+//!
+//! Exit codes: 0 no oracle violated, 1 an oracle was violated, 2 bad input (unknown scenario,
+//! malformed file, bad arguments) with a one-line error naming the problem.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use ixsim::{repro_command, sweep, RunSummary};
+use ixsim_sim::{Scenario, ScenarioError};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "ixsim",
+    version = ixsim::VERSION_LONG,
+    about = "Deterministic testing harness for a Genesys-style contact-center routing cluster"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one simulation and check the oracles.
+    Run {
+        /// Built-in scenario name or path to a scenario TOML file.
+        #[arg(long, default_value = "smoke")]
+        scenario: String,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print the whole trace.
+        #[arg(long)]
+        trace: bool,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run many seeds, one simulation per thread, and report the failing ones.
+    Sweep {
+        #[arg(long, default_value = "smoke")]
+        scenario: String,
+        /// Seed range A..B (B excluded).
+        #[arg(long, value_parser = parse_range)]
+        seeds: std::ops::Range<u64>,
+        /// Threads to use (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+    /// List the built-in scenarios.
+    Scenarios,
+}
+
+fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
+    let (start, end) = text
+        .split_once("..")
+        .ok_or_else(|| format!("`{text}` is not a range A..B"))?;
+    let start: u64 = start.parse().map_err(|_| format!("`{start}` is not a seed"))?;
+    let end: u64 = end.parse().map_err(|_| format!("`{end}` is not a seed"))?;
+    if start >= end {
+        return Err(format!("empty seed range {start}..{end}"));
+    }
+    Ok(start..end)
+}
+
+fn load(scenario: &str) -> Result<Scenario, ExitCode> {
+    Scenario::load(scenario).map_err(|error: ScenarioError| {
+        eprintln!("error: {error}");
+        ExitCode::from(2)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.use_stderr() { 2 } else { 0 };
+            let _ = error.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Run {
+            scenario,
+            seed,
+            trace,
+            json,
+        } => {
+            let scenario = match load(&scenario) {
+                Ok(scenario) => scenario,
+                Err(code) => return code,
+            };
+            run_one(&scenario, seed, trace, json)
+        }
+        Command::Sweep {
+            scenario,
+            seeds,
+            jobs,
+        } => {
+            let scenario = match load(&scenario) {
+                Ok(scenario) => scenario,
+                Err(code) => return code,
+            };
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let progress = std::io::stderr().is_terminal();
+            let report = sweep(&scenario, seeds, jobs.max(1), progress);
+            for failure in &report.failures {
+                println!("FAIL seed {}: {}", failure.seed, failure.first_problem());
+                println!("  {}", repro_command(&scenario, failure.seed));
+            }
+            println!("{}", report.summary());
+            if report.failures.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Command::Scenarios => {
+            for (name, text) in ixsim_sim::scenario::BUILT_IN {
+                let description = Scenario::parse(name, text).map(|s| s.description).unwrap_or_default();
+                println!("{name:<16} {description}");
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn run_one(scenario: &Scenario, seed: u64, trace: bool, json: bool) -> ExitCode {
+    let summary = match RunSummary::run(scenario, seed) {
+        Ok(summary) => summary,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    if trace {
+        print!("{}", summary.trace_text);
+    }
+    if json {
+        println!("{}", summary.to_json());
+    } else {
+        print!("{}", summary.to_text());
+    }
+    if summary.violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
