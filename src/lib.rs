@@ -89,9 +89,9 @@ impl RunSummary {
     }
 }
 
-/// The command that reruns one seed of `scenario`.
-pub fn repro_command(scenario: &Scenario, seed: u64) -> String {
-    format!("ixsim run --scenario {} --seed {seed} --trace", scenario.name)
+/// The command that reruns one seed; `scenario` as the user named it (built-in name or path).
+pub fn repro_command(scenario: &str, seed: u64) -> String {
+    format!("ixsim run --scenario {scenario} --seed {seed} --trace")
 }
 
 /// One failing seed of a sweep.

@@ -56,7 +56,9 @@ fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
     let (start, end) = text
         .split_once("..")
         .ok_or_else(|| format!("`{text}` is not a range A..B"))?;
-    let start: u64 = start.parse().map_err(|_| format!("`{start}` is not a seed"))?;
+    let start: u64 = start
+        .parse()
+        .map_err(|_| format!("`{start}` is not a seed"))?;
     let end: u64 = end.parse().map_err(|_| format!("`{end}` is not a seed"))?;
     if start >= end {
         return Err(format!("empty seed range {start}..{end}"));
@@ -98,16 +100,18 @@ fn main() -> ExitCode {
             seeds,
             jobs,
         } => {
-            let scenario = match load(&scenario) {
+            let named = scenario;
+            let scenario = match load(&named) {
                 Ok(scenario) => scenario,
                 Err(code) => return code,
             };
-            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let progress = std::io::stderr().is_terminal();
             let report = sweep(&scenario, seeds, jobs.max(1), progress);
             for failure in &report.failures {
                 println!("FAIL seed {}: {}", failure.seed, failure.first_problem());
-                println!("  {}", repro_command(&scenario, failure.seed));
+                println!("  {}", repro_command(&named, failure.seed));
             }
             println!("{}", report.summary());
             if report.failures.is_empty() {
@@ -118,7 +122,9 @@ fn main() -> ExitCode {
         }
         Command::Scenarios => {
             for (name, text) in ixsim_sim::scenario::BUILT_IN {
-                let description = Scenario::parse(name, text).map(|s| s.description).unwrap_or_default();
+                let description = Scenario::parse(name, text)
+                    .map(|s| s.description)
+                    .unwrap_or_default();
                 println!("{name:<16} {description}");
             }
             ExitCode::SUCCESS

@@ -24,9 +24,7 @@ use crate::db::{DbOp, IsDatabase, IxnRecord};
 use crate::ids::{AgentId, IxnId, RefId, SimTime, TenantId};
 use crate::kv::{KvList, KvValue};
 use crate::machine::{Input, Machine, Output, Peer, TimerId, WriteId};
-use crate::protocol::{
-    AgentState, ClientKind, ErrorCode, Event, Field, IxnInfo, Message, Request,
-};
+use crate::protocol::{AgentState, ClientKind, ErrorCode, Event, Field, IxnInfo, Message, Request};
 use crate::trace::{ReleaseReason, TraceEvent};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
@@ -245,7 +243,10 @@ impl IsNode {
                     .get(ixn)
                     .ok_or(format!("available {ixn} not in database"))?;
                 if &record.queue != queue {
-                    return Err(format!("{ixn} available in {queue} but stored in {}", record.queue));
+                    return Err(format!(
+                        "{ixn} available in {queue} but stored in {}",
+                        record.queue
+                    ));
                 }
                 if self.owners.contains_key(ixn) || self.in_flight.contains(ixn) {
                     return Err(format!("{ixn} both available and owned/in flight"));
@@ -446,7 +447,14 @@ impl IsNode {
         }
     }
 
-    fn fail(&self, peer: Peer, ref_id: RefId, request: &Request, code: ErrorCode, out: &mut Vec<Output>) {
+    fn fail(
+        &self,
+        peer: Peer,
+        ref_id: RefId,
+        request: &Request,
+        code: ErrorCode,
+        out: &mut Vec<Output>,
+    ) {
         out.push(Output::Trace(TraceEvent::request_failed(request, code)));
         out.push(Output::Send(peer, Message::error(ref_id, code)));
     }
@@ -507,7 +515,10 @@ impl IsNode {
 
     /// Clears the owner of `ixn`, freeing the handling agent's capacity.
     fn disown(&mut self, ixn: IxnId, out: &mut Vec<Output>) {
-        if let Some(Owner { agent: Some(agent), .. }) = self.owners.remove(&ixn) {
+        if let Some(Owner {
+            agent: Some(agent), ..
+        }) = self.owners.remove(&ixn)
+        {
             self.change_load(agent, -1, out);
         }
     }
@@ -575,7 +586,10 @@ impl IsNode {
         out.push(Output::Trace(TraceEvent::ClientGone {
             client: client.name.clone(),
         }));
-        let owns = self.owners.values().any(|owner| owner.client == client.name);
+        let owns = self
+            .owners
+            .values()
+            .any(|owner| owner.client == client.name);
         if owns {
             let at = now + self.cfg.owner_grace_ms;
             self.timer(TimerPurpose::OwnerGrace(client.name), at, out);
@@ -591,11 +605,17 @@ impl IsNode {
             .collect();
         for ixn in invited {
             if let Some((agent, client)) = self.end_invite(ixn, out) {
-                self.send_to_client(&client, Message::unsolicited(Event::Rejected { agent, ixn }), out);
+                self.send_to_client(
+                    &client,
+                    Message::unsolicited(Event::Rejected { agent, ixn }),
+                    out,
+                );
             }
         }
         if self.agents.remove(&agent_id).is_some() {
-            out.push(Output::Trace(TraceEvent::AgentLoggedOut { agent: agent_id }));
+            out.push(Output::Trace(TraceEvent::AgentLoggedOut {
+                agent: agent_id,
+            }));
             self.broadcast_agent(agent_id, out);
         }
     }
@@ -627,7 +647,11 @@ impl IsNode {
                             Message::unsolicited(Event::Revoked { agent, ixn }),
                         ));
                     }
-                    self.send_to_client(&client, Message::unsolicited(Event::Rejected { agent, ixn }), out);
+                    self.send_to_client(
+                        &client,
+                        Message::unsolicited(Event::Rejected { agent, ixn }),
+                        out,
+                    );
                 }
             }
             TimerPurpose::OwnerGrace(client) => {
@@ -638,15 +662,28 @@ impl IsNode {
         }
     }
 
-    fn on_request(&mut self, now: SimTime, peer: Peer, ref_id: RefId, request: Request, out: &mut Vec<Output>) {
+    fn on_request(
+        &mut self,
+        now: SimTime,
+        peer: Peer,
+        ref_id: RefId,
+        request: Request,
+        out: &mut Vec<Output>,
+    ) {
         let client = match (&request, self.clients.get(&peer)) {
             (Request::RegisterClient { name, kind }, _) => {
                 self.register(peer, name.clone(), *kind, out);
-                out.push(Output::Send(peer, Message::reply(ref_id, Event::Ack { ixn: None })));
+                out.push(Output::Send(
+                    peer,
+                    Message::reply(ref_id, Event::Ack { ixn: None }),
+                ));
                 return;
             }
             (Request::Ping, _) => {
-                out.push(Output::Send(peer, Message::reply(ref_id, Event::Ack { ixn: None })));
+                out.push(Output::Send(
+                    peer,
+                    Message::reply(ref_id, Event::Ack { ixn: None }),
+                ));
                 return;
             }
             (_, None) => return self.fail(peer, ref_id, &request, ErrorCode::NotRegistered, out),
@@ -661,25 +698,45 @@ impl IsNode {
                 priority,
                 user_data,
                 client_ixn,
-            } => self.submit(now, peer, ref_id, (tenant, media, queue), *priority, user_data, *client_ixn, out),
+            } => self.submit(
+                now,
+                peer,
+                ref_id,
+                (tenant, media, queue),
+                *priority,
+                user_data,
+                *client_ixn,
+                out,
+            ),
             Request::Pull {
                 tenant,
                 queue,
                 view,
                 count,
             } => self.pull(now, peer, ref_id, &client, tenant, queue, view, *count, out),
-            Request::PlaceInQueue { ixn, queue } => self.place(peer, ref_id, &client, ixn, queue, out),
+            Request::PlaceInQueue { ixn, queue } => {
+                self.place(peer, ref_id, &client, ixn, queue, out)
+            }
             Request::UpdateUserData { ixn, changes } => {
                 self.update_user_data(peer, ref_id, &client, ixn, changes, out)
             }
             Request::StopProcessing { ixn } => self.stop(peer, ref_id, &client, ixn, out),
-            Request::Deliver { ixn, agent } => self.deliver(now, peer, ref_id, &client, ixn, *agent, out),
+            Request::Deliver { ixn, agent } => {
+                self.deliver(now, peer, ref_id, &client, ixn, *agent, out)
+            }
             Request::Accept { ixn } => self.answer_invite(peer, ref_id, ixn, true, out),
             Request::Reject { ixn } => self.answer_invite(peer, ref_id, ixn, false, out),
-            Request::AgentLogin { tenant, agent, media: _ } => self.login(peer, ref_id, tenant, *agent, out),
+            Request::AgentLogin {
+                tenant,
+                agent,
+                media: _,
+            } => self.login(peer, ref_id, tenant, *agent, out),
             Request::AgentLogout { agent } => self.own_agent(peer, *agent).map(|()| {
                 self.logout(*agent, out);
-                out.push(Output::Send(peer, Message::reply(ref_id, Event::Ack { ixn: None })));
+                out.push(Output::Send(
+                    peer,
+                    Message::reply(ref_id, Event::Ack { ixn: None }),
+                ));
             }),
             Request::AgentReady { agent } => self.set_ready(peer, ref_id, *agent, true, out),
             Request::AgentNotReady { agent } => self.set_ready(peer, ref_id, *agent, false, out),
@@ -697,7 +754,13 @@ impl IsNode {
                 out.push(Output::Close(old_peer));
             }
         }
-        self.clients.insert(peer, Client { name: name.clone(), kind });
+        self.clients.insert(
+            peer,
+            Client {
+                name: name.clone(),
+                kind,
+            },
+        );
         out.push(Output::Trace(TraceEvent::ClientRegistered { client: name }));
         if kind == ClientKind::Router {
             self.agent_snapshot(peer, out);
@@ -794,7 +857,11 @@ impl IsNode {
             out.push(Output::Send(peer, Message::reply(ref_id, event)));
             return Ok(());
         }
-        let timer = self.timer(TimerPurpose::PullHold, now + self.cfg.pull_hold_timeout_ms, out);
+        let timer = self.timer(
+            TimerPurpose::PullHold,
+            now + self.cfg.pull_hold_timeout_ms,
+            out,
+        );
         out.push(Output::Trace(TraceEvent::PullHeld {
             client: client.to_string(),
             queue: queue.to_string(),
@@ -835,8 +902,17 @@ impl IsNode {
         out: &mut Vec<Output>,
     ) -> Result<(), ErrorCode> {
         let id = self.owned(client, ixn)?;
-        let mut record = self.db.interactions.get(&id).cloned().ok_or(ErrorCode::InteractionNotFound)?;
-        if self.cfg.queue(queue).is_none_or(|q| q.tenant != record.tenant) {
+        let mut record = self
+            .db
+            .interactions
+            .get(&id)
+            .cloned()
+            .ok_or(ErrorCode::InteractionNotFound)?;
+        if self
+            .cfg
+            .queue(queue)
+            .is_none_or(|q| q.tenant != record.tenant)
+        {
             return Err(ErrorCode::UnknownObject);
         }
         self.disown(id, out);
@@ -867,16 +943,28 @@ impl IsNode {
         if !self.db.interactions.contains_key(&id) {
             return Err(ErrorCode::InteractionNotFound);
         }
-        if self.owners.get(&id).is_none_or(|owner| owner.client != client) {
+        if self
+            .owners
+            .get(&id)
+            .is_none_or(|owner| owner.client != client)
+        {
             return Err(ErrorCode::NotOwner);
         }
-        let mut record = self.db.interactions.get(&id).cloned().ok_or(ErrorCode::InteractionNotFound)?;
+        let mut record = self
+            .db
+            .interactions
+            .get(&id)
+            .cloned()
+            .ok_or(ErrorCode::InteractionNotFound)?;
         record.user_data.merge(changes);
         out.push(Output::Trace(TraceEvent::UserDataChanged {
             ixn: id,
             changes: changes.clone(),
         }));
-        let then = vec![AfterWrite::Reply(peer, Message::reply(ref_id, Event::Ack { ixn: Some(id) }))];
+        let then = vec![AfterWrite::Reply(
+            peer,
+            Message::reply(ref_id, Event::Ack { ixn: Some(id) }),
+        )];
         self.persist(DbOp::Put(record), then, out);
         Ok(())
     }
@@ -892,7 +980,10 @@ impl IsNode {
         let id = self.owned(client, ixn)?;
         self.disown(id, out);
         out.push(Output::Trace(TraceEvent::Stopped { ixn: id }));
-        let then = vec![AfterWrite::Reply(peer, Message::reply(ref_id, Event::Ack { ixn: Some(id) }))];
+        let then = vec![AfterWrite::Reply(
+            peer,
+            Message::reply(ref_id, Event::Ack { ixn: Some(id) }),
+        )];
         self.persist(DbOp::Delete(id), then, out);
         Ok(())
     }
@@ -909,18 +1000,35 @@ impl IsNode {
         out: &mut Vec<Output>,
     ) -> Result<(), ErrorCode> {
         let id = self.owned(client, ixn)?;
-        let agent = self.agents.get(&agent_id).ok_or(ErrorCode::AgentUnavailable)?;
+        let agent = self
+            .agents
+            .get(&agent_id)
+            .ok_or(ErrorCode::AgentUnavailable)?;
         if !agent.ready || agent.load >= self.cfg.agent_capacity {
             return Err(ErrorCode::AgentUnavailable);
         }
         let agent_peer = agent.peer;
-        let timer = self.timer(TimerPurpose::Invite(id), now + self.cfg.invite_timeout_ms, out);
+        let timer = self.timer(
+            TimerPurpose::Invite(id),
+            now + self.cfg.invite_timeout_ms,
+            out,
+        );
         if let Some(owner) = self.owners.get_mut(&id) {
-            owner.invite = Some(Invite { agent: agent_id, timer });
+            owner.invite = Some(Invite {
+                agent: agent_id,
+                timer,
+            });
         }
         self.change_load(agent_id, 1, out);
-        out.push(Output::Trace(TraceEvent::Invited { ixn: id, agent: agent_id }));
-        let record = self.db.interactions.get(&id).ok_or(ErrorCode::InteractionNotFound)?;
+        out.push(Output::Trace(TraceEvent::Invited {
+            ixn: id,
+            agent: agent_id,
+        }));
+        let record = self
+            .db
+            .interactions
+            .get(&id)
+            .ok_or(ErrorCode::InteractionNotFound)?;
         out.push(Output::Send(
             agent_peer,
             Message::unsolicited(Event::Invite {
@@ -928,7 +1036,10 @@ impl IsNode {
                 ixn: Self::info(record),
             }),
         ));
-        out.push(Output::Send(peer, Message::reply(ref_id, Event::Ack { ixn: Some(id) })));
+        out.push(Output::Send(
+            peer,
+            Message::reply(ref_id, Event::Ack { ixn: Some(id) }),
+        ));
         Ok(())
     }
 
@@ -944,7 +1055,11 @@ impl IsNode {
         let owner = self.owners.get(&id).ok_or(ErrorCode::InteractionNotFound)?;
         let invite = owner.invite.as_ref().ok_or(ErrorCode::InvalidState)?;
         let agent_id = invite.agent;
-        if self.agents.get(&agent_id).is_none_or(|agent| agent.peer != peer) {
+        if self
+            .agents
+            .get(&agent_id)
+            .is_none_or(|agent| agent.peer != peer)
+        {
             return Err(ErrorCode::InvalidState);
         }
         let accepter = self
@@ -964,12 +1079,23 @@ impl IsNode {
             );
             self.change_load(agent, 1, out);
             out.push(Output::Trace(TraceEvent::Accepted { ixn: id, agent }));
-            self.send_to_client(&deliverer, Message::unsolicited(Event::Accepted { agent, ixn: id }), out);
+            self.send_to_client(
+                &deliverer,
+                Message::unsolicited(Event::Accepted { agent, ixn: id }),
+                out,
+            );
         } else {
             out.push(Output::Trace(TraceEvent::Rejected { ixn: id, agent }));
-            self.send_to_client(&deliverer, Message::unsolicited(Event::Rejected { agent, ixn: id }), out);
+            self.send_to_client(
+                &deliverer,
+                Message::unsolicited(Event::Rejected { agent, ixn: id }),
+                out,
+            );
         }
-        out.push(Output::Send(peer, Message::reply(ref_id, Event::Ack { ixn: Some(id) })));
+        out.push(Output::Send(
+            peer,
+            Message::reply(ref_id, Event::Ack { ixn: Some(id) }),
+        ));
         Ok(())
     }
 
@@ -1007,7 +1133,10 @@ impl IsNode {
                 self.broadcast_agent(agent_id, out);
             }
         }
-        out.push(Output::Send(peer, Message::reply(ref_id, Event::Ack { ixn: None })));
+        out.push(Output::Send(
+            peer,
+            Message::reply(ref_id, Event::Ack { ixn: None }),
+        ));
         Ok(())
     }
 
@@ -1034,7 +1163,10 @@ impl IsNode {
             out.push(Output::Trace(TraceEvent::AgentReady { agent: agent_id }));
         }
         self.broadcast_agent(agent_id, out);
-        out.push(Output::Send(peer, Message::reply(ref_id, Event::Ack { ixn: None })));
+        out.push(Output::Send(
+            peer,
+            Message::reply(ref_id, Event::Ack { ixn: None }),
+        ));
         Ok(())
     }
 }

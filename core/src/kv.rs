@@ -97,7 +97,9 @@ impl<'a> arbitrary::Arbitrary<'a> for KvList {
     fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
         let mut list = KvList::new();
         for _ in 0..u.int_in_range(0..=4u8)? {
-            let key = u.choose(&["Subject", "Lang", "VIP", "RouterTag", "x"])?.to_string();
+            let key = u
+                .choose(&["Subject", "Lang", "VIP", "RouterTag", "x"])?
+                .to_string();
             let value = if u.arbitrary()? {
                 KvValue::Int(u.arbitrary()?)
             } else {
@@ -115,8 +117,14 @@ mod tests {
 
     #[test]
     fn merge_replaces_and_adds() {
-        let mut base = KvList::new().with("a", KvValue::Int(1)).with("b", KvValue::Int(2));
-        base.merge(&KvList::new().with("b", KvValue::Int(3)).with("c", KvValue::Str("x".into())));
+        let mut base = KvList::new()
+            .with("a", KvValue::Int(1))
+            .with("b", KvValue::Int(2));
+        base.merge(
+            &KvList::new()
+                .with("b", KvValue::Int(3))
+                .with("c", KvValue::Str("x".into())),
+        );
         assert_eq!(base.to_string(), r#"{a=1, b=3, c="x"}"#);
     }
 }

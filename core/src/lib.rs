@@ -6,10 +6,10 @@
 
 pub mod clients;
 pub mod codec;
-pub mod ids;
-pub mod kv;
-pub mod protocol;
 pub mod db;
+pub mod ids;
 pub mod is_node;
+pub mod kv;
 pub mod machine;
+pub mod protocol;
 pub mod trace;

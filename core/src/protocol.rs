@@ -58,7 +58,10 @@ pub enum ClientKind {
 pub enum Request {
     /// RequestRegisterClient: names the client; ownership survives a reconnect of the same name
     /// within the grace period ([S-IS-owner]).
-    RegisterClient { name: String, kind: ClientKind },
+    RegisterClient {
+        name: String,
+        kind: ClientKind,
+    },
     /// RequestPing (the node answers; the proxy does not support it, [S-PX-2000]).
     Ping,
     /// RequestSubmit [S-IS-submit].
@@ -79,26 +82,47 @@ pub enum Request {
         count: u32,
     },
     /// RequestPlaceInQueue [S-IS-place].
-    PlaceInQueue { ixn: Field<IxnId>, queue: String },
+    PlaceInQueue {
+        ixn: Field<IxnId>,
+        queue: String,
+    },
     /// RequestChangeProperties on user data.
-    UpdateUserData { ixn: Field<IxnId>, changes: KvList },
+    UpdateUserData {
+        ixn: Field<IxnId>,
+        changes: KvList,
+    },
     /// RequestStopProcessing [S-IS-stop].
-    StopProcessing { ixn: Field<IxnId> },
+    StopProcessing {
+        ixn: Field<IxnId>,
+    },
     /// RequestDeliver [S-IS-deliver]: offer an owned interaction to an agent.
-    Deliver { ixn: Field<IxnId>, agent: AgentId },
+    Deliver {
+        ixn: Field<IxnId>,
+        agent: AgentId,
+    },
     /// RequestAccept: the invited agent takes the interaction.
-    Accept { ixn: Field<IxnId> },
+    Accept {
+        ixn: Field<IxnId>,
+    },
     /// RequestReject: the invited agent declines it.
-    Reject { ixn: Field<IxnId> },
+    Reject {
+        ixn: Field<IxnId>,
+    },
     /// RequestAgentLogin on this node for the given media types.
     AgentLogin {
         tenant: Field<TenantId>,
         agent: AgentId,
         media: Vec<String>,
     },
-    AgentLogout { agent: AgentId },
-    AgentReady { agent: AgentId },
-    AgentNotReady { agent: AgentId },
+    AgentLogout {
+        agent: AgentId,
+    },
+    AgentReady {
+        agent: AgentId,
+    },
+    AgentNotReady {
+        agent: AgentId,
+    },
 }
 
 impl Request {
@@ -206,7 +230,9 @@ pub enum AgentState {
     LoggedOut,
     NotReady,
     /// Ready with `free` of its capacity unused.
-    Ready { free: u32 },
+    Ready {
+        free: u32,
+    },
 }
 
 /// Events a node or proxy sends.

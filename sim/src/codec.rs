@@ -30,7 +30,9 @@ impl Decoder for FrameCodec {
             }
             None => {
                 if let Some(payload_bytes) = codec::frame_len(src)? {
-                    src.reserve(HEADER_BYTES + payload_bytes - src.len().min(HEADER_BYTES + payload_bytes));
+                    src.reserve(
+                        HEADER_BYTES + payload_bytes - src.len().min(HEADER_BYTES + payload_bytes),
+                    );
                 }
                 Ok(None)
             }

@@ -52,7 +52,8 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations
 }
 
-/// [S-INV-lost]: every acknowledged interaction is completed or still in a database at the end.
+/// [S-INV-lost]: every acknowledged interaction is completed (its owner stopped it) or still in
+/// a database at the end.
 pub fn lost(input: &OracleInput<'_>) -> Vec<Violation> {
     let mut acked = BTreeSet::new();
     let mut completed = BTreeSet::new();
@@ -61,7 +62,9 @@ pub fn lost(input: &OracleInput<'_>) -> Vec<Violation> {
             TraceEvent::SubmitAcked { ixn } => {
                 acked.insert(*ixn);
             }
-            TraceEvent::AgentCompleted { ixn, .. } => {
+            // The agent may not have seen the acknowledgement before the run ended; the node's
+            // record that the owner stopped it is the completion.
+            TraceEvent::AgentCompleted { ixn, .. } | TraceEvent::Stopped { ixn } => {
                 completed.insert(*ixn);
             }
             _ => {}
@@ -70,7 +73,12 @@ pub fn lost(input: &OracleInput<'_>) -> Vec<Violation> {
     acked
         .iter()
         .filter(|ixn| !completed.contains(ixn))
-        .filter(|ixn| !input.databases.iter().any(|(_, db)| db.interactions.contains_key(ixn)))
+        .filter(|ixn| {
+            !input
+                .databases
+                .iter()
+                .any(|(_, db)| db.interactions.contains_key(ixn))
+        })
         .map(|ixn| Violation {
             oracle: LOST,
             at_ms: input.end_ms,
@@ -94,7 +102,8 @@ pub fn agent_owner(input: &OracleInput<'_>) -> Vec<Violation> {
                     });
                 }
             }
-            TraceEvent::AgentCompleted { agent, ixn } | TraceEvent::AgentDropped { agent, ixn, .. } => {
+            TraceEvent::AgentCompleted { agent, ixn }
+            | TraceEvent::AgentDropped { agent, ixn, .. } => {
                 if holder.get(ixn) == Some(agent) {
                     holder.remove(ixn);
                 }
@@ -116,15 +125,22 @@ struct NodeModel {
 
 impl NodeModel {
     fn key(&self, ixn: IxnId) -> Option<Key> {
-        self.records.get(&ixn).map(|(priority, seq, _, _)| (Reverse(*priority), *seq, ixn))
+        self.records
+            .get(&ixn)
+            .map(|(priority, seq, _, _)| (Reverse(*priority), *seq, ixn))
     }
 
     fn make_available(&mut self, ixn: IxnId, queue: &str) -> bool {
-        let Some(key) = self.key(ixn) else { return false };
+        let Some(key) = self.key(ixn) else {
+            return false;
+        };
         if let Some(record) = self.records.get_mut(&ixn) {
             record.3 = queue.to_string();
         }
-        self.available.entry(queue.to_string()).or_default().insert(key)
+        self.available
+            .entry(queue.to_string())
+            .or_default()
+            .insert(key)
     }
 
     fn remove_available(&mut self, ixn: IxnId) {
@@ -152,7 +168,9 @@ pub fn pull_order(input: &OracleInput<'_>) -> Vec<Violation> {
                 user_data,
                 ..
             } => {
-                model.records.insert(*ixn, (*priority, *seq, user_data.clone(), queue.clone()));
+                model
+                    .records
+                    .insert(*ixn, (*priority, *seq, user_data.clone(), queue.clone()));
             }
             TraceEvent::UserDataChanged { ixn, changes } => {
                 if let Some(record) = model.records.get_mut(ixn) {
@@ -179,7 +197,11 @@ pub fn pull_order(input: &OracleInput<'_>) -> Vec<Violation> {
                 view,
                 ixns,
             } => {
-                let Some(view_cfg) = input.views.get(queue).and_then(|views| views.iter().find(|v| &v.name == view)) else {
+                let Some(view_cfg) = input
+                    .views
+                    .get(queue)
+                    .and_then(|views| views.iter().find(|v| &v.name == view))
+                else {
                     continue;
                 };
                 let expected: Vec<IxnId> = model
@@ -188,7 +210,12 @@ pub fn pull_order(input: &OracleInput<'_>) -> Vec<Violation> {
                     .map(|set| {
                         set.iter()
                             .map(|(_, _, ixn)| *ixn)
-                            .filter(|ixn| model.records.get(ixn).is_some_and(|r| view_cfg.matches(&r.2)))
+                            .filter(|ixn| {
+                                model
+                                    .records
+                                    .get(ixn)
+                                    .is_some_and(|r| view_cfg.matches(&r.2))
+                            })
                             .take(ixns.len())
                             .collect()
                     })
@@ -196,7 +223,10 @@ pub fn pull_order(input: &OracleInput<'_>) -> Vec<Violation> {
                 let mut all_pullable = true;
                 for ixn in ixns {
                     let pullable = model.key(*ixn).is_some_and(|key| {
-                        model.available.get(queue).is_some_and(|set| set.contains(&key))
+                        model
+                            .available
+                            .get(queue)
+                            .is_some_and(|set| set.contains(&key))
                     });
                     if !pullable {
                         all_pullable = false;
@@ -257,7 +287,9 @@ pub fn durable(input: &OracleInput<'_>) -> Vec<Violation> {
                         violations.push(Violation {
                             oracle: DURABLE,
                             at_ms: entry.at,
-                            detail: format!("{ixn} was acknowledged but the restarted node did not load it"),
+                            detail: format!(
+                                "{ixn} was acknowledged but the restarted node did not load it"
+                            ),
                         });
                     }
                 }
@@ -265,7 +297,9 @@ pub fn durable(input: &OracleInput<'_>) -> Vec<Violation> {
                     violations.push(Violation {
                         oracle: DURABLE,
                         at_ms: entry.at,
-                        detail: format!("{ixn} was completed but the restarted node loaded it again"),
+                        detail: format!(
+                            "{ixn} was completed but the restarted node loaded it again"
+                        ),
                     });
                 }
             }

@@ -86,7 +86,12 @@ struct Hosts {
     databases: Vec<(u16, Rc<RefCell<IsDatabase>>)>,
 }
 
-fn ctx(scenario: &Scenario, trace: &Rc<RefCell<Trace>>, host: u16, servers: Vec<Vec<String>>) -> HostCtx {
+fn ctx(
+    scenario: &Scenario,
+    trace: &Rc<RefCell<Trace>>,
+    host: u16,
+    servers: Vec<Vec<String>>,
+) -> HostCtx {
     HostCtx {
         host,
         trace: trace.clone(),
@@ -170,7 +175,11 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
         sim.host(format!("agent{index}"), move || {
             incarnations.set(incarnations.get() + 1);
             let incarnation = incarnations.get();
-            let desktop = AgentDesktop::new(agent_cfg.clone(), sub_seed(agent_seed, u64::from(incarnation)), incarnation);
+            let desktop = AgentDesktop::new(
+                agent_cfg.clone(),
+                sub_seed(agent_seed, u64::from(incarnation)),
+                incarnation,
+            );
             run_host(agent_ctx.clone(), desktop)
         });
     }
@@ -239,7 +248,10 @@ fn stats(trace: &Trace, databases: &[(u16, IsDatabase)], lost: usize) -> Stats {
     }
     stats.submitted = acked.len() as u64;
     stats.completed = completed.len() as u64;
-    stats.queued = databases.iter().map(|(_, db)| db.interactions.len() as u64).sum();
+    stats.queued = databases
+        .iter()
+        .map(|(_, db)| db.interactions.len() as u64)
+        .sum();
     stats.lost = lost as u64;
     stats
 }
@@ -256,10 +268,14 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
         let now = sim.elapsed().as_millis() as SimTime;
         while let Some(fault) = faults.get(next_fault).filter(|fault| fault.at_ms <= now) {
             let what = apply_fault(&mut sim, &fault.action);
-            hosts.trace.borrow_mut().push(now, runner_host(scenario), TraceEvent::Fault { what });
+            hosts
+                .trace
+                .borrow_mut()
+                .push(now, runner_host(scenario), TraceEvent::Fault { what });
             next_fault += 1;
         }
-        sim.step().map_err(|error| RunError::Host(error.to_string()))?;
+        sim.step()
+            .map_err(|error| RunError::Host(error.to_string()))?;
     }
     let end_ms = sim.elapsed().as_millis() as SimTime;
     drop(sim);
@@ -281,7 +297,10 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
         end_ms,
     };
     let violations = oracles::check_all(&input);
-    let lost = violations.iter().filter(|v| v.oracle == oracles::LOST).count();
+    let lost = violations
+        .iter()
+        .filter(|v| v.oracle == oracles::LOST)
+        .count();
     Ok(Outcome {
         seed,
         scenario: scenario.name.clone(),

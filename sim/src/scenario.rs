@@ -258,7 +258,9 @@ pub enum FaultAction {
 impl FaultAction {
     pub fn host(&self) -> &str {
         match self {
-            FaultAction::Crash { host } | FaultAction::Start { host } | FaultAction::Bounce { host } => host,
+            FaultAction::Crash { host }
+            | FaultAction::Start { host }
+            | FaultAction::Bounce { host } => host,
         }
     }
 }
@@ -278,7 +280,10 @@ impl Scenario {
         }
         let looks_like_path = name_or_path.ends_with(".toml") || name_or_path.contains('/');
         if !looks_like_path {
-            return Err(ScenarioError::Unknown(name_or_path.to_string(), built_in_names().join(", ")));
+            return Err(ScenarioError::Unknown(
+                name_or_path.to_string(),
+                built_in_names().join(", "),
+            ));
         }
         let text = std::fs::read_to_string(name_or_path)
             .map_err(|error| ScenarioError::Read(name_or_path.to_string(), error.to_string()))?;
@@ -286,8 +291,12 @@ impl Scenario {
     }
 
     pub fn parse(origin: &str, text: &str) -> Result<Scenario, ScenarioError> {
-        let scenario: Scenario = toml::from_str(text)
-            .map_err(|error| ScenarioError::Parse(origin.to_string(), error.to_string().trim().replace('\n', " ")))?;
+        let scenario: Scenario = toml::from_str(text).map_err(|error| {
+            ScenarioError::Parse(
+                origin.to_string(),
+                error.to_string().trim().replace('\n', " "),
+            )
+        })?;
         scenario
             .validate()
             .map_err(|problem| ScenarioError::Invalid(origin.to_string(), problem))?;
@@ -296,7 +305,11 @@ impl Scenario {
 
     /// Host names of this topology, in the order hosts are registered (trace host ids).
     pub fn hosts(&self) -> Vec<String> {
-        let mut hosts = vec!["is1".to_string(), "media".to_string(), "router1".to_string()];
+        let mut hosts = vec![
+            "is1".to_string(),
+            "media".to_string(),
+            "router1".to_string(),
+        ];
         hosts.extend((1..=self.topology.agents).map(|agent| format!("agent{agent}")));
         hosts
     }
@@ -304,30 +317,69 @@ impl Scenario {
     fn validate(&self) -> Result<(), String> {
         let check = |ok: bool, problem: &str| if ok { Ok(()) } else { Err(problem.to_string()) };
         check(self.duration_ms > 0, "duration_ms must be > 0")?;
-        check(self.duration_ms <= 3_600_000, "duration_ms must be <= 3600000 (one simulated hour)")?;
-        check((1..=1000).contains(&self.tick_ms), "tick_ms must be in 1..=1000")?;
+        check(
+            self.duration_ms <= 3_600_000,
+            "duration_ms must be <= 3600000 (one simulated hour)",
+        )?;
+        check(
+            (1..=1000).contains(&self.tick_ms),
+            "tick_ms must be in 1..=1000",
+        )?;
         check(
             self.network.latency_min_ms <= self.network.latency_max_ms,
             "network.latency_min_ms must be <= latency_max_ms",
         )?;
-        check(self.topology.agents <= 200, "topology.agents must be <= 200")?;
-        check(self.is.agent_capacity >= 1, "is.agent_capacity must be >= 1")?;
-        check(self.workload.interactions <= 1_000_000, "workload.interactions must be <= 1000000")?;
-        check(!self.workload.media.is_empty(), "workload.media must not be empty")?;
-        check(!self.workload.priorities.is_empty(), "workload.priorities must not be empty")?;
-        check(self.workload.vip_per_mille <= 1000, "workload.vip_per_mille must be <= 1000")?;
-        check(self.agents.accept_per_mille <= 1000, "agents.accept_per_mille must be <= 1000")?;
+        check(
+            self.topology.agents <= 200,
+            "topology.agents must be <= 200",
+        )?;
+        check(
+            self.is.agent_capacity >= 1,
+            "is.agent_capacity must be >= 1",
+        )?;
+        check(
+            self.workload.interactions <= 1_000_000,
+            "workload.interactions must be <= 1000000",
+        )?;
+        check(
+            !self.workload.media.is_empty(),
+            "workload.media must not be empty",
+        )?;
+        check(
+            !self.workload.priorities.is_empty(),
+            "workload.priorities must not be empty",
+        )?;
+        check(
+            self.workload.vip_per_mille <= 1000,
+            "workload.vip_per_mille must be <= 1000",
+        )?;
+        check(
+            self.agents.accept_per_mille <= 1000,
+            "agents.accept_per_mille must be <= 1000",
+        )?;
         check(
             self.agents.handle_ms_min <= self.agents.handle_ms_max,
             "agents.handle_ms_min must be <= handle_ms_max",
         )?;
-        check(self.client.request_timeout_ms > 0, "client.request_timeout_ms must be > 0")?;
+        check(
+            self.client.request_timeout_ms > 0,
+            "client.request_timeout_ms must be > 0",
+        )?;
         check(self.client.tick_ms > 0, "client.tick_ms must be > 0")?;
         let tenant_ids: BTreeSet<u32> = self.tenants.iter().map(|tenant| tenant.id).collect();
-        check(tenant_ids.len() == self.tenants.len(), "tenant ids must be unique")?;
+        check(
+            tenant_ids.len() == self.tenants.len(),
+            "tenant ids must be unique",
+        )?;
         for queue in &self.queues {
-            check(tenant_ids.contains(&queue.tenant), &format!("queue `{}` names an unknown tenant", queue.name))?;
-            check(!queue.views.is_empty(), &format!("queue `{}` has no views", queue.name))?;
+            check(
+                tenant_ids.contains(&queue.tenant),
+                &format!("queue `{}` names an unknown tenant", queue.name),
+            )?;
+            check(
+                !queue.views.is_empty(),
+                &format!("queue `{}` has no views", queue.name),
+            )?;
             for view in &queue.views {
                 check(
                     view.key.is_some() == view.equals.is_some(),
@@ -335,33 +387,68 @@ impl Scenario {
                 )?;
             }
         }
-        let queue = self.queues.iter().find(|queue| queue.name == self.workload.queue);
-        check(queue.is_some(), &format!("workload.queue `{}` is not a queue", self.workload.queue))?;
-        let tenant = self.tenants.iter().find(|tenant| tenant.id == self.workload.tenant);
+        let queue = self
+            .queues
+            .iter()
+            .find(|queue| queue.name == self.workload.queue);
+        check(
+            queue.is_some(),
+            &format!("workload.queue `{}` is not a queue", self.workload.queue),
+        )?;
+        let tenant = self
+            .tenants
+            .iter()
+            .find(|tenant| tenant.id == self.workload.tenant);
         let Some(tenant) = tenant else {
-            return Err(format!("workload.tenant {} is not a tenant", self.workload.tenant));
+            return Err(format!(
+                "workload.tenant {} is not a tenant",
+                self.workload.tenant
+            ));
         };
         for media in &self.workload.media {
             check(
                 tenant.media.iter().any(|known| &known.name == media),
-                &format!("workload media `{media}` is not a media type of tenant {}", tenant.id),
+                &format!(
+                    "workload media `{media}` is not a media type of tenant {}",
+                    tenant.id
+                ),
             )?;
         }
-        let router_queue = self.queues.iter().find(|queue| queue.name == self.router.queue);
+        let router_queue = self
+            .queues
+            .iter()
+            .find(|queue| queue.name == self.router.queue);
         let Some(router_queue) = router_queue else {
-            return Err(format!("router.queue `{}` is not a queue", self.router.queue));
+            return Err(format!(
+                "router.queue `{}` is not a queue",
+                self.router.queue
+            ));
         };
         check(
-            router_queue.views.iter().any(|view| view.name == self.router.view),
-            &format!("router.view `{}` is not a view of `{}`", self.router.view, router_queue.name),
+            router_queue
+                .views
+                .iter()
+                .any(|view| view.name == self.router.view),
+            &format!(
+                "router.view `{}` is not a view of `{}`",
+                self.router.view, router_queue.name
+            ),
         )?;
         let hosts = self.hosts();
         for fault in &self.faults {
             check(
                 hosts.iter().any(|host| host == fault.action.host()),
-                &format!("fault at {} ms names unknown host `{}` (hosts: {})", fault.at_ms, fault.action.host(), hosts.join(", ")),
+                &format!(
+                    "fault at {} ms names unknown host `{}` (hosts: {})",
+                    fault.at_ms,
+                    fault.action.host(),
+                    hosts.join(", ")
+                ),
             )?;
-            check(fault.at_ms < self.duration_ms, &format!("fault at {} ms is after the end of the run", fault.at_ms))?;
+            check(
+                fault.at_ms < self.duration_ms,
+                &format!("fault at {} ms is after the end of the run", fault.at_ms),
+            )?;
         }
         Ok(())
     }

@@ -129,11 +129,19 @@ async fn keep_connected(
     let peer = Peer::Server(index);
     for address in addresses.iter().cycle() {
         let connect = TcpStream::connect((address.as_str(), PORT));
-        let attempt = tokio::time::timeout(Duration::from_millis(connect_timeout_ms), connect).await;
+        let attempt =
+            tokio::time::timeout(Duration::from_millis(connect_timeout_ms), connect).await;
         if let Ok(Ok(stream)) = attempt {
             let generation = next_generation(&generations);
             let (tx, rx) = mpsc::unbounded_channel();
-            if events.send(ShellEvent::Opened { peer, generation, tx }).is_err() {
+            if events
+                .send(ShellEvent::Opened {
+                    peer,
+                    generation,
+                    tx,
+                })
+                .is_err()
+            {
                 return;
             }
             run_connection(stream, rx, events.clone(), peer, generation).await;
@@ -153,7 +161,14 @@ async fn accept_clients(
         next_client += 1;
         let generation = next_generation(&generations);
         let (tx, rx) = mpsc::unbounded_channel();
-        if events.send(ShellEvent::Opened { peer, generation, tx }).is_err() {
+        if events
+            .send(ShellEvent::Opened {
+                peer,
+                generation,
+                tx,
+            })
+            .is_err()
+        {
             return;
         }
         tokio::task::spawn_local(run_connection(stream, rx, events.clone(), peer, generation));
@@ -204,7 +219,12 @@ impl<M: Machine> Driver<M> {
             }
             Output::Close(peer) => {
                 if self.conns.remove(&peer).is_some() {
-                    self.trace(now, TraceEvent::Disconnected { peer: peer.to_string() });
+                    self.trace(
+                        now,
+                        TraceEvent::Disconnected {
+                            peer: peer.to_string(),
+                        },
+                    );
                     self.inputs.push_back(Input::Disconnected(peer));
                 }
             }
@@ -220,7 +240,8 @@ impl<M: Machine> Driver<M> {
                 }
             }
             Output::Persist(write, op) => {
-                self.commits.push_back((now + self.ctx.db_write_ms, write, op));
+                self.commits
+                    .push_back((now + self.ctx.db_write_ms, write, op));
             }
             Output::Trace(event) => self.trace(now, event),
         }
@@ -230,7 +251,9 @@ impl<M: Machine> Driver<M> {
     fn commit_due(&mut self, now: SimTime) {
         let mut last = None;
         while self.commits.front().is_some_and(|(due, _, _)| *due <= now) {
-            let Some((_, write, op)) = self.commits.pop_front() else { break };
+            let Some((_, write, op)) = self.commits.pop_front() else {
+                break;
+            };
             if let Some(store) = &self.ctx.durable {
                 store.borrow_mut().apply(&op);
             }
@@ -265,9 +288,18 @@ impl<M: Machine> Driver<M> {
 
     fn on_event(&mut self, now: SimTime, event: ShellEvent) {
         match event {
-            ShellEvent::Opened { peer, generation, tx } => {
+            ShellEvent::Opened {
+                peer,
+                generation,
+                tx,
+            } => {
                 self.conns.insert(peer, (generation, tx));
-                self.trace(now, TraceEvent::Connected { peer: peer.to_string() });
+                self.trace(
+                    now,
+                    TraceEvent::Connected {
+                        peer: peer.to_string(),
+                    },
+                );
                 self.inputs.push_back(Input::Connected(peer));
             }
             ShellEvent::Frame {
@@ -275,7 +307,11 @@ impl<M: Machine> Driver<M> {
                 generation,
                 message,
             } => {
-                if self.conns.get(&peer).is_some_and(|(current, _)| *current == generation) {
+                if self
+                    .conns
+                    .get(&peer)
+                    .is_some_and(|(current, _)| *current == generation)
+                {
                     self.inputs.push_back(Input::Frame(peer, message));
                 }
             }
@@ -284,9 +320,17 @@ impl<M: Machine> Driver<M> {
                 generation,
                 corrupt,
             } => {
-                if self.conns.get(&peer).is_some_and(|(current, _)| *current == generation) {
+                if self
+                    .conns
+                    .get(&peer)
+                    .is_some_and(|(current, _)| *current == generation)
+                {
                     self.conns.remove(&peer);
-                    let what = if corrupt { format!("{peer} (corrupt frame)") } else { peer.to_string() };
+                    let what = if corrupt {
+                        format!("{peer} (corrupt frame)")
+                    } else {
+                        peer.to_string()
+                    };
                     self.trace(now, TraceEvent::Disconnected { peer: what });
                     self.inputs.push_back(Input::Disconnected(peer));
                 }
@@ -302,7 +346,11 @@ pub async fn run_host<M: Machine + 'static>(ctx: HostCtx, machine: M) -> turmoil
     let generations = Rc::new(RefCell::new(0u64));
     if ctx.listen {
         let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
-        tokio::task::spawn_local(accept_clients(listener, events_tx.clone(), generations.clone()));
+        tokio::task::spawn_local(accept_clients(
+            listener,
+            events_tx.clone(),
+            generations.clone(),
+        ));
     }
     for (index, addresses) in ctx.servers.iter().enumerate() {
         tokio::task::spawn_local(keep_connected(

@@ -44,7 +44,10 @@ impl Trace {
     }
 
     pub fn host_name(&self, host: u16) -> &str {
-        self.hosts.get(host as usize).map(String::as_str).unwrap_or("?")
+        self.hosts
+            .get(host as usize)
+            .map(String::as_str)
+            .unwrap_or("?")
     }
 
     fn render_entry(&self, entry: &TraceEntry, line: &mut String) {

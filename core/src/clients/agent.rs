@@ -56,7 +56,10 @@ pub struct AgentDesktop {
 impl AgentDesktop {
     /// `seed` drives handling times and accept decisions; `incarnation` counts process starts.
     pub fn new(cfg: AgentConfig, seed: u64, incarnation: u32) -> Self {
-        debug_assert!(cfg.handle_ms_min <= cfg.handle_ms_max, "handle time range reversed");
+        debug_assert!(
+            cfg.handle_ms_min <= cfg.handle_ms_max,
+            "handle time range reversed"
+        );
         AgentDesktop {
             cfg,
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -71,8 +74,13 @@ impl AgentDesktop {
 
     fn send(&mut self, now: SimTime, request: Request, what: Sent, out: &mut Vec<Output>) {
         self.last_sent_at = now;
-        self.pending
-            .send(SERVER, request, now + self.cfg.request_timeout_ms, what, out);
+        self.pending.send(
+            SERVER,
+            request,
+            now + self.cfg.request_timeout_ms,
+            what,
+            out,
+        );
     }
 
     fn on_connected(&mut self, now: SimTime, out: &mut Vec<Output>) {
@@ -113,9 +121,23 @@ impl AgentDesktop {
     fn on_invite(&mut self, now: SimTime, ixn: IxnId, out: &mut Vec<Output>) {
         let accept = self.rng.random_range(0..1000) < self.cfg.accept_per_mille;
         if accept {
-            self.send(now, Request::Accept { ixn: Field::Value(ixn) }, Sent::Accept(ixn), out);
+            self.send(
+                now,
+                Request::Accept {
+                    ixn: Field::Value(ixn),
+                },
+                Sent::Accept(ixn),
+                out,
+            );
         } else {
-            self.send(now, Request::Reject { ixn: Field::Value(ixn) }, Sent::Reject, out);
+            self.send(
+                now,
+                Request::Reject {
+                    ixn: Field::Value(ixn),
+                },
+                Sent::Reject,
+                out,
+            );
         }
     }
 
@@ -162,9 +184,17 @@ impl AgentDesktop {
                 .collect();
             for ixn in done {
                 self.handling.insert(ixn, (now, true));
-                self.send(now, Request::StopProcessing { ixn: Field::Value(ixn) }, Sent::Stop(ixn), out);
+                self.send(
+                    now,
+                    Request::StopProcessing {
+                        ixn: Field::Value(ixn),
+                    },
+                    Sent::Stop(ixn),
+                    out,
+                );
             }
-            if self.pending.is_empty() && now >= self.last_sent_at + self.cfg.request_timeout_ms / 2 {
+            if self.pending.is_empty() && now >= self.last_sent_at + self.cfg.request_timeout_ms / 2
+            {
                 self.send(now, Request::Ping, Sent::Ping, out);
             }
             for (until, stopping) in self.handling.values() {
@@ -183,17 +213,25 @@ impl Machine for AgentDesktop {
             Input::Start => self.on_tick(now, out),
             Input::Connected(_) => self.on_connected(now, out),
             Input::Disconnected(_) => self.on_disconnected(out),
-            Input::Frame(_, Message::Event { ref_id: Some(ref_id), event }) => {
+            Input::Frame(
+                _,
+                Message::Event {
+                    ref_id: Some(ref_id),
+                    event,
+                },
+            ) => {
                 if let Some(what) = self.pending.answer(ref_id) {
                     self.on_answer(now, what, event, out);
                     self.on_tick(now, out);
                 }
             }
-            Input::Frame(_, Message::Event { ref_id: None, event: Event::Invite { agent, ixn } })
-                if agent == self.cfg.agent =>
-            {
-                self.on_invite(now, ixn.id, out)
-            }
+            Input::Frame(
+                _,
+                Message::Event {
+                    ref_id: None,
+                    event: Event::Invite { agent, ixn },
+                },
+            ) if agent == self.cfg.agent => self.on_invite(now, ixn.id, out),
             Input::Frame(_, Message::Event { ref_id: None, .. })
             | Input::Frame(_, Message::Request { .. })
             | Input::Persisted(_) => {}

@@ -57,7 +57,9 @@ pub struct MediaServer {
 impl MediaServer {
     pub fn new(cfg: MediaServerConfig) -> Self {
         debug_assert!(
-            cfg.submits.windows(2).all(|pair| pair[0].at_ms <= pair[1].at_ms),
+            cfg.submits
+                .windows(2)
+                .all(|pair| pair[0].at_ms <= pair[1].at_ms),
             "workload must be in time order"
         );
         MediaServer {
@@ -72,8 +74,13 @@ impl MediaServer {
 
     fn send(&mut self, now: SimTime, request: Request, what: Sent, out: &mut Vec<Output>) {
         self.last_sent_at = now;
-        self.pending
-            .send(SERVER, request, now + self.cfg.request_timeout_ms, what, out);
+        self.pending.send(
+            SERVER,
+            request,
+            now + self.cfg.request_timeout_ms,
+            what,
+            out,
+        );
     }
 
     fn submit(&mut self, now: SimTime, index: usize, out: &mut Vec<Output>) {
@@ -102,7 +109,8 @@ impl MediaServer {
             while let Some(index) = self.retry.pop_front() {
                 self.submit(now, index, out);
             }
-            if self.pending.is_empty() && now >= self.last_sent_at + self.cfg.request_timeout_ms / 2 {
+            if self.pending.is_empty() && now >= self.last_sent_at + self.cfg.request_timeout_ms / 2
+            {
                 self.send(now, Request::Ping, Sent::Ping, out);
             }
         }
@@ -119,7 +127,10 @@ impl MediaServer {
         };
         let ixn = self.cfg.submits[index].ixn;
         match event {
-            Event::Ack { .. } | Event::Error { code: ErrorCode::DuplicateId } => {
+            Event::Ack { .. }
+            | Event::Error {
+                code: ErrorCode::DuplicateId,
+            } => {
                 out.push(Output::Trace(TraceEvent::SubmitAcked { ixn }));
             }
             Event::Error { .. } => out.push(Output::Trace(TraceEvent::SubmitGaveUp { ixn })),
@@ -155,7 +166,13 @@ impl Machine for MediaServer {
                 }
                 self.retry.make_contiguous().sort_unstable();
             }
-            Input::Frame(_, Message::Event { ref_id: Some(ref_id), event }) => {
+            Input::Frame(
+                _,
+                Message::Event {
+                    ref_id: Some(ref_id),
+                    event,
+                },
+            ) => {
                 if let Some(what) = self.pending.answer(ref_id) {
                     self.on_answer(now, what, event, out);
                 }

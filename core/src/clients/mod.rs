@@ -43,7 +43,8 @@ impl<T> Pending<T> {
     ) -> RefId {
         let ref_id = RefId(self.next_ref);
         self.next_ref = self.next_ref.wrapping_add(1);
-        self.requests.insert(ref_id, (deadline, request.name(), what));
+        self.requests
+            .insert(ref_id, (deadline, request.name(), what));
         out.push(Output::Send(peer, Message::Request { ref_id, request }));
         ref_id
     }

@@ -76,7 +76,11 @@ impl Router {
 
     fn send(&mut self, now: SimTime, request: Request, what: Sent, out: &mut Vec<Output>) {
         self.last_sent_at = now;
-        let pull_hold = if matches!(what, Sent::Pull) { self.cfg.pull_hold_timeout_ms } else { 0 };
+        let pull_hold = if matches!(what, Sent::Pull) {
+            self.cfg.pull_hold_timeout_ms
+        } else {
+            0
+        };
         let deadline = now + self.cfg.request_timeout_ms + pull_hold;
         self.pending.send(SERVER, request, deadline, what, out);
     }
@@ -129,8 +133,14 @@ impl Router {
             return;
         }
         let capacity: u32 = self.agents.keys().map(|agent| self.free(*agent)).sum();
-        let waiting = self.holding.values().filter(|h| **h == Holding::Idle).count() as u32;
-        let count = capacity.saturating_sub(waiting).min(self.cfg.pull_batch_max);
+        let waiting = self
+            .holding
+            .values()
+            .filter(|h| **h == Holding::Idle)
+            .count() as u32;
+        let count = capacity
+            .saturating_sub(waiting)
+            .min(self.cfg.pull_batch_max);
         if count > 0 {
             self.pulling = true;
             let request = Request::Pull {
@@ -210,7 +220,10 @@ impl Router {
             }
         }
         self.drive(now, out);
-        if self.connected && self.pending.is_empty() && now >= self.last_sent_at + self.cfg.request_timeout_ms / 2 {
+        if self.connected
+            && self.pending.is_empty()
+            && now >= self.last_sent_at + self.cfg.request_timeout_ms / 2
+        {
             self.send(now, Request::Ping, Sent::Ping, out);
         }
         out.push(Output::SetTimer(TICK_TIMER, now + self.cfg.tick_ms));
@@ -237,13 +250,25 @@ impl Machine for Router {
                 self.reserved.clear();
                 self.agents.clear();
             }
-            Input::Frame(_, Message::Event { ref_id: Some(ref_id), event }) => {
+            Input::Frame(
+                _,
+                Message::Event {
+                    ref_id: Some(ref_id),
+                    event,
+                },
+            ) => {
                 if let Some(what) = self.pending.answer(ref_id) {
                     self.on_answer(what, event);
                     self.drive(now, out);
                 }
             }
-            Input::Frame(_, Message::Event { ref_id: None, event }) => {
+            Input::Frame(
+                _,
+                Message::Event {
+                    ref_id: None,
+                    event,
+                },
+            ) => {
                 self.on_event(event);
                 self.drive(now, out);
             }
