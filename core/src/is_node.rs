@@ -86,6 +86,22 @@ pub struct IsConfig {
     pub seats: Option<u32>,
     /// Most held pulls at once; further empty pulls are answered empty at once.
     pub held_pulls_max: usize,
+    /// A deliberately planted bug, for checking that the oracles catch it. `None` in every real
+    /// scenario.
+    pub planted_bug: Option<PlantedBug>,
+}
+
+/// Bugs the harness can plant in the node to prove its oracles find them (mutation testing of
+/// the harness itself). Each names the oracle expected to catch it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PlantedBug {
+    /// Pulls also return interactions other clients own: caught by [S-INV-owner].
+    PullIgnoresOwnership,
+    /// Submits are acknowledged before the database write: with a crash, caught by
+    /// [S-IS-durable] and [S-INV-lost].
+    AckBeforeWrite,
+    /// Views ignore priority (FIFO only): caught by [S-INV-order].
+    ViewIgnoresPriority,
 }
 
 impl IsConfig {
@@ -374,6 +390,11 @@ impl IsNode {
 
     /// Up to `count` pullable interactions of `queue` that `view` shows, in view order.
     fn select(&self, queue: &str, view: &ViewConfig, count: u32) -> Vec<IxnId> {
+        match self.cfg.planted_bug {
+            Some(PlantedBug::PullIgnoresOwnership) => return self.select_planted_any_owner(queue, view, count),
+            Some(PlantedBug::ViewIgnoresPriority) => return self.select_planted_fifo(queue, view, count),
+            Some(PlantedBug::AckBeforeWrite) | None => {}
+        }
         let Some(set) = self.available.get(queue) else {
             return Vec::new();
         };
@@ -387,6 +408,34 @@ impl IsNode {
             })
             .take(count as usize)
             .collect()
+    }
+
+    /// [`PlantedBug::PullIgnoresOwnership`]: every stored interaction of the queue is a candidate.
+    fn select_planted_any_owner(&self, queue: &str, view: &ViewConfig, count: u32) -> Vec<IxnId> {
+        let mut keys: Vec<ViewKey> = self
+            .db
+            .interactions
+            .values()
+            .filter(|record| record.queue == queue && !self.in_flight.contains(&record.id))
+            .filter(|record| view.matches(&record.user_data))
+            .map(view_key)
+            .collect();
+        keys.sort();
+        keys.into_iter().take(count as usize).map(|(_, _, ixn)| ixn).collect()
+    }
+
+    /// [`PlantedBug::ViewIgnoresPriority`]: pullable interactions in submit order only.
+    fn select_planted_fifo(&self, queue: &str, view: &ViewConfig, count: u32) -> Vec<IxnId> {
+        let Some(set) = self.available.get(queue) else {
+            return Vec::new();
+        };
+        let mut keys: Vec<(u64, IxnId)> = set
+            .iter()
+            .filter(|(_, _, ixn)| self.db.interactions.get(ixn).is_some_and(|r| view.matches(&r.user_data)))
+            .map(|(_, seq, ixn)| (*seq, *ixn))
+            .collect();
+        keys.sort();
+        keys.into_iter().take(count as usize).map(|(_, ixn)| ixn).collect()
     }
 
     fn view(&self, queue: &str, view: &str) -> Option<ViewConfig> {
@@ -819,10 +868,13 @@ impl IsNode {
             user_data: user_data.clone(),
         }));
         self.in_flight.insert(id);
-        let then = vec![
-            AfterWrite::Reply(peer, Message::reply(ref_id, Event::Ack { ixn: Some(id) })),
-            AfterWrite::MakeAvailable(id),
-        ];
+        let ack = Message::reply(ref_id, Event::Ack { ixn: Some(id) });
+        let then = if self.cfg.planted_bug == Some(PlantedBug::AckBeforeWrite) {
+            out.push(Output::Send(peer, ack));
+            vec![AfterWrite::MakeAvailable(id)]
+        } else {
+            vec![AfterWrite::Reply(peer, ack), AfterWrite::MakeAvailable(id)]
+        };
         self.persist(DbOp::Put(record), then, out);
         Ok(())
     }

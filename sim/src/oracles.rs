@@ -63,9 +63,13 @@ pub fn lost(input: &OracleInput<'_>) -> Vec<Violation> {
                 acked.insert(*ixn);
             }
             // The agent may not have seen the acknowledgement before the run ended; the node's
-            // record that the owner stopped it is the completion.
+            // record that the owner stopped it is the completion, unless a restart brought the
+            // interaction back (the stop never reached the database).
             TraceEvent::AgentCompleted { ixn, .. } | TraceEvent::Stopped { ixn } => {
                 completed.insert(*ixn);
+            }
+            TraceEvent::Released { ixn, .. } | TraceEvent::Queued { ixn, .. } => {
+                completed.remove(ixn);
             }
             _ => {}
         }
@@ -115,6 +119,11 @@ pub fn agent_owner(input: &OracleInput<'_>) -> Vec<Violation> {
 }
 
 type Key = (Reverse<i32>, u64, IxnId);
+
+fn id_list(ixns: &[IxnId]) -> String {
+    let ids: Vec<String> = ixns.iter().map(ToString::to_string).collect();
+    format!("[{}]", ids.join(" "))
+}
 
 #[derive(Default)]
 struct NodeModel {
@@ -187,10 +196,8 @@ pub fn pull_order(input: &OracleInput<'_>) -> Vec<Violation> {
                 }
             }
             TraceEvent::Placed { ixn, .. } => model.remove_available(*ixn),
-            TraceEvent::Stopped { ixn } => {
-                model.remove_available(*ixn);
-                model.records.remove(ixn);
-            }
+            // The record stays: a stop that a crash cuts off before its write comes back.
+            TraceEvent::Stopped { ixn } => model.remove_available(*ixn),
             TraceEvent::Pulled {
                 client,
                 queue,
@@ -241,7 +248,11 @@ pub fn pull_order(input: &OracleInput<'_>) -> Vec<Violation> {
                     violations.push(Violation {
                         oracle: ORDER,
                         at_ms: entry.at,
-                        detail: format!("{client} pulled {ixns:?} from {queue}/{view}; view order says {expected:?}"),
+                        detail: format!(
+                            "{client} pulled {} from {queue}/{view}; view order says {}",
+                            id_list(ixns),
+                            id_list(&expected)
+                        ),
                     });
                 }
                 for ixn in ixns {
@@ -254,11 +265,13 @@ pub fn pull_order(input: &OracleInput<'_>) -> Vec<Violation> {
     violations
 }
 
-/// [S-IS-durable]: a (re)started node loads every acknowledged, not yet completed interaction,
-/// and none that was completed.
+/// [S-IS-durable]: a (re)started node loads every acknowledged interaction that nobody has
+/// stopped, and none whose completion an agent saw acknowledged. (One whose stop was still on its
+/// way to the database may come back or not: both are correct.)
 pub fn durable(input: &OracleInput<'_>) -> Vec<Violation> {
     let mut acked = BTreeSet::new();
     let mut completed = BTreeSet::new();
+    let mut stopping = BTreeSet::new();
     let mut violations = Vec::new();
     let entries = &input.trace.entries;
     for (index, entry) in entries.iter().enumerate() {
@@ -268,6 +281,9 @@ pub fn durable(input: &OracleInput<'_>) -> Vec<Violation> {
             }
             TraceEvent::AgentCompleted { ixn, .. } => {
                 completed.insert(*ixn);
+            }
+            TraceEvent::Stopped { ixn } => {
+                stopping.insert(*ixn);
             }
             TraceEvent::NodeStarted { .. } => {
                 let recovered: BTreeSet<IxnId> = entries[index + 1..]
@@ -283,7 +299,7 @@ pub fn durable(input: &OracleInput<'_>) -> Vec<Violation> {
                     })
                     .collect();
                 for ixn in acked.difference(&completed) {
-                    if !recovered.contains(ixn) {
+                    if !recovered.contains(ixn) && !stopping.contains(ixn) {
                         violations.push(Violation {
                             oracle: DURABLE,
                             at_ms: entry.at,
@@ -293,6 +309,7 @@ pub fn durable(input: &OracleInput<'_>) -> Vec<Violation> {
                         });
                     }
                 }
+                stopping.retain(|ixn| !recovered.contains(ixn));
                 for ixn in recovered.intersection(&completed) {
                     violations.push(Violation {
                         oracle: DURABLE,

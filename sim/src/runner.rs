@@ -78,6 +78,7 @@ fn is_config(scenario: &Scenario) -> IsConfig {
         agent_capacity: options.agent_capacity,
         seats: options.seats,
         held_pulls_max: options.held_pulls_max,
+        planted_bug: options.planted_bug.map(Into::into),
     }
 }
 

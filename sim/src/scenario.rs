@@ -6,7 +6,9 @@
 //! Validation rejects anything the runner could not honour with a message naming the field.
 
 use ixsim_core::ids::TenantId;
-use ixsim_core::is_node::{MediaConfig, QueueConfig, TenantConfig, ViewCondition, ViewConfig};
+use ixsim_core::is_node::{
+    MediaConfig, PlantedBug, QueueConfig, TenantConfig, ViewCondition, ViewConfig,
+};
 use ixsim_core::kv::KvValue;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -105,6 +107,27 @@ pub struct IsOptions {
     /// Latency of a database write (commit) in the durable store.
     pub db_write_ms: u64,
     pub held_pulls_max: usize,
+    /// Plant a known bug in every node (harness self-test): `pull-ignores-ownership`,
+    /// `ack-before-write` or `view-ignores-priority`.
+    pub planted_bug: Option<PlantedBugName>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlantedBugName {
+    PullIgnoresOwnership,
+    AckBeforeWrite,
+    ViewIgnoresPriority,
+}
+
+impl From<PlantedBugName> for PlantedBug {
+    fn from(name: PlantedBugName) -> Self {
+        match name {
+            PlantedBugName::PullIgnoresOwnership => PlantedBug::PullIgnoresOwnership,
+            PlantedBugName::AckBeforeWrite => PlantedBug::AckBeforeWrite,
+            PlantedBugName::ViewIgnoresPriority => PlantedBug::ViewIgnoresPriority,
+        }
+    }
 }
 
 impl Default for IsOptions {
@@ -117,6 +140,7 @@ impl Default for IsOptions {
             seats: None,
             db_write_ms: 2,
             held_pulls_max: 256,
+            planted_bug: None,
         }
     }
 }
@@ -235,9 +259,9 @@ impl Default for ClientOptions {
     }
 }
 
-/// One step of the fault plan, applied between sim steps.
+/// One step of the fault plan, applied between sim steps. (Unknown keys are rejected by the
+/// action's own `deny_unknown_fields`: serde cannot deny them on a struct with a flattened part.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Fault {
     pub at_ms: u64,
     #[serde(flatten)]
@@ -266,7 +290,10 @@ impl FaultAction {
 }
 
 /// (name, TOML text) of every built-in scenario.
-pub const BUILT_IN: &[(&str, &str)] = &[("smoke", include_str!("../../scenarios/smoke.toml"))];
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("smoke", include_str!("../../scenarios/smoke.toml")),
+    ("is-restart", include_str!("../../scenarios/is-restart.toml")),
+];
 
 pub fn built_in_names() -> Vec<&'static str> {
     BUILT_IN.iter().map(|(name, _)| *name).collect()
