@@ -8,6 +8,7 @@ use std::fmt;
 
 /// One user-data value: the product's KV lists hold strings, integers and nested lists.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum KvValue {
     Int(i64),
     Str(String),

@@ -19,6 +19,7 @@ use std::fmt;
 /// A routing attribute as it arrived: present with the right type, absent, or present with the
 /// wrong type (kept raw so it can be reported).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Field<T> {
     Value(T),
     Missing,
@@ -45,6 +46,7 @@ impl<T: fmt::Display> fmt::Display for Field<T> {
 }
 
 /// What kind of client registered (RequestRegisterClient's client type).
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
 pub enum ClientKind {
     MediaServer,
@@ -54,6 +56,7 @@ pub enum ClientKind {
 }
 
 /// Requests a client sends to an IS node or a proxy.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum Request {
     /// RequestRegisterClient: names the client; ownership survives a reconnect of the same name
@@ -149,6 +152,7 @@ impl Request {
 
 /// Documented error codes. Node codes are the Interaction Server's own; 2000-2006 are the
 /// proxy's ([S-PX-2000]..[S-PX-2006]).
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
 #[repr(u16)]
 pub enum ErrorCode {
@@ -214,6 +218,7 @@ impl fmt::Display for ErrorCode {
 }
 
 /// An interaction as reported to clients.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct IxnInfo {
     pub id: IxnId,
@@ -225,6 +230,7 @@ pub struct IxnInfo {
 }
 
 /// An agent's state as an IS node reports it to routers.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize, Deserialize)]
 pub enum AgentState {
     LoggedOut,
@@ -236,6 +242,7 @@ pub enum AgentState {
 }
 
 /// Events a node or proxy sends.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum Event {
     /// EventAck: the request succeeded (and, where it changed state, is in the database).
@@ -272,6 +279,7 @@ impl Event {
 }
 
 /// One frame's payload.
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum Message {
     Request { ref_id: RefId, request: Request },
