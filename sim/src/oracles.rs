@@ -107,10 +107,10 @@ pub fn agent_owner(input: &OracleInput<'_>) -> Vec<Violation> {
                 }
             }
             TraceEvent::AgentCompleted { agent, ixn }
-            | TraceEvent::AgentDropped { agent, ixn, .. } => {
-                if holder.get(ixn) == Some(agent) {
-                    holder.remove(ixn);
-                }
+            | TraceEvent::AgentDropped { agent, ixn, .. }
+                if holder.get(ixn) == Some(agent) =>
+            {
+                holder.remove(ixn);
             }
             _ => {}
         }
@@ -186,14 +186,14 @@ pub fn pull_order(input: &OracleInput<'_>) -> Vec<Violation> {
                     record.2.merge(changes);
                 }
             }
-            TraceEvent::Queued { ixn, queue } | TraceEvent::Released { ixn, queue, .. } => {
-                if !model.make_available(*ixn, queue) {
-                    violations.push(Violation {
-                        oracle: OWNER,
-                        at_ms: entry.at,
-                        detail: format!("{ixn} queued in {queue} twice (or never submitted)"),
-                    });
-                }
+            TraceEvent::Queued { ixn, queue } | TraceEvent::Released { ixn, queue, .. }
+                if !model.make_available(*ixn, queue) =>
+            {
+                violations.push(Violation {
+                    oracle: OWNER,
+                    at_ms: entry.at,
+                    detail: format!("{ixn} queued in {queue} twice (or never submitted)"),
+                });
             }
             TraceEvent::Placed { ixn, .. } => model.remove_available(*ixn),
             // The record stays: a stop that a crash cuts off before its write comes back.
