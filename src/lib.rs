@@ -198,10 +198,8 @@ pub fn sweep(scenario: &Scenario, seeds: Range<u64>, jobs: usize, progress: bool
     let bar = progress.then(|| {
         let bar = indicatif::ProgressBar::new(seeds.end - seeds.start);
         bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} seeds  {per_sec}  {msg}  eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds  {msg}  eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
@@ -221,7 +219,11 @@ pub fn sweep(scenario: &Scenario, seeds: Range<u64>, jobs: usize, progress: bool
                         list.push(failure);
                     }
                     if let Some(bar) = &bar {
-                        bar.set_message(format!("{} failed", list.len()));
+                        bar.set_message(format!(
+                            "{:.0} seeds/s  {} failed",
+                            bar.per_sec(),
+                            list.len()
+                        ));
                     }
                 }
                 if let Some(bar) = &bar {

@@ -72,6 +72,38 @@ fn truncated_frame_asks_for_more_bytes() {
 fn non_canonical_varint_is_rejected() {
     // Message::Request (0), ref id 1 as an over-long varint (0x81 0x00), Request::Ping (1).
     let payload = [0u8, 0x81, 0x00, 1];
-    assert_eq!(codec::decode_payload(&payload), Err(CodecError::NonCanonical));
+    assert_eq!(
+        codec::decode_payload(&payload),
+        Err(CodecError::NonCanonical)
+    );
     assert!(codec::decode_payload(&[0u8, 1, 1]).is_ok());
+}
+
+/// Guards the properties above against being vacuous: the generator must produce messages, and
+/// of many kinds.
+#[test]
+fn generator_produces_varied_messages() {
+    let mut kinds = std::collections::BTreeSet::new();
+    let mut produced = 0;
+    for index in 0..500u32 {
+        let bytes: Vec<u8> = (0..200u32)
+            .map(|i| (i.wrapping_mul(31) ^ index.wrapping_mul(2654435761)) as u8)
+            .collect();
+        if let Some(message) = message_from(&bytes) {
+            produced += 1;
+            kinds.insert(match message {
+                Message::Request { request, .. } => request.name(),
+                Message::Event { event, .. } => event.name(),
+            });
+        }
+    }
+    assert!(
+        produced > 400,
+        "only {produced}/500 inputs produced a message"
+    );
+    assert!(
+        kinds.len() >= 15,
+        "only {} message kinds: {kinds:?}",
+        kinds.len()
+    );
 }
