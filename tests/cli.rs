@@ -12,7 +12,11 @@ fn ixsim(args: &[&str]) -> Output {
 
 fn json(args: &[&str]) -> serde_json::Value {
     let output = ixsim(args);
-    assert!(output.status.success(), "ixsim {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "ixsim {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("--json prints one JSON object")
 }
 
@@ -20,10 +24,16 @@ fn json(args: &[&str]) -> serde_json::Value {
 fn same_seed_same_trace_hash_in_two_processes() {
     let first = json(&["run", "--seed", "7", "--json"]);
     let second = json(&["run", "--seed", "7", "--json"]);
-    assert_eq!(first["trace_hash"], second["trace_hash"], "seed 7 is not deterministic");
+    assert_eq!(
+        first["trace_hash"], second["trace_hash"],
+        "seed 7 is not deterministic"
+    );
     assert_eq!(first, second, "two runs of seed 7 differ beyond the hash");
     let other = json(&["run", "--seed", "8", "--json"]);
-    assert_ne!(first["trace_hash"], other["trace_hash"], "seeds 7 and 8 gave the same trace");
+    assert_ne!(
+        first["trace_hash"], other["trace_hash"],
+        "seeds 7 and 8 gave the same trace"
+    );
 }
 
 #[test]
@@ -35,31 +45,57 @@ fn restart_scenario_is_deterministic_too() {
 #[test]
 fn run_json_has_the_documented_fields() {
     let value = json(&["run", "--seed", "1", "--json"]);
-    for field in ["seed", "scenario", "trace_hash", "sim_ms", "stats", "violations"] {
-        assert!(value.get(field).is_some(), "missing field {field} in {value}");
+    for field in [
+        "seed",
+        "scenario",
+        "trace_hash",
+        "sim_ms",
+        "stats",
+        "violations",
+    ] {
+        assert!(
+            value.get(field).is_some(),
+            "missing field {field} in {value}"
+        );
     }
     for stat in ["submitted", "completed", "delivered", "queued", "lost"] {
         assert!(value["stats"].get(stat).is_some(), "missing stat {stat}");
     }
     assert_eq!(value["scenario"], "smoke");
     assert_eq!(value["violations"], serde_json::json!([]));
-    assert!(value["stats"]["submitted"].as_u64().unwrap() > 0, "nothing was submitted");
+    assert!(
+        value["stats"]["submitted"].as_u64().unwrap() > 0,
+        "nothing was submitted"
+    );
 }
 
 #[test]
 fn trace_flag_prints_the_trace_whose_hash_is_reported() {
     let output = ixsim(&["run", "--seed", "2", "--trace"]);
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.contains("submitted C000000000000000"), "trace missing: {text}");
+    assert!(
+        text.contains("submitted C000000000000000"),
+        "trace missing: {text}"
+    );
     assert!(text.contains("ok: no oracle violated"));
 }
 
 fn assert_bad_input(args: &[&str], needle: &str) {
     let output = ixsim(args);
-    assert_eq!(output.status.code(), Some(2), "ixsim {args:?} should exit 2");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "ixsim {args:?} should exit 2"
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(needle), "ixsim {args:?}: error should mention `{needle}`: {stderr}");
-    assert!(!stderr.contains("panicked"), "ixsim {args:?} panicked: {stderr}");
+    assert!(
+        stderr.contains(needle),
+        "ixsim {args:?}: error should mention `{needle}`: {stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked"),
+        "ixsim {args:?} panicked: {stderr}"
+    );
 }
 
 #[test]
@@ -69,17 +105,32 @@ fn bad_input_exits_2_with_a_clear_error() {
     assert_bad_input(&["run", "--seed", "x"], "invalid value 'x'");
     assert_bad_input(&["sweep", "--seeds", "5..2"], "empty seed range");
     assert_bad_input(&["frobnicate"], "frobnicate");
-    assert_bad_input(&["run", "--scenario", "/nonexistent/file.toml"], "cannot read scenario file");
+    assert_bad_input(
+        &["run", "--scenario", "/nonexistent/file.toml"],
+        "cannot read scenario file",
+    );
 
     let dir = std::env::temp_dir().join(format!("ixsim-cli-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let malformed = dir.join("malformed.toml");
     std::fs::write(&malformed, "name = \"x\"\nduration_ms = [\n").unwrap();
-    assert_bad_input(&["run", "--scenario", malformed.to_str().unwrap()], "malformed scenario");
+    assert_bad_input(
+        &["run", "--scenario", malformed.to_str().unwrap()],
+        "malformed scenario",
+    );
     let invalid = dir.join("invalid.toml");
-    let smoke = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.toml")).unwrap();
-    std::fs::write(&invalid, smoke.replace("view = \"all\"\npull", "view = \"missing\"\npull")).unwrap();
-    assert_bad_input(&["run", "--scenario", invalid.to_str().unwrap()], "router.view `missing`");
+    let smoke =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.toml"))
+            .unwrap();
+    std::fs::write(
+        &invalid,
+        smoke.replace("view = \"all\"\npull", "view = \"missing\"\npull"),
+    )
+    .unwrap();
+    assert_bad_input(
+        &["run", "--scenario", invalid.to_str().unwrap()],
+        "router.view `missing`",
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -88,24 +139,48 @@ fn sweep_reports_failures_with_a_repro_command_and_exits_1() {
     let dir = std::env::temp_dir().join(format!("ixsim-sweep-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("planted.toml");
-    let smoke = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.toml")).unwrap();
-    std::fs::write(&path, smoke.replace("[is]\n", "[is]\nplanted_bug = \"pull-ignores-ownership\"\n")).unwrap();
+    let smoke =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/smoke.toml"))
+            .unwrap();
+    std::fs::write(
+        &path,
+        smoke.replace("[is]\n", "[is]\nplanted_bug = \"pull-ignores-ownership\"\n"),
+    )
+    .unwrap();
     let path = path.to_str().unwrap();
-    let output = ixsim(&["sweep", "--scenario", path, "--seeds", "0..3", "--jobs", "2"]);
+    let output = ixsim(&[
+        "sweep",
+        "--scenario",
+        path,
+        "--seeds",
+        "0..3",
+        "--jobs",
+        "2",
+    ]);
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("[S-INV-owner]"), "{stdout}");
-    assert!(stdout.contains(&format!("ixsim run --scenario {path} --seed 0 --trace")), "{stdout}");
+    assert!(
+        stdout.contains(&format!("ixsim run --scenario {path} --seed 0 --trace")),
+        "{stdout}"
+    );
     assert!(stdout.contains("3 seeds, 3 failed"), "{stdout}");
     std::fs::remove_dir_all(&dir).unwrap();
 
     let clean = ixsim(&["sweep", "--seeds", "0..4", "--jobs", "2"]);
-    assert!(clean.status.success(), "{}", String::from_utf8_lossy(&clean.stdout));
+    assert!(
+        clean.status.success(),
+        "{}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
 }
 
 #[test]
 fn scenarios_lists_the_built_ins() {
     let output = ixsim(&["scenarios"]);
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(text.contains("smoke") && text.contains("is-restart"), "{text}");
+    assert!(
+        text.contains("smoke") && text.contains("is-restart"),
+        "{text}"
+    );
 }

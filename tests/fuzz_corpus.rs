@@ -6,9 +6,16 @@ use std::path::Path;
 fn replay(target: &str, run: fn(&[u8])) -> usize {
     let mut count = 0;
     for folder in ["corpus", "regressions"] {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(folder).join(target);
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        let mut paths: Vec<_> = entries.filter_map(|entry| entry.ok().map(|e| e.path())).collect();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz")
+            .join(folder)
+            .join(target);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut paths: Vec<_> = entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .collect();
         paths.sort();
         for path in paths {
             let bytes = std::fs::read(&path).expect("readable corpus file");
@@ -34,11 +41,16 @@ fn regenerate_codec_decode_corpus() {
     use ixsim::core::codec;
     use ixsim::core::ids::{AgentId, IxnId, RefId, TenantId};
     use ixsim::core::kv::{KvList, KvValue};
-    use ixsim::core::protocol::{AgentState, ClientKind, ErrorCode, Event, Field, IxnInfo, Message, Request};
+    use ixsim::core::protocol::{
+        AgentState, ClientKind, ErrorCode, Event, Field, IxnInfo, Message, Request,
+    };
     let ixn = IxnId(0xC000_0000_0000_0001);
     let user_data = KvList::new()
         .with("Subject", KvValue::Str("case 1".into()))
-        .with("Nested", KvValue::List(KvList::new().with("n", KvValue::Int(-3))));
+        .with(
+            "Nested",
+            KvValue::List(KvList::new().with("n", KvValue::Int(-3))),
+        );
     let info = IxnInfo {
         id: ixn,
         tenant: TenantId(1),
@@ -48,7 +60,10 @@ fn regenerate_codec_decode_corpus() {
         user_data: user_data.clone(),
     };
     let requests = vec![
-        Request::RegisterClient { name: "router1.1".into(), kind: ClientKind::Router },
+        Request::RegisterClient {
+            name: "router1.1".into(),
+            kind: ClientKind::Router,
+        },
         Request::Ping,
         Request::Submit {
             tenant: Field::Value(TenantId(1)),
@@ -58,34 +73,83 @@ fn regenerate_codec_decode_corpus() {
             user_data: user_data.clone(),
             client_ixn: Some(ixn),
         },
-        Request::Pull { tenant: Field::Missing, queue: "inbound".into(), view: "vip".into(), count: 4 },
-        Request::PlaceInQueue { ixn: Field::Value(ixn), queue: "other".into() },
-        Request::UpdateUserData { ixn: Field::Value(ixn), changes: user_data.clone() },
-        Request::StopProcessing { ixn: Field::Value(ixn) },
-        Request::Deliver { ixn: Field::Value(ixn), agent: AgentId(3) },
-        Request::Accept { ixn: Field::Value(ixn) },
-        Request::Reject { ixn: Field::Value(ixn) },
-        Request::AgentLogin { tenant: Field::Value(TenantId(1)), agent: AgentId(3), media: vec!["chat".into()] },
+        Request::Pull {
+            tenant: Field::Missing,
+            queue: "inbound".into(),
+            view: "vip".into(),
+            count: 4,
+        },
+        Request::PlaceInQueue {
+            ixn: Field::Value(ixn),
+            queue: "other".into(),
+        },
+        Request::UpdateUserData {
+            ixn: Field::Value(ixn),
+            changes: user_data.clone(),
+        },
+        Request::StopProcessing {
+            ixn: Field::Value(ixn),
+        },
+        Request::Deliver {
+            ixn: Field::Value(ixn),
+            agent: AgentId(3),
+        },
+        Request::Accept {
+            ixn: Field::Value(ixn),
+        },
+        Request::Reject {
+            ixn: Field::Value(ixn),
+        },
+        Request::AgentLogin {
+            tenant: Field::Value(TenantId(1)),
+            agent: AgentId(3),
+            media: vec!["chat".into()],
+        },
         Request::AgentLogout { agent: AgentId(3) },
         Request::AgentReady { agent: AgentId(3) },
         Request::AgentNotReady { agent: AgentId(3) },
     ];
     let events = vec![
         Event::Ack { ixn: Some(ixn) },
-        Event::Error { code: ErrorCode::NotAccessible },
-        Event::TakenFromQueue { items: vec![info.clone(), info.clone()] },
-        Event::Invite { agent: AgentId(3), ixn: info },
-        Event::Revoked { agent: AgentId(3), ixn },
-        Event::Accepted { agent: AgentId(3), ixn },
-        Event::Rejected { agent: AgentId(3), ixn },
-        Event::AgentState { agent: AgentId(3), state: AgentState::Ready { free: 1 } },
+        Event::Error {
+            code: ErrorCode::NotAccessible,
+        },
+        Event::TakenFromQueue {
+            items: vec![info.clone(), info.clone()],
+        },
+        Event::Invite {
+            agent: AgentId(3),
+            ixn: info,
+        },
+        Event::Revoked {
+            agent: AgentId(3),
+            ixn,
+        },
+        Event::Accepted {
+            agent: AgentId(3),
+            ixn,
+        },
+        Event::Rejected {
+            agent: AgentId(3),
+            ixn,
+        },
+        Event::AgentState {
+            agent: AgentId(3),
+            state: AgentState::Ready { free: 1 },
+        },
     ];
     let mut messages: Vec<Message> = requests
         .into_iter()
         .enumerate()
-        .map(|(index, request)| Message::Request { ref_id: RefId(index as u32), request })
+        .map(|(index, request)| Message::Request {
+            ref_id: RefId(index as u32),
+            request,
+        })
         .collect();
-    messages.extend(events.into_iter().map(|event| Message::Event { ref_id: Some(RefId(9)), event }));
+    messages.extend(events.into_iter().map(|event| Message::Event {
+        ref_id: Some(RefId(9)),
+        event,
+    }));
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/codec_decode");
     std::fs::create_dir_all(&dir).unwrap();
     for (index, message) in messages.iter().enumerate() {

@@ -7,7 +7,11 @@ use ixsim::sim::Scenario;
 use std::collections::BTreeSet;
 
 /// The oracles that fired on the first failing seed of `seeds`, and that seed.
-fn first_failure(scenario: &str, bug: &str, seeds: std::ops::Range<u64>) -> Option<(u64, BTreeSet<&'static str>)> {
+fn first_failure(
+    scenario: &str,
+    bug: &str,
+    seeds: std::ops::Range<u64>,
+) -> Option<(u64, BTreeSet<&'static str>)> {
     let text = ixsim::sim::scenario::BUILT_IN
         .iter()
         .find(|(name, _)| *name == scenario)
@@ -25,19 +29,28 @@ fn first_failure(scenario: &str, bug: &str, seeds: std::ops::Range<u64>) -> Opti
 
 #[test]
 fn s_inv_owner_catches_pull_that_ignores_ownership() {
-    let (_, oracles) = first_failure("smoke", "pull-ignores-ownership", 0..3).expect("not caught in 3 seeds");
-    assert!(oracles.contains(OWNER), "caught by {oracles:?}, not {OWNER}");
+    let (_, oracles) =
+        first_failure("smoke", "pull-ignores-ownership", 0..3).expect("not caught in 3 seeds");
+    assert!(
+        oracles.contains(OWNER),
+        "caught by {oracles:?}, not {OWNER}"
+    );
 }
 
 #[test]
 fn s_inv_order_catches_view_that_ignores_priority() {
-    let (_, oracles) = first_failure("smoke", "view-ignores-priority", 0..5).expect("not caught in 5 seeds");
-    assert!(oracles.contains(ORDER), "caught by {oracles:?}, not {ORDER}");
+    let (_, oracles) =
+        first_failure("smoke", "view-ignores-priority", 0..5).expect("not caught in 5 seeds");
+    assert!(
+        oracles.contains(ORDER),
+        "caught by {oracles:?}, not {ORDER}"
+    );
 }
 
 #[test]
 fn s_is_durable_catches_ack_before_write_under_restarts() {
-    let (seed, oracles) = first_failure("is-restart", "ack-before-write", 0..100).expect("not caught in 100 seeds");
+    let (seed, oracles) =
+        first_failure("is-restart", "ack-before-write", 0..100).expect("not caught in 100 seeds");
     assert!(
         oracles.contains(DURABLE) || oracles.contains(LOST),
         "seed {seed} caught by {oracles:?}, not {DURABLE}/{LOST}"

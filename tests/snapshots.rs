@@ -7,8 +7,16 @@ use ixsim::sim::Scenario;
 fn trace_text(scenario: &str, seed: u64) -> String {
     let scenario = Scenario::load(scenario).expect("built-in scenario");
     let outcome = ixsim::sim::run(&scenario, seed).expect("run completes");
-    assert!(outcome.violations.is_empty(), "{scenario:?} seed {seed}: {:?}", outcome.violations);
-    format!("trace_hash {}\n{}", outcome.trace_hash, outcome.trace.render())
+    assert!(
+        outcome.violations.is_empty(),
+        "{scenario:?} seed {seed}: {:?}",
+        outcome.violations
+    );
+    format!(
+        "trace_hash {}\n{}",
+        outcome.trace_hash,
+        outcome.trace.render()
+    )
 }
 
 fn snapshot(name: &str, text: String) {

@@ -391,8 +391,12 @@ impl IsNode {
     /// Up to `count` pullable interactions of `queue` that `view` shows, in view order.
     fn select(&self, queue: &str, view: &ViewConfig, count: u32) -> Vec<IxnId> {
         match self.cfg.planted_bug {
-            Some(PlantedBug::PullIgnoresOwnership) => return self.select_planted_any_owner(queue, view, count),
-            Some(PlantedBug::ViewIgnoresPriority) => return self.select_planted_fifo(queue, view, count),
+            Some(PlantedBug::PullIgnoresOwnership) => {
+                return self.select_planted_any_owner(queue, view, count)
+            }
+            Some(PlantedBug::ViewIgnoresPriority) => {
+                return self.select_planted_fifo(queue, view, count)
+            }
             Some(PlantedBug::AckBeforeWrite) | None => {}
         }
         let Some(set) = self.available.get(queue) else {
@@ -421,7 +425,10 @@ impl IsNode {
             .map(view_key)
             .collect();
         keys.sort();
-        keys.into_iter().take(count as usize).map(|(_, _, ixn)| ixn).collect()
+        keys.into_iter()
+            .take(count as usize)
+            .map(|(_, _, ixn)| ixn)
+            .collect()
     }
 
     /// [`PlantedBug::ViewIgnoresPriority`]: pullable interactions in submit order only.
@@ -431,11 +438,19 @@ impl IsNode {
         };
         let mut keys: Vec<(u64, IxnId)> = set
             .iter()
-            .filter(|(_, _, ixn)| self.db.interactions.get(ixn).is_some_and(|r| view.matches(&r.user_data)))
+            .filter(|(_, _, ixn)| {
+                self.db
+                    .interactions
+                    .get(ixn)
+                    .is_some_and(|r| view.matches(&r.user_data))
+            })
             .map(|(_, seq, ixn)| (*seq, *ixn))
             .collect();
         keys.sort();
-        keys.into_iter().take(count as usize).map(|(_, ixn)| ixn).collect()
+        keys.into_iter()
+            .take(count as usize)
+            .map(|(_, ixn)| ixn)
+            .collect()
     }
 
     fn view(&self, queue: &str, view: &str) -> Option<ViewConfig> {

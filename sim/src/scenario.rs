@@ -292,7 +292,10 @@ impl FaultAction {
 /// (name, TOML text) of every built-in scenario.
 pub const BUILT_IN: &[(&str, &str)] = &[
     ("smoke", include_str!("../../scenarios/smoke.toml")),
-    ("is-restart", include_str!("../../scenarios/is-restart.toml")),
+    (
+        "is-restart",
+        include_str!("../../scenarios/is-restart.toml"),
+    ),
 ];
 
 pub fn built_in_names() -> Vec<&'static str> {
