@@ -50,6 +50,15 @@ enum Command {
     },
     /// List the built-in scenarios.
     Scenarios,
+    /// Measure speed: seeds per second on one core and simulated time per wall time, for each
+    /// built-in scenario (or the one given).
+    Bench {
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Seeds to run per scenario.
+        #[arg(long, default_value_t = 200)]
+        seeds: u64,
+    },
 }
 
 fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -119,6 +128,36 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::from(1)
             }
+        }
+        Command::Bench { scenario, seeds } => {
+            let names: Vec<String> = match scenario {
+                Some(name) => vec![name],
+                None => ixsim_sim::scenario::built_in_names()
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect(),
+            };
+            println!(
+                "{:<16} {:>8} {:>12} {:>14} {:>8}",
+                "scenario", "seeds", "seeds/s/core", "sim/wall time", "failed"
+            );
+            for name in names {
+                let scenario = match load(&name) {
+                    Ok(scenario) => scenario,
+                    Err(code) => return code,
+                };
+                let report = sweep(&scenario, 0..seeds.max(1), 1, false);
+                let wall_s = report.wall_ms.max(1) as f64 / 1000.0;
+                println!(
+                    "{:<16} {:>8} {:>12.1} {:>13.0}x {:>8}",
+                    name,
+                    report.seeds,
+                    report.seeds as f64 / wall_s,
+                    report.sim_ms as f64 / report.wall_ms.max(1) as f64,
+                    report.failures.len()
+                );
+            }
+            ExitCode::SUCCESS
         }
         Command::Scenarios => {
             for (name, text) in ixsim_sim::scenario::BUILT_IN {
