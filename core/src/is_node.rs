@@ -86,6 +86,10 @@ pub struct IsConfig {
     pub seats: Option<u32>,
     /// Most held pulls at once; further empty pulls are answered empty at once.
     pub held_pulls_max: usize,
+    /// Close a client connection silent for this long (the product's ADDP): a partitioned client
+    /// never closes its connection, and must not keep agents logged in or pulls held forever.
+    /// Clients send RequestPing when idle. 0 = never.
+    pub client_idle_timeout_ms: u64,
     /// A deliberately planted bug, for checking that the oracles catch it. `None` in every real
     /// scenario.
     pub planted_bug: Option<PlantedBug>,
@@ -169,6 +173,7 @@ enum AfterWrite {
 
 #[derive(Clone, Debug)]
 enum TimerPurpose {
+    IdleSweep,
     PullHold,
     Invite(IxnId),
     OwnerGrace(String),
@@ -191,6 +196,8 @@ pub struct IsNode {
     next_write: u64,
     timers: BTreeMap<TimerId, TimerPurpose>,
     next_timer: u64,
+    /// When each connection last sent a frame.
+    last_heard: BTreeMap<Peer, SimTime>,
 }
 
 impl IsNode {
@@ -210,6 +217,7 @@ impl IsNode {
             next_write: 0,
             timers: BTreeMap::new(),
             next_timer: 0,
+            last_heard: BTreeMap::new(),
         };
         for record in node.db.interactions.values() {
             node.available
@@ -631,6 +639,7 @@ impl IsNode {
     }
 
     fn on_disconnected(&mut self, now: SimTime, peer: Peer, out: &mut Vec<Output>) {
+        self.last_heard.remove(&peer);
         self.held.retain(|held| held.peer != peer);
         let logged_in: Vec<AgentId> = self
             .agents
@@ -689,6 +698,15 @@ impl IsNode {
             return;
         };
         match purpose {
+            TimerPurpose::IdleSweep => {
+                let timeout = self.cfg.client_idle_timeout_ms;
+                for (peer, heard) in &self.last_heard {
+                    if heard + timeout <= now {
+                        out.push(Output::Close(*peer));
+                    }
+                }
+                self.timer(TimerPurpose::IdleSweep, now + timeout.div_ceil(2), out);
+            }
             TimerPurpose::PullHold => {
                 let Some(index) = self.held.iter().position(|held| held.timer == id) else {
                     return;
@@ -1242,6 +1260,10 @@ impl Machine for IsNode {
     fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
         match input {
             Input::Start => {
+                if self.cfg.client_idle_timeout_ms > 0 {
+                    let at = now + self.cfg.client_idle_timeout_ms.div_ceil(2);
+                    self.timer(TimerPurpose::IdleSweep, at, out);
+                }
                 out.push(Output::Trace(TraceEvent::NodeStarted {
                     node: self.cfg.node,
                     interactions: self.db.interactions.len(),
@@ -1254,9 +1276,12 @@ impl Machine for IsNode {
                     }));
                 }
             }
-            Input::Connected(_) => {}
+            Input::Connected(peer) => {
+                self.last_heard.insert(peer, now);
+            }
             Input::Disconnected(peer) => self.on_disconnected(now, peer, out),
             Input::Frame(peer, Message::Request { ref_id, request }) => {
+                self.last_heard.insert(peer, now);
                 self.on_request(now, peer, ref_id, request, out)
             }
             // Nodes take no events from clients; a peer sending one is ignored.

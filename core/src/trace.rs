@@ -149,6 +149,9 @@ pub enum TraceEvent {
     Fault {
         what: String,
     },
+    /// The runner killed this host's process (crash or bounce): whatever it held in memory is
+    /// gone, including an agent's interactions.
+    ProcessKilled,
 }
 
 impl TraceEvent {
@@ -233,6 +236,7 @@ impl fmt::Display for TraceEvent {
             E::Connected { peer } => write!(f, "connected {peer}"),
             E::Disconnected { peer } => write!(f, "disconnected {peer}"),
             E::Fault { what } => write!(f, "FAULT {what}"),
+            E::ProcessKilled => f.write_str("process-killed"),
         }
     }
 }

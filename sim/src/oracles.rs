@@ -91,14 +91,17 @@ pub fn lost(input: &OracleInput<'_>) -> Vec<Violation> {
         .collect()
 }
 
-/// [S-INV-owner]: no interaction is in two agents' hands at once, as the agents saw it.
+/// [S-INV-owner]: no interaction is in two agents' hands at once, as the agents saw it. A
+/// desktop holds from `agent-took` until it completes, drops, or its process is killed.
 pub fn agent_owner(input: &OracleInput<'_>) -> Vec<Violation> {
-    let mut holder: BTreeMap<IxnId, AgentId> = BTreeMap::new();
+    // Holder of each interaction: the agent and the trace host of its desktop.
+    let mut holder: BTreeMap<IxnId, (AgentId, u16)> = BTreeMap::new();
     let mut violations = Vec::new();
     for entry in &input.trace.entries {
         match &entry.event {
+            TraceEvent::ProcessKilled => holder.retain(|_, (_, host)| *host != entry.host),
             TraceEvent::AgentTook { agent, ixn } => {
-                if let Some(other) = holder.insert(*ixn, *agent) {
+                if let Some((other, _)) = holder.insert(*ixn, (*agent, entry.host)) {
                     violations.push(Violation {
                         oracle: OWNER,
                         at_ms: entry.at,
@@ -108,7 +111,7 @@ pub fn agent_owner(input: &OracleInput<'_>) -> Vec<Violation> {
             }
             TraceEvent::AgentCompleted { agent, ixn }
             | TraceEvent::AgentDropped { agent, ixn, .. }
-                if holder.get(ixn) == Some(agent) =>
+                if holder.get(ixn).is_some_and(|(holding, _)| holding == agent) =>
             {
                 holder.remove(ixn);
             }

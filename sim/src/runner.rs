@@ -6,8 +6,9 @@
 //! the same trace, byte for byte: the sim is seeded, its epoch fixed, hosts are stepped in
 //! registration order, and every machine draws only from RNGs derived from the seed.
 
+use crate::faults::{self, FaultAction};
 use crate::oracles::{self, OracleInput, Violation};
-use crate::scenario::{FaultAction, Scenario};
+use crate::scenario::Scenario;
 use crate::shell::{run_host, HostCtx};
 use crate::trace::Trace;
 use crate::workload::{self, sub_seed, STREAM_AGENT};
@@ -78,6 +79,7 @@ fn is_config(scenario: &Scenario) -> IsConfig {
         agent_capacity: options.agent_capacity,
         seats: options.seats,
         held_pulls_max: options.held_pulls_max,
+        client_idle_timeout_ms: options.client_idle_timeout_ms,
         planted_bug: options.planted_bug.map(Into::into),
     }
 }
@@ -207,26 +209,6 @@ fn builder(scenario: &Scenario, seed: u64) -> turmoil::Builder {
     builder
 }
 
-fn apply_fault(sim: &mut turmoil::Sim<'_>, action: &FaultAction) -> String {
-    match action {
-        FaultAction::Crash { host } => {
-            sim.crash(host.as_str());
-            format!("crash {host}")
-        }
-        FaultAction::Start { host } => {
-            if sim.is_host_running(host.as_str()) {
-                return format!("start {host} (already running)");
-            }
-            sim.bounce(host.as_str());
-            format!("start {host}")
-        }
-        FaultAction::Bounce { host } => {
-            sim.bounce(host.as_str());
-            format!("bounce {host}")
-        }
-    }
-}
-
 fn stats(trace: &Trace, databases: &[(u16, IsDatabase)], lost: usize) -> Stats {
     let mut stats = Stats::default();
     let mut acked = BTreeSet::new();
@@ -261,18 +243,26 @@ fn stats(trace: &Trace, databases: &[(u16, IsDatabase)], lost: usize) -> Stats {
 pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
     let mut sim = builder(scenario, seed).build();
     let hosts = build_hosts(&mut sim, scenario, seed);
-    let mut faults: Vec<_> = scenario.faults.iter().collect();
-    faults.sort_by_key(|fault| fault.at_ms);
+    let faults = faults::expand(
+        &scenario.faults,
+        scenario.random_faults.as_ref(),
+        &scenario.hosts(),
+        scenario.network.latency_max_ms,
+        seed,
+    );
     let mut next_fault = 0;
     let duration = Duration::from_millis(scenario.duration_ms);
     while sim.elapsed() < duration {
         let now = sim.elapsed().as_millis() as SimTime;
         while let Some(fault) = faults.get(next_fault).filter(|fault| fault.at_ms <= now) {
-            let what = apply_fault(&mut sim, &fault.action);
-            hosts
-                .trace
-                .borrow_mut()
-                .push(now, runner_host(scenario), TraceEvent::Fault { what });
+            let what = faults::apply(&mut sim, &fault.action);
+            let mut trace = hosts.trace.borrow_mut();
+            trace.push(now, runner_host(scenario), TraceEvent::Fault { what });
+            if let FaultAction::Crash { host } | FaultAction::Bounce { host } = &fault.action {
+                if let Some(index) = trace.hosts.iter().position(|name| name == host) {
+                    trace.push(now, index as u16, TraceEvent::ProcessKilled);
+                }
+            }
             next_fault += 1;
         }
         sim.step()

@@ -5,6 +5,7 @@
 //! Built-in scenarios are the files under `scenarios/`, embedded in the binary by name.
 //! Validation rejects anything the runner could not honour with a message naming the field.
 
+use crate::faults::{Fault, RandomFaults};
 use ixsim_core::ids::TenantId;
 use ixsim_core::is_node::{
     MediaConfig, PlantedBug, QueueConfig, TenantConfig, ViewCondition, ViewConfig,
@@ -53,6 +54,8 @@ pub struct Scenario {
     pub client: ClientOptions,
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// Faults the seed draws, on top of `faults`.
+    pub random_faults: Option<RandomFaults>,
 }
 
 mod defaults {
@@ -107,6 +110,8 @@ pub struct IsOptions {
     /// Latency of a database write (commit) in the durable store.
     pub db_write_ms: u64,
     pub held_pulls_max: usize,
+    /// Close client connections silent this long (ADDP); clients ping when idle.
+    pub client_idle_timeout_ms: u64,
     /// Plant a known bug in every node (harness self-test): `pull-ignores-ownership`,
     /// `ack-before-write` or `view-ignores-priority`.
     pub planted_bug: Option<PlantedBugName>,
@@ -140,6 +145,7 @@ impl Default for IsOptions {
             seats: None,
             db_write_ms: 2,
             held_pulls_max: 256,
+            client_idle_timeout_ms: 4000,
             planted_bug: None,
         }
     }
@@ -255,36 +261,6 @@ impl Default for ClientOptions {
             tick_ms: 50,
             connect_timeout_ms: 500,
             reconnect_backoff_ms: 200,
-        }
-    }
-}
-
-/// One step of the fault plan, applied between sim steps. (Unknown keys are rejected by the
-/// action's own `deny_unknown_fields`: serde cannot deny them on a struct with a flattened part.)
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Fault {
-    pub at_ms: u64,
-    #[serde(flatten)]
-    pub action: FaultAction,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
-pub enum FaultAction {
-    /// Kill the host's process; in-memory state is gone, the durable store stays.
-    Crash { host: String },
-    /// Start a crashed host's process again.
-    Start { host: String },
-    /// Crash and start at once.
-    Bounce { host: String },
-}
-
-impl FaultAction {
-    pub fn host(&self) -> &str {
-        match self {
-            FaultAction::Crash { host }
-            | FaultAction::Start { host }
-            | FaultAction::Bounce { host } => host,
         }
     }
 }
@@ -466,19 +442,17 @@ impl Scenario {
         )?;
         let hosts = self.hosts();
         for fault in &self.faults {
-            check(
-                hosts.iter().any(|host| host == fault.action.host()),
-                &format!(
-                    "fault at {} ms names unknown host `{}` (hosts: {})",
-                    fault.at_ms,
-                    fault.action.host(),
-                    hosts.join(", ")
-                ),
-            )?;
+            fault
+                .action
+                .check_hosts(&hosts)
+                .map_err(|problem| format!("fault at {} ms: {problem}", fault.at_ms))?;
             check(
                 fault.at_ms < self.duration_ms,
                 &format!("fault at {} ms is after the end of the run", fault.at_ms),
             )?;
+        }
+        if let Some(random) = &self.random_faults {
+            random.check(&hosts, self.duration_ms)?;
         }
         Ok(())
     }

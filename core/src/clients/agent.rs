@@ -165,6 +165,9 @@ impl AgentDesktop {
                 };
                 out.push(Output::Trace(event));
             }
+            // Login refused (e.g. the node still holds a stale login of this agent until it
+            // notices the old connection died): start over on a fresh connection.
+            Sent::Setup if !ok => out.push(Output::Close(SERVER)),
             Sent::Setup | Sent::Accept(_) | Sent::Reject | Sent::Ping => {}
         }
     }

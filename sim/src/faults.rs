@@ -1,0 +1,374 @@
+//! The fault plan: what goes wrong, when. A scenario lists faults at fixed times and may ask for
+//! random ones ("N per run, of these kinds"), which the seed draws, each with its heal. The
+//! runner applies the expanded plan between `sim.step()` calls and writes every action into the
+//! trace, so a failing run's trace says exactly which faults it saw.
+//!
+//! turmoil never retransmits: a partition or hold stalls TCP streams until repaired/released,
+//! which the machines must survive with their request timeouts and keepalives.
+
+use crate::workload::sub_seed;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::time::Duration;
+
+/// One host or several.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HostSet {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl HostSet {
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            HostSet::One(host) => vec![host.as_str()],
+            HostSet::Many(hosts) => hosts.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+impl fmt::Display for HostSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.names().join(","))
+    }
+}
+
+/// One step of the fault plan. (Unknown keys are rejected by the action's own
+/// `deny_unknown_fields`: serde cannot deny them on a struct with a flattened part.)
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fault {
+    pub at_ms: u64,
+    #[serde(flatten)]
+    pub action: FaultAction,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum FaultAction {
+    /// Kill the host's process; in-memory state is gone, the durable store stays.
+    Crash {
+        host: String,
+    },
+    /// Start a crashed host's process again.
+    Start {
+        host: String,
+    },
+    /// Crash and start at once.
+    Bounce {
+        host: String,
+    },
+    /// Drop everything between the two sets, both ways.
+    Partition {
+        a: HostSet,
+        b: HostSet,
+    },
+    Repair {
+        a: HostSet,
+        b: HostSet,
+    },
+    /// Drop everything from `from` to `to` only.
+    PartitionOneway {
+        from: HostSet,
+        to: HostSet,
+    },
+    RepairOneway {
+        from: HostSet,
+        to: HostSet,
+    },
+    /// Hold messages between the two sets (delivered on release).
+    Hold {
+        a: HostSet,
+        b: HostSet,
+    },
+    Release {
+        a: HostSet,
+        b: HostSet,
+    },
+    /// Set the maximum message latency of every link.
+    Latency {
+        max_ms: u64,
+    },
+}
+
+impl FaultAction {
+    /// Every host the action names.
+    pub fn hosts(&self) -> Vec<&str> {
+        match self {
+            FaultAction::Crash { host }
+            | FaultAction::Start { host }
+            | FaultAction::Bounce { host } => {
+                vec![host.as_str()]
+            }
+            FaultAction::Partition { a, b }
+            | FaultAction::Repair { a, b }
+            | FaultAction::Hold { a, b }
+            | FaultAction::Release { a, b } => a.names().into_iter().chain(b.names()).collect(),
+            FaultAction::PartitionOneway { from, to } | FaultAction::RepairOneway { from, to } => {
+                from.names().into_iter().chain(to.names()).collect()
+            }
+            FaultAction::Latency { .. } => Vec::new(),
+        }
+    }
+
+    /// A problem with the action's hosts, if any: unknown names, or a set facing itself.
+    pub fn check_hosts(&self, known: &[String]) -> Result<(), String> {
+        for host in self.hosts() {
+            if !known.iter().any(|name| name == host) {
+                return Err(format!(
+                    "{self} names unknown host `{host}` (hosts: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+        let sides = match self {
+            FaultAction::Partition { a, b }
+            | FaultAction::Repair { a, b }
+            | FaultAction::Hold { a, b }
+            | FaultAction::Release { a, b } => Some((a, b)),
+            FaultAction::PartitionOneway { from, to } | FaultAction::RepairOneway { from, to } => {
+                Some((from, to))
+            }
+            FaultAction::Crash { .. }
+            | FaultAction::Start { .. }
+            | FaultAction::Bounce { .. }
+            | FaultAction::Latency { .. } => None,
+        };
+        if let Some((a, b)) = sides {
+            if a.names().iter().any(|host| b.names().contains(host)) {
+                return Err(format!("{self}: a host cannot be on both sides"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for FaultAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultAction::Crash { host } => write!(f, "crash {host}"),
+            FaultAction::Start { host } => write!(f, "start {host}"),
+            FaultAction::Bounce { host } => write!(f, "bounce {host}"),
+            FaultAction::Partition { a, b } => write!(f, "partition {a} | {b}"),
+            FaultAction::Repair { a, b } => write!(f, "repair {a} | {b}"),
+            FaultAction::PartitionOneway { from, to } => {
+                write!(f, "partition-oneway {from} -> {to}")
+            }
+            FaultAction::RepairOneway { from, to } => write!(f, "repair-oneway {from} -> {to}"),
+            FaultAction::Hold { a, b } => write!(f, "hold {a} | {b}"),
+            FaultAction::Release { a, b } => write!(f, "release {a} | {b}"),
+            FaultAction::Latency { max_ms } => write!(f, "latency max={max_ms}ms"),
+        }
+    }
+}
+
+/// Kinds of fault the seed may draw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RandomKind {
+    Crash,
+    Bounce,
+    Partition,
+    PartitionOneway,
+    Hold,
+    Latency,
+}
+
+/// "Random faults, N per run, of these kinds": each drawn at a time in `start_ms..end_ms` on a
+/// host of `hosts`, and healed (start, repair, release, latency back) `heal_ms_min..=heal_ms_max`
+/// later.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RandomFaults {
+    pub count: u32,
+    pub kinds: Vec<RandomKind>,
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub heal_ms_min: u64,
+    pub heal_ms_max: u64,
+    /// Hosts that may be hit; empty = every host.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Latency (maximum, ms) during a latency fault.
+    #[serde(default = "RandomFaults::spike")]
+    pub latency_spike_ms: u64,
+}
+
+impl RandomFaults {
+    fn spike() -> u64 {
+        500
+    }
+
+    pub fn check(&self, known: &[String], duration_ms: u64) -> Result<(), String> {
+        let fail = |problem: &str| Err(format!("random_faults: {problem}"));
+        if self.kinds.is_empty() && self.count > 0 {
+            return fail("kinds must not be empty");
+        }
+        if self.count > 1000 {
+            return fail("count must be <= 1000");
+        }
+        if self.start_ms >= self.end_ms {
+            return fail("start_ms must be < end_ms");
+        }
+        if self.heal_ms_min > self.heal_ms_max {
+            return fail("heal_ms_min must be <= heal_ms_max");
+        }
+        if self.end_ms + self.heal_ms_max > duration_ms {
+            return fail(
+                "end_ms + heal_ms_max must be <= duration_ms (every fault heals in the run)",
+            );
+        }
+        if let Some(host) = self.hosts.iter().find(|host| !known.contains(host)) {
+            return fail(&format!("unknown host `{host}`"));
+        }
+        if self.hosts.len() == 1
+            && self.kinds.iter().any(|kind| {
+                matches!(
+                    kind,
+                    RandomKind::Partition | RandomKind::PartitionOneway | RandomKind::Hold
+                )
+            })
+            && known.len() < 2
+        {
+            return fail("link faults need at least two hosts");
+        }
+        Ok(())
+    }
+}
+
+pub const STREAM_FAULTS: u64 = 2;
+
+/// The scenario's explicit faults plus the seed's random ones, in time order (explicit first at
+/// equal times; draws in drawing order).
+pub fn expand(
+    explicit: &[Fault],
+    random: Option<&RandomFaults>,
+    all_hosts: &[String],
+    base_latency_max_ms: u64,
+    seed: u64,
+) -> Vec<Fault> {
+    let mut plan: Vec<Fault> = explicit.to_vec();
+    if let Some(random) = random {
+        let mut rng = ChaCha8Rng::seed_from_u64(sub_seed(seed, STREAM_FAULTS));
+        let hosts: Vec<String> = if random.hosts.is_empty() {
+            all_hosts.to_vec()
+        } else {
+            random.hosts.clone()
+        };
+        for _ in 0..random.count {
+            let kind = random.kinds[rng.random_range(0..random.kinds.len())];
+            let at_ms = rng.random_range(random.start_ms..random.end_ms);
+            let heal_ms = at_ms + rng.random_range(random.heal_ms_min..=random.heal_ms_max);
+            let host = hosts[rng.random_range(0..hosts.len())].clone();
+            let others: Vec<&String> = all_hosts.iter().filter(|other| **other != host).collect();
+            let other = others[rng
+                .random_range(0..others.len().max(1))
+                .min(others.len().saturating_sub(1))]
+            .clone();
+            let (fault, heal) = match kind {
+                RandomKind::Crash => (
+                    FaultAction::Crash { host: host.clone() },
+                    Some(FaultAction::Start { host }),
+                ),
+                RandomKind::Bounce => (FaultAction::Bounce { host }, None),
+                RandomKind::Partition => {
+                    let (a, b) = (HostSet::One(host), HostSet::One(other));
+                    (
+                        FaultAction::Partition {
+                            a: a.clone(),
+                            b: b.clone(),
+                        },
+                        Some(FaultAction::Repair { a, b }),
+                    )
+                }
+                RandomKind::PartitionOneway => {
+                    let (from, to) = (HostSet::One(host), HostSet::One(other));
+                    (
+                        FaultAction::PartitionOneway {
+                            from: from.clone(),
+                            to: to.clone(),
+                        },
+                        Some(FaultAction::RepairOneway { from, to }),
+                    )
+                }
+                RandomKind::Hold => {
+                    let (a, b) = (HostSet::One(host), HostSet::One(other));
+                    (
+                        FaultAction::Hold {
+                            a: a.clone(),
+                            b: b.clone(),
+                        },
+                        Some(FaultAction::Release { a, b }),
+                    )
+                }
+                RandomKind::Latency => (
+                    FaultAction::Latency {
+                        max_ms: random.latency_spike_ms,
+                    },
+                    Some(FaultAction::Latency {
+                        max_ms: base_latency_max_ms,
+                    }),
+                ),
+            };
+            plan.push(Fault {
+                at_ms,
+                action: fault,
+            });
+            if let Some(heal) = heal {
+                plan.push(Fault {
+                    at_ms: heal_ms,
+                    action: heal,
+                });
+            }
+        }
+    }
+    plan.sort_by_key(|fault| fault.at_ms);
+    plan
+}
+
+/// Carries out one action on the sim; returns what the trace should say.
+pub fn apply(sim: &mut turmoil::Sim<'_>, action: &FaultAction) -> String {
+    let pairs = |a: &HostSet, b: &HostSet| -> Vec<(String, String)> {
+        let mut pairs = Vec::new();
+        for x in a.names() {
+            for y in b.names() {
+                pairs.push((x.to_string(), y.to_string()));
+            }
+        }
+        pairs
+    };
+    match action {
+        FaultAction::Crash { host } => sim.crash(host.as_str()),
+        FaultAction::Start { host } => {
+            if sim.is_host_running(host.as_str()) {
+                return format!("{action} (already running)");
+            }
+            sim.bounce(host.as_str());
+        }
+        FaultAction::Bounce { host } => sim.bounce(host.as_str()),
+        FaultAction::Partition { a, b } => pairs(a, b)
+            .iter()
+            .for_each(|(x, y)| sim.partition(x.as_str(), y.as_str())),
+        FaultAction::Repair { a, b } => pairs(a, b)
+            .iter()
+            .for_each(|(x, y)| sim.repair(x.as_str(), y.as_str())),
+        FaultAction::PartitionOneway { from, to } => pairs(from, to)
+            .iter()
+            .for_each(|(x, y)| sim.partition_oneway(x.as_str(), y.as_str())),
+        FaultAction::RepairOneway { from, to } => pairs(from, to)
+            .iter()
+            .for_each(|(x, y)| sim.repair_oneway(x.as_str(), y.as_str())),
+        FaultAction::Hold { a, b } => pairs(a, b)
+            .iter()
+            .for_each(|(x, y)| sim.hold(x.as_str(), y.as_str())),
+        FaultAction::Release { a, b } => pairs(a, b)
+            .iter()
+            .for_each(|(x, y)| sim.release(x.as_str(), y.as_str())),
+        FaultAction::Latency { max_ms } => {
+            sim.set_max_message_latency(Duration::from_millis(*max_ms))
+        }
+    }
+    action.to_string()
+}
