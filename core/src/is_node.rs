@@ -20,7 +20,7 @@
 //!
 //! Must not: trust a peer. Every request is validated and answered with a documented code.
 
-use crate::db::{DbOp, IsDatabase, IxnRecord};
+use crate::db::{DbOp, Durable, IsDatabase, IxnRecord};
 use crate::ids::{AgentId, IxnId, RefId, SimTime, TenantId};
 use crate::kv::{KvList, KvValue};
 use crate::machine::{Input, Machine, Output, Peer, TimerId, WriteId};
@@ -168,6 +168,8 @@ struct HeldPull {
 #[derive(Clone, Debug)]
 enum AfterWrite {
     Reply(Peer, Message),
+    /// Send to a registered client by name, on whatever connection it has by then.
+    Notify(String, Message),
     MakeAvailable(IxnId),
 }
 
@@ -220,10 +222,24 @@ impl IsNode {
             last_heard: BTreeMap::new(),
         };
         for record in node.db.interactions.values() {
-            node.available
-                .entry(record.queue.clone())
-                .or_default()
-                .insert(view_key(record));
+            match &record.owner {
+                Some(client) => {
+                    node.owners.insert(
+                        record.id,
+                        Owner {
+                            client: client.clone(),
+                            agent: record.agent,
+                            invite: None,
+                        },
+                    );
+                }
+                None => {
+                    node.available
+                        .entry(record.queue.clone())
+                        .or_default()
+                        .insert(view_key(record));
+                }
+            }
         }
         node
     }
@@ -346,6 +362,9 @@ impl IsNode {
             for action in self.after_write.remove(&write).unwrap_or_default() {
                 match action {
                     AfterWrite::Reply(peer, message) => out.push(Output::Send(peer, message)),
+                    AfterWrite::Notify(client, message) => {
+                        self.send_to_client(&client, message, out)
+                    }
                     AfterWrite::MakeAvailable(ixn) => {
                         self.in_flight.remove(&ixn);
                         if let Some(queue) = self.make_available(ixn) {
@@ -471,9 +490,22 @@ impl IsNode {
     }
 
     /// Marks `ixns` owned by `client` and builds the EventTakenFromQueue.
-    fn take(&mut self, client: &str, ixns: &[IxnId]) -> Event {
+    /// Gives `ixns` to `client` and answers its pull with EventTakenFromQueue once the new
+    /// ownership is in the database.
+    #[allow(clippy::too_many_arguments)]
+    fn hand_out(
+        &mut self,
+        peer: Peer,
+        ref_id: RefId,
+        client: &str,
+        queue: &str,
+        view: &str,
+        ixns: Vec<IxnId>,
+        out: &mut Vec<Output>,
+    ) {
         let mut items = Vec::with_capacity(ixns.len());
-        for ixn in ixns {
+        let mut writes = Vec::with_capacity(ixns.len());
+        for ixn in &ixns {
             self.take_available(*ixn);
             self.owners.insert(
                 *ixn,
@@ -485,9 +517,38 @@ impl IsNode {
             );
             if let Some(record) = self.db.interactions.get(ixn) {
                 items.push(Self::info(record));
+                let mut record = record.clone();
+                record.owner = Some(client.to_string());
+                record.agent = None;
+                writes.push(record);
             }
         }
-        Event::TakenFromQueue { items }
+        out.push(Output::Trace(TraceEvent::Pulled {
+            client: client.to_string(),
+            queue: queue.to_string(),
+            view: view.to_string(),
+            ixns,
+        }));
+        let reply = Message::reply(ref_id, Event::TakenFromQueue { items });
+        let Some(last) = writes.pop() else {
+            out.push(Output::Send(peer, reply));
+            return;
+        };
+        for record in writes {
+            self.persist(DbOp::Put(record), Vec::new(), out);
+        }
+        self.persist(DbOp::Put(last), vec![AfterWrite::Reply(peer, reply)], out);
+    }
+
+    /// Persists the current owner of `ixn` (after the in-memory owner changed).
+    fn persist_owner(&mut self, ixn: IxnId, then: Vec<AfterWrite>, out: &mut Vec<Output>) {
+        let Some(mut record) = self.db.interactions.get(&ixn).cloned() else {
+            return;
+        };
+        let owner = self.owners.get(&ixn);
+        record.owner = owner.map(|owner| owner.client.clone());
+        record.agent = owner.and_then(|owner| owner.agent);
+        self.persist(DbOp::Put(record), then, out);
     }
 
     fn serve_held(&mut self, _now: SimTime, queue: &str, out: &mut Vec<Output>) {
@@ -508,14 +569,15 @@ impl IsNode {
             }
             let held = self.held.remove(index);
             self.cancel_timer(held.timer, out);
-            let event = self.take(&held.client, &picked);
-            out.push(Output::Trace(TraceEvent::Pulled {
-                client: held.client.clone(),
-                queue: held.queue.clone(),
-                view: held.view.clone(),
-                ixns: picked,
-            }));
-            out.push(Output::Send(held.peer, Message::reply(held.ref_id, event)));
+            self.hand_out(
+                held.peer,
+                held.ref_id,
+                &held.client,
+                &held.queue,
+                &held.view,
+                picked,
+                out,
+            );
         }
     }
 
@@ -624,6 +686,7 @@ impl IsNode {
                 }
             }
             self.disown(ixn, out);
+            self.persist_owner(ixn, Vec::new(), out);
             if let Some(queue) = self.make_available(ixn) {
                 out.push(Output::Trace(TraceEvent::Released {
                     ixn,
@@ -891,6 +954,8 @@ impl IsNode {
             seq,
             submitted_at: now,
             user_data: user_data.clone(),
+            owner: None,
+            agent: None,
         };
         out.push(Output::Trace(TraceEvent::Submitted {
             ixn: id,
@@ -932,14 +997,7 @@ impl IsNode {
         let view_cfg = self.view(queue, view).ok_or(ErrorCode::UnknownObject)?;
         let picked = self.select(queue, &view_cfg, count);
         if !picked.is_empty() || count == 0 || self.held.len() >= self.cfg.held_pulls_max {
-            let event = self.take(client, &picked);
-            out.push(Output::Trace(TraceEvent::Pulled {
-                client: client.to_string(),
-                queue: queue.to_string(),
-                view: view.to_string(),
-                ixns: picked,
-            }));
-            out.push(Output::Send(peer, Message::reply(ref_id, event)));
+            self.hand_out(peer, ref_id, client, queue, view, picked, out);
             return Ok(());
         }
         let timer = self.timer(
@@ -1164,11 +1222,15 @@ impl IsNode {
             );
             self.change_load(agent, 1, out);
             out.push(Output::Trace(TraceEvent::Accepted { ixn: id, agent }));
-            self.send_to_client(
-                &deliverer,
-                Message::unsolicited(Event::Accepted { agent, ixn: id }),
-                out,
-            );
+            let then = vec![
+                AfterWrite::Notify(
+                    deliverer,
+                    Message::unsolicited(Event::Accepted { agent, ixn: id }),
+                ),
+                AfterWrite::Reply(peer, Message::reply(ref_id, Event::Ack { ixn: Some(id) })),
+            ];
+            self.persist_owner(id, then, out);
+            return Ok(());
         } else {
             out.push(Output::Trace(TraceEvent::Rejected { ixn: id, agent }));
             self.send_to_client(
@@ -1269,11 +1331,25 @@ impl Machine for IsNode {
                     interactions: self.db.interactions.len(),
                 }));
                 for record in self.db.interactions.values() {
-                    out.push(Output::Trace(TraceEvent::Released {
+                    out.push(Output::Trace(TraceEvent::Loaded {
                         ixn: record.id,
                         queue: record.queue.clone(),
-                        reason: ReleaseReason::Recovered,
+                        owner: record.owner.clone(),
                     }));
+                }
+                // Owners from before the restart have no connection yet: each gets the grace
+                // period to come back under its name [S-IS-owner].
+                let owners: BTreeSet<String> = self
+                    .owners
+                    .values()
+                    .map(|owner| owner.client.clone())
+                    .collect();
+                for client in owners {
+                    self.timer(
+                        TimerPurpose::OwnerGrace(client),
+                        now + self.cfg.owner_grace_ms,
+                        out,
+                    );
                 }
             }
             Input::Connected(peer) => {

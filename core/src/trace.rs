@@ -16,8 +16,6 @@ use std::fmt;
 pub enum ReleaseReason {
     /// The owning client stayed disconnected past the grace period [S-IS-owner].
     OwnerGone,
-    /// The node (re)started and loaded it from the database; nobody owns anything yet.
-    Recovered,
 }
 
 /// Why an agent desktop stopped holding an interaction without completing it.
@@ -73,6 +71,12 @@ pub enum TraceEvent {
         ixn: IxnId,
         queue: String,
         reason: ReleaseReason,
+    },
+    /// The (re)started node loaded this interaction from the database, owned or pullable.
+    Loaded {
+        ixn: IxnId,
+        queue: String,
+        owner: Option<String>,
     },
     UserDataChanged {
         ixn: IxnId,
@@ -210,6 +214,10 @@ impl fmt::Display for TraceEvent {
             E::PullExpired { client } => write!(f, "pull-expired by={client}"),
             E::Placed { ixn, queue } => write!(f, "placed {ixn} queue={queue}"),
             E::Queued { ixn, queue } => write!(f, "queued {ixn} queue={queue}"),
+            E::Loaded { ixn, queue, owner } => match owner {
+                Some(owner) => write!(f, "loaded {ixn} queue={queue} owner={owner}"),
+                None => write!(f, "loaded {ixn} queue={queue}"),
+            },
             E::Released { ixn, queue, reason } => {
                 write!(f, "released {ixn} queue={queue} reason={reason:?}")
             }

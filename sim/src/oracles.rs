@@ -8,7 +8,7 @@ use ixsim_core::db::IsDatabase;
 use ixsim_core::ids::{AgentId, IxnId, SimTime};
 use ixsim_core::is_node::ViewConfig;
 use ixsim_core::kv::KvList;
-use ixsim_core::trace::{ReleaseReason, TraceEvent};
+use ixsim_core::trace::TraceEvent;
 use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
@@ -198,6 +198,13 @@ pub fn pull_order(input: &OracleInput<'_>) -> Vec<Violation> {
                     detail: format!("{ixn} queued in {queue} twice (or never submitted)"),
                 });
             }
+            TraceEvent::Loaded {
+                ixn,
+                queue,
+                owner: None,
+            } => {
+                model.make_available(*ixn, queue);
+            }
             TraceEvent::Placed { ixn, .. } => model.remove_available(*ixn),
             // The record stays: a stop that a crash cuts off before its write comes back.
             TraceEvent::Stopped { ixn } => model.remove_available(*ixn),
@@ -269,12 +276,15 @@ pub fn pull_order(input: &OracleInput<'_>) -> Vec<Violation> {
 }
 
 /// [S-IS-durable]: a (re)started node loads every acknowledged interaction that nobody has
-/// stopped, and none whose completion an agent saw acknowledged. (One whose stop was still on its
+/// stopped, keeps owned what an agent holds, and loads none whose completion an agent saw
+/// acknowledged. (One whose stop was still on its
 /// way to the database may come back or not: both are correct.)
 pub fn durable(input: &OracleInput<'_>) -> Vec<Violation> {
     let mut acked = BTreeSet::new();
     let mut completed = BTreeSet::new();
     let mut stopping = BTreeSet::new();
+    // Interactions in an agent's hands, with the host of the desktop holding them.
+    let mut held: BTreeMap<IxnId, u16> = BTreeMap::new();
     let mut violations = Vec::new();
     let entries = &input.trace.entries;
     for (index, entry) in entries.iter().enumerate() {
@@ -282,45 +292,61 @@ pub fn durable(input: &OracleInput<'_>) -> Vec<Violation> {
             TraceEvent::SubmitAcked { ixn } => {
                 acked.insert(*ixn);
             }
+            TraceEvent::AgentTook { ixn, .. } => {
+                held.insert(*ixn, entry.host);
+            }
             TraceEvent::AgentCompleted { ixn, .. } => {
                 completed.insert(*ixn);
+                held.remove(ixn);
             }
+            TraceEvent::AgentDropped { ixn, .. } => {
+                held.remove(ixn);
+            }
+            TraceEvent::ProcessKilled => held.retain(|_, host| *host != entry.host),
             TraceEvent::Stopped { ixn } => {
                 stopping.insert(*ixn);
             }
+            // A media server resubmitted an id after it was completed (its mailbox removal was
+            // cut off by a crash): a new life of the interaction, held to the rules afresh.
+            TraceEvent::Submitted { ixn, .. } => {
+                completed.remove(ixn);
+                stopping.remove(ixn);
+            }
             TraceEvent::NodeStarted { .. } => {
-                let recovered: BTreeSet<IxnId> = entries[index + 1..]
+                let loaded: BTreeMap<IxnId, bool> = entries[index + 1..]
                     .iter()
                     .take_while(|next| next.host == entry.host && next.at == entry.at)
                     .filter_map(|next| match &next.event {
-                        TraceEvent::Released {
-                            ixn,
-                            reason: ReleaseReason::Recovered,
-                            ..
-                        } => Some(*ixn),
+                        TraceEvent::Loaded { ixn, owner, .. } => Some((*ixn, owner.is_some())),
                         _ => None,
                     })
                     .collect();
-                for ixn in acked.difference(&completed) {
-                    if !recovered.contains(ixn) && !stopping.contains(ixn) {
-                        violations.push(Violation {
-                            oracle: DURABLE,
-                            at_ms: entry.at,
-                            detail: format!(
-                                "{ixn} was acknowledged but the restarted node did not load it"
-                            ),
-                        });
-                    }
-                }
-                stopping.retain(|ixn| !recovered.contains(ixn));
-                for ixn in recovered.intersection(&completed) {
+                let mut fail = |detail: String| {
                     violations.push(Violation {
                         oracle: DURABLE,
                         at_ms: entry.at,
-                        detail: format!(
-                            "{ixn} was completed but the restarted node loaded it again"
-                        ),
-                    });
+                        detail,
+                    })
+                };
+                for ixn in acked.difference(&completed) {
+                    if !loaded.contains_key(ixn) && !stopping.contains(ixn) {
+                        fail(format!(
+                            "{ixn} was acknowledged but the restarted node did not load it"
+                        ));
+                    }
+                }
+                for ixn in held.keys() {
+                    if loaded.get(ixn) == Some(&false) {
+                        fail(format!(
+                            "{ixn} is in an agent's hands but the restarted node loaded it unowned"
+                        ));
+                    }
+                }
+                stopping.retain(|ixn| !loaded.contains_key(ixn));
+                for ixn in loaded.keys().filter(|ixn| completed.contains(ixn)) {
+                    fail(format!(
+                        "{ixn} was completed but the restarted node loaded it again"
+                    ));
                 }
             }
             _ => {}

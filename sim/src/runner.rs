@@ -15,7 +15,7 @@ use crate::workload::{self, sub_seed, STREAM_AGENT};
 use ixsim_core::clients::agent::{AgentConfig, AgentDesktop};
 use ixsim_core::clients::media::{MediaServer, MediaServerConfig};
 use ixsim_core::clients::router::{Router, RouterConfig};
-use ixsim_core::db::IsDatabase;
+use ixsim_core::db::{IsDatabase, Mailbox};
 use ixsim_core::ids::{AgentId, SimTime, TenantId};
 use ixsim_core::is_node::{IsConfig, IsNode};
 use ixsim_core::trace::TraceEvent;
@@ -132,13 +132,18 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
         request_timeout_ms: client.request_timeout_ms,
         tick_ms: client.tick_ms,
     };
-    let media_ctx = ctx(scenario, &trace, 1, is_servers.clone());
+    let mailbox = Rc::new(RefCell::new(Mailbox::default()));
+    let mut media_ctx = ctx(scenario, &trace, 1, is_servers.clone());
+    media_ctx.durable = Some(mailbox.clone());
     let incarnations = Rc::new(Cell::new(0u32));
     sim.host("media", move || {
         incarnations.set(incarnations.get() + 1);
         let mut cfg = media_cfg.clone();
         cfg.name = format!("media.{}", incarnations.get());
-        run_host(media_ctx.clone(), MediaServer::new(cfg))
+        run_host(
+            media_ctx.clone(),
+            MediaServer::new(cfg, mailbox.borrow().clone()),
+        )
     });
 
     let router_cfg = RouterConfig {

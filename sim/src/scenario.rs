@@ -139,7 +139,7 @@ impl Default for IsOptions {
     fn default() -> Self {
         IsOptions {
             pull_hold_timeout_ms: 1000,
-            owner_grace_ms: 2000,
+            owner_grace_ms: 5000,
             invite_timeout_ms: 3000,
             agent_capacity: 1,
             seats: None,

@@ -15,7 +15,7 @@
 use crate::codec::FrameCodec;
 use crate::trace::Trace;
 use futures::{SinkExt, StreamExt};
-use ixsim_core::db::{DbOp, IsDatabase};
+use ixsim_core::db::{DbOp, Durable};
 use ixsim_core::ids::SimTime;
 use ixsim_core::machine::{Input, Machine, Output, Peer, TimerId, WriteId};
 use ixsim_core::protocol::Message;
@@ -40,7 +40,7 @@ pub struct HostCtx {
     pub listen: bool,
     /// Servers to keep connected, each as its alternative host names (e.g. primary, backup).
     pub servers: Vec<Vec<String>>,
-    pub durable: Option<Rc<RefCell<IsDatabase>>>,
+    pub durable: Option<Rc<RefCell<dyn Durable>>>,
     pub db_write_ms: u64,
     pub connect_timeout_ms: u64,
     pub reconnect_backoff_ms: u64,

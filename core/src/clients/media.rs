@@ -5,11 +5,15 @@
 //! node's DuplicateId answer proves the first attempt was stored. So every interaction is
 //! submitted at most once and acknowledged at least once: the [S-INV-lost] oracle can hold the
 //! cluster to every `submit-acked` in the trace.
+//!
+//! Acknowledged items leave the server's durable [`Mailbox`]; a restarted media server starts
+//! from what is still in it, as an e-mail server does not resubmit mail it already handed over.
 
 use super::{Pending, TICK_TIMER};
+use crate::db::{DbOp, Mailbox};
 use crate::ids::{IxnId, SimTime, TenantId};
 use crate::kv::KvList;
-use crate::machine::{Input, Machine, Output, Peer};
+use crate::machine::{Input, Machine, Output, Peer, WriteId};
 use crate::protocol::{ClientKind, ErrorCode, Event, Field, Message, Request};
 use crate::trace::TraceEvent;
 use std::collections::VecDeque;
@@ -52,10 +56,13 @@ pub struct MediaServer {
     retry: VecDeque<usize>,
     pending: Pending<Sent>,
     last_sent_at: SimTime,
+    /// Items handed over before this incarnation started (from the durable mailbox).
+    mailbox: Mailbox,
+    next_write: u64,
 }
 
 impl MediaServer {
-    pub fn new(cfg: MediaServerConfig) -> Self {
+    pub fn new(cfg: MediaServerConfig, mailbox: Mailbox) -> Self {
         debug_assert!(
             cfg.submits
                 .windows(2)
@@ -69,6 +76,8 @@ impl MediaServer {
             retry: VecDeque::new(),
             pending: Pending::default(),
             last_sent_at: 0,
+            mailbox,
+            next_write: 0,
         }
     }
 
@@ -102,7 +111,13 @@ impl MediaServer {
             out.push(Output::Close(SERVER));
         }
         while self.next < self.cfg.submits.len() && self.cfg.submits[self.next].at_ms <= now {
-            self.retry.push_back(self.next);
+            if !self
+                .mailbox
+                .handed
+                .contains(&self.cfg.submits[self.next].ixn)
+            {
+                self.retry.push_back(self.next);
+            }
             self.next += 1;
         }
         if self.connected {
@@ -132,6 +147,9 @@ impl MediaServer {
                 code: ErrorCode::DuplicateId,
             } => {
                 out.push(Output::Trace(TraceEvent::SubmitAcked { ixn }));
+                let write = WriteId(self.next_write);
+                self.next_write += 1;
+                out.push(Output::Persist(write, DbOp::Handed(ixn)));
             }
             Event::Error { .. } => out.push(Output::Trace(TraceEvent::SubmitGaveUp { ixn })),
             other => {
