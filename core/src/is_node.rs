@@ -716,19 +716,21 @@ impl IsNode {
         let Some(client) = self.clients.remove(&peer) else {
             return;
         };
-        if self.client_peers.get(&client.name) == Some(&peer) {
-            self.client_peers.remove(&client.name);
+        self.leave(now, &client.name, peer, out);
+    }
+
+    /// The registered name `client` no longer has connection `peer`: what it owns gets the grace
+    /// period to come back [S-IS-owner].
+    fn leave(&mut self, now: SimTime, client: &str, peer: Peer, out: &mut Vec<Output>) {
+        if self.client_peers.get(client) == Some(&peer) {
+            self.client_peers.remove(client);
         }
         out.push(Output::Trace(TraceEvent::ClientGone {
-            client: client.name.clone(),
+            client: client.to_string(),
         }));
-        let owns = self
-            .owners
-            .values()
-            .any(|owner| owner.client == client.name);
-        if owns {
+        if self.owners.values().any(|owner| owner.client == client) {
             let at = now + self.cfg.owner_grace_ms;
-            self.timer(TimerPurpose::OwnerGrace(client.name), at, out);
+            self.timer(TimerPurpose::OwnerGrace(client.to_string()), at, out);
         }
     }
 
@@ -817,7 +819,7 @@ impl IsNode {
     ) {
         let client = match (&request, self.clients.get(&peer)) {
             (Request::RegisterClient { name, kind }, _) => {
-                self.register(peer, name.clone(), *kind, out);
+                self.register(now, peer, name.clone(), *kind, out);
                 out.push(Output::Send(
                     peer,
                     Message::reply(ref_id, Event::Ack { ixn: None }),
@@ -891,7 +893,21 @@ impl IsNode {
         }
     }
 
-    fn register(&mut self, peer: Peer, name: String, kind: ClientKind, out: &mut Vec<Output>) {
+    fn register(
+        &mut self,
+        now: SimTime,
+        peer: Peer,
+        name: String,
+        kind: ClientKind,
+        out: &mut Vec<Output>,
+    ) {
+        // A connection registering again under another name leaves the old name: what that name
+        // owns gets the grace period, as if its connection had closed [S-IS-owner].
+        if let Some(previous) = self.clients.get(&peer).map(|client| client.name.clone()) {
+            if previous != name {
+                self.leave(now, &previous, peer, out);
+            }
+        }
         if let Some(old_peer) = self.client_peers.insert(name.clone(), peer) {
             if old_peer != peer {
                 // A second connection under the same name takes over; the old one is dropped.
@@ -1060,6 +1076,8 @@ impl IsNode {
         }
         self.disown(id, out);
         record.queue = queue.to_string();
+        record.owner = None;
+        record.agent = None;
         out.push(Output::Trace(TraceEvent::Placed {
             ixn: id,
             queue: queue.to_string(),

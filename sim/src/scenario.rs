@@ -272,6 +272,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "is-restart",
         include_str!("../../scenarios/is-restart.toml"),
     ),
+    ("faults", include_str!("../../scenarios/faults.toml")),
 ];
 
 pub fn built_in_names() -> Vec<&'static str> {
