@@ -92,8 +92,10 @@ fn generator_produces_varied_messages() {
         if let Some(message) = message_from(&bytes) {
             produced += 1;
             kinds.insert(match message {
-                Message::Request { request, .. } => request.name(),
-                Message::Event { event, .. } => event.name(),
+                Message::Request { request, .. } | Message::ProxiedRequest { request, .. } => {
+                    request.name()
+                }
+                Message::Event { event, .. } | Message::ProxiedEvent { event, .. } => event.name(),
             });
         }
     }

@@ -31,6 +31,7 @@ const INVITE_MS: u64 = 300;
 const CAPACITY: u32 = 2;
 const SEATS: u32 = 2;
 const HELD_MAX: usize = 3;
+const SNAPSHOT_MAX: u32 = 2;
 const PEERS: u8 = 3;
 const NAMES: [&str; 4] = ["r1", "r2", "d1", "d2"];
 const CLIENT_IDS: [u64; 3] = [
@@ -108,6 +109,7 @@ fn config() -> IsConfig {
         agent_capacity: CAPACITY,
         seats: Some(SEATS),
         held_pulls_max: HELD_MAX,
+        max_interactions_per_snapshot: SNAPSHOT_MAX,
         client_idle_timeout_ms: 0,
         planted_bug: None,
     }
@@ -126,6 +128,8 @@ enum Reply {
     Ack(Option<IxnId>),
     Error(ErrorCode),
     Taken(Vec<IxnId>),
+    Found(IxnId),
+    Snapshot(Vec<IxnId>),
 }
 
 #[derive(Clone, Debug)]
@@ -323,6 +327,11 @@ impl Model {
         let Some(registered) = self.peers.remove(&peer) else {
             return;
         };
+        self.gone(peer, registered);
+    }
+
+    /// The client on `peer` is gone (its connection closed, or it unregistered).
+    fn gone(&mut self, peer: u8, registered: Option<String>) {
         self.held.retain(|held| held.peer != peer);
         let agents: Vec<AgentId> = self
             .agents
@@ -670,6 +679,48 @@ impl Model {
                 }
                 Ok(Some(Reply::Ack(None)))
             }
+            Request::Find { ixn } => {
+                let id = *ixn.value().ok_or(ErrorCode::InvalidAttribute)?;
+                if !self.ixns.contains_key(&id) {
+                    return Err(ErrorCode::InteractionNotFound);
+                }
+                Ok(Some(Reply::Found(id)))
+            }
+            Request::Snapshot {
+                tenant,
+                queue,
+                view,
+                max,
+            } => {
+                let tenant = Self::tenant(tenant)?;
+                if Self::queue_tenant(queue) != Some(tenant) {
+                    return Err(ErrorCode::UnknownObject);
+                }
+                if view != "all" && !(view == "vip" && queue == "q1") {
+                    return Err(ErrorCode::UnknownObject);
+                }
+                let mut items: Vec<(Reverse<i32>, u64, IxnId)> = self
+                    .ixns
+                    .iter()
+                    .filter(|(_, ixn)| &ixn.queue == queue && (view == "all" || ixn.vip))
+                    .map(|(id, ixn)| (Reverse(ixn.priority), ixn.seq, *id))
+                    .collect();
+                items.sort();
+                let limit = (*max).min(SNAPSHOT_MAX) as usize;
+                let ids = items.into_iter().take(limit).map(|(_, _, id)| id).collect();
+                Ok(Some(Reply::Snapshot(ids)))
+            }
+            Request::Unregister => {
+                self.replies.insert(ref_id, Reply::Ack(None));
+                if let Some(registered) = self.peers.get_mut(&peer) {
+                    *registered = None;
+                }
+                self.gone(peer, Some(name));
+                Ok(None)
+            }
+            Request::Promote { .. } | Request::Demote | Request::CheckOutSeats { .. } => {
+                Err(ErrorCode::InvalidState)
+            }
         }
     }
 }
@@ -737,7 +788,7 @@ fn request_strategy(known: Vec<IxnId>) -> BoxedStrategy<Request> {
         2 => ixn.clone().prop_map(|ixn| Request::StopProcessing { ixn }),
         3 => (ixn.clone(), agent()).prop_map(|(ixn, agent)| Request::Deliver { ixn, agent }),
         3 => ixn.clone().prop_map(|ixn| Request::Accept { ixn }),
-        1 => ixn.prop_map(|ixn| Request::Reject { ixn }),
+        1 => ixn.clone().prop_map(|ixn| Request::Reject { ixn }),
         2 => (tenant(), agent()).prop_map(|(tenant, agent)| Request::AgentLogin {
             tenant,
             agent,
@@ -746,6 +797,11 @@ fn request_strategy(known: Vec<IxnId>) -> BoxedStrategy<Request> {
         1 => agent().prop_map(|agent| Request::AgentLogout { agent }),
         2 => agent().prop_map(|agent| Request::AgentReady { agent }),
         1 => agent().prop_map(|agent| Request::AgentNotReady { agent }),
+        1 => ixn.prop_map(|ixn| Request::Find { ixn }),
+        1 => (tenant(), queue(), prop_oneof![3 => Just("all"), 1 => Just("vip")].prop_map(str::to_string), 0u32..4)
+            .prop_map(|(tenant, queue, view, max)| Request::Snapshot { tenant, queue, view, max }),
+        1 => Just(Request::Unregister),
+        1 => Just(Request::Demote),
     ]
     .boxed()
 }
@@ -878,6 +934,10 @@ impl Driver {
                             Event::Error { code } => Reply::Error(code),
                             Event::TakenFromQueue { items } => {
                                 Reply::Taken(items.iter().map(|item| item.id).collect())
+                            }
+                            Event::Found { ixn } => Reply::Found(ixn.id),
+                            Event::SnapshotContent { items } => {
+                                Reply::Snapshot(items.iter().map(|item| item.id).collect())
                             }
                             other => panic!("{other:?} sent as an answer to r{ref_id}"),
                         };

@@ -86,6 +86,8 @@ pub struct IsConfig {
     pub seats: Option<u32>,
     /// Most held pulls at once; further empty pulls are answered empty at once.
     pub held_pulls_max: usize,
+    /// `max-interactions-per-snapshot`: most items one snapshot answer holds [S-IS-snapshot].
+    pub max_interactions_per_snapshot: u32,
     /// Close a client connection silent for this long (the product's ADDP): a partitioned client
     /// never closes its connection, and must not keep agents logged in or pulls held forever.
     /// Clients send RequestPing when idle. 0 = never.
@@ -118,6 +120,25 @@ impl IsConfig {
     }
 }
 
+/// A client as the node sees it: on its own connection, or behind a proxy connection (the
+/// proxied client's number in [`IsNode::proxied`]). Ownership, agents and held pulls belong to
+/// a `Conn`, so a client behind a proxy is handled exactly like a direct one, and its leaving is
+/// reported individually (seed 002: "the server is only notified of individual disconnect events
+/// for each client that was connected to or handled by the disconnected proxy").
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Conn {
+    Direct(Peer),
+    Proxied(Peer, u32),
+}
+
+impl Conn {
+    fn transport(self) -> Peer {
+        match self {
+            Conn::Direct(peer) | Conn::Proxied(peer, _) => peer,
+        }
+    }
+}
+
 /// Order of interactions in every view: priority descending, then submit order.
 type ViewKey = (Reverse<i32>, u64, IxnId);
 
@@ -147,7 +168,7 @@ struct Client {
 
 #[derive(Clone, Debug)]
 struct Agent {
-    peer: Peer,
+    peer: Conn,
     ready: bool,
     /// Interactions invited to or accepted by this agent.
     load: u32,
@@ -155,7 +176,7 @@ struct Agent {
 
 #[derive(Clone, Debug)]
 struct HeldPull {
-    peer: Peer,
+    peer: Conn,
     client: String,
     ref_id: RefId,
     queue: String,
@@ -167,7 +188,7 @@ struct HeldPull {
 /// Something to do once a write is durable.
 #[derive(Clone, Debug)]
 enum AfterWrite {
-    Reply(Peer, Message),
+    Reply(Conn, Message),
     /// Send to a registered client by name, on whatever connection it has by then.
     Notify(String, Message),
     MakeAvailable(IxnId),
@@ -189,9 +210,9 @@ pub struct IsNode {
     owners: BTreeMap<IxnId, Owner>,
     /// Interactions whose latest write is not yet durable: neither owned nor available.
     in_flight: BTreeSet<IxnId>,
-    clients: BTreeMap<Peer, Client>,
+    clients: BTreeMap<Conn, Client>,
     /// Live connection of each registered client name.
-    client_peers: BTreeMap<String, Peer>,
+    client_peers: BTreeMap<String, Conn>,
     agents: BTreeMap<AgentId, Agent>,
     held: Vec<HeldPull>,
     after_write: BTreeMap<WriteId, Vec<AfterWrite>>,
@@ -200,6 +221,10 @@ pub struct IsNode {
     next_timer: u64,
     /// When each connection last sent a frame.
     last_heard: BTreeMap<Peer, SimTime>,
+    /// Clients behind proxies: number -> (proxy connection, client name), and back.
+    proxied: BTreeMap<u32, (Peer, String)>,
+    proxied_ids: BTreeMap<(Peer, String), u32>,
+    next_proxied: u32,
 }
 
 impl IsNode {
@@ -220,6 +245,9 @@ impl IsNode {
             timers: BTreeMap::new(),
             next_timer: 0,
             last_heard: BTreeMap::new(),
+            proxied: BTreeMap::new(),
+            proxied_ids: BTreeMap::new(),
+            next_proxied: 0,
         };
         for record in node.db.interactions.values() {
             match &record.owner {
@@ -343,6 +371,41 @@ impl IsNode {
         }
     }
 
+    /// Sends `message` to a client, wrapped for the proxy when the client is behind one.
+    fn send(&self, conn: Conn, message: Message, out: &mut Vec<Output>) {
+        match conn {
+            Conn::Direct(peer) => out.push(Output::Send(peer, message)),
+            Conn::Proxied(peer, id) => {
+                let Some((_, client)) = self.proxied.get(&id) else {
+                    return;
+                };
+                if let Message::Event { ref_id, event } = message {
+                    out.push(Output::Send(
+                        peer,
+                        Message::ProxiedEvent {
+                            client: client.clone(),
+                            ref_id,
+                            event,
+                        },
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The connection for `client` behind the proxy on `peer`.
+    fn proxied_conn(&mut self, peer: Peer, client: &str) -> Conn {
+        let key = (peer, client.to_string());
+        if let Some(id) = self.proxied_ids.get(&key) {
+            return Conn::Proxied(peer, *id);
+        }
+        let id = self.next_proxied;
+        self.next_proxied += 1;
+        self.proxied.insert(id, key.clone());
+        self.proxied_ids.insert(key, id);
+        Conn::Proxied(peer, id)
+    }
+
     fn persist(&mut self, op: DbOp, then: Vec<AfterWrite>, out: &mut Vec<Output>) {
         self.db.apply(&op);
         let write = WriteId(self.next_write);
@@ -361,7 +424,7 @@ impl IsNode {
         for write in done {
             for action in self.after_write.remove(&write).unwrap_or_default() {
                 match action {
-                    AfterWrite::Reply(peer, message) => out.push(Output::Send(peer, message)),
+                    AfterWrite::Reply(peer, message) => self.send(peer, message, out),
                     AfterWrite::Notify(client, message) => {
                         self.send_to_client(&client, message, out)
                     }
@@ -495,7 +558,7 @@ impl IsNode {
     #[allow(clippy::too_many_arguments)]
     fn hand_out(
         &mut self,
-        peer: Peer,
+        peer: Conn,
         ref_id: RefId,
         client: &str,
         queue: &str,
@@ -531,7 +594,7 @@ impl IsNode {
         }));
         let reply = Message::reply(ref_id, Event::TakenFromQueue { items });
         let Some(last) = writes.pop() else {
-            out.push(Output::Send(peer, reply));
+            self.send(peer, reply, out);
             return;
         };
         for record in writes {
@@ -583,14 +646,14 @@ impl IsNode {
 
     fn fail(
         &self,
-        peer: Peer,
+        peer: Conn,
         ref_id: RefId,
         request: &Request,
         code: ErrorCode,
         out: &mut Vec<Output>,
     ) {
         out.push(Output::Trace(TraceEvent::request_failed(request, code)));
-        out.push(Output::Send(peer, Message::error(ref_id, code)));
+        self.send(peer, Message::error(ref_id, code), out);
     }
 
     fn broadcast_agent(&self, agent_id: AgentId, out: &mut Vec<Output>) {
@@ -603,19 +666,20 @@ impl IsNode {
         };
         for (peer, client) in &self.clients {
             if client.kind == ClientKind::Router {
-                out.push(Output::Send(
+                self.send(
                     *peer,
                     Message::unsolicited(Event::AgentState {
                         agent: agent_id,
                         state,
                     }),
-                ));
+                    out,
+                );
             }
         }
     }
 
     /// Sends the current state of every agent to a router that just registered.
-    fn agent_snapshot(&self, peer: Peer, out: &mut Vec<Output>) {
+    fn agent_snapshot(&self, peer: Conn, out: &mut Vec<Output>) {
         for (agent_id, agent) in &self.agents {
             let state = if agent.ready {
                 AgentState::Ready {
@@ -624,19 +688,20 @@ impl IsNode {
             } else {
                 AgentState::NotReady
             };
-            out.push(Output::Send(
+            self.send(
                 peer,
                 Message::unsolicited(Event::AgentState {
                     agent: *agent_id,
                     state,
                 }),
-            ));
+                out,
+            );
         }
     }
 
     fn send_to_client(&self, client: &str, message: Message, out: &mut Vec<Output>) {
         if let Some(peer) = self.client_peers.get(client) {
-            out.push(Output::Send(*peer, message));
+            self.send(*peer, message, out);
         }
     }
 
@@ -679,10 +744,11 @@ impl IsNode {
         for ixn in owned {
             if let Some((agent, _)) = self.end_invite(ixn, out) {
                 if let Some(agent_state) = self.agents.get(&agent) {
-                    out.push(Output::Send(
+                    self.send(
                         agent_state.peer,
                         Message::unsolicited(Event::Revoked { agent, ixn }),
-                    ));
+                        out,
+                    );
                 }
             }
             self.disown(ixn, out);
@@ -701,27 +767,57 @@ impl IsNode {
         }
     }
 
+    /// A transport connection closed: every client on it (itself and the clients of a proxy)
+    /// is gone.
     fn on_disconnected(&mut self, now: SimTime, peer: Peer, out: &mut Vec<Output>) {
         self.last_heard.remove(&peer);
-        self.held.retain(|held| held.peer != peer);
+        let mut conns: BTreeSet<Conn> = self
+            .clients
+            .keys()
+            .copied()
+            .chain(self.agents.values().map(|agent| agent.peer))
+            .chain(self.held.iter().map(|held| held.peer))
+            .filter(|conn| conn.transport() == peer)
+            .collect();
+        conns.insert(Conn::Direct(peer));
+        for conn in conns {
+            self.conn_gone(now, conn, out);
+        }
+        let gone: Vec<u32> = self
+            .proxied
+            .iter()
+            .filter(|(_, (transport, _))| *transport == peer)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            if let Some(key) = self.proxied.remove(&id) {
+                self.proxied_ids.remove(&key);
+            }
+        }
+    }
+
+    /// One client is gone: its held pulls are dropped, its agents logged out, and what it owns
+    /// gets the grace period.
+    fn conn_gone(&mut self, now: SimTime, conn: Conn, out: &mut Vec<Output>) {
+        self.held.retain(|held| held.peer != conn);
         let logged_in: Vec<AgentId> = self
             .agents
             .iter()
-            .filter(|(_, agent)| agent.peer == peer)
+            .filter(|(_, agent)| agent.peer == conn)
             .map(|(id, _)| *id)
             .collect();
         for agent in logged_in {
             self.logout(agent, out);
         }
-        let Some(client) = self.clients.remove(&peer) else {
+        let Some(client) = self.clients.remove(&conn) else {
             return;
         };
-        self.leave(now, &client.name, peer, out);
+        self.leave(now, &client.name, conn, out);
     }
 
     /// The registered name `client` no longer has connection `peer`: what it owns gets the grace
     /// period to come back [S-IS-owner].
-    fn leave(&mut self, now: SimTime, client: &str, peer: Peer, out: &mut Vec<Output>) {
+    fn leave(&mut self, now: SimTime, client: &str, peer: Conn, out: &mut Vec<Output>) {
         if self.client_peers.get(client) == Some(&peer) {
             self.client_peers.remove(client);
         }
@@ -780,19 +876,21 @@ impl IsNode {
                 out.push(Output::Trace(TraceEvent::PullExpired {
                     client: held.client,
                 }));
-                out.push(Output::Send(
+                self.send(
                     held.peer,
                     Message::reply(held.ref_id, Event::TakenFromQueue { items: Vec::new() }),
-                ));
+                    out,
+                );
             }
             TimerPurpose::Invite(ixn) => {
                 if let Some((agent, client)) = self.end_invite(ixn, out) {
                     out.push(Output::Trace(TraceEvent::InviteTimedOut { ixn, agent }));
                     if let Some(agent_state) = self.agents.get(&agent) {
-                        out.push(Output::Send(
+                        self.send(
                             agent_state.peer,
                             Message::unsolicited(Event::Revoked { agent, ixn }),
-                        ));
+                            out,
+                        );
                     }
                     self.send_to_client(
                         &client,
@@ -812,7 +910,7 @@ impl IsNode {
     fn on_request(
         &mut self,
         now: SimTime,
-        peer: Peer,
+        peer: Conn,
         ref_id: RefId,
         request: Request,
         out: &mut Vec<Output>,
@@ -820,17 +918,11 @@ impl IsNode {
         let client = match (&request, self.clients.get(&peer)) {
             (Request::RegisterClient { name, kind }, _) => {
                 self.register(now, peer, name.clone(), *kind, out);
-                out.push(Output::Send(
-                    peer,
-                    Message::reply(ref_id, Event::Ack { ixn: None }),
-                ));
+                self.send(peer, Message::reply(ref_id, Event::Ack { ixn: None }), out);
                 return;
             }
             (Request::Ping, _) => {
-                out.push(Output::Send(
-                    peer,
-                    Message::reply(ref_id, Event::Ack { ixn: None }),
-                ));
+                self.send(peer, Message::reply(ref_id, Event::Ack { ixn: None }), out);
                 return;
             }
             (_, None) => return self.fail(peer, ref_id, &request, ErrorCode::NotRegistered, out),
@@ -880,13 +972,27 @@ impl IsNode {
             } => self.login(peer, ref_id, tenant, *agent, out),
             Request::AgentLogout { agent } => self.own_agent(peer, *agent).map(|()| {
                 self.logout(*agent, out);
-                out.push(Output::Send(
-                    peer,
-                    Message::reply(ref_id, Event::Ack { ixn: None }),
-                ));
+                self.send(peer, Message::reply(ref_id, Event::Ack { ixn: None }), out);
             }),
             Request::AgentReady { agent } => self.set_ready(peer, ref_id, *agent, true, out),
             Request::AgentNotReady { agent } => self.set_ready(peer, ref_id, *agent, false, out),
+            Request::Find { ixn } => self.find(peer, ref_id, ixn, out),
+            Request::Snapshot {
+                tenant,
+                queue,
+                view,
+                max,
+            } => self.snapshot(peer, ref_id, tenant, queue, view, *max, out),
+            Request::Unregister => {
+                self.send(peer, Message::reply(ref_id, Event::Ack { ixn: None }), out);
+                self.conn_gone(now, peer, out);
+                Ok(())
+            }
+            // HA commands are the pair's business (`ha::PairMember`), seats the license
+            // server's: a bare node refuses them.
+            Request::Promote { .. } | Request::Demote | Request::CheckOutSeats { .. } => {
+                Err(ErrorCode::InvalidState)
+            }
         };
         if let Err(code) = result {
             self.fail(peer, ref_id, &request, code, out);
@@ -896,7 +1002,7 @@ impl IsNode {
     fn register(
         &mut self,
         now: SimTime,
-        peer: Peer,
+        peer: Conn,
         name: String,
         kind: ClientKind,
         out: &mut Vec<Output>,
@@ -912,7 +1018,10 @@ impl IsNode {
             if old_peer != peer {
                 // A second connection under the same name takes over; the old one is dropped.
                 self.clients.remove(&old_peer);
-                out.push(Output::Close(old_peer));
+                match old_peer {
+                    Conn::Direct(transport) => out.push(Output::Close(transport)),
+                    Conn::Proxied(..) => self.conn_gone(now, old_peer, out),
+                }
             }
         }
         self.clients.insert(
@@ -938,7 +1047,7 @@ impl IsNode {
     fn submit(
         &mut self,
         now: SimTime,
-        peer: Peer,
+        peer: Conn,
         ref_id: RefId,
         (tenant, media, queue): (&Field<TenantId>, &Field<String>, &String),
         priority: i32,
@@ -984,7 +1093,7 @@ impl IsNode {
         self.in_flight.insert(id);
         let ack = Message::reply(ref_id, Event::Ack { ixn: Some(id) });
         let then = if self.cfg.planted_bug == Some(PlantedBug::AckBeforeWrite) {
-            out.push(Output::Send(peer, ack));
+            self.send(peer, ack, out);
             vec![AfterWrite::MakeAvailable(id)]
         } else {
             vec![AfterWrite::Reply(peer, ack), AfterWrite::MakeAvailable(id)]
@@ -997,7 +1106,7 @@ impl IsNode {
     fn pull(
         &mut self,
         now: SimTime,
-        peer: Peer,
+        peer: Conn,
         ref_id: RefId,
         client: &str,
         tenant: &Field<TenantId>,
@@ -1053,7 +1162,7 @@ impl IsNode {
 
     fn place(
         &mut self,
-        peer: Peer,
+        peer: Conn,
         ref_id: RefId,
         client: &str,
         ixn: &Field<IxnId>,
@@ -1093,7 +1202,7 @@ impl IsNode {
 
     fn update_user_data(
         &mut self,
-        peer: Peer,
+        peer: Conn,
         ref_id: RefId,
         client: &str,
         ixn: &Field<IxnId>,
@@ -1132,7 +1241,7 @@ impl IsNode {
 
     fn stop(
         &mut self,
-        peer: Peer,
+        peer: Conn,
         ref_id: RefId,
         client: &str,
         ixn: &Field<IxnId>,
@@ -1153,7 +1262,7 @@ impl IsNode {
     fn deliver(
         &mut self,
         now: SimTime,
-        peer: Peer,
+        peer: Conn,
         ref_id: RefId,
         client: &str,
         ixn: &Field<IxnId>,
@@ -1190,23 +1299,25 @@ impl IsNode {
             .interactions
             .get(&id)
             .ok_or(ErrorCode::InteractionNotFound)?;
-        out.push(Output::Send(
+        self.send(
             agent_peer,
             Message::unsolicited(Event::Invite {
                 agent: agent_id,
                 ixn: Self::info(record),
             }),
-        ));
-        out.push(Output::Send(
+            out,
+        );
+        self.send(
             peer,
             Message::reply(ref_id, Event::Ack { ixn: Some(id) }),
-        ));
+            out,
+        );
         Ok(())
     }
 
     fn answer_invite(
         &mut self,
-        peer: Peer,
+        peer: Conn,
         ref_id: RefId,
         ixn: &Field<IxnId>,
         accept: bool,
@@ -1257,16 +1368,17 @@ impl IsNode {
                 out,
             );
         }
-        out.push(Output::Send(
+        self.send(
             peer,
             Message::reply(ref_id, Event::Ack { ixn: Some(id) }),
-        ));
+            out,
+        );
         Ok(())
     }
 
     fn login(
         &mut self,
-        peer: Peer,
+        peer: Conn,
         ref_id: RefId,
         tenant: &Field<TenantId>,
         agent_id: AgentId,
@@ -1298,14 +1410,68 @@ impl IsNode {
                 self.broadcast_agent(agent_id, out);
             }
         }
-        out.push(Output::Send(
-            peer,
-            Message::reply(ref_id, Event::Ack { ixn: None }),
-        ));
+        self.send(peer, Message::reply(ref_id, Event::Ack { ixn: None }), out);
         Ok(())
     }
 
-    fn own_agent(&self, peer: Peer, agent_id: AgentId) -> Result<(), ErrorCode> {
+    fn find(
+        &self,
+        peer: Conn,
+        ref_id: RefId,
+        ixn: &Field<IxnId>,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        let id = ixn.value().ok_or(ErrorCode::InvalidAttribute)?;
+        let record = self
+            .db
+            .interactions
+            .get(id)
+            .ok_or(ErrorCode::InteractionNotFound)?;
+        let found = Event::Found {
+            ixn: Self::info(record),
+        };
+        self.send(peer, Message::reply(ref_id, found), out);
+        Ok(())
+    }
+
+    /// [S-IS-snapshot]: every interaction of the view, owned or not, in view order, at most
+    /// `max` and at most `max_interactions_per_snapshot`.
+    #[allow(clippy::too_many_arguments)]
+    fn snapshot(
+        &self,
+        peer: Conn,
+        ref_id: RefId,
+        tenant: &Field<TenantId>,
+        queue: &str,
+        view: &str,
+        max: u32,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        let tenant = self.tenant_of(tenant)?;
+        if self.cfg.queue(queue).is_none_or(|q| q.tenant != tenant) {
+            return Err(ErrorCode::UnknownObject);
+        }
+        let view_cfg = self.view(queue, view).ok_or(ErrorCode::UnknownObject)?;
+        let mut keys: Vec<ViewKey> = self
+            .db
+            .interactions
+            .values()
+            .filter(|record| record.queue == queue && view_cfg.matches(&record.user_data))
+            .map(view_key)
+            .collect();
+        keys.sort();
+        let limit = max.min(self.cfg.max_interactions_per_snapshot) as usize;
+        let items = keys
+            .into_iter()
+            .take(limit)
+            .filter_map(|(_, _, id)| self.db.interactions.get(&id).map(Self::info))
+            .collect();
+        let reply = Event::SnapshotContent { items };
+        self.send(peer, Message::reply(ref_id, reply), out);
+        Ok(())
+    }
+
+    fn own_agent(&self, peer: Conn, agent_id: AgentId) -> Result<(), ErrorCode> {
         match self.agents.get(&agent_id) {
             Some(agent) if agent.peer == peer => Ok(()),
             Some(_) | None => Err(ErrorCode::AgentUnavailable),
@@ -1314,7 +1480,7 @@ impl IsNode {
 
     fn set_ready(
         &mut self,
-        peer: Peer,
+        peer: Conn,
         ref_id: RefId,
         agent_id: AgentId,
         ready: bool,
@@ -1328,10 +1494,7 @@ impl IsNode {
             out.push(Output::Trace(TraceEvent::AgentReady { agent: agent_id }));
         }
         self.broadcast_agent(agent_id, out);
-        out.push(Output::Send(
-            peer,
-            Message::reply(ref_id, Event::Ack { ixn: None }),
-        ));
+        self.send(peer, Message::reply(ref_id, Event::Ack { ixn: None }), out);
         Ok(())
     }
 }
@@ -1376,10 +1539,30 @@ impl Machine for IsNode {
             Input::Disconnected(peer) => self.on_disconnected(now, peer, out),
             Input::Frame(peer, Message::Request { ref_id, request }) => {
                 self.last_heard.insert(peer, now);
-                self.on_request(now, peer, ref_id, request, out)
+                self.on_request(now, Conn::Direct(peer), ref_id, request, out)
+            }
+            Input::Frame(
+                peer,
+                Message::ProxiedRequest {
+                    client,
+                    ref_id,
+                    request,
+                },
+            ) => {
+                self.last_heard.insert(peer, now);
+                let conn = self.proxied_conn(peer, &client);
+                let via_proxy = self
+                    .clients
+                    .get(&Conn::Direct(peer))
+                    .is_some_and(|proxy| proxy.kind == ClientKind::Proxy);
+                if via_proxy {
+                    self.on_request(now, conn, ref_id, request, out);
+                } else {
+                    self.fail(conn, ref_id, &request, ErrorCode::NotRegistered, out);
+                }
             }
             // Nodes take no events from clients; a peer sending one is ignored.
-            Input::Frame(_, Message::Event { .. }) => {}
+            Input::Frame(_, Message::Event { .. } | Message::ProxiedEvent { .. }) => {}
             Input::Timer(id) => self.on_timer(now, id, out),
             Input::Persisted(upto) => self.on_persisted(now, upto, out),
         }

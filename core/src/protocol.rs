@@ -53,6 +53,8 @@ pub enum ClientKind {
     Router,
     AgentDesktop,
     Proxy,
+    /// The supervisor (Solution Control Server role): heartbeats and HA commands.
+    Supervisor,
 }
 
 /// Requests a client sends to an IS node or a proxy.
@@ -126,6 +128,36 @@ pub enum Request {
     AgentNotReady {
         agent: AgentId,
     },
+    /// RequestGetInteractionProperties: one interaction by id -> EventInteractionProperties.
+    Find {
+        ixn: Field<IxnId>,
+    },
+    /// RequestGetSnapshot of a view: at most `max` (and at most the node's
+    /// `max-interactions-per-snapshot`) interactions of the view, owned or not, in view order
+    /// [S-IS-snapshot].
+    Snapshot {
+        tenant: Field<TenantId>,
+        queue: String,
+        view: String,
+        max: u32,
+    },
+    /// The client leaves (its connection stays). A proxy sends it on behalf of a client whose
+    /// connection to the proxy closed: the node then applies the owner grace rule to that client
+    /// alone [S-IS-owner].
+    Unregister,
+    /// Supervisor -> backup: become primary. `epoch` fences the old primary out of the shared
+    /// database [S-OPS-switchover].
+    Promote {
+        epoch: u64,
+    },
+    /// Supervisor -> primary: become backup (manual switchover).
+    Demote,
+    /// A node asks the license server for `seats` agent seats under its license group
+    /// [S-LIC-checkout]; the answer is Event::Seats with what it got.
+    CheckOutSeats {
+        group: String,
+        seats: u32,
+    },
 }
 
 impl Request {
@@ -146,6 +178,12 @@ impl Request {
             Request::AgentLogout { .. } => "RequestAgentLogout",
             Request::AgentReady { .. } => "RequestAgentReady",
             Request::AgentNotReady { .. } => "RequestAgentNotReady",
+            Request::Find { .. } => "RequestGetInteractionProperties",
+            Request::Snapshot { .. } => "RequestGetSnapshot",
+            Request::Unregister => "RequestUnregisterClient",
+            Request::Promote { .. } => "RequestPromote",
+            Request::Demote => "RequestDemote",
+            Request::CheckOutSeats { .. } => "RequestCheckOutLicenses",
         }
     }
 }
@@ -181,6 +219,8 @@ pub enum ErrorCode {
     InProgress = 2004,
     DuplicateAcrossNodes = 2005,
     SnapshotNotAccessible = 2006,
+    /// The server is a backup and takes no client work until promoted.
+    NotPrimary = 10,
 }
 
 impl ErrorCode {
@@ -207,6 +247,7 @@ impl ErrorCode {
             ErrorCode::InProgress => "Operation already in progress",
             ErrorCode::DuplicateAcrossNodes => "Interaction with this id exists on several nodes",
             ErrorCode::SnapshotNotAccessible => "Snapshot not accessible",
+            ErrorCode::NotPrimary => "Server is in backup mode",
         }
     }
 }
@@ -261,6 +302,15 @@ pub enum Event {
     Rejected { agent: AgentId, ixn: IxnId },
     /// EventAgentState, to routers.
     AgentState { agent: AgentId, state: AgentState },
+    /// EventInteractionProperties: the answer to RequestGetInteractionProperties.
+    Found { ixn: IxnInfo },
+    /// EventSnapshotContent: the answer to RequestGetSnapshot.
+    SnapshotContent { items: Vec<IxnInfo> },
+    /// The license server's answer to RequestCheckOutLicenses: the seats granted.
+    Seats { seats: u32 },
+    /// EventAgentLogout, to the agent's desktop: the agent was logged out by the server (seats
+    /// lowered, login refused elsewhere in the cluster) [S-LIC-revoke] [S-LIC-shrink].
+    LoggedOut { agent: AgentId },
 }
 
 impl Event {
@@ -274,6 +324,10 @@ impl Event {
             Event::Accepted { .. } => "EventAccepted",
             Event::Rejected { .. } => "EventRejected",
             Event::AgentState { .. } => "EventAgentState",
+            Event::Found { .. } => "EventInteractionProperties",
+            Event::SnapshotContent { .. } => "EventSnapshotContent",
+            Event::Seats { .. } => "EventLicensesGranted",
+            Event::LoggedOut { .. } => "EventAgentLogout",
         }
     }
 }
@@ -282,8 +336,28 @@ impl Event {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub enum Message {
-    Request { ref_id: RefId, request: Request },
-    Event { ref_id: Option<RefId>, event: Event },
+    Request {
+        ref_id: RefId,
+        request: Request,
+    },
+    Event {
+        ref_id: Option<RefId>,
+        event: Event,
+    },
+    /// Proxy -> node: a request on behalf of the registered client `client`. The node keeps
+    /// ownership, agents and held pulls per proxied client, as the product's server is told of
+    /// each client behind a proxy individually.
+    ProxiedRequest {
+        client: String,
+        ref_id: RefId,
+        request: Request,
+    },
+    /// Node -> proxy: an answer or unsolicited event for the proxied client `client`.
+    ProxiedEvent {
+        client: String,
+        ref_id: Option<RefId>,
+        event: Event,
+    },
 }
 
 impl Message {

@@ -79,6 +79,7 @@ fn is_config(scenario: &Scenario) -> IsConfig {
         agent_capacity: options.agent_capacity,
         seats: options.seats,
         held_pulls_max: options.held_pulls_max,
+        max_interactions_per_snapshot: options.max_interactions_per_snapshot,
         client_idle_timeout_ms: options.client_idle_timeout_ms,
         planted_bug: options.planted_bug.map(Into::into),
     }

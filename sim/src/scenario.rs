@@ -110,6 +110,8 @@ pub struct IsOptions {
     /// Latency of a database write (commit) in the durable store.
     pub db_write_ms: u64,
     pub held_pulls_max: usize,
+    /// `max-interactions-per-snapshot` [S-IS-snapshot].
+    pub max_interactions_per_snapshot: u32,
     /// Close client connections silent this long (ADDP); clients ping when idle.
     pub client_idle_timeout_ms: u64,
     /// Plant a known bug in every node (harness self-test): `pull-ignores-ownership`,
@@ -145,6 +147,7 @@ impl Default for IsOptions {
             seats: None,
             db_write_ms: 2,
             held_pulls_max: 256,
+            max_interactions_per_snapshot: 100,
             client_idle_timeout_ms: 4000,
             planted_bug: None,
         }

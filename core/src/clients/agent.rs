@@ -237,6 +237,8 @@ impl Machine for AgentDesktop {
             ) if agent == self.cfg.agent => self.on_invite(now, ixn.id, out),
             Input::Frame(_, Message::Event { ref_id: None, .. })
             | Input::Frame(_, Message::Request { .. })
+            | Input::Frame(_, Message::ProxiedRequest { .. })
+            | Input::Frame(_, Message::ProxiedEvent { .. })
             | Input::Persisted(_) => {}
             Input::Timer(_) => self.on_tick(now, out),
         }

@@ -197,6 +197,8 @@ impl Machine for MediaServer {
             }
             Input::Frame(_, Message::Event { ref_id: None, .. })
             | Input::Frame(_, Message::Request { .. })
+            | Input::Frame(_, Message::ProxiedRequest { .. })
+            | Input::Frame(_, Message::ProxiedEvent { .. })
             | Input::Persisted(_) => {}
             Input::Timer(_) => self.on_tick(now, out),
         }

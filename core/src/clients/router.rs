@@ -203,7 +203,11 @@ impl Router {
             | Event::Error { .. }
             | Event::TakenFromQueue { .. }
             | Event::Invite { .. }
-            | Event::Revoked { .. } => {}
+            | Event::Revoked { .. }
+            | Event::Found { .. }
+            | Event::SnapshotContent { .. }
+            | Event::Seats { .. }
+            | Event::LoggedOut { .. } => {}
         }
     }
 
@@ -272,7 +276,10 @@ impl Machine for Router {
                 self.on_event(event);
                 self.drive(now, out);
             }
-            Input::Frame(_, Message::Request { .. }) | Input::Persisted(_) => {}
+            Input::Frame(_, Message::Request { .. })
+            | Input::Frame(_, Message::ProxiedRequest { .. })
+            | Input::Frame(_, Message::ProxiedEvent { .. })
+            | Input::Persisted(_) => {}
         }
     }
 }
