@@ -57,6 +57,7 @@ fn regenerate_codec_decode_corpus() {
         media: "email".into(),
         queue: "inbound".into(),
         priority: 5,
+        submitted_at: 1234,
         user_data: user_data.clone(),
     };
     let requests = vec![
@@ -78,6 +79,16 @@ fn regenerate_codec_decode_corpus() {
             queue: "inbound".into(),
             view: "vip".into(),
             count: 4,
+            hold_ms: Some(1500),
+        },
+        Request::Find {
+            ixn: Field::Value(ixn),
+        },
+        Request::Snapshot {
+            tenant: Field::Value(TenantId(1)),
+            queue: "inbound".into(),
+            view: "all".into(),
+            max: 10,
         },
         Request::PlaceInQueue {
             ixn: Field::Value(ixn),
@@ -119,7 +130,7 @@ fn regenerate_codec_decode_corpus() {
         },
         Event::Invite {
             agent: AgentId(3),
-            ixn: info,
+            ixn: info.clone(),
         },
         Event::Revoked {
             agent: AgentId(3),
@@ -137,6 +148,10 @@ fn regenerate_codec_decode_corpus() {
             agent: AgentId(3),
             state: AgentState::Ready { free: 1 },
         },
+        Event::Found { ixn: info.clone() },
+        Event::SnapshotContent {
+            items: vec![info.clone()],
+        },
     ];
     let mut messages: Vec<Message> = requests
         .into_iter()
@@ -150,6 +165,21 @@ fn regenerate_codec_decode_corpus() {
         ref_id: Some(RefId(9)),
         event,
     }));
+    messages.push(Message::ProxiedRequest {
+        client: "agent3.1.1".into(),
+        ref_id: RefId(10),
+        request: Request::Accept {
+            ixn: Field::Value(ixn),
+        },
+    });
+    messages.push(Message::ProxiedEvent {
+        client: "router1.1".into(),
+        ref_id: None,
+        event: Event::Rejected {
+            agent: AgentId(3),
+            ixn,
+        },
+    });
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/codec_decode");
     std::fs::create_dir_all(&dir).unwrap();
     for (index, message) in messages.iter().enumerate() {

@@ -541,6 +541,7 @@ impl Model {
                 queue,
                 view,
                 count,
+                hold_ms: _,
             } => {
                 let tenant = Self::tenant(tenant)?;
                 if Self::queue_tenant(queue) != Some(tenant) {
@@ -702,7 +703,8 @@ impl Model {
                 let mut items: Vec<(Reverse<i32>, u64, IxnId)> = self
                     .ixns
                     .iter()
-                    .filter(|(_, ixn)| &ixn.queue == queue && (view == "all" || ixn.vip))
+                    .filter(|(_, ixn)| ixn.available() && &ixn.queue == queue)
+                    .filter(|(_, ixn)| view == "all" || ixn.vip)
                     .map(|(id, ixn)| (Reverse(ixn.priority), ixn.seq, *id))
                     .collect();
                 items.sort();
@@ -779,7 +781,7 @@ fn request_strategy(known: Vec<IxnId>) -> BoxedStrategy<Request> {
             prop_oneof![4 => Just("all"), 1 => Just("vip"), 1 => Just("nope")].prop_map(str::to_string),
             0u32..4,
         )
-            .prop_map(|(tenant, queue, view, count)| Request::Pull { tenant, queue, view, count }),
+            .prop_map(|(tenant, queue, view, count)| Request::Pull { tenant, queue, view, count, hold_ms: None }),
         2 => (ixn.clone(), queue()).prop_map(|(ixn, queue)| Request::PlaceInQueue { ixn, queue }),
         1 => (ixn.clone(), any::<bool>()).prop_map(|(ixn, vip)| Request::UpdateUserData {
             ixn,

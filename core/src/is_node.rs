@@ -474,6 +474,7 @@ impl IsNode {
             media: record.media.clone(),
             queue: record.queue.clone(),
             priority: record.priority,
+            submitted_at: record.submitted_at,
             user_data: record.user_data.clone(),
         }
     }
@@ -952,7 +953,12 @@ impl IsNode {
                 queue,
                 view,
                 count,
-            } => self.pull(now, peer, ref_id, &client, tenant, queue, view, *count, out),
+                hold_ms,
+            } => {
+                let hold_ms = hold_ms.unwrap_or(self.cfg.pull_hold_timeout_ms);
+                let pull = (tenant, queue.as_str(), view.as_str(), *count, hold_ms);
+                self.pull(now, peer, ref_id, &client, pull, out)
+            }
             Request::PlaceInQueue { ixn, queue } => {
                 self.place(peer, ref_id, &client, ixn, queue, out)
             }
@@ -1109,10 +1115,7 @@ impl IsNode {
         peer: Conn,
         ref_id: RefId,
         client: &str,
-        tenant: &Field<TenantId>,
-        queue: &str,
-        view: &str,
-        count: u32,
+        (tenant, queue, view, count, hold_ms): (&Field<TenantId>, &str, &str, u32, u64),
         out: &mut Vec<Output>,
     ) -> Result<(), ErrorCode> {
         let tenant = self.tenant_of(tenant)?;
@@ -1125,11 +1128,7 @@ impl IsNode {
             self.hand_out(peer, ref_id, client, queue, view, picked, out);
             return Ok(());
         }
-        let timer = self.timer(
-            TimerPurpose::PullHold,
-            now + self.cfg.pull_hold_timeout_ms,
-            out,
-        );
+        let timer = self.timer(TimerPurpose::PullHold, now + hold_ms, out);
         out.push(Output::Trace(TraceEvent::PullHeld {
             client: client.to_string(),
             queue: queue.to_string(),
@@ -1452,14 +1451,20 @@ impl IsNode {
             return Err(ErrorCode::UnknownObject);
         }
         let view_cfg = self.view(queue, view).ok_or(ErrorCode::UnknownObject)?;
-        let mut keys: Vec<ViewKey> = self
-            .db
-            .interactions
-            .values()
-            .filter(|record| record.queue == queue && view_cfg.matches(&record.user_data))
-            .map(view_key)
+        let keys: Vec<ViewKey> = self
+            .available
+            .get(queue)
+            .map(|set| set.iter().copied().collect())
+            .unwrap_or_default();
+        let keys: Vec<ViewKey> = keys
+            .into_iter()
+            .filter(|(_, _, id)| {
+                self.db
+                    .interactions
+                    .get(id)
+                    .is_some_and(|record| view_cfg.matches(&record.user_data))
+            })
             .collect();
-        keys.sort();
         let limit = max.min(self.cfg.max_interactions_per_snapshot) as usize;
         let items = keys
             .into_iter()

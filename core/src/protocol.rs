@@ -11,7 +11,7 @@
 //!
 //! Must not: carry behaviour. This module is data and small accessors only.
 
-use crate::ids::{AgentId, IxnId, RefId, TenantId};
+use crate::ids::{AgentId, IxnId, RefId, SimTime, TenantId};
 use crate::kv::{KvList, KvValue};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -85,6 +85,9 @@ pub enum Request {
         queue: String,
         view: String,
         count: u32,
+        /// How long to hold the pull when nothing is waiting; `None` = the node's
+        /// `pull-hold-timeout`. A proxy sets its own here [S-PX-pull].
+        hold_ms: Option<u64>,
     },
     /// RequestPlaceInQueue [S-IS-place].
     PlaceInQueue {
@@ -133,8 +136,8 @@ pub enum Request {
         ixn: Field<IxnId>,
     },
     /// RequestGetSnapshot of a view: at most `max` (and at most the node's
-    /// `max-interactions-per-snapshot`) interactions of the view, owned or not, in view order
-    /// [S-IS-snapshot].
+    /// `max-interactions-per-snapshot`) of the interactions waiting in the view (not owned), in
+    /// view order [S-IS-snapshot].
     Snapshot {
         tenant: Field<TenantId>,
         queue: String,
@@ -267,6 +270,8 @@ pub struct IxnInfo {
     pub media: String,
     pub queue: String,
     pub priority: i32,
+    /// When the node stored it: the FIFO key across nodes.
+    pub submitted_at: SimTime,
     pub user_data: KvList,
 }
 

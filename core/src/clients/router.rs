@@ -148,6 +148,7 @@ impl Router {
                 queue: self.cfg.queue.clone(),
                 view: self.cfg.view.clone(),
                 count,
+                hold_ms: None,
             };
             self.send(now, request, Sent::Pull, out);
         }
