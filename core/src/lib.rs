@@ -12,4 +12,5 @@ pub mod is_node;
 pub mod kv;
 pub mod machine;
 pub mod protocol;
+pub mod proxy;
 pub mod trace;

@@ -1,0 +1,1081 @@
+//! Interaction Server Proxy [S-PX]: a router in front of the primary IS nodes of a cluster.
+//!
+//! Clients connect to the proxy as they would to a node. The proxy connects to every node
+//! (`Peer::Server(i)` is node `i` of [`ProxyConfig::nodes`], each a primary/backup pair whose
+//! two addresses the shell cycles through), registers there as a `Proxy` client, and passes
+//! each client's requests on with [`Message::ProxiedRequest`], so a node keeps ownership,
+//! agents and held pulls per client and learns of each client's departure individually.
+//!
+//! Routing [S-PX-route]:
+//! - Submit goes to one node that accepts the tenant and media type. Without a client id the
+//!   nodes take turns. With a client-supplied id the node is chosen by the id, so a submit
+//!   retried after a lost answer reaches the same node, whose DuplicateId answer proves the
+//!   first attempt was stored; a retry on another node would create the duplicate that seed
+//!   002 warns about. (The product's rule is not documented; this is the one that keeps the
+//!   acknowledged-once guarantee.)
+//! - Requests about an interaction go to the node the cache names; on a miss the proxy asks
+//!   every node (RequestGetInteractionProperties) and then forwards to the one that has it.
+//!   The cache starts empty on every (re)start [S-PX-cache].
+//! - Pulls: round-robin among the nodes of the tenant, with the proxy's pull-hold-timeout
+//!   [S-PX-pull]; or, in [`PullMode::Ordered`] (an improvement over the product, [S-PX-fifo]),
+//!   the proxy first asks every node for the head of the view and pulls from each exactly the
+//!   items that come first across the cluster.
+//! - Snapshots fan out and merge, each node applying its own limit [S-PX-merge].
+//! - Agent login, logout, ready and not-ready go to all nodes of the tenant at once; the proxy
+//!   keeps each agent's state and replays it on a node that (re)connects [S-PX-agent]. A login
+//!   refused by one node (no seat) is revoked on the others [S-LIC-revoke].
+//!
+//! Error codes, exactly where SPEC.md names them:
+//! - 2000: RequestPing and the HA/licensing requests, which the proxy does not support.
+//! - 2001: no node is configured for the tenant and media type, or the media type is
+//!   disabled [S-PX-disabled] (the proxy accepts no submission of it).
+//! - 2002: a node the request was forwarded to (or would have to go to) is not connected, or
+//!   its connection closed or it did not answer before the proxy's request timeout.
+//! - 2003: a routing attribute (tenant, media type, interaction id) is missing, of the wrong
+//!   type or of an unknown value; or a lookup where some node did not answer and the others said
+//!   "not found"; or the cached node is not reachable.
+//! - 2004: an agent operation while another operation for the same agent is still in progress.
+//! - 2005: more than one node holds the interaction id.
+//! - 2006: a snapshot where some node of the tenant is not connected or did not answer.
+//!
+//! Must not: hold interactions. Everything durable is on the nodes; a proxy restart loses only
+//! its cache, its agent table and its requests in progress (their clients time out).
+
+use crate::clients::TICK_TIMER;
+use crate::ids::{AgentId, IxnId, RefId, SimTime, TenantId};
+use crate::is_node::TenantConfig;
+use crate::machine::{Input, Machine, Output, Peer};
+use crate::protocol::{ClientKind, ErrorCode, Event, Field, IxnInfo, Message, Request};
+use crate::trace::TraceEvent;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How a pull through the proxy picks nodes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PullMode {
+    /// The product's behaviour: one node per pull, in turn [S-PX-pull].
+    RoundRobin,
+    /// Ask every node for the head of the view, then pull the cluster-wide first items.
+    Ordered,
+}
+
+/// What the proxy knows of one node (its configuration).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ProxyNode {
+    pub tenants: Vec<TenantId>,
+    /// The node's `media-types` option; `None` = every media type of its tenants.
+    pub media: Option<Vec<String>>,
+}
+
+impl ProxyNode {
+    fn accepts(&self, tenant: TenantId, media: &str) -> bool {
+        self.tenants.contains(&tenant)
+            && self
+                .media
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|m| m == media))
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ProxyConfig {
+    pub name: String,
+    pub nodes: Vec<ProxyNode>,
+    pub tenants: Vec<TenantConfig>,
+    pub pull_hold_timeout_ms: u64,
+    pub pull_mode: PullMode,
+    /// How long the proxy waits for a node's answer (beyond a pull's hold).
+    pub request_timeout_ms: u64,
+    pub tick_ms: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Client {
+    name: Option<String>,
+    kind: ClientKind,
+}
+
+/// The proxy's record of an agent logged in through it.
+#[derive(Clone, Debug)]
+struct AgentEntry {
+    client: String,
+    tenant: TenantId,
+    media: Vec<String>,
+    ready: bool,
+}
+
+/// A client request in progress.
+#[derive(Clone, Debug)]
+struct ClientOp {
+    client: Peer,
+    name: String,
+    ref_id: RefId,
+    request: Request,
+    deadline: SimTime,
+    /// Nodes asked and not answered yet.
+    waiting: BTreeSet<usize>,
+    kind: OpKind,
+}
+
+#[derive(Clone, Debug)]
+enum OpKind {
+    /// Forwarded to one node; its answer is the answer.
+    Forward,
+    /// Looking for the node that holds `ixn`.
+    Lookup {
+        ixn: IxnId,
+        found: Vec<usize>,
+        unreachable: bool,
+    },
+    Snapshot {
+        items: Vec<IxnInfo>,
+        error: Option<ErrorCode>,
+    },
+    /// Ordered pull, first phase: the head of the view on every node.
+    Peek {
+        count: u32,
+        heads: Vec<(usize, IxnInfo)>,
+    },
+    /// Ordered pull, second phase: the items taken from each node.
+    Gather { items: Vec<IxnInfo> },
+    Agent {
+        agent: AgentId,
+        acked: Vec<usize>,
+        error: Option<ErrorCode>,
+    },
+}
+
+/// What a node's reference id stands for.
+#[derive(Clone, Copy, Debug)]
+enum Asked {
+    /// Part of a client operation.
+    Op(u64),
+    /// Housekeeping (registration, replayed logins, revocations): the answer is not needed.
+    Quiet,
+}
+
+pub struct Proxy {
+    cfg: ProxyConfig,
+    connected: Vec<bool>,
+    clients: BTreeMap<Peer, Client>,
+    agents: BTreeMap<AgentId, AgentEntry>,
+    /// Agents with an operation in progress [S-PX-2004].
+    busy_agents: BTreeSet<AgentId>,
+    cache: BTreeMap<IxnId, usize>,
+    ops: BTreeMap<u64, ClientOp>,
+    next_op: u64,
+    asked: BTreeMap<RefId, (Asked, usize)>,
+    next_ref: u32,
+    rr_submit: usize,
+    rr_pull: usize,
+}
+
+impl Proxy {
+    pub fn new(cfg: ProxyConfig) -> Self {
+        let nodes = cfg.nodes.len();
+        Proxy {
+            cfg,
+            connected: vec![false; nodes],
+            clients: BTreeMap::new(),
+            agents: BTreeMap::new(),
+            busy_agents: BTreeSet::new(),
+            cache: BTreeMap::new(),
+            ops: BTreeMap::new(),
+            next_op: 0,
+            asked: BTreeMap::new(),
+            next_ref: 0,
+            rr_submit: 0,
+            rr_pull: 0,
+        }
+    }
+
+    /// The node the proxy's cache names for `ixn`.
+    pub fn cached(&self, ixn: IxnId) -> Option<usize> {
+        self.cache.get(&ixn).copied()
+    }
+
+    pub fn in_progress(&self) -> usize {
+        self.ops.len()
+    }
+
+    fn tenant(&self, id: TenantId) -> Option<&TenantConfig> {
+        self.cfg.tenants.iter().find(|tenant| tenant.id == id)
+    }
+
+    /// The tenant a routing attribute names, or 2003.
+    fn route_tenant(&self, tenant: &Field<TenantId>) -> Result<TenantId, ErrorCode> {
+        match tenant {
+            Field::Value(id) if self.tenant(*id).is_some() => Ok(*id),
+            Field::Value(_) | Field::Missing | Field::WrongType(_) => Err(ErrorCode::NotAccessible),
+        }
+    }
+
+    fn tenant_nodes(&self, tenant: TenantId) -> Vec<usize> {
+        (0..self.cfg.nodes.len())
+            .filter(|node| self.cfg.nodes[*node].tenants.contains(&tenant))
+            .collect()
+    }
+
+    fn reply(&self, client: Peer, ref_id: RefId, event: Event, out: &mut Vec<Output>) {
+        if self.clients.contains_key(&client) {
+            out.push(Output::Send(client, Message::reply(ref_id, event)));
+        }
+    }
+
+    fn fail(
+        &self,
+        client: Peer,
+        ref_id: RefId,
+        request: &Request,
+        code: ErrorCode,
+        out: &mut Vec<Output>,
+    ) {
+        out.push(Output::Trace(TraceEvent::request_failed(request, code)));
+        self.reply(client, ref_id, Event::Error { code }, out);
+    }
+
+    /// Sends `request` to node `node` on behalf of `client` (the proxy itself when `None`).
+    fn ask(
+        &mut self,
+        node: usize,
+        asked: Asked,
+        client: Option<&str>,
+        request: Request,
+        out: &mut Vec<Output>,
+    ) {
+        self.next_ref = self.next_ref.wrapping_add(1);
+        let ref_id = RefId(self.next_ref);
+        self.asked.insert(ref_id, (asked, node));
+        if let Asked::Op(op) = asked {
+            if let Some(op) = self.ops.get_mut(&op) {
+                op.waiting.insert(node);
+            }
+        }
+        let message = match client {
+            Some(client) => Message::ProxiedRequest {
+                client: client.to_string(),
+                ref_id,
+                request,
+            },
+            None => Message::Request { ref_id, request },
+        };
+        out.push(Output::Send(Peer::Server(node as u16), message));
+    }
+
+    fn start_op(
+        &mut self,
+        now: SimTime,
+        (client, name, ref_id): (Peer, &str, RefId),
+        request: &Request,
+        kind: OpKind,
+        extra_ms: u64,
+    ) -> u64 {
+        let id = self.next_op;
+        self.next_op += 1;
+        self.ops.insert(
+            id,
+            ClientOp {
+                client,
+                name: name.to_string(),
+                ref_id,
+                request: request.clone(),
+                deadline: now + self.cfg.request_timeout_ms + extra_ms,
+                waiting: BTreeSet::new(),
+                kind,
+            },
+        );
+        id
+    }
+
+    /// Forwards the client's request to `node` as a new operation.
+    fn forward(
+        &mut self,
+        now: SimTime,
+        who: (Peer, &str, RefId),
+        node: usize,
+        request: Request,
+        extra_ms: u64,
+        out: &mut Vec<Output>,
+    ) {
+        let op = self.start_op(now, who, &request, OpKind::Forward, extra_ms);
+        self.ask(node, Asked::Op(op), Some(who.1), request, out);
+    }
+
+    fn on_client_request(
+        &mut self,
+        now: SimTime,
+        client: Peer,
+        ref_id: RefId,
+        request: Request,
+        out: &mut Vec<Output>,
+    ) {
+        let registered = self.clients.get(&client).and_then(|c| c.name.clone());
+        let name = match (&request, registered) {
+            (Request::RegisterClient { name, kind }, _) => {
+                self.clients.insert(
+                    client,
+                    Client {
+                        name: Some(name.clone()),
+                        kind: *kind,
+                    },
+                );
+                for node in self.connected_nodes() {
+                    self.ask(node, Asked::Quiet, Some(name), request.clone(), out);
+                }
+                out.push(Output::Trace(TraceEvent::ClientRegistered {
+                    client: name.clone(),
+                }));
+                self.reply(client, ref_id, Event::Ack { ixn: None }, out);
+                return;
+            }
+            (
+                Request::Ping
+                | Request::Promote { .. }
+                | Request::Demote
+                | Request::CheckOutSeats { .. },
+                _,
+            ) => {
+                return self.fail(
+                    client,
+                    ref_id,
+                    &request,
+                    ErrorCode::UnsupportedOperation,
+                    out,
+                )
+            }
+            (_, None) => return self.fail(client, ref_id, &request, ErrorCode::NotRegistered, out),
+            (_, Some(name)) => name,
+        };
+        let who = (client, name.as_str(), ref_id);
+        let result = match &request {
+            Request::RegisterClient { .. }
+            | Request::Ping
+            | Request::Promote { .. }
+            | Request::Demote
+            | Request::CheckOutSeats { .. } => Ok(()),
+            Request::Unregister => {
+                self.client_left(client, out);
+                self.clients.insert(
+                    client,
+                    Client {
+                        name: None,
+                        kind: ClientKind::MediaServer,
+                    },
+                );
+                self.reply(client, ref_id, Event::Ack { ixn: None }, out);
+                Ok(())
+            }
+            Request::Submit {
+                tenant,
+                media,
+                client_ixn,
+                ..
+            } => self.submit(now, who, tenant, media, *client_ixn, &request, out),
+            Request::Pull {
+                tenant,
+                queue,
+                view,
+                count,
+                ..
+            } => self.pull(now, who, tenant, (queue, view, *count), out),
+            Request::Snapshot { tenant, .. } => self.snapshot(now, who, tenant, &request, out),
+            Request::PlaceInQueue { ixn, .. }
+            | Request::UpdateUserData { ixn, .. }
+            | Request::StopProcessing { ixn }
+            | Request::Deliver { ixn, .. }
+            | Request::Accept { ixn }
+            | Request::Reject { ixn }
+            | Request::Find { ixn } => self.about_interaction(now, who, ixn, &request, out),
+            Request::AgentLogin { tenant, agent, .. } => {
+                self.agent_op(now, who, *agent, Some(tenant), &request, out)
+            }
+            Request::AgentLogout { agent }
+            | Request::AgentReady { agent }
+            | Request::AgentNotReady { agent } => {
+                self.agent_op(now, who, *agent, None, &request, out)
+            }
+        };
+        if let Err(code) = result {
+            self.fail(client, ref_id, &request, code, out);
+        }
+    }
+
+    fn connected_nodes(&self) -> Vec<usize> {
+        (0..self.connected.len())
+            .filter(|node| self.connected[*node])
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
+        &mut self,
+        now: SimTime,
+        who: (Peer, &str, RefId),
+        tenant: &Field<TenantId>,
+        media: &Field<String>,
+        client_ixn: Option<IxnId>,
+        request: &Request,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        let tenant = self.route_tenant(tenant)?;
+        let media = media.value().ok_or(ErrorCode::NotAccessible)?;
+        let media_cfg = self
+            .tenant(tenant)
+            .and_then(|t| t.media.iter().find(|m| &m.name == media))
+            .ok_or(ErrorCode::NotAccessible)?;
+        if !media_cfg.enabled {
+            return Err(ErrorCode::NoNodeForMedia);
+        }
+        let candidates: Vec<usize> = (0..self.cfg.nodes.len())
+            .filter(|node| self.cfg.nodes[*node].accepts(tenant, media))
+            .collect();
+        if candidates.is_empty() {
+            return Err(ErrorCode::NoNodeForMedia);
+        }
+        let node = match client_ixn {
+            Some(id) => {
+                let node = candidates[(id.0 % candidates.len() as u64) as usize];
+                if !self.connected[node] {
+                    return Err(ErrorCode::ConnectionLost);
+                }
+                node
+            }
+            None => {
+                let live: Vec<usize> = candidates
+                    .iter()
+                    .copied()
+                    .filter(|node| self.connected[*node])
+                    .collect();
+                if live.is_empty() {
+                    return Err(ErrorCode::ConnectionLost);
+                }
+                self.rr_submit = self.rr_submit.wrapping_add(1);
+                live[self.rr_submit % live.len()]
+            }
+        };
+        self.forward(now, who, node, request.clone(), 0, out);
+        Ok(())
+    }
+
+    fn pull(
+        &mut self,
+        now: SimTime,
+        who: (Peer, &str, RefId),
+        tenant: &Field<TenantId>,
+        (queue, view, count): (&String, &String, u32),
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        let tenant_id = self.route_tenant(tenant)?;
+        let nodes = self.tenant_nodes(tenant_id);
+        if nodes.is_empty() {
+            return Err(ErrorCode::NoNodeForMedia);
+        }
+        let live: Vec<usize> = nodes
+            .into_iter()
+            .filter(|node| self.connected[*node])
+            .collect();
+        if live.is_empty() {
+            return Err(ErrorCode::ConnectionLost);
+        }
+        let hold = self.cfg.pull_hold_timeout_ms;
+        let pull = |count: u32, hold_ms: u64| Request::Pull {
+            tenant: Field::Value(tenant_id),
+            queue: queue.clone(),
+            view: view.clone(),
+            count,
+            hold_ms: Some(hold_ms),
+        };
+        if self.cfg.pull_mode == PullMode::Ordered && live.len() > 1 && count > 0 {
+            let request = pull(count, hold);
+            let kind = OpKind::Peek {
+                count,
+                heads: Vec::new(),
+            };
+            let op = self.start_op(now, who, &request, kind, hold);
+            for node in live {
+                let peek = Request::Snapshot {
+                    tenant: Field::Value(tenant_id),
+                    queue: queue.clone(),
+                    view: view.clone(),
+                    max: count,
+                };
+                self.ask(node, Asked::Op(op), Some(who.1), peek, out);
+            }
+            return Ok(());
+        }
+        self.rr_pull = self.rr_pull.wrapping_add(1);
+        let node = live[self.rr_pull % live.len()];
+        self.forward(now, who, node, pull(count, hold), hold, out);
+        Ok(())
+    }
+
+    fn snapshot(
+        &mut self,
+        now: SimTime,
+        who: (Peer, &str, RefId),
+        tenant: &Field<TenantId>,
+        request: &Request,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        let tenant = self.route_tenant(tenant)?;
+        let nodes = self.tenant_nodes(tenant);
+        if nodes.is_empty() {
+            return Err(ErrorCode::NoNodeForMedia);
+        }
+        if nodes.iter().any(|node| !self.connected[*node]) {
+            return Err(ErrorCode::SnapshotNotAccessible);
+        }
+        let kind = OpKind::Snapshot {
+            items: Vec::new(),
+            error: None,
+        };
+        let op = self.start_op(now, who, request, kind, 0);
+        for node in nodes {
+            self.ask(node, Asked::Op(op), Some(who.1), request.clone(), out);
+        }
+        Ok(())
+    }
+
+    fn about_interaction(
+        &mut self,
+        now: SimTime,
+        who: (Peer, &str, RefId),
+        ixn: &Field<IxnId>,
+        request: &Request,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        let id = *ixn.value().ok_or(ErrorCode::NotAccessible)?;
+        if let Some(node) = self.cache.get(&id).copied() {
+            if !self.connected[node] {
+                return Err(ErrorCode::NotAccessible);
+            }
+            self.forward(now, who, node, request.clone(), 0, out);
+            return Ok(());
+        }
+        let kind = OpKind::Lookup {
+            ixn: id,
+            found: Vec::new(),
+            unreachable: false,
+        };
+        let op = self.start_op(now, who, request, kind, 0);
+        let mut asked_any = false;
+        for node in 0..self.cfg.nodes.len() {
+            if self.connected[node] {
+                let find = Request::Find {
+                    ixn: Field::Value(id),
+                };
+                self.ask(node, Asked::Op(op), Some(who.1), find, out);
+                asked_any = true;
+            } else if let Some(OpKind::Lookup { unreachable, .. }) =
+                self.ops.get_mut(&op).map(|op| &mut op.kind)
+            {
+                *unreachable = true;
+            }
+        }
+        if !asked_any {
+            self.finish_lookup(now, op, out);
+        }
+        Ok(())
+    }
+
+    fn agent_op(
+        &mut self,
+        now: SimTime,
+        who: (Peer, &str, RefId),
+        agent: AgentId,
+        login_tenant: Option<&Field<TenantId>>,
+        request: &Request,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        let tenant = match login_tenant {
+            Some(tenant) => self.route_tenant(tenant)?,
+            None => {
+                self.agents
+                    .get(&agent)
+                    .ok_or(ErrorCode::AgentUnavailable)?
+                    .tenant
+            }
+        };
+        if self.busy_agents.contains(&agent) {
+            return Err(ErrorCode::InProgress);
+        }
+        let nodes: Vec<usize> = self
+            .tenant_nodes(tenant)
+            .into_iter()
+            .filter(|node| self.connected[*node])
+            .collect();
+        if nodes.is_empty() {
+            return Err(ErrorCode::ConnectionLost);
+        }
+        self.busy_agents.insert(agent);
+        let kind = OpKind::Agent {
+            agent,
+            acked: Vec::new(),
+            error: None,
+        };
+        let op = self.start_op(now, who, request, kind, 0);
+        for node in nodes {
+            self.ask(node, Asked::Op(op), Some(who.1), request.clone(), out);
+        }
+        Ok(())
+    }
+
+    /// A node answered `ref_id` (or will never answer: `event` is `None`).
+    fn on_node_answer(
+        &mut self,
+        now: SimTime,
+        ref_id: RefId,
+        event: Option<Event>,
+        out: &mut Vec<Output>,
+    ) {
+        let Some((Asked::Op(op_id), node)) = self.asked.remove(&ref_id) else {
+            return;
+        };
+        let Some(op) = self.ops.get_mut(&op_id) else {
+            return;
+        };
+        op.waiting.remove(&node);
+        match &mut op.kind {
+            OpKind::Forward => {
+                let op = self.ops.remove(&op_id).expect("op exists");
+                self.finish_forward(op, node, event, out);
+            }
+            OpKind::Lookup {
+                found, unreachable, ..
+            } => {
+                match event {
+                    Some(Event::Found { .. }) => found.push(node),
+                    Some(Event::Error {
+                        code: ErrorCode::InteractionNotFound,
+                    }) => {}
+                    _ => *unreachable = true,
+                }
+                if op.waiting.is_empty() {
+                    self.finish_lookup(now, op_id, out);
+                }
+            }
+            OpKind::Snapshot { items, error } => {
+                match event {
+                    Some(Event::SnapshotContent { items: more }) => items.extend(more),
+                    Some(Event::Error { code }) => {
+                        error.get_or_insert(code);
+                    }
+                    Some(_) | None => {
+                        error.get_or_insert(ErrorCode::SnapshotNotAccessible);
+                    }
+                }
+                if op.waiting.is_empty() {
+                    let op = self.ops.remove(&op_id).expect("op exists");
+                    let OpKind::Snapshot { items, error } = op.kind else {
+                        return;
+                    };
+                    match error {
+                        Some(code) => self.fail(op.client, op.ref_id, &op.request, code, out),
+                        None => {
+                            self.reply(op.client, op.ref_id, Event::SnapshotContent { items }, out)
+                        }
+                    }
+                }
+            }
+            OpKind::Peek { heads, .. } => {
+                if let Some(Event::SnapshotContent { items }) = event {
+                    heads.extend(items.into_iter().map(|item| (node, item)));
+                }
+                if op.waiting.is_empty() {
+                    self.finish_peek(now, op_id, out);
+                }
+            }
+            OpKind::Gather { items } => {
+                if let Some(Event::TakenFromQueue { items: taken }) = event {
+                    for item in &taken {
+                        self.cache.insert(item.id, node);
+                    }
+                    items.extend(taken);
+                }
+                if op.waiting.is_empty() {
+                    let op = self.ops.remove(&op_id).expect("op exists");
+                    let OpKind::Gather { mut items } = op.kind else {
+                        return;
+                    };
+                    items.sort_by_key(|item| (Reverse(item.priority), item.submitted_at, item.id));
+                    self.reply(op.client, op.ref_id, Event::TakenFromQueue { items }, out);
+                }
+            }
+            OpKind::Agent { acked, error, .. } => {
+                match event {
+                    Some(Event::Ack { .. }) => acked.push(node),
+                    Some(Event::Error { code }) => {
+                        error.get_or_insert(code);
+                    }
+                    Some(_) | None => {
+                        error.get_or_insert(ErrorCode::ConnectionLost);
+                    }
+                }
+                if op.waiting.is_empty() {
+                    let op = self.ops.remove(&op_id).expect("op exists");
+                    self.finish_agent(op, out);
+                }
+            }
+        }
+    }
+
+    fn finish_forward(
+        &mut self,
+        op: ClientOp,
+        node: usize,
+        event: Option<Event>,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(event) = event else {
+            return self.fail(
+                op.client,
+                op.ref_id,
+                &op.request,
+                ErrorCode::ConnectionLost,
+                out,
+            );
+        };
+        match (&op.request, &event) {
+            (_, Event::Ack { ixn: Some(ixn) }) => {
+                if matches!(op.request, Request::StopProcessing { .. }) {
+                    self.cache.remove(ixn);
+                } else {
+                    self.cache.insert(*ixn, node);
+                }
+            }
+            (_, Event::TakenFromQueue { items }) => {
+                for item in items {
+                    self.cache.insert(item.id, node);
+                }
+            }
+            (
+                Request::PlaceInQueue { ixn, .. }
+                | Request::UpdateUserData { ixn, .. }
+                | Request::StopProcessing { ixn }
+                | Request::Deliver { ixn, .. }
+                | Request::Accept { ixn }
+                | Request::Reject { ixn }
+                | Request::Find { ixn },
+                Event::Error {
+                    code: ErrorCode::InteractionNotFound,
+                },
+            ) => {
+                if let Some(id) = ixn.value() {
+                    self.cache.remove(id);
+                }
+            }
+            _ => {}
+        }
+        self.reply(op.client, op.ref_id, event, out);
+    }
+
+    fn finish_lookup(&mut self, now: SimTime, op_id: u64, out: &mut Vec<Output>) {
+        let Some(op) = self.ops.remove(&op_id) else {
+            return;
+        };
+        let OpKind::Lookup {
+            ixn,
+            found,
+            unreachable,
+        } = &op.kind
+        else {
+            return;
+        };
+        match (found.as_slice(), unreachable) {
+            // It went away while the others answered.
+            ([node], _) if !self.connected[*node] => self.fail(
+                op.client,
+                op.ref_id,
+                &op.request,
+                ErrorCode::NotAccessible,
+                out,
+            ),
+            ([node], _) => {
+                self.cache.insert(*ixn, *node);
+                let who = (op.client, op.name.as_str(), op.ref_id);
+                self.forward(now, who, *node, op.request.clone(), 0, out);
+            }
+            ([], true) => self.fail(
+                op.client,
+                op.ref_id,
+                &op.request,
+                ErrorCode::NotAccessible,
+                out,
+            ),
+            ([], false) => self.reply(
+                op.client,
+                op.ref_id,
+                Event::Error {
+                    code: ErrorCode::InteractionNotFound,
+                },
+                out,
+            ),
+            (_, _) => self.fail(
+                op.client,
+                op.ref_id,
+                &op.request,
+                ErrorCode::DuplicateAcrossNodes,
+                out,
+            ),
+        }
+    }
+
+    /// Ordered pull: every node told its head of the view; pull from each exactly its share of
+    /// the cluster-wide first `count`.
+    fn finish_peek(&mut self, now: SimTime, op_id: u64, out: &mut Vec<Output>) {
+        let Some(mut op) = self.ops.remove(&op_id) else {
+            return;
+        };
+        let OpKind::Peek { count, mut heads } = op.kind else {
+            return;
+        };
+        heads.sort_by_key(|(node, item)| {
+            (Reverse(item.priority), item.submitted_at, *node, item.id)
+        });
+        let mut share: BTreeMap<usize, u32> = BTreeMap::new();
+        for (node, _) in heads.iter().take(count as usize) {
+            *share.entry(*node).or_default() += 1;
+        }
+        // A node that answered and then went away cannot be pulled from.
+        share.retain(|node, _| self.connected[*node]);
+        let Request::Pull {
+            tenant,
+            queue,
+            view,
+            hold_ms,
+            ..
+        } = op.request.clone()
+        else {
+            return;
+        };
+        let name = op.name.clone();
+        if share.is_empty() {
+            // Nothing waits anywhere: hold on one node, in turn, like round-robin.
+            let live = self.connected_nodes();
+            let Some(node) = (!live.is_empty()).then(|| {
+                self.rr_pull = self.rr_pull.wrapping_add(1);
+                live[self.rr_pull % live.len()]
+            }) else {
+                return self.fail(
+                    op.client,
+                    op.ref_id,
+                    &op.request,
+                    ErrorCode::ConnectionLost,
+                    out,
+                );
+            };
+            let who = (op.client, name.as_str(), op.ref_id);
+            let extra = hold_ms.unwrap_or(0);
+            return self.forward(now, who, node, op.request.clone(), extra, out);
+        }
+        op.kind = OpKind::Gather { items: Vec::new() };
+        op.waiting.clear();
+        self.ops.insert(op_id, op);
+        for (node, count) in share {
+            let pull = Request::Pull {
+                tenant: tenant.clone(),
+                queue: queue.clone(),
+                view: view.clone(),
+                count,
+                hold_ms: Some(0),
+            };
+            self.ask(node, Asked::Op(op_id), Some(&name), pull, out);
+        }
+    }
+
+    fn finish_agent(&mut self, op: ClientOp, out: &mut Vec<Output>) {
+        let OpKind::Agent {
+            agent,
+            acked,
+            error,
+        } = &op.kind
+        else {
+            return;
+        };
+        self.busy_agents.remove(agent);
+        match (&op.request, error) {
+            (Request::AgentLogin { .. }, Some(code)) => {
+                // [S-LIC-revoke]: a login refused anywhere is revoked everywhere.
+                for node in acked {
+                    if self.connected[*node] {
+                        let logout = Request::AgentLogout { agent: *agent };
+                        self.ask(*node, Asked::Quiet, Some(&op.name), logout, out);
+                    }
+                }
+                self.agents.remove(agent);
+                self.fail(op.client, op.ref_id, &op.request, *code, out);
+            }
+            (_, Some(code)) => self.fail(op.client, op.ref_id, &op.request, *code, out),
+            (request, None) => {
+                match request {
+                    Request::AgentLogin {
+                        tenant: Field::Value(tenant),
+                        media,
+                        ..
+                    } => {
+                        self.agents.entry(*agent).or_insert(AgentEntry {
+                            client: op.name.clone(),
+                            tenant: *tenant,
+                            media: media.clone(),
+                            ready: false,
+                        });
+                    }
+                    Request::AgentLogout { .. } => {
+                        self.agents.remove(agent);
+                    }
+                    Request::AgentReady { .. } | Request::AgentNotReady { .. } => {
+                        let ready = matches!(request, Request::AgentReady { .. });
+                        if let Some(entry) = self.agents.get_mut(agent) {
+                            entry.ready = ready;
+                        }
+                    }
+                    _ => {}
+                }
+                self.reply(op.client, op.ref_id, Event::Ack { ixn: None }, out);
+            }
+        }
+    }
+
+    /// A client connection closed or unregistered: the nodes hear of it individually.
+    fn client_left(&mut self, client: Peer, out: &mut Vec<Output>) {
+        let Some(Client {
+            name: Some(name), ..
+        }) = self.clients.remove(&client)
+        else {
+            return;
+        };
+        for node in self.connected_nodes() {
+            self.ask(node, Asked::Quiet, Some(&name), Request::Unregister, out);
+        }
+        self.agents.retain(|_, entry| entry.client != name);
+        let ops: Vec<u64> = self
+            .ops
+            .iter()
+            .filter(|(_, op)| op.client == client)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ops {
+            if let Some(op) = self.ops.remove(&id) {
+                if let OpKind::Agent { agent, .. } = op.kind {
+                    self.busy_agents.remove(&agent);
+                }
+            }
+        }
+    }
+
+    /// Node `node` (re)connected: register, then tell it every client and agent it must know.
+    fn node_connected(&mut self, node: usize, out: &mut Vec<Output>) {
+        self.connected[node] = true;
+        let register = Request::RegisterClient {
+            name: self.cfg.name.clone(),
+            kind: ClientKind::Proxy,
+        };
+        self.ask(node, Asked::Quiet, None, register, out);
+        let clients: Vec<(String, ClientKind)> = self
+            .clients
+            .values()
+            .filter_map(|client| client.name.clone().map(|name| (name, client.kind)))
+            .collect();
+        for (name, kind) in clients {
+            let register = Request::RegisterClient {
+                name: name.clone(),
+                kind,
+            };
+            self.ask(node, Asked::Quiet, Some(&name), register, out);
+        }
+        let agents: Vec<(AgentId, AgentEntry)> = self
+            .agents
+            .iter()
+            .filter(|(_, entry)| self.cfg.nodes[node].tenants.contains(&entry.tenant))
+            .map(|(agent, entry)| (*agent, entry.clone()))
+            .collect();
+        for (agent, entry) in agents {
+            let login = Request::AgentLogin {
+                tenant: Field::Value(entry.tenant),
+                agent,
+                media: entry.media.clone(),
+            };
+            self.ask(node, Asked::Quiet, Some(&entry.client), login, out);
+            if entry.ready {
+                let ready = Request::AgentReady { agent };
+                self.ask(node, Asked::Quiet, Some(&entry.client), ready, out);
+            }
+        }
+    }
+
+    fn node_lost(&mut self, now: SimTime, node: usize, out: &mut Vec<Output>) {
+        self.connected[node] = false;
+        let lost: Vec<RefId> = self
+            .asked
+            .iter()
+            .filter(|(_, (_, asked_node))| *asked_node == node)
+            .map(|(ref_id, _)| *ref_id)
+            .collect();
+        for ref_id in lost {
+            self.on_node_answer(now, ref_id, None, out);
+        }
+    }
+
+    fn on_tick(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        let expired: Vec<RefId> = self
+            .asked
+            .iter()
+            .filter(|(_, (asked, _))| match asked {
+                Asked::Op(op) => self.ops.get(op).is_none_or(|op| op.deadline <= now),
+                Asked::Quiet => false,
+            })
+            .map(|(ref_id, _)| *ref_id)
+            .collect();
+        for ref_id in expired {
+            self.on_node_answer(now, ref_id, None, out);
+        }
+        out.push(Output::SetTimer(TICK_TIMER, now + self.cfg.tick_ms));
+    }
+}
+
+impl Machine for Proxy {
+    fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
+        match input {
+            Input::Start => self.on_tick(now, out),
+            Input::Connected(Peer::Server(node)) => self.node_connected(node as usize, out),
+            Input::Connected(Peer::Client(_)) => {}
+            Input::Disconnected(Peer::Server(node)) => self.node_lost(now, node as usize, out),
+            Input::Disconnected(client @ Peer::Client(_)) => self.client_left(client, out),
+            Input::Frame(client @ Peer::Client(_), Message::Request { ref_id, request }) => {
+                self.on_client_request(now, client, ref_id, request, out)
+            }
+            Input::Frame(
+                Peer::Server(_),
+                Message::ProxiedEvent {
+                    ref_id: Some(ref_id),
+                    event,
+                    ..
+                }
+                | Message::Event {
+                    ref_id: Some(ref_id),
+                    event,
+                },
+            ) => self.on_node_answer(now, ref_id, Some(event), out),
+            Input::Frame(
+                Peer::Server(_),
+                Message::ProxiedEvent {
+                    client,
+                    ref_id: None,
+                    event,
+                },
+            ) => {
+                let target = self
+                    .clients
+                    .iter()
+                    .find(|(_, c)| c.name.as_deref() == Some(client.as_str()))
+                    .map(|(peer, _)| *peer);
+                if let Some(peer) = target {
+                    out.push(Output::Send(peer, Message::unsolicited(event)));
+                }
+            }
+            // Nothing else is meaningful: clients send requests, nodes send events.
+            Input::Frame(_, _) | Input::Persisted(_) => {}
+            Input::Timer(_) => self.on_tick(now, out),
+        }
+    }
+}
