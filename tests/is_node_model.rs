@@ -108,6 +108,7 @@ fn config() -> IsConfig {
         invite_timeout_ms: INVITE_MS,
         agent_capacity: CAPACITY,
         seats: Some(SEATS),
+        license_group: None,
         held_pulls_max: HELD_MAX,
         max_interactions_per_snapshot: SNAPSHOT_MAX,
         client_idle_timeout_ms: 0,
@@ -720,9 +721,10 @@ impl Model {
                 self.gone(peer, Some(name));
                 Ok(None)
             }
-            Request::Promote { .. } | Request::Demote | Request::CheckOutSeats { .. } => {
-                Err(ErrorCode::InvalidState)
-            }
+            Request::Promote { .. }
+            | Request::Demote
+            | Request::CheckOutSeats { .. }
+            | Request::SetSeats { .. } => Err(ErrorCode::InvalidState),
         }
     }
 }

@@ -5,7 +5,10 @@
 use ixsim::sim::Scenario;
 
 fn trace_text(scenario: &str, seed: u64) -> String {
-    let scenario = Scenario::load(scenario).expect("built-in scenario");
+    scenario_trace_text(Scenario::load(scenario).expect("built-in scenario"), seed)
+}
+
+fn scenario_trace_text(scenario: Scenario, seed: u64) -> String {
     let outcome = ixsim::sim::run(&scenario, seed).expect("run completes");
     assert!(
         outcome.violations.is_empty(),
@@ -41,4 +44,50 @@ fn smoke_trace_seed_2() {
 #[test]
 fn is_restart_trace_seed_1() {
     snapshot("is_restart_seed_1", trace_text("is-restart", 1));
+}
+
+/// A short switchover run: one pair with its backup, the primary crashed and restarted, then an
+/// operator's switchover back to it and a supervisor partition that fences the primary.
+#[test]
+fn switchover_short_trace_seed_1() {
+    use ixsim::sim::faults::{Fault, FaultAction, HostSet};
+    let mut scenario = Scenario::load("switchover").expect("built-in scenario");
+    scenario.duration_ms = 7000;
+    scenario.topology.pairs = 1;
+    scenario.topology.agents = 2;
+    scenario.workload.interactions = 8;
+    scenario.random_faults = None;
+    let supervisor = HostSet::One("supervisor".to_string());
+    let is1 = HostSet::One("is1".to_string());
+    let at = |at_ms: u64, action: FaultAction| Fault { at_ms, action };
+    scenario.faults = vec![
+        at(
+            1500,
+            FaultAction::Crash {
+                host: "is1".to_string(),
+            },
+        ),
+        at(
+            2000,
+            FaultAction::Start {
+                host: "is1".to_string(),
+            },
+        ),
+        at(3000, FaultAction::Switchover { pair: 1 }),
+        at(
+            4000,
+            FaultAction::Partition {
+                a: supervisor.clone(),
+                b: is1.clone(),
+            },
+        ),
+        at(
+            5000,
+            FaultAction::Repair {
+                a: supervisor,
+                b: is1,
+            },
+        ),
+    ];
+    snapshot("switchover_short_seed_1", scenario_trace_text(scenario, 1));
 }

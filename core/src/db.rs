@@ -37,11 +37,46 @@ pub enum DbOp {
     Put(IxnRecord),
     Delete(IxnId),
     Handed(IxnId),
+    /// Take the database lock for `epoch` and read the whole database (a backup being promoted,
+    /// [S-OPS-switchover]). See [`IsDatabase`] for the lock model.
+    Fence {
+        epoch: u64,
+    },
+    /// Read the whole database without taking the lock. Only the planted bug
+    /// `promote-without-fence` does this.
+    Load,
+}
+
+/// What the store says about one committed operation.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Commit {
+    Done,
+    /// A fence or load: the database as of this operation.
+    Loaded(Box<IsDatabase>),
+    /// Refused by the lock: nothing changed.
+    Fenced,
+}
+
+/// One process's connection to a durable store. It lives as long as the process (the shell
+/// makes a new one on every start): a lock taken by a session dies with it, and a restarted
+/// process holds no lock until it fences again.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct DbSession {
+    /// The epoch this session fenced the database with; 0 = never fenced.
+    pub epoch: u64,
 }
 
 /// A durable store the shell commits writes to and the runner keeps across crashes.
 pub trait Durable {
     fn apply(&mut self, op: &DbOp);
+
+    /// Commits `op` for `session`. Stores without a lock (a media server's mailbox) apply
+    /// everything.
+    fn commit(&mut self, session: &mut DbSession, op: &DbOp) -> Commit {
+        let _ = session;
+        self.apply(op);
+        Commit::Done
+    }
 }
 
 /// A media server's source of work (an e-mail server's mailbox): items handed to the
@@ -62,14 +97,46 @@ impl Durable for Mailbox {
     }
 }
 
+/// The database one IS pair shares (or one lone node owns).
+///
+/// **The harness's model of the database lock** [S-OPS-switchover]: the database keeps the
+/// highest `epoch` any process fenced it with. A backup being promoted commits
+/// [`DbOp::Fence`] with the supervisor's new epoch; the fence succeeds only if that epoch is
+/// newer than the database's, and then the promoting process's [`DbSession`] holds it. From then
+/// on the store refuses every write of a session holding an older epoch ([`Commit::Fenced`]):
+/// a deposed primary that the supervisor can no longer reach, but clients still can, cannot
+/// commit, hence cannot acknowledge, anything after the promotion. Writes are serialized, so
+/// "before the fence" (in the promoted node's snapshot) and "refused" cover every write.
+/// A lone node (no pair) never fences: epoch 0 throughout.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct IsDatabase {
     pub interactions: BTreeMap<IxnId, IxnRecord>,
     /// Next submit sequence number; never reused, even after deletes.
     pub next_seq: u64,
+    /// The lock: the newest epoch a process fenced the database with.
+    pub epoch: u64,
 }
 
 impl Durable for IsDatabase {
+    fn commit(&mut self, session: &mut DbSession, op: &DbOp) -> Commit {
+        match op {
+            DbOp::Fence { epoch } if *epoch > self.epoch => {
+                self.epoch = *epoch;
+                session.epoch = *epoch;
+                Commit::Loaded(Box::new(self.clone()))
+            }
+            DbOp::Fence { .. } => Commit::Fenced,
+            DbOp::Load => Commit::Loaded(Box::new(self.clone())),
+            DbOp::Put(_) | DbOp::Delete(_) | DbOp::Handed(_) if session.epoch < self.epoch => {
+                Commit::Fenced
+            }
+            DbOp::Put(_) | DbOp::Delete(_) | DbOp::Handed(_) => {
+                self.apply(op);
+                Commit::Done
+            }
+        }
+    }
+
     fn apply(&mut self, op: &DbOp) {
         match op {
             DbOp::Put(record) => {
@@ -79,7 +146,7 @@ impl Durable for IsDatabase {
             DbOp::Delete(id) => {
                 self.interactions.remove(id);
             }
-            DbOp::Handed(_) => {}
+            DbOp::Handed(_) | DbOp::Fence { .. } | DbOp::Load => {}
         }
     }
 }

@@ -82,8 +82,12 @@ pub struct IsConfig {
     pub invite_timeout_ms: u64,
     /// Interactions an agent may hold at once (invited or accepted).
     pub agent_capacity: u32,
-    /// License seats this node holds; `None` = unlimited.
+    /// Seats this node is configured to check out (`ics_multi_media_agent_seat`); `None` =
+    /// unlimited.
     pub seats: Option<u32>,
+    /// The license group to check seats out under from the license server (`Peer::Server(0)`
+    /// of the node's host); `None` = no license server, `seats` alone limits logins [S-LIC].
+    pub license_group: Option<String>,
     /// Most held pulls at once; further empty pulls are answered empty at once.
     pub held_pulls_max: usize,
     /// `max-interactions-per-snapshot`: most items one snapshot answer holds [S-IS-snapshot].
@@ -139,6 +143,9 @@ impl Conn {
     }
 }
 
+/// The license server, the one server a node connects to.
+const LICENSE_SERVER: Peer = Peer::Server(0);
+
 /// Order of interactions in every view: priority descending, then submit order.
 type ViewKey = (Reverse<i32>, u64, IxnId);
 
@@ -169,6 +176,8 @@ struct Client {
 #[derive(Clone, Debug)]
 struct Agent {
     peer: Conn,
+    /// Login order, for choosing whom a seat shrink logs out (the latest first).
+    since: u64,
     ready: bool,
     /// Interactions invited to or accepted by this agent.
     load: u32,
@@ -225,6 +234,11 @@ pub struct IsNode {
     proxied: BTreeMap<u32, (Peer, String)>,
     proxied_ids: BTreeMap<(Peer, String), u32>,
     next_proxied: u32,
+    /// Seats the license server granted (None: not yet answered).
+    granted: Option<u32>,
+    license_connected: bool,
+    next_license_ref: u32,
+    logins: u64,
 }
 
 impl IsNode {
@@ -248,6 +262,10 @@ impl IsNode {
             proxied: BTreeMap::new(),
             proxied_ids: BTreeMap::new(),
             next_proxied: 0,
+            granted: None,
+            license_connected: false,
+            next_license_ref: 0,
+            logins: 0,
         };
         for record in node.db.interactions.values() {
             match &record.owner {
@@ -999,6 +1017,13 @@ impl IsNode {
             Request::Promote { .. } | Request::Demote | Request::CheckOutSeats { .. } => {
                 Err(ErrorCode::InvalidState)
             }
+            Request::SetSeats { seats } => {
+                self.cfg.seats = Some(*seats);
+                self.check_out_seats(out);
+                self.enforce_seats(out);
+                self.send(peer, Message::reply(ref_id, Event::Ack { ixn: None }), out);
+                Ok(())
+            }
         };
         if let Err(code) = result {
             self.fail(peer, ref_id, &request, code, out);
@@ -1389,9 +1414,10 @@ impl IsNode {
             Some(_) => return Err(ErrorCode::InvalidState),
             None => {
                 let seats_used = self.agents.len() as u32;
-                if self.cfg.seats.is_some_and(|seats| seats_used >= seats) {
+                if self.seat_limit().is_some_and(|seats| seats_used >= seats) {
                     return Err(ErrorCode::NoSeat);
                 }
+                self.logins += 1;
                 let load = self
                     .owners
                     .values()
@@ -1401,6 +1427,7 @@ impl IsNode {
                     agent_id,
                     Agent {
                         peer,
+                        since: self.logins,
                         ready: false,
                         load,
                     },
@@ -1476,6 +1503,59 @@ impl IsNode {
         Ok(())
     }
 
+    /// How many agents may be logged in here now [S-LIC-checkout].
+    fn seat_limit(&self) -> Option<u32> {
+        match &self.cfg.license_group {
+            None => self.cfg.seats,
+            Some(_) => Some(
+                self.granted
+                    .unwrap_or(0)
+                    .min(self.cfg.seats.unwrap_or(u32::MAX)),
+            ),
+        }
+    }
+
+    fn check_out_seats(&mut self, out: &mut Vec<Output>) {
+        let Some(group) = self.cfg.license_group.clone() else {
+            return;
+        };
+        if !self.license_connected {
+            return;
+        }
+        self.next_license_ref += 1;
+        let request = Request::CheckOutSeats {
+            group,
+            seats: self.cfg.seats.unwrap_or(u32::MAX),
+        };
+        out.push(Output::Send(
+            LICENSE_SERVER,
+            Message::Request {
+                ref_id: RefId(self.next_license_ref),
+                request,
+            },
+        ));
+    }
+
+    /// [S-LIC-shrink]: fewer seats than logged-in agents logs the latest logins out.
+    fn enforce_seats(&mut self, out: &mut Vec<Output>) {
+        let Some(limit) = self.seat_limit() else {
+            return;
+        };
+        out.push(Output::Trace(TraceEvent::SeatLimit { seats: limit }));
+        while self.agents.len() as u32 > limit {
+            let Some((agent, conn)) = self
+                .agents
+                .iter()
+                .max_by_key(|(_, agent)| agent.since)
+                .map(|(id, agent)| (*id, agent.peer))
+            else {
+                break;
+            };
+            self.send(conn, Message::unsolicited(Event::LoggedOut { agent }), out);
+            self.logout(agent, out);
+        }
+    }
+
     fn own_agent(&self, peer: Conn, agent_id: AgentId) -> Result<(), ErrorCode> {
         match self.agents.get(&agent_id) {
             Some(agent) if agent.peer == peer => Ok(()),
@@ -1538,6 +1618,22 @@ impl Machine for IsNode {
                     );
                 }
             }
+            Input::Connected(LICENSE_SERVER) => {
+                self.license_connected = true;
+                self.check_out_seats(out);
+            }
+            Input::Disconnected(LICENSE_SERVER) => self.license_connected = false,
+            Input::Frame(
+                LICENSE_SERVER,
+                Message::Event {
+                    event: Event::Seats { seats },
+                    ..
+                },
+            ) => {
+                self.granted = Some(seats);
+                self.enforce_seats(out);
+            }
+            Input::Frame(LICENSE_SERVER, _) => {}
             Input::Connected(peer) => {
                 self.last_heard.insert(peer, now);
             }

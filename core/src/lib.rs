@@ -7,9 +7,11 @@
 pub mod clients;
 pub mod codec;
 pub mod db;
+pub mod ha;
 pub mod ids;
 pub mod is_node;
 pub mod kv;
+pub mod license;
 pub mod machine;
 pub mod protocol;
 pub mod proxy;

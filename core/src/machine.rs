@@ -7,7 +7,7 @@
 //!
 //! Must not: do I/O, read a clock or draw unseeded randomness.
 
-use crate::db::DbOp;
+use crate::db::{DbOp, IsDatabase};
 use crate::ids::SimTime;
 use crate::protocol::Message;
 use crate::trace::TraceEvent;
@@ -64,7 +64,38 @@ pub enum Output {
     Trace(TraceEvent),
 }
 
+/// Inputs that do not come from the network: the durable store's answers beyond "persisted",
+/// and operator commands. Only a few machines take them (an IS pair member, the supervisor), so
+/// they arrive through their own entry point, [`Machine::control`], which every other machine
+/// leaves at its default (ignore): adding one here does not touch every machine's `match`.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Control {
+    /// The store answered this [`DbOp::Fence`] (or [`DbOp::Load`]): the database as of that write,
+    /// every earlier write included. For a fence, this process's database session now holds the
+    /// lock for the fence's epoch.
+    Loaded(WriteId, Box<IsDatabase>),
+    /// The store refused this write: another process fenced the database with a newer epoch (or
+    /// this fence was not newer than the database's). Nothing from the refused write on was
+    /// committed; the writer must acknowledge none of it [S-OPS-switchover].
+    Fenced(WriteId),
+    /// An operator command, delivered by the runner's fault plan.
+    Command(Command),
+}
+
+/// What an operator can tell the supervisor (the product's Solution Control Interface).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Command {
+    /// Manual switchover of IS pair `pair` (1-based): demote the primary, promote the backup.
+    Switchover { pair: u16 },
+}
+
 pub trait Machine {
     /// Reacts to one input, appending what it wants done to `out`.
     fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>);
+
+    /// Reacts to one [`Control`] input. Machines that never fence a database nor take operator
+    /// commands ignore them.
+    fn control(&mut self, now: SimTime, control: Control, out: &mut Vec<Output>) {
+        let _ = (now, control, out);
+    }
 }

@@ -161,6 +161,11 @@ pub enum Request {
         group: String,
         seats: u32,
     },
+    /// Operator -> node: change the node's configured seats (`ics_multi_media_agent_seat`) at
+    /// run time [S-LIC-shrink]. The node checks out the new number.
+    SetSeats {
+        seats: u32,
+    },
 }
 
 impl Request {
@@ -187,6 +192,7 @@ impl Request {
             Request::Promote { .. } => "RequestPromote",
             Request::Demote => "RequestDemote",
             Request::CheckOutSeats { .. } => "RequestCheckOutLicenses",
+            Request::SetSeats { .. } => "RequestChangeSeats",
         }
     }
 }

@@ -332,7 +332,8 @@ impl Proxy {
                 Request::Ping
                 | Request::Promote { .. }
                 | Request::Demote
-                | Request::CheckOutSeats { .. },
+                | Request::CheckOutSeats { .. }
+                | Request::SetSeats { .. },
                 _,
             ) => {
                 return self.fail(
@@ -352,7 +353,8 @@ impl Proxy {
             | Request::Ping
             | Request::Promote { .. }
             | Request::Demote
-            | Request::CheckOutSeats { .. } => Ok(()),
+            | Request::CheckOutSeats { .. }
+            | Request::SetSeats { .. } => Ok(()),
             Request::Unregister => {
                 self.client_left(client, out);
                 self.clients.insert(

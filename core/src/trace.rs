@@ -104,6 +104,16 @@ pub enum TraceEvent {
     AgentLoggedIn {
         agent: AgentId,
     },
+    /// The license server granted `granted` of `requested` seats to a license group.
+    SeatsGranted {
+        group: String,
+        requested: u32,
+        granted: u32,
+    },
+    /// A node's seat limit (configured, and granted by the license server) [S-LIC].
+    SeatLimit {
+        seats: u32,
+    },
     AgentLoggedOut {
         agent: AgentId,
     },
@@ -142,6 +152,44 @@ pub enum TraceEvent {
     },
     RequestTimedOut {
         request: &'static str,
+    },
+    // HA: pair members and the supervisor [S-OPS-switchover].
+    /// A pair member took the database lock for `epoch` and now serves as primary (its node's
+    /// NodeStarted and Loaded follow).
+    Promoted {
+        pair: u16,
+        epoch: u64,
+    },
+    /// A primary dropped its node on the supervisor's order and is a backup now.
+    Demoted {
+        pair: u16,
+    },
+    /// The store refused this member's write: a newer epoch holds the lock. It dropped its node
+    /// without acknowledging anything more and is a backup now.
+    Fenced {
+        pair: u16,
+    },
+    /// The supervisor declared a pair's primary gone (silent past the heartbeat timeout, or its
+    /// connection closed).
+    PrimaryLost {
+        pair: u16,
+        host: String,
+    },
+    PromoteOrdered {
+        pair: u16,
+        host: String,
+        epoch: u64,
+    },
+    DemoteOrdered {
+        pair: u16,
+        host: String,
+    },
+    SwitchoverOrdered {
+        pair: u16,
+    },
+    SwitchoverRefused {
+        pair: u16,
+        reason: &'static str,
     },
     // Shell and runner.
     Connected {
@@ -229,6 +277,12 @@ impl fmt::Display for TraceEvent {
             E::Stopped { ixn } => write!(f, "stopped {ixn}"),
             E::AgentLoggedIn { agent } => write!(f, "login {agent}"),
             E::AgentLoggedOut { agent } => write!(f, "logout {agent}"),
+            E::SeatsGranted {
+                group,
+                requested,
+                granted,
+            } => write!(f, "seats {group} granted {granted} of {requested}"),
+            E::SeatLimit { seats } => write!(f, "seat-limit {seats}"),
             E::AgentReady { agent } => write!(f, "ready {agent}"),
             E::ClientRegistered { client } => write!(f, "registered {client}"),
             E::ClientGone { client } => write!(f, "client-gone {client}"),
@@ -241,6 +295,18 @@ impl fmt::Display for TraceEvent {
                 write!(f, "agent-dropped {agent} {ixn} reason={reason:?}")
             }
             E::RequestTimedOut { request } => write!(f, "request-timeout {request}"),
+            E::Promoted { pair, epoch } => write!(f, "promoted pair={pair} epoch={epoch}"),
+            E::Demoted { pair } => write!(f, "demoted pair={pair}"),
+            E::Fenced { pair } => write!(f, "fenced pair={pair}"),
+            E::PrimaryLost { pair, host } => write!(f, "primary-lost pair={pair} {host}"),
+            E::PromoteOrdered { pair, host, epoch } => {
+                write!(f, "promote pair={pair} {host} epoch={epoch}")
+            }
+            E::DemoteOrdered { pair, host } => write!(f, "demote pair={pair} {host}"),
+            E::SwitchoverOrdered { pair } => write!(f, "switchover pair={pair}"),
+            E::SwitchoverRefused { pair, reason } => {
+                write!(f, "switchover-refused pair={pair} ({reason})")
+            }
             E::Connected { peer } => write!(f, "connected {peer}"),
             E::Disconnected { peer } => write!(f, "disconnected {peer}"),
             E::Fault { what } => write!(f, "FAULT {what}"),

@@ -6,7 +6,9 @@
 //! turmoil never retransmits: a partition or hold stalls TCP streams until repaired/released,
 //! which the machines must survive with their request timeouts and keepalives.
 
+use crate::shell::{send_command, OperatorDesk};
 use crate::workload::sub_seed;
+use ixsim_core::machine::Command;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -91,6 +93,11 @@ pub enum FaultAction {
     Latency {
         max_ms: u64,
     },
+    /// An operator orders the supervisor to switch IS pair `pair` over (demote its primary,
+    /// promote its backup) [S-OPS-switchover].
+    Switchover {
+        pair: u16,
+    },
 }
 
 impl FaultAction {
@@ -109,7 +116,7 @@ impl FaultAction {
             FaultAction::PartitionOneway { from, to } | FaultAction::RepairOneway { from, to } => {
                 from.names().into_iter().chain(to.names()).collect()
             }
-            FaultAction::Latency { .. } => Vec::new(),
+            FaultAction::Latency { .. } | FaultAction::Switchover { .. } => Vec::new(),
         }
     }
 
@@ -134,7 +141,8 @@ impl FaultAction {
             FaultAction::Crash { .. }
             | FaultAction::Start { .. }
             | FaultAction::Bounce { .. }
-            | FaultAction::Latency { .. } => None,
+            | FaultAction::Latency { .. }
+            | FaultAction::Switchover { .. } => None,
         };
         if let Some((a, b)) = sides {
             if a.names().iter().any(|host| b.names().contains(host)) {
@@ -160,6 +168,7 @@ impl fmt::Display for FaultAction {
             FaultAction::Hold { a, b } => write!(f, "hold {a} | {b}"),
             FaultAction::Release { a, b } => write!(f, "release {a} | {b}"),
             FaultAction::Latency { max_ms } => write!(f, "latency max={max_ms}ms"),
+            FaultAction::Switchover { pair } => write!(f, "switchover pair={pair}"),
         }
     }
 }
@@ -174,6 +183,8 @@ pub enum RandomKind {
     PartitionOneway,
     Hold,
     Latency,
+    /// A manual switchover of a pair drawn from the seed (needs `[topology] backup = true`).
+    Switchover,
 }
 
 /// "Random faults, N per run, of these kinds": each drawn at a time in `start_ms..end_ms` on a
@@ -241,12 +252,14 @@ impl RandomFaults {
 pub const STREAM_FAULTS: u64 = 2;
 
 /// The scenario's explicit faults plus the seed's random ones, in time order (explicit first at
-/// equal times; draws in drawing order).
+/// equal times; draws in drawing order). `pairs` is the number of IS pairs a switchover may
+/// hit.
 pub fn expand(
     explicit: &[Fault],
     random: Option<&RandomFaults>,
     all_hosts: &[String],
     base_latency_max_ms: u64,
+    pairs: u16,
     seed: u64,
 ) -> Vec<Fault> {
     let mut plan: Vec<Fault> = explicit.to_vec();
@@ -311,6 +324,12 @@ pub fn expand(
                         max_ms: base_latency_max_ms,
                     }),
                 ),
+                RandomKind::Switchover => (
+                    FaultAction::Switchover {
+                        pair: rng.random_range(1..=pairs.max(1)),
+                    },
+                    None,
+                ),
             };
             plan.push(Fault {
                 at_ms,
@@ -328,8 +347,13 @@ pub fn expand(
     plan
 }
 
-/// Carries out one action on the sim; returns what the trace should say.
-pub fn apply(sim: &mut turmoil::Sim<'_>, action: &FaultAction) -> String {
+/// Carries out one action on the sim (operator commands through `operator`, the supervisor's
+/// desk); returns what the trace should say.
+pub fn apply(
+    sim: &mut turmoil::Sim<'_>,
+    action: &FaultAction,
+    operator: Option<&OperatorDesk>,
+) -> String {
     let pairs = |a: &HostSet, b: &HostSet| -> Vec<(String, String)> {
         let mut pairs = Vec::new();
         for x in a.names() {
@@ -368,6 +392,13 @@ pub fn apply(sim: &mut turmoil::Sim<'_>, action: &FaultAction) -> String {
             .for_each(|(x, y)| sim.release(x.as_str(), y.as_str())),
         FaultAction::Latency { max_ms } => {
             sim.set_max_message_latency(Duration::from_millis(*max_ms))
+        }
+        FaultAction::Switchover { pair } => {
+            let delivered = operator
+                .is_some_and(|desk| send_command(desk, Command::Switchover { pair: *pair }));
+            if !delivered {
+                return format!("{action} (supervisor not running)");
+            }
         }
     }
     action.to_string()

@@ -9,6 +9,7 @@ pub mod codec;
 pub mod faults;
 pub mod fuzz;
 pub mod oracles;
+pub mod pull_order;
 pub mod runner;
 pub mod scenario;
 pub mod shell;

@@ -2,6 +2,12 @@
 //! tag it checks. They rebuild what should have happened from the facts in the trace (what was
 //! submitted, acknowledged, queued, pulled, taken, completed), independently of the machines'
 //! own bookkeeping, so a bug in a machine cannot also hide itself.
+//!
+//! Node state belongs to a database, not to a host: both hosts of an IS pair run node `p` (the
+//! pair's index, from `NodeStarted`) on one shared database, so the node models are keyed by
+//! node index, and only the host that started node `p` last speaks for it: what a deposed
+//! primary decides after the promotion never reaches the database (the fence), and
+//! [S-OPS-switchover] checks exactly that.
 
 use crate::trace::Trace;
 use ixsim_core::db::IsDatabase;
@@ -17,6 +23,7 @@ pub const LOST: &str = "S-INV-lost";
 pub const OWNER: &str = "S-INV-owner";
 pub const ORDER: &str = "S-INV-order";
 pub const DURABLE: &str = "S-IS-durable";
+pub const SWITCHOVER: &str = "S-OPS-switchover";
 pub const TRACE_BOUND: &str = "trace-bound";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -29,7 +36,7 @@ pub struct Violation {
 /// What the oracles need besides the trace.
 pub struct OracleInput<'a> {
     pub trace: &'a Trace,
-    /// Final durable database of each IS node, with the trace host id of the node.
+    /// Final durable database of each IS pair (or lone node), with its node index.
     pub databases: Vec<(u16, &'a IsDatabase)>,
     /// Views per queue name.
     pub views: BTreeMap<String, Vec<ViewConfig>>,
@@ -49,6 +56,57 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations.extend(agent_owner(input));
     violations.extend(pull_order(input));
     violations.extend(durable(input));
+    violations.extend(one_writer(input));
+    violations
+}
+
+/// Which host serves which node: every host's node (from its last `NodeStarted`), and the
+/// host that started each node last (the one that speaks for its database).
+#[derive(Default)]
+struct Serving {
+    node_of: BTreeMap<u16, u16>,
+    current: BTreeMap<u16, u16>,
+}
+
+impl Serving {
+    /// Updates on `NodeStarted`; returns the node `entry`'s host speaks for, if it does.
+    fn observe(&mut self, host: u16, event: &TraceEvent) -> Option<u16> {
+        if let TraceEvent::NodeStarted { node, .. } = event {
+            self.node_of.insert(host, *node);
+            self.current.insert(*node, host);
+        }
+        self.node_of
+            .get(&host)
+            .copied()
+            .filter(|node| self.current.get(node) == Some(&host))
+    }
+}
+
+/// [S-OPS-switchover]: one writer per database. Once node `p` started on a host (a promotion
+/// or a restart), no other host that ran node `p` commits a write until it starts the node
+/// again: a deposed primary is fenced out. Two writers on one database duplicate and lose
+/// interactions, whatever the clients happened to see.
+pub fn one_writer(input: &OracleInput<'_>) -> Vec<Violation> {
+    let mut serving = Serving::default();
+    let mut violations = Vec::new();
+    for entry in &input.trace.entries {
+        let speaks = serving.observe(entry.host, &entry.event);
+        let Some(node) = serving.node_of.get(&entry.host).copied() else {
+            continue;
+        };
+        if let TraceEvent::Persisted { writes } = &entry.event {
+            if speaks.is_none() {
+                let host = &input.trace.hosts[entry.host as usize];
+                violations.push(Violation {
+                    oracle: SWITCHOVER,
+                    at_ms: entry.at,
+                    detail: format!(
+                        "{host} committed write {writes} to node {node}'s database after another host took it over"
+                    ),
+                });
+            }
+        }
+    }
     violations
 }
 
@@ -167,9 +225,13 @@ impl NodeModel {
 /// pullable (not owned, durable), and exactly the first ones of the view in view order.
 pub fn pull_order(input: &OracleInput<'_>) -> Vec<Violation> {
     let mut models: BTreeMap<u16, NodeModel> = BTreeMap::new();
+    let mut serving = Serving::default();
     let mut violations = Vec::new();
     for entry in &input.trace.entries {
-        let model = models.entry(entry.host).or_default();
+        let Some(node) = serving.observe(entry.host, &entry.event) else {
+            continue;
+        };
+        let model = models.entry(node).or_default();
         match &entry.event {
             TraceEvent::NodeStarted { .. } => model.available.clear(),
             TraceEvent::Submitted {
@@ -275,9 +337,9 @@ pub fn pull_order(input: &OracleInput<'_>) -> Vec<Violation> {
     violations
 }
 
-/// [S-IS-durable]: a (re)started node loads every acknowledged interaction that nobody has
-/// stopped, keeps owned what an agent holds, and loads none whose completion an agent saw
-/// acknowledged. (One whose stop was still on its
+/// [S-IS-durable]: a (re)started or promoted node loads every acknowledged interaction of its
+/// database that nobody has stopped, keeps owned what an agent holds, and loads none whose
+/// completion an agent saw acknowledged. (One whose stop was still on its
 /// way to the database may come back or not: both are correct.)
 pub fn durable(input: &OracleInput<'_>) -> Vec<Violation> {
     let mut acked = BTreeSet::new();
@@ -285,9 +347,13 @@ pub fn durable(input: &OracleInput<'_>) -> Vec<Violation> {
     let mut stopping = BTreeSet::new();
     // Interactions in an agent's hands, with the host of the desktop holding them.
     let mut held: BTreeMap<IxnId, u16> = BTreeMap::new();
+    // The node (database) each interaction was last submitted to.
+    let mut node_of: BTreeMap<IxnId, u16> = BTreeMap::new();
+    let mut serving = Serving::default();
     let mut violations = Vec::new();
     let entries = &input.trace.entries;
     for (index, entry) in entries.iter().enumerate() {
+        let speaks = serving.observe(entry.host, &entry.event);
         match &entry.event {
             TraceEvent::SubmitAcked { ixn } => {
                 acked.insert(*ixn);
@@ -311,8 +377,11 @@ pub fn durable(input: &OracleInput<'_>) -> Vec<Violation> {
             TraceEvent::Submitted { ixn, .. } => {
                 completed.remove(ixn);
                 stopping.remove(ixn);
+                if let Some(node) = speaks {
+                    node_of.insert(*ixn, node);
+                }
             }
-            TraceEvent::NodeStarted { .. } => {
+            TraceEvent::NodeStarted { node, .. } => {
                 let loaded: BTreeMap<IxnId, bool> = entries[index + 1..]
                     .iter()
                     .take_while(|next| next.host == entry.host && next.at == entry.at)
@@ -329,7 +398,8 @@ pub fn durable(input: &OracleInput<'_>) -> Vec<Violation> {
                     })
                 };
                 for ixn in acked.difference(&completed) {
-                    if !loaded.contains_key(ixn) && !stopping.contains(ixn) {
+                    let here = node_of.get(ixn) == Some(node);
+                    if here && !loaded.contains_key(ixn) && !stopping.contains(ixn) {
                         fail(format!(
                             "{ixn} was acknowledged but the restarted node did not load it"
                         ));

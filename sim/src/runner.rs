@@ -1,6 +1,7 @@
 //! Runs one scenario with one seed inside turmoil and judges it.
 //!
-//! The runner builds one host per process (IS node, media server, router, agent desktops), keeps
+//! The runner builds one host per process (IS nodes or pair members, media server, router, agent
+//! desktops, the supervisor of the pairs), hands operator commands to the supervisor, keeps
 //! the durable stores across crashes, applies the fault plan between `sim.step()` calls, and at
 //! the end hands the trace and final state to the oracles. Same binary + scenario + seed gives
 //! the same trace, byte for byte: the sim is seeded, its epoch fixed, hosts are stepped in
@@ -9,13 +10,14 @@
 use crate::faults::{self, FaultAction};
 use crate::oracles::{self, OracleInput, Violation};
 use crate::scenario::Scenario;
-use crate::shell::{run_host, HostCtx};
+use crate::shell::{run_host, HostCtx, OperatorDesk};
 use crate::trace::Trace;
 use crate::workload::{self, sub_seed, STREAM_AGENT};
 use ixsim_core::clients::agent::{AgentConfig, AgentDesktop};
 use ixsim_core::clients::media::{MediaServer, MediaServerConfig};
 use ixsim_core::clients::router::{Router, RouterConfig};
 use ixsim_core::db::{IsDatabase, Mailbox};
+use ixsim_core::ha::{PairConfig, PairMember, Supervisor, SupervisorConfig};
 use ixsim_core::ids::{AgentId, SimTime, TenantId};
 use ixsim_core::is_node::{IsConfig, IsNode};
 use ixsim_core::trace::TraceEvent;
@@ -67,10 +69,10 @@ fn runner_host(scenario: &Scenario) -> u16 {
     scenario.hosts().len() as u16
 }
 
-fn is_config(scenario: &Scenario) -> IsConfig {
+fn is_config(scenario: &Scenario, node: u16) -> IsConfig {
     let options = &scenario.is;
     IsConfig {
-        node: 1,
+        node,
         tenants: scenario.tenant_configs(),
         queues: scenario.queue_configs(),
         pull_hold_timeout_ms: options.pull_hold_timeout_ms,
@@ -78,6 +80,7 @@ fn is_config(scenario: &Scenario) -> IsConfig {
         invite_timeout_ms: options.invite_timeout_ms,
         agent_capacity: options.agent_capacity,
         seats: options.seats,
+        license_group: None,
         held_pulls_max: options.held_pulls_max,
         max_interactions_per_snapshot: options.max_interactions_per_snapshot,
         client_idle_timeout_ms: options.client_idle_timeout_ms,
@@ -87,7 +90,10 @@ fn is_config(scenario: &Scenario) -> IsConfig {
 
 struct Hosts {
     trace: Rc<RefCell<Trace>>,
+    /// Each pair's (or lone node's) database, with its node index.
     databases: Vec<(u16, Rc<RefCell<IsDatabase>>)>,
+    /// The supervisor's desk for operator commands (with backups).
+    operator: Option<OperatorDesk>,
 }
 
 fn ctx(
@@ -105,27 +111,96 @@ fn ctx(
         db_write_ms: scenario.is.db_write_ms,
         connect_timeout_ms: scenario.client.connect_timeout_ms,
         reconnect_backoff_ms: scenario.client.reconnect_backoff_ms,
+        operator: None,
     }
+}
+
+/// Trace host id of `name` (its registration order).
+fn host_id(names: &[String], name: &str) -> u16 {
+    let index = names.iter().position(|known| known == name);
+    debug_assert!(index.is_some(), "host {name} is not in the topology");
+    index.unwrap_or(0) as u16
+}
+
+/// Registers the IS hosts: a lone node per pair, or both members of each pair sharing one
+/// database; returns the databases.
+fn build_is_hosts(
+    sim: &mut turmoil::Sim<'_>,
+    scenario: &Scenario,
+    trace: &Rc<RefCell<Trace>>,
+    names: &[String],
+) -> Vec<(u16, Rc<RefCell<IsDatabase>>)> {
+    let mut databases = Vec::new();
+    for (index, members) in scenario.is_hosts().into_iter().enumerate() {
+        let node = index as u16 + 1;
+        let db = Rc::new(RefCell::new(IsDatabase::default()));
+        for host in members {
+            let mut is_ctx = ctx(scenario, trace, host_id(names, &host), Vec::new());
+            is_ctx.listen = true;
+            is_ctx.durable = Some(db.clone());
+            let cfg = is_config(scenario, node);
+            if scenario.topology.backup {
+                let pair_cfg = PairConfig {
+                    pair: node,
+                    node: cfg,
+                    planted_bug: scenario.ha.planted_bug.map(Into::into),
+                };
+                sim.host(host, move || {
+                    run_host(is_ctx.clone(), PairMember::new(pair_cfg.clone()))
+                });
+            } else {
+                let store = db.clone();
+                sim.host(host, move || {
+                    let node = IsNode::new(cfg.clone(), store.borrow().clone());
+                    run_host(is_ctx.clone(), node)
+                });
+            }
+        }
+        databases.push((node, db));
+    }
+    databases
+}
+
+/// Registers the supervisor of the pairs; returns its operator desk.
+fn build_supervisor(
+    sim: &mut turmoil::Sim<'_>,
+    scenario: &Scenario,
+    trace: &Rc<RefCell<Trace>>,
+    names: &[String],
+) -> OperatorDesk {
+    let pairs: Vec<[String; 2]> = scenario
+        .is_hosts()
+        .into_iter()
+        .map(|members| [members[0].clone(), format!("{}b", members[0])])
+        .collect();
+    let servers = pairs
+        .iter()
+        .flat_map(|[primary, backup]| [vec![primary.clone()], vec![backup.clone()]])
+        .collect();
+    let cfg = SupervisorConfig {
+        name: "supervisor".to_string(),
+        pairs,
+        heartbeat_ms: scenario.ha.heartbeat_ms,
+        heartbeat_timeout_ms: scenario.ha.heartbeat_timeout_ms,
+    };
+    let desk: OperatorDesk = Rc::new(RefCell::new(None));
+    let mut sup_ctx = ctx(scenario, trace, host_id(names, "supervisor"), servers);
+    sup_ctx.operator = Some(desk.clone());
+    sim.host("supervisor", move || {
+        run_host(sup_ctx.clone(), Supervisor::new(cfg.clone()))
+    });
+    desk
 }
 
 /// Registers every host of the scenario with `sim`.
 fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Hosts {
     let mut names = scenario.hosts();
     names.push("runner".to_string());
-    let trace = Rc::new(RefCell::new(Trace::new(names)));
+    let trace = Rc::new(RefCell::new(Trace::new(names.clone())));
     let client = &scenario.client;
-    let is_servers = vec![vec!["is1".to_string()]];
-
-    let db = Rc::new(RefCell::new(IsDatabase::default()));
-    let mut is_ctx = ctx(scenario, &trace, 0, Vec::new());
-    is_ctx.listen = true;
-    is_ctx.durable = Some(db.clone());
-    let cfg = is_config(scenario);
-    let store = db.clone();
-    sim.host("is1", move || {
-        let node = IsNode::new(cfg.clone(), store.borrow().clone());
-        run_host(is_ctx.clone(), node)
-    });
+    // Clients use pair 1, both its addresses (a proxy in front of several pairs comes later).
+    let is_servers = scenario.is_hosts().into_iter().take(1).collect::<Vec<_>>();
+    let databases = build_is_hosts(sim, scenario, &trace, &names);
 
     let media_cfg = MediaServerConfig {
         name: "media".to_string(),
@@ -134,7 +209,12 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
         tick_ms: client.tick_ms,
     };
     let mailbox = Rc::new(RefCell::new(Mailbox::default()));
-    let mut media_ctx = ctx(scenario, &trace, 1, is_servers.clone());
+    let mut media_ctx = ctx(
+        scenario,
+        &trace,
+        host_id(&names, "media"),
+        is_servers.clone(),
+    );
     media_ctx.durable = Some(mailbox.clone());
     let incarnations = Rc::new(Cell::new(0u32));
     sim.host("media", move || {
@@ -158,7 +238,12 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
         delivery_timeout_ms: scenario.is.invite_timeout_ms + client.request_timeout_ms,
         tick_ms: client.tick_ms,
     };
-    let router_ctx = ctx(scenario, &trace, 2, is_servers.clone());
+    let router_ctx = ctx(
+        scenario,
+        &trace,
+        host_id(&names, "router1"),
+        is_servers.clone(),
+    );
     let incarnations = Rc::new(Cell::new(0u32));
     sim.host("router1", move || {
         incarnations.set(incarnations.get() + 1);
@@ -178,10 +263,11 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
             request_timeout_ms: client.request_timeout_ms,
             tick_ms: client.tick_ms,
         };
-        let agent_ctx = ctx(scenario, &trace, 2 + index as u16, is_servers.clone());
+        let name = format!("agent{index}");
+        let agent_ctx = ctx(scenario, &trace, host_id(&names, &name), is_servers.clone());
         let incarnations = Rc::new(Cell::new(0u32));
         let agent_seed = sub_seed(seed, STREAM_AGENT + u64::from(index));
-        sim.host(format!("agent{index}"), move || {
+        sim.host(name, move || {
             incarnations.set(incarnations.get() + 1);
             let incarnation = incarnations.get();
             let desktop = AgentDesktop::new(
@@ -192,9 +278,14 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
             run_host(agent_ctx.clone(), desktop)
         });
     }
+    let operator = scenario
+        .topology
+        .backup
+        .then(|| build_supervisor(sim, scenario, &trace, &names));
     Hosts {
         trace,
-        databases: vec![(0, db)],
+        databases,
+        operator,
     }
 }
 
@@ -254,6 +345,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
         scenario.random_faults.as_ref(),
         &scenario.hosts(),
         scenario.network.latency_max_ms,
+        scenario.topology.pairs,
         seed,
     );
     let mut next_fault = 0;
@@ -261,7 +353,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
     while sim.elapsed() < duration {
         let now = sim.elapsed().as_millis() as SimTime;
         while let Some(fault) = faults.get(next_fault).filter(|fault| fault.at_ms <= now) {
-            let what = faults::apply(&mut sim, &fault.action);
+            let what = faults::apply(&mut sim, &fault.action, hosts.operator.as_ref());
             let mut trace = hosts.trace.borrow_mut();
             trace.push(now, runner_host(scenario), TraceEvent::Fault { what });
             if let FaultAction::Crash { host } | FaultAction::Bounce { host } = &fault.action {

@@ -5,7 +5,8 @@
 //! Built-in scenarios are the files under `scenarios/`, embedded in the binary by name.
 //! Validation rejects anything the runner could not honour with a message naming the field.
 
-use crate::faults::{Fault, RandomFaults};
+use crate::faults::{Fault, FaultAction, RandomFaults, RandomKind};
+use ixsim_core::ha::HaBug;
 use ixsim_core::ids::TenantId;
 use ixsim_core::is_node::{
     MediaConfig, PlantedBug, QueueConfig, TenantConfig, ViewCondition, ViewConfig,
@@ -44,6 +45,8 @@ pub struct Scenario {
     pub topology: Topology,
     #[serde(default)]
     pub is: IsOptions,
+    #[serde(default)]
+    pub ha: HaOptions,
     pub tenants: Vec<Tenant>,
     pub queues: Vec<Queue>,
     pub router: RouterOptions,
@@ -90,11 +93,55 @@ impl Default for Network {
 #[serde(deny_unknown_fields, default)]
 pub struct Topology {
     pub agents: u32,
+    /// Interaction Server pairs (or lone nodes without `backup`): `is1`, `is2`, ...; clients
+    /// use pair 1.
+    pub pairs: u16,
+    /// Give every pair a backup `is{i}b` sharing its database, and run a `supervisor`.
+    pub backup: bool,
 }
 
 impl Default for Topology {
     fn default() -> Self {
-        Topology { agents: 4 }
+        Topology {
+            agents: 4,
+            pairs: 1,
+            backup: false,
+        }
+    }
+}
+
+/// HA options: the supervisor's heartbeat, and planted HA bugs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HaOptions {
+    pub heartbeat_ms: u64,
+    /// A member silent this long is dead to the supervisor.
+    pub heartbeat_timeout_ms: u64,
+    /// Plant a known bug in every pair member (harness self-test): `promote-without-fence`.
+    pub planted_bug: Option<HaBugName>,
+}
+
+impl Default for HaOptions {
+    fn default() -> Self {
+        HaOptions {
+            heartbeat_ms: 100,
+            heartbeat_timeout_ms: 500,
+            planted_bug: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HaBugName {
+    PromoteWithoutFence,
+}
+
+impl From<HaBugName> for HaBug {
+    fn from(name: HaBugName) -> Self {
+        match name {
+            HaBugName::PromoteWithoutFence => HaBug::PromoteWithoutFence,
+        }
     }
 }
 
@@ -276,6 +323,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../scenarios/is-restart.toml"),
     ),
     ("faults", include_str!("../../scenarios/faults.toml")),
+    (
+        "switchover",
+        include_str!("../../scenarios/switchover.toml"),
+    ),
 ];
 
 pub fn built_in_names() -> Vec<&'static str> {
@@ -313,15 +364,63 @@ impl Scenario {
         Ok(scenario)
     }
 
-    /// Host names of this topology, in the order hosts are registered (trace host ids).
+    /// Host names of each IS pair, pair 1 first: `[is{i}, is{i}b]` with backups, `[is{i}]`
+    /// without.
+    pub fn is_hosts(&self) -> Vec<Vec<String>> {
+        (1..=self.topology.pairs)
+            .map(|pair| {
+                let primary = format!("is{pair}");
+                if self.topology.backup {
+                    vec![primary.clone(), format!("{primary}b")]
+                } else {
+                    vec![primary]
+                }
+            })
+            .collect()
+    }
+
+    /// Host names of this topology, in the order hosts are registered (trace host ids): IS
+    /// hosts, media, router, agents, then the supervisor (with backups).
     pub fn hosts(&self) -> Vec<String> {
-        let mut hosts = vec![
-            "is1".to_string(),
-            "media".to_string(),
-            "router1".to_string(),
-        ];
+        let mut hosts: Vec<String> = self.is_hosts().into_iter().flatten().collect();
+        hosts.push("media".to_string());
+        hosts.push("router1".to_string());
         hosts.extend((1..=self.topology.agents).map(|agent| format!("agent{agent}")));
+        if self.topology.backup {
+            hosts.push("supervisor".to_string());
+        }
         hosts
+    }
+
+    fn validate_ha(&self) -> Result<(), String> {
+        let pairs = self.topology.pairs;
+        if !(1..=64).contains(&pairs) {
+            return Err("topology.pairs must be in 1..=64".to_string());
+        }
+        if self.ha.heartbeat_ms == 0 || self.ha.heartbeat_timeout_ms < self.ha.heartbeat_ms {
+            return Err("ha.heartbeat_ms must be > 0 and <= ha.heartbeat_timeout_ms".to_string());
+        }
+        for fault in &self.faults {
+            if let FaultAction::Switchover { pair } = fault.action {
+                if !self.topology.backup || !(1..=pairs).contains(&pair) {
+                    return Err(format!(
+                        "fault at {} ms: switchover of pair {pair} needs topology.backup = true and 1 <= pair <= topology.pairs",
+                        fault.at_ms
+                    ));
+                }
+            }
+        }
+        let random_switchover = self
+            .random_faults
+            .as_ref()
+            .is_some_and(|random| random.kinds.contains(&RandomKind::Switchover));
+        if random_switchover && !self.topology.backup {
+            return Err("random_faults: switchover needs topology.backup = true".to_string());
+        }
+        if self.ha.planted_bug.is_some() && !self.topology.backup {
+            return Err("ha.planted_bug needs topology.backup = true".to_string());
+        }
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -444,6 +543,7 @@ impl Scenario {
                 self.router.view, router_queue.name
             ),
         )?;
+        self.validate_ha()?;
         let hosts = self.hosts();
         for fault in &self.faults {
             fault

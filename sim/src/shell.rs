@@ -4,7 +4,11 @@
 //! reconnecting with backoff and trying each address of a server in turn. It turns frames into
 //! [`Input`]s, carries out [`Output`]s, drives the machine's timers with tokio's (simulated)
 //! clock, and commits durable writes to the store the runner keeps across crashes, after the
-//! store's latency, before telling the machine they are persisted.
+//! store's latency, before telling the machine they are persisted. Each process has its own
+//! database session ([`DbSession`]): the store decides, not the shell, whether a fenced-out
+//! session's write is refused; the shell only reports it ([`Control::Fenced`]), as it reports
+//! what a fence read ([`Control::Loaded`]). Operator commands from the runner arrive through
+//! the host's [`OperatorDesk`] and go to the machine as [`Control::Command`].
 //!
 //! Connections of one peer are numbered by generation so that a late event of a closed
 //! connection is never taken for the new one. Every `select!` is `biased;` (determinism rule 2).
@@ -15,9 +19,9 @@
 use crate::codec::FrameCodec;
 use crate::trace::Trace;
 use futures::{SinkExt, StreamExt};
-use ixsim_core::db::{DbOp, Durable};
+use ixsim_core::db::{Commit, DbOp, DbSession, Durable};
 use ixsim_core::ids::SimTime;
-use ixsim_core::machine::{Input, Machine, Output, Peer, TimerId, WriteId};
+use ixsim_core::machine::{Command, Control, Input, Machine, Output, Peer, TimerId, WriteId};
 use ixsim_core::protocol::Message;
 use ixsim_core::trace::TraceEvent;
 use std::cell::RefCell;
@@ -44,6 +48,25 @@ pub struct HostCtx {
     pub db_write_ms: u64,
     pub connect_timeout_ms: u64,
     pub reconnect_backoff_ms: u64,
+    /// Where the runner drops operator commands for this host's machine (the supervisor's).
+    pub operator: Option<OperatorDesk>,
+}
+
+/// The runner's line to a host's machine for operator commands: the running shell puts its
+/// sender here at every start; a crashed host's sender is closed, so a command to it fails.
+pub type OperatorDesk = Rc<RefCell<Option<mpsc::UnboundedSender<Command>>>>;
+
+/// Hands `command` to the host behind `desk`; false if its process is not running.
+pub fn send_command(desk: &OperatorDesk, command: Command) -> bool {
+    desk.borrow()
+        .as_ref()
+        .is_some_and(|tx| tx.send(command).is_ok())
+}
+
+/// One input to the machine, from the network side or the control side.
+enum Feed {
+    Input(Input),
+    Control(Control),
 }
 
 enum ShellEvent {
@@ -189,7 +212,9 @@ struct Driver<M> {
     timers: BTreeMap<TimerId, SimTime>,
     deadlines: BTreeSet<(SimTime, TimerId)>,
     commits: VecDeque<(SimTime, WriteId, DbOp)>,
-    inputs: VecDeque<Input>,
+    /// This process's database session (its lock, if it fenced); gone with the process.
+    session: DbSession,
+    inputs: VecDeque<Feed>,
     outputs: Vec<Output>,
 }
 
@@ -200,8 +225,11 @@ impl<M: Machine> Driver<M> {
 
     /// Feeds queued inputs to the machine and carries out its outputs until nothing is left.
     fn pump(&mut self, now: SimTime) {
-        while let Some(input) = self.inputs.pop_front() {
-            self.machine.handle(now, input, &mut self.outputs);
+        while let Some(feed) = self.inputs.pop_front() {
+            match feed {
+                Feed::Input(input) => self.machine.handle(now, input, &mut self.outputs),
+                Feed::Control(control) => self.machine.control(now, control, &mut self.outputs),
+            }
             let outputs = std::mem::take(&mut self.outputs);
             for output in outputs {
                 self.carry_out(now, output);
@@ -225,7 +253,8 @@ impl<M: Machine> Driver<M> {
                             peer: peer.to_string(),
                         },
                     );
-                    self.inputs.push_back(Input::Disconnected(peer));
+                    self.inputs
+                        .push_back(Feed::Input(Input::Disconnected(peer)));
                 }
             }
             Output::SetTimer(id, at) => {
@@ -247,20 +276,40 @@ impl<M: Machine> Driver<M> {
         }
     }
 
-    /// Commits every durable write that is due, then tells the machine.
+    /// Commits every durable write that is due, then tells the machine, in commit order: what
+    /// was persisted, what a fence or load read, what the store refused.
     fn commit_due(&mut self, now: SimTime) {
         let mut last = None;
+        let mut told = false;
         while self.commits.front().is_some_and(|(due, _, _)| *due <= now) {
             let Some((_, write, op)) = self.commits.pop_front() else {
                 break;
             };
-            if let Some(store) = &self.ctx.durable {
-                store.borrow_mut().apply(&op);
+            let commit = match &self.ctx.durable {
+                Some(store) => store.borrow_mut().commit(&mut self.session, &op),
+                None => Commit::Done,
+            };
+            let control = match commit {
+                Commit::Done => {
+                    last = Some(write);
+                    continue;
+                }
+                Commit::Loaded(db) => Control::Loaded(write, db),
+                Commit::Fenced => Control::Fenced(write),
+            };
+            if let Some(persisted) = last.take() {
+                self.inputs
+                    .push_back(Feed::Input(Input::Persisted(persisted)));
             }
-            last = Some(write);
+            self.inputs.push_back(Feed::Control(control));
+            told = true;
         }
-        if let Some(write) = last {
-            self.inputs.push_back(Input::Persisted(write));
+        if let Some(persisted) = last {
+            self.inputs
+                .push_back(Feed::Input(Input::Persisted(persisted)));
+            told = true;
+        }
+        if told {
             self.pump(now);
         }
     }
@@ -272,7 +321,7 @@ impl<M: Machine> Driver<M> {
             }
             self.deadlines.pop_first();
             self.timers.remove(&id);
-            self.inputs.push_back(Input::Timer(id));
+            self.inputs.push_back(Feed::Input(Input::Timer(id)));
         }
         self.pump(now);
     }
@@ -300,7 +349,7 @@ impl<M: Machine> Driver<M> {
                         peer: peer.to_string(),
                     },
                 );
-                self.inputs.push_back(Input::Connected(peer));
+                self.inputs.push_back(Feed::Input(Input::Connected(peer)));
             }
             ShellEvent::Frame {
                 peer,
@@ -312,7 +361,8 @@ impl<M: Machine> Driver<M> {
                     .get(&peer)
                     .is_some_and(|(current, _)| *current == generation)
                 {
-                    self.inputs.push_back(Input::Frame(peer, message));
+                    self.inputs
+                        .push_back(Feed::Input(Input::Frame(peer, message)));
                 }
             }
             ShellEvent::Closed {
@@ -332,11 +382,23 @@ impl<M: Machine> Driver<M> {
                         peer.to_string()
                     };
                     self.trace(now, TraceEvent::Disconnected { peer: what });
-                    self.inputs.push_back(Input::Disconnected(peer));
+                    self.inputs
+                        .push_back(Feed::Input(Input::Disconnected(peer)));
                 }
             }
         }
         self.pump(now);
+    }
+}
+
+/// The next operator command, or never if the host takes none.
+async fn next_command(commands: &mut Option<mpsc::UnboundedReceiver<Command>>) -> Command {
+    match commands {
+        Some(rx) => match rx.recv().await {
+            Some(command) => command,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
     }
 }
 
@@ -363,6 +425,11 @@ pub async fn run_host<M: Machine + 'static>(ctx: HostCtx, machine: M) -> turmoil
         ));
     }
     drop(events_tx);
+    let mut commands = ctx.operator.as_ref().map(|desk| {
+        let (tx, rx) = mpsc::unbounded_channel();
+        *desk.borrow_mut() = Some(tx);
+        rx
+    });
     let mut driver = Driver {
         ctx,
         machine,
@@ -370,7 +437,8 @@ pub async fn run_host<M: Machine + 'static>(ctx: HostCtx, machine: M) -> turmoil
         timers: BTreeMap::new(),
         deadlines: BTreeSet::new(),
         commits: VecDeque::new(),
-        inputs: VecDeque::from([Input::Start]),
+        session: DbSession::default(),
+        inputs: VecDeque::from([Feed::Input(Input::Start)]),
         outputs: Vec::new(),
     };
     driver.pump(now_ms());
@@ -383,6 +451,11 @@ pub async fn run_host<M: Machine + 'static>(ctx: HostCtx, machine: M) -> turmoil
                 Some(event) => driver.on_event(now_ms(), event),
                 None => std::future::pending::<()>().await,
             },
+            command = next_command(&mut commands) => {
+                let now = now_ms();
+                driver.inputs.push_back(Feed::Control(Control::Command(command)));
+                driver.pump(now);
+            }
             _ = tokio::time::sleep(Duration::from_millis(sleep_ms.unwrap_or(0))), if sleep_ms.is_some() => {
                 let now = now_ms();
                 driver.fire_due_timers(now);

@@ -235,6 +235,15 @@ impl Machine for AgentDesktop {
                     event: Event::Invite { agent, ixn },
                 },
             ) if agent == self.cfg.agent => self.on_invite(now, ixn.id, out),
+            // Logged out by the server (seats lowered, login revoked) [S-LIC-shrink]: start over
+            // on a fresh connection, logging in again when a seat is free.
+            Input::Frame(
+                _,
+                Message::Event {
+                    ref_id: None,
+                    event: Event::LoggedOut { agent },
+                },
+            ) if agent == self.cfg.agent => out.push(Output::Close(SERVER)),
             Input::Frame(_, Message::Event { ref_id: None, .. })
             | Input::Frame(_, Message::Request { .. })
             | Input::Frame(_, Message::ProxiedRequest { .. })

@@ -1,0 +1,664 @@
+//! Interaction Server high availability: primary/backup pairs sharing one database, and the
+//! supervisor (the Solution Control Server role) that promotes a backup when its primary dies
+//! and carries out an operator's manual switchover [S-OPS-switchover] [S-IS-durable].
+//!
+//! - [`PairMember`] is the software of one host of a pair. As backup it holds no [`IsNode`]: it
+//!   answers the supervisor and pings, and turns every other client away with `NotPrimary`,
+//!   closing the connection so the client moves on to the pair's other address. Promoted, it
+//!   takes the database lock ([`DbOp::Fence`], see [`IsDatabase`] for the lock model) and builds
+//!   its node from the database the store hands back with the fence ([`Control::Loaded`]): the
+//!   database reaches the machine as an input, never by reading a shared store, so the member
+//!   stays sans-IO and a test can feed any database it likes. A primary whose write the store
+//!   refuses ([`Control::Fenced`]: someone newer holds the lock) drops its node without
+//!   acknowledging anything more and becomes a backup.
+//! - [`Supervisor`] connects to every member, heartbeats them, promotes the backup (epoch + 1)
+//!   when the primary misses heartbeats or its connection closes, demotes any other member
+//!   that shows up, and executes operator commands ([`Control::Command`]). A partition between
+//!   the supervisor and a primary therefore looks like a death; the fence keeps the deposed
+//!   primary from committing anything after the promotion.
+//!
+//! Must not: do I/O or read a clock (the database arrives as [`Control::Loaded`]); acknowledge a
+//! request of a node that was dropped.
+
+use crate::db::{DbOp, IsDatabase};
+use crate::ids::{RefId, SimTime};
+use crate::is_node::{IsConfig, IsNode};
+use crate::machine::{Command, Control, Input, Machine, Output, Peer, TimerId, WriteId};
+use crate::protocol::{ClientKind, ErrorCode, Event, Message, Request};
+use crate::trace::TraceEvent;
+use std::collections::BTreeSet;
+
+/// Bits of a wrapped timer or write id that the node's own id keeps; the bits above hold the
+/// node's incarnation, so a late timer or commit of a dropped node never reaches its successor.
+const GENERATION_SHIFT: u32 = 40;
+const LOW_MASK: u64 = (1 << GENERATION_SHIFT) - 1;
+
+/// Bugs the harness can plant in the HA layer to prove its oracles find them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum HaBug {
+    /// Promotion reads the database without taking the lock: a deposed primary that clients
+    /// still reach keeps committing next to the new one (split brain). Caught by
+    /// [S-OPS-switchover].
+    PromoteWithoutFence,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PairConfig {
+    /// Pair number, 1-based; equal to `node.node` (the pair's node index).
+    pub pair: u16,
+    pub node: IsConfig,
+    pub planted_bug: Option<HaBug>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Role {
+    Primary,
+    Backup,
+}
+
+/// A promotion waiting for its fence to commit.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Promotion {
+    supervisor: Peer,
+    ref_id: RefId,
+    epoch: u64,
+    fence: WriteId,
+}
+
+/// One host of an IS pair. Starts (and restarts) as backup: only the supervisor makes a primary.
+pub struct PairMember {
+    cfg: PairConfig,
+    node: Option<IsNode>,
+    /// Incarnation of `node`, bumped at every promotion attempt.
+    generation: u64,
+    /// The epoch this member was promoted with (0 before its first promotion).
+    epoch: u64,
+    supervisor: Option<Peer>,
+    promoting: Option<Promotion>,
+    /// Open client connections: a promoted node learns of them, a demoted one closes them.
+    conns: BTreeSet<Peer>,
+}
+
+impl PairMember {
+    pub fn new(cfg: PairConfig) -> Self {
+        assert_eq!(
+            cfg.pair, cfg.node.node,
+            "a pair's node index is its pair number"
+        );
+        PairMember {
+            cfg,
+            node: None,
+            generation: 0,
+            epoch: 0,
+            supervisor: None,
+            promoting: None,
+            conns: BTreeSet::new(),
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        match self.node {
+            Some(_) => Role::Primary,
+            None => Role::Backup,
+        }
+    }
+
+    pub fn node(&self) -> Option<&IsNode> {
+        self.node.as_ref()
+    }
+
+    fn wrap(&self, low: u64) -> u64 {
+        debug_assert!(low < LOW_MASK, "node id space exhausted");
+        (self.generation << GENERATION_SHIFT) | low
+    }
+
+    /// The node's id if `id` belongs to the current node's incarnation.
+    fn unwrap_current(&self, id: u64) -> Option<u64> {
+        (id >> GENERATION_SHIFT == self.generation && self.node.is_some()).then_some(id & LOW_MASK)
+    }
+
+    /// Feeds the node one input and carries its outputs out, renaming its timers and writes.
+    fn forward(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
+        let Some(node) = self.node.as_mut() else {
+            return;
+        };
+        let mut inner = Vec::new();
+        node.handle(now, input, &mut inner);
+        for output in inner {
+            let output = match output {
+                Output::SetTimer(TimerId(id), at) => Output::SetTimer(TimerId(self.wrap(id)), at),
+                Output::CancelTimer(TimerId(id)) => Output::CancelTimer(TimerId(self.wrap(id))),
+                // Write 0 of an incarnation is its fence; the node's writes follow it.
+                Output::Persist(WriteId(id), op) => Output::Persist(WriteId(self.wrap(id + 1)), op),
+                output @ (Output::Send(..) | Output::Close(_) | Output::Trace(_)) => output,
+            };
+            out.push(output);
+        }
+    }
+
+    fn reply(peer: Peer, ref_id: RefId, event: Event, out: &mut Vec<Output>) {
+        out.push(Output::Send(peer, Message::reply(ref_id, event)));
+    }
+
+    /// A backup turns client work away; the client tries the pair's other address.
+    fn refuse(&self, peer: Peer, message: Message, out: &mut Vec<Output>) {
+        let code = ErrorCode::NotPrimary;
+        match message {
+            Message::Request { ref_id, request } => {
+                out.push(Output::Trace(TraceEvent::request_failed(&request, code)));
+                out.push(Output::Send(peer, Message::error(ref_id, code)));
+            }
+            Message::ProxiedRequest {
+                client,
+                ref_id,
+                request,
+            } => {
+                out.push(Output::Trace(TraceEvent::request_failed(&request, code)));
+                out.push(Output::Send(
+                    peer,
+                    Message::ProxiedEvent {
+                        client,
+                        ref_id: Some(ref_id),
+                        event: Event::Error { code },
+                    },
+                ));
+            }
+            Message::Event { .. } | Message::ProxiedEvent { .. } => {}
+        }
+        out.push(Output::Close(peer));
+    }
+
+    fn on_request(
+        &mut self,
+        now: SimTime,
+        peer: Peer,
+        ref_id: RefId,
+        request: Request,
+        out: &mut Vec<Output>,
+    ) {
+        let from_supervisor = self.supervisor == Some(peer);
+        match &request {
+            Request::RegisterClient {
+                kind: ClientKind::Supervisor,
+                ..
+            } => {
+                self.supervisor = Some(peer);
+                return Self::reply(peer, ref_id, Event::Ack { ixn: None }, out);
+            }
+            Request::Ping if from_supervisor || self.node.is_none() => {
+                return Self::reply(peer, ref_id, Event::Ack { ixn: None }, out);
+            }
+            Request::Promote { epoch } if from_supervisor => {
+                return self.promote(peer, ref_id, *epoch, out);
+            }
+            Request::Demote if from_supervisor => {
+                if self.node.is_some() {
+                    self.step_down(
+                        TraceEvent::Demoted {
+                            pair: self.cfg.pair,
+                        },
+                        out,
+                    );
+                }
+                return Self::reply(peer, ref_id, Event::Ack { ixn: None }, out);
+            }
+            _ => {}
+        }
+        let message = Message::Request { ref_id, request };
+        if self.node.is_some() {
+            self.forward(now, Input::Frame(peer, message), out);
+        } else {
+            self.refuse(peer, message, out);
+        }
+    }
+
+    fn promote(&mut self, supervisor: Peer, ref_id: RefId, epoch: u64, out: &mut Vec<Output>) {
+        if self.node.is_some() {
+            // Already primary (the supervisor lost our answer): nothing newer holds the lock,
+            // or our writes would have been refused.
+            return Self::reply(supervisor, ref_id, Event::Ack { ixn: None }, out);
+        }
+        if self.promoting.is_some() {
+            // One fence at a time; the supervisor asks again after its timeout.
+            return;
+        }
+        self.generation += 1;
+        let fence = WriteId(self.wrap(0));
+        self.promoting = Some(Promotion {
+            supervisor,
+            ref_id,
+            epoch,
+            fence,
+        });
+        let op = match self.cfg.planted_bug {
+            Some(HaBug::PromoteWithoutFence) => DbOp::Load,
+            None => DbOp::Fence { epoch },
+        };
+        out.push(Output::Persist(fence, op));
+    }
+
+    /// The fence committed: become primary on the database as of the fence.
+    fn promoted(
+        &mut self,
+        now: SimTime,
+        promotion: Promotion,
+        db: IsDatabase,
+        out: &mut Vec<Output>,
+    ) {
+        debug_assert!(self.node.is_none(), "a primary does not fence again");
+        self.epoch = promotion.epoch;
+        self.node = Some(IsNode::new(self.cfg.node.clone(), db));
+        out.push(Output::Trace(TraceEvent::Promoted {
+            pair: self.cfg.pair,
+            epoch: self.epoch,
+        }));
+        self.forward(now, Input::Start, out);
+        let clients: Vec<Peer> = self
+            .conns
+            .iter()
+            .copied()
+            .filter(|peer| Some(*peer) != self.supervisor)
+            .collect();
+        for peer in clients {
+            self.forward(now, Input::Connected(peer), out);
+        }
+        Self::reply(
+            promotion.supervisor,
+            promotion.ref_id,
+            Event::Ack { ixn: None },
+            out,
+        );
+    }
+
+    /// Drops the node (nothing it still meant to acknowledge goes out) and closes every client.
+    fn step_down(&mut self, why: TraceEvent, out: &mut Vec<Output>) {
+        debug_assert!(self.node.is_some(), "only a primary steps down");
+        self.node = None;
+        out.push(Output::Trace(why));
+        for peer in &self.conns {
+            if Some(*peer) != self.supervisor {
+                out.push(Output::Close(*peer));
+            }
+        }
+    }
+}
+
+impl Machine for PairMember {
+    fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
+        match input {
+            // A member boots as backup; the supervisor decides who serves.
+            Input::Start => {}
+            Input::Connected(peer) => {
+                self.conns.insert(peer);
+                self.forward(now, Input::Connected(peer), out);
+            }
+            Input::Disconnected(peer) => {
+                self.conns.remove(&peer);
+                if self.supervisor == Some(peer) {
+                    self.supervisor = None;
+                } else {
+                    self.forward(now, Input::Disconnected(peer), out);
+                }
+            }
+            Input::Frame(peer, Message::Request { ref_id, request }) => {
+                self.on_request(now, peer, ref_id, request, out)
+            }
+            Input::Frame(peer, message) => {
+                if self.node.is_some() {
+                    self.forward(now, Input::Frame(peer, message), out);
+                } else {
+                    self.refuse(peer, message, out);
+                }
+            }
+            Input::Timer(TimerId(id)) => {
+                if let Some(low) = self.unwrap_current(id) {
+                    self.forward(now, Input::Timer(TimerId(low)), out);
+                }
+            }
+            Input::Persisted(WriteId(id)) => {
+                // Low 0 is the fence, answered by Control::Loaded.
+                if let Some(low) = self.unwrap_current(id).filter(|low| *low > 0) {
+                    self.forward(now, Input::Persisted(WriteId(low - 1)), out);
+                }
+            }
+        }
+    }
+
+    fn control(&mut self, now: SimTime, control: Control, out: &mut Vec<Output>) {
+        match control {
+            Control::Loaded(write, db) => {
+                let Some(promotion) = self.promoting.filter(|p| p.fence == write) else {
+                    return;
+                };
+                self.promoting = None;
+                self.promoted(now, promotion, *db, out);
+            }
+            Control::Fenced(write) => {
+                if let Some(promotion) = self.promoting.filter(|p| p.fence == write) {
+                    // Our epoch is not newer than the database's: the supervisor retries with
+                    // a newer one.
+                    self.promoting = None;
+                    let code = ErrorCode::InvalidState;
+                    let request = Request::Promote {
+                        epoch: promotion.epoch,
+                    };
+                    out.push(Output::Trace(TraceEvent::request_failed(&request, code)));
+                    out.push(Output::Send(
+                        promotion.supervisor,
+                        Message::error(promotion.ref_id, code),
+                    ));
+                } else if self.unwrap_current(write.0).is_some() {
+                    self.step_down(
+                        TraceEvent::Fenced {
+                            pair: self.cfg.pair,
+                        },
+                        out,
+                    );
+                }
+            }
+            // Operator commands go to the supervisor.
+            Control::Command(_) => {}
+        }
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SupervisorConfig {
+    pub name: String,
+    /// Host names of each pair's two members, pair 1 first; member 0 is the preferred primary.
+    /// Pair `p` (1-based) member `m` is this machine's server `Peer::Server(2 * (p - 1) + m)`.
+    pub pairs: Vec<[String; 2]>,
+    pub heartbeat_ms: u64,
+    /// A member silent this long is dead (and its connection is closed to be reopened).
+    pub heartbeat_timeout_ms: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+struct Link {
+    connected: bool,
+    last_heard: SimTime,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Operation {
+    Promote {
+        member: usize,
+    },
+    /// Manual switchover, first half: then promote the other member.
+    Demote {
+        member: usize,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Pending {
+    ref_id: RefId,
+    operation: Operation,
+    since: SimTime,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+struct PairState {
+    links: [Link; 2],
+    primary: Option<usize>,
+    /// The last epoch this supervisor handed out for the pair.
+    epoch: u64,
+    pending: Option<Pending>,
+}
+
+const HEARTBEAT: TimerId = TimerId(0);
+
+/// The supervisor: one per cluster, host `supervisor`.
+///
+/// It keeps what it believes in memory only: a restarted supervisor starts again at epoch 0,
+/// and a promotion the store refuses for a stale epoch comes back as an error, upon which the
+/// next attempt uses the following epoch.
+pub struct Supervisor {
+    cfg: SupervisorConfig,
+    pairs: Vec<PairState>,
+    next_ref: u32,
+}
+
+impl Supervisor {
+    pub fn new(cfg: SupervisorConfig) -> Self {
+        assert!(cfg.heartbeat_ms > 0, "heartbeat_ms must be > 0");
+        let pairs = vec![PairState::default(); cfg.pairs.len()];
+        Supervisor {
+            cfg,
+            pairs,
+            next_ref: 0,
+        }
+    }
+
+    fn peer(pair: usize, member: usize) -> Peer {
+        Peer::Server((2 * pair + member) as u16)
+    }
+
+    fn host(&self, pair: usize, member: usize) -> String {
+        self.cfg.pairs[pair][member].clone()
+    }
+
+    fn send(
+        &mut self,
+        pair: usize,
+        member: usize,
+        request: Request,
+        out: &mut Vec<Output>,
+    ) -> RefId {
+        self.next_ref = self.next_ref.wrapping_add(1);
+        let ref_id = RefId(self.next_ref);
+        out.push(Output::Send(
+            Self::peer(pair, member),
+            Message::Request { ref_id, request },
+        ));
+        ref_id
+    }
+
+    fn alive(&self, now: SimTime, pair: usize, member: usize) -> bool {
+        let link = self.pairs[pair].links[member];
+        link.connected && now.saturating_sub(link.last_heard) <= self.cfg.heartbeat_timeout_ms
+    }
+
+    fn pair_number(pair: usize) -> u16 {
+        (pair + 1) as u16
+    }
+
+    fn promote(&mut self, now: SimTime, pair: usize, member: usize, out: &mut Vec<Output>) {
+        self.pairs[pair].epoch += 1;
+        let epoch = self.pairs[pair].epoch;
+        out.push(Output::Trace(TraceEvent::PromoteOrdered {
+            pair: Self::pair_number(pair),
+            host: self.host(pair, member),
+            epoch,
+        }));
+        let ref_id = self.send(pair, member, Request::Promote { epoch }, out);
+        self.pairs[pair].pending = Some(Pending {
+            ref_id,
+            operation: Operation::Promote { member },
+            since: now,
+        });
+    }
+
+    /// Makes sure the pair has a live primary, promoting a live member if it has none.
+    fn decide(&mut self, now: SimTime, pair: usize, out: &mut Vec<Output>) {
+        if self.pairs[pair].pending.is_some() {
+            return;
+        }
+        if let Some(primary) = self.pairs[pair].primary {
+            if self.alive(now, pair, primary) {
+                return;
+            }
+            out.push(Output::Trace(TraceEvent::PrimaryLost {
+                pair: Self::pair_number(pair),
+                host: self.host(pair, primary),
+            }));
+            self.pairs[pair].primary = None;
+        }
+        if let Some(member) = (0..2).find(|member| self.alive(now, pair, *member)) {
+            self.promote(now, pair, member, out);
+        }
+    }
+
+    fn switchover(&mut self, now: SimTime, pair_number: u16, out: &mut Vec<Output>) {
+        out.push(Output::Trace(TraceEvent::SwitchoverOrdered {
+            pair: pair_number,
+        }));
+        let refuse = |reason: &'static str, out: &mut Vec<Output>| {
+            out.push(Output::Trace(TraceEvent::SwitchoverRefused {
+                pair: pair_number,
+                reason,
+            }));
+        };
+        let Some(pair) = (pair_number as usize)
+            .checked_sub(1)
+            .filter(|pair| *pair < self.pairs.len())
+        else {
+            return refuse("no such pair", out);
+        };
+        if self.pairs[pair].pending.is_some() {
+            return refuse("an HA operation is in progress", out);
+        }
+        let Some(primary) = self.pairs[pair]
+            .primary
+            .filter(|primary| self.alive(now, pair, *primary))
+        else {
+            return refuse("no live primary", out);
+        };
+        if !self.alive(now, pair, 1 - primary) {
+            return refuse("backup not available", out);
+        }
+        self.demote(now, pair, primary, out);
+    }
+
+    fn demote(&mut self, now: SimTime, pair: usize, member: usize, out: &mut Vec<Output>) {
+        out.push(Output::Trace(TraceEvent::DemoteOrdered {
+            pair: Self::pair_number(pair),
+            host: self.host(pair, member),
+        }));
+        let ref_id = self.send(pair, member, Request::Demote, out);
+        self.pairs[pair].pending = Some(Pending {
+            ref_id,
+            operation: Operation::Demote { member },
+            since: now,
+        });
+    }
+
+    fn on_answer(
+        &mut self,
+        now: SimTime,
+        pair: usize,
+        ref_id: RefId,
+        event: &Event,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(pending) = self.pairs[pair].pending.filter(|p| p.ref_id == ref_id) else {
+            return;
+        };
+        self.pairs[pair].pending = None;
+        let ok = matches!(event, Event::Ack { .. });
+        match pending.operation {
+            Operation::Promote { member } if ok => {
+                self.pairs[pair].primary = Some(member);
+                let other = 1 - member;
+                if self.pairs[pair].links[other].connected {
+                    // Whoever else believes it is primary (a deposed one back from a partition)
+                    // steps down.
+                    self.send(pair, other, Request::Demote, out);
+                }
+            }
+            Operation::Demote { member } if ok => {
+                self.pairs[pair].primary = None;
+                self.promote(now, pair, 1 - member, out);
+            }
+            Operation::Promote { .. } | Operation::Demote { .. } => {}
+        }
+        self.decide(now, pair, out);
+    }
+
+    fn on_tick(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        for pair in 0..self.pairs.len() {
+            for member in 0..2 {
+                let link = self.pairs[pair].links[member];
+                if !link.connected {
+                    continue;
+                }
+                if now.saturating_sub(link.last_heard) > self.cfg.heartbeat_timeout_ms {
+                    // Silent: close it so the shell dials again (and a partition heals into
+                    // a fresh connection).
+                    self.pairs[pair].links[member].connected = false;
+                    out.push(Output::Close(Self::peer(pair, member)));
+                } else {
+                    self.send(pair, member, Request::Ping, out);
+                }
+            }
+            let expired = self.pairs[pair]
+                .pending
+                .is_some_and(|p| now.saturating_sub(p.since) > self.cfg.heartbeat_timeout_ms);
+            if expired {
+                self.pairs[pair].pending = None;
+            }
+            self.decide(now, pair, out);
+        }
+        out.push(Output::SetTimer(HEARTBEAT, now + self.cfg.heartbeat_ms));
+    }
+
+    fn member_of(&self, peer: Peer) -> Option<(usize, usize)> {
+        let Peer::Server(index) = peer else {
+            return None;
+        };
+        let (pair, member) = (index as usize / 2, index as usize % 2);
+        (pair < self.pairs.len()).then_some((pair, member))
+    }
+}
+
+impl Machine for Supervisor {
+    fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
+        match input {
+            Input::Start => out.push(Output::SetTimer(HEARTBEAT, now + self.cfg.heartbeat_ms)),
+            Input::Timer(_) => self.on_tick(now, out),
+            Input::Connected(peer) => {
+                let Some((pair, member)) = self.member_of(peer) else {
+                    return;
+                };
+                self.pairs[pair].links[member] = Link {
+                    connected: true,
+                    last_heard: now,
+                };
+                let name = self.cfg.name.clone();
+                let kind = ClientKind::Supervisor;
+                self.send(pair, member, Request::RegisterClient { name, kind }, out);
+                if self.pairs[pair].primary == Some(1 - member) {
+                    self.send(pair, member, Request::Demote, out);
+                }
+            }
+            Input::Disconnected(peer) => {
+                let Some((pair, member)) = self.member_of(peer) else {
+                    return;
+                };
+                self.pairs[pair].links[member].connected = false;
+                self.decide(now, pair, out);
+            }
+            Input::Frame(peer, message) => {
+                let Some((pair, member)) = self.member_of(peer) else {
+                    return;
+                };
+                self.pairs[pair].links[member].last_heard = now;
+                if let Message::Event {
+                    ref_id: Some(ref_id),
+                    event,
+                } = &message
+                {
+                    self.on_answer(now, pair, *ref_id, event, out);
+                }
+            }
+            Input::Persisted(_) => {}
+        }
+    }
+
+    fn control(&mut self, now: SimTime, control: Control, out: &mut Vec<Output>) {
+        match control {
+            Control::Command(Command::Switchover { pair }) => self.switchover(now, pair, out),
+            Control::Loaded(..) | Control::Fenced(_) => {}
+        }
+    }
+}
