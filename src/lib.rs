@@ -75,6 +75,18 @@ impl RunSummary {
             stats.request_timeouts,
             stats.faults
         );
+        let codes: Vec<String> = stats
+            .error_codes
+            .iter()
+            .map(|(code, count)| format!("{code}:{count}"))
+            .collect();
+        let _ = writeln!(
+            text,
+            "error codes [{}] pull-order inversions {} max agents logged in {}",
+            codes.join(" "),
+            stats.pull_order_inversions,
+            stats.max_agents_logged_in
+        );
         if self.violations.is_empty() {
             let _ = writeln!(text, "ok: no oracle violated");
         }

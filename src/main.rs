@@ -6,6 +6,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use ixsim::{repro_command, sweep, RunSummary};
+use ixsim_sim::scenario::PullModeName;
 use ixsim_sim::{Scenario, ScenarioError};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -36,6 +37,9 @@ enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// Override the proxies' pull mode [S-PX-fifo].
+        #[arg(long, value_enum)]
+        pull_mode: Option<PullModeArg>,
     },
     /// Run many seeds, one simulation per thread, and report the failing ones.
     Sweep {
@@ -47,6 +51,9 @@ enum Command {
         /// Threads to use (default: all cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Override the proxies' pull mode [S-PX-fifo].
+        #[arg(long, value_enum)]
+        pull_mode: Option<PullModeArg>,
     },
     /// List the built-in scenarios.
     Scenarios,
@@ -59,6 +66,29 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         seeds: u64,
     },
+}
+
+/// `--pull-mode`: how proxies pull (the scenario's `[proxy] pull_mode` otherwise).
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum PullModeArg {
+    RoundRobin,
+    Ordered,
+}
+
+impl PullModeArg {
+    fn apply(self, scenario: &mut Scenario) {
+        scenario.proxy.pull_mode = match self {
+            PullModeArg::RoundRobin => PullModeName::RoundRobin,
+            PullModeArg::Ordered => PullModeName::Ordered,
+        };
+    }
+
+    fn flag(self) -> &'static str {
+        match self {
+            PullModeArg::RoundRobin => " --pull-mode round-robin",
+            PullModeArg::Ordered => " --pull-mode ordered",
+        }
+    }
 }
 
 fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -97,23 +127,33 @@ fn main() -> ExitCode {
             seed,
             trace,
             json,
+            pull_mode,
         } => {
-            let scenario = match load(&scenario) {
+            let mut scenario = match load(&scenario) {
                 Ok(scenario) => scenario,
                 Err(code) => return code,
             };
+            if let Some(mode) = pull_mode {
+                mode.apply(&mut scenario);
+            }
             run_one(&scenario, seed, trace, json)
         }
         Command::Sweep {
             scenario,
             seeds,
             jobs,
+            pull_mode,
         } => {
-            let named = scenario;
-            let scenario = match load(&named) {
+            let mut named = scenario;
+            let mut scenario = match load(&named) {
                 Ok(scenario) => scenario,
                 Err(code) => return code,
             };
+            if let Some(mode) = pull_mode {
+                mode.apply(&mut scenario);
+                // The repro line carries the override.
+                named.push_str(mode.flag());
+            }
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let progress = std::io::stderr().is_terminal();

@@ -135,9 +135,15 @@ enum OpKind {
     Peek {
         count: u32,
         heads: Vec<(usize, IxnInfo)>,
+        /// Set when asking again after an idle wait: the end of the client's hold.
+        until: Option<SimTime>,
     },
     /// Ordered pull, second phase: the items taken from each node.
     Gather { items: Vec<IxnInfo> },
+    /// Ordered pull with nothing waiting anywhere: asks again every tick until `until`, then
+    /// answers empty (holding on one node instead would hand out that node's next item while an
+    /// older one arrived elsewhere).
+    Idle { count: u32, until: SimTime },
     Agent {
         agent: AgentId,
         acked: Vec<usize>,
@@ -214,6 +220,19 @@ impl Proxy {
         (0..self.cfg.nodes.len())
             .filter(|node| self.cfg.nodes[*node].tenants.contains(&tenant))
             .collect()
+    }
+
+    /// Answers a client's pull, tracing what it got (the pull-order statistic reads this).
+    fn reply_pull(&self, op: &ClientOp, items: Vec<IxnInfo>, out: &mut Vec<Output>) {
+        if let Request::Pull { queue, view, .. } = &op.request {
+            out.push(Output::Trace(TraceEvent::ProxyPulled {
+                client: op.name.clone(),
+                queue: queue.clone(),
+                view: view.clone(),
+                ixns: items.iter().map(|item| item.id).collect(),
+            }));
+        }
+        self.reply(op.client, op.ref_id, Event::TakenFromQueue { items }, out);
     }
 
     fn reply(&self, client: Peer, ref_id: RefId, event: Event, out: &mut Vec<Output>) {
@@ -492,6 +511,7 @@ impl Proxy {
             let kind = OpKind::Peek {
                 count,
                 heads: Vec::new(),
+                until: None,
             };
             let op = self.start_op(now, who, &request, kind, hold);
             for node in live {
@@ -589,6 +609,12 @@ impl Proxy {
         request: &Request,
         out: &mut Vec<Output>,
     ) -> Result<(), ErrorCode> {
+        if let Some(tenant) = login_tenant {
+            self.route_tenant(tenant)?;
+        }
+        if self.busy_agents.contains(&agent) {
+            return Err(ErrorCode::InProgress);
+        }
         let tenant = match login_tenant {
             Some(tenant) => self.route_tenant(tenant)?,
             None => {
@@ -598,9 +624,6 @@ impl Proxy {
                     .tenant
             }
         };
-        if self.busy_agents.contains(&agent) {
-            return Err(ErrorCode::InProgress);
-        }
         let nodes: Vec<usize> = self
             .tenant_nodes(tenant)
             .into_iter()
@@ -696,13 +719,14 @@ impl Proxy {
                 }
                 if op.waiting.is_empty() {
                     let op = self.ops.remove(&op_id).expect("op exists");
-                    let OpKind::Gather { mut items } = op.kind else {
+                    let OpKind::Gather { mut items } = op.kind.clone() else {
                         return;
                     };
                     items.sort_by_key(|item| (Reverse(item.priority), item.submitted_at, item.id));
-                    self.reply(op.client, op.ref_id, Event::TakenFromQueue { items }, out);
+                    self.reply_pull(&op, items, out);
                 }
             }
+            OpKind::Idle { .. } => {}
             OpKind::Agent { acked, error, .. } => {
                 match event {
                     Some(Event::Ack { .. }) => acked.push(node),
@@ -737,6 +761,12 @@ impl Proxy {
                 out,
             );
         };
+        if let (Request::Pull { .. }, Event::TakenFromQueue { items }) = (&op.request, &event) {
+            for item in items {
+                self.cache.insert(item.id, node);
+            }
+            return self.reply_pull(&op, items.clone(), out);
+        }
         match (&op.request, &event) {
             (_, Event::Ack { ixn: Some(ixn) }) => {
                 if matches!(op.request, Request::StopProcessing { .. }) {
@@ -828,7 +858,12 @@ impl Proxy {
         let Some(mut op) = self.ops.remove(&op_id) else {
             return;
         };
-        let OpKind::Peek { count, mut heads } = op.kind else {
+        let OpKind::Peek {
+            count,
+            mut heads,
+            until,
+        } = op.kind.clone()
+        else {
             return;
         };
         heads.sort_by_key(|(node, item)| {
@@ -852,23 +887,15 @@ impl Proxy {
         };
         let name = op.name.clone();
         if share.is_empty() {
-            // Nothing waits anywhere: hold on one node, in turn, like round-robin.
-            let live = self.connected_nodes();
-            let Some(node) = (!live.is_empty()).then(|| {
-                self.rr_pull = self.rr_pull.wrapping_add(1);
-                live[self.rr_pull % live.len()]
-            }) else {
-                return self.fail(
-                    op.client,
-                    op.ref_id,
-                    &op.request,
-                    ErrorCode::ConnectionLost,
-                    out,
-                );
-            };
-            let who = (op.client, name.as_str(), op.ref_id);
-            let extra = hold_ms.unwrap_or(0);
-            return self.forward(now, who, node, op.request.clone(), extra, out);
+            let until = until.unwrap_or(now + hold_ms.unwrap_or(0));
+            if now >= until {
+                return self.reply_pull(&op, Vec::new(), out);
+            }
+            op.kind = OpKind::Idle { count, until };
+            op.deadline = until + self.cfg.request_timeout_ms;
+            op.waiting.clear();
+            self.ops.insert(op_id, op);
+            return;
         }
         op.kind = OpKind::Gather { items: Vec::new() };
         op.waiting.clear();
@@ -882,6 +909,48 @@ impl Proxy {
                 hold_ms: Some(0),
             };
             self.ask(node, Asked::Op(op_id), Some(&name), pull, out);
+        }
+    }
+
+    /// Asks the nodes for the view's heads again for an idle ordered pull.
+    fn poll_idle(&mut self, now: SimTime, op_id: u64, out: &mut Vec<Output>) {
+        let Some(op) = self.ops.get_mut(&op_id) else {
+            return;
+        };
+        let OpKind::Idle { count, until } = op.kind else {
+            return;
+        };
+        let Request::Pull {
+            tenant: Field::Value(tenant),
+            queue,
+            view,
+            ..
+        } = op.request.clone()
+        else {
+            return;
+        };
+        let name = op.name.clone();
+        op.kind = OpKind::Peek {
+            count,
+            heads: Vec::new(),
+            until: Some(until),
+        };
+        let live: Vec<usize> = self
+            .tenant_nodes(tenant)
+            .into_iter()
+            .filter(|node| self.connected[*node])
+            .collect();
+        for node in &live {
+            let peek = Request::Snapshot {
+                tenant: Field::Value(tenant),
+                queue: queue.clone(),
+                view: view.clone(),
+                max: count,
+            };
+            self.ask(*node, Asked::Op(op_id), Some(&name), peek, out);
+        }
+        if live.is_empty() {
+            self.finish_peek(now, op_id, out);
         }
     }
 
@@ -1019,6 +1088,15 @@ impl Proxy {
     }
 
     fn on_tick(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        let idle: Vec<u64> = self
+            .ops
+            .iter()
+            .filter(|(_, op)| matches!(op.kind, OpKind::Idle { .. }))
+            .map(|(id, _)| *id)
+            .collect();
+        for op_id in idle {
+            self.poll_idle(now, op_id, out);
+        }
         let expired: Vec<RefId> = self
             .asked
             .iter()

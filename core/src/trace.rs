@@ -50,6 +50,13 @@ pub enum TraceEvent {
         view: String,
         ixns: Vec<IxnId>,
     },
+    /// A proxy answered a client's pull with these interactions (from one node or several).
+    ProxyPulled {
+        client: String,
+        queue: String,
+        view: String,
+        ixns: Vec<IxnId>,
+    },
     PullHeld {
         client: String,
         queue: String,
@@ -245,6 +252,15 @@ impl fmt::Display for TraceEvent {
                 "submitted {ixn} tenant={tenant} queue={queue} prio={priority} seq={seq} ud={user_data}"
             ),
             E::Persisted { writes } => write!(f, "persisted writes<={writes}"),
+            E::ProxyPulled {
+                client,
+                queue,
+                view,
+                ixns,
+            } => {
+                write!(f, "proxy-pulled for={client} {queue}/{view} ")?;
+                self::ids(f, ixns)
+            }
             E::Pulled {
                 client,
                 queue,

@@ -26,8 +26,6 @@ struct Record {
     user_data: KvList,
 }
 
-type Key = (Reverse<i32>, SimTime, IxnId);
-
 /// Counts inverted items over every pull in `trace`. `views` gives each queue's views.
 pub fn inversions(trace: &Trace, views: &BTreeMap<String, Vec<ViewConfig>>) -> u64 {
     // Trace host -> node index (both members of a pair map to the pair's node).
@@ -81,7 +79,14 @@ pub fn inversions(trace: &Trace, views: &BTreeMap<String, Vec<ViewConfig>>) -> u
             TraceEvent::Placed { ixn, .. } | TraceEvent::Stopped { ixn } => {
                 waiting.remove(ixn);
             }
-            TraceEvent::Pulled {
+            TraceEvent::Pulled { ixns, .. } => {
+                for ixn in ixns {
+                    waiting.remove(ixn);
+                }
+            }
+            // Judged on the client's answer: an ordered pull takes from several nodes, and the
+            // client sees one merged answer.
+            TraceEvent::ProxyPulled {
                 queue, view, ixns, ..
             } => {
                 let Some(view) = views
@@ -90,30 +95,20 @@ pub fn inversions(trace: &Trace, views: &BTreeMap<String, Vec<ViewConfig>>) -> u
                 else {
                     continue;
                 };
-                let key = |ixn: &IxnId, r: &Record| (Reverse(r.priority), r.submitted_at, *ixn);
-                // The best item waiting on each other node, in this queue and view.
-                let mut best_elsewhere: Option<Key> = None;
-                for ixn in &waiting {
-                    let Some(record) = records.get(ixn) else {
-                        continue;
-                    };
-                    if Some(record.node) != node
-                        && &record.queue == queue
-                        && view.matches(&record.user_data)
-                    {
-                        let candidate = key(ixn, record);
-                        if best_elsewhere.is_none_or(|best| candidate < best) {
-                            best_elsewhere = Some(candidate);
-                        }
-                    }
-                }
+                let rank = |r: &Record| (Reverse(r.priority), r.submitted_at);
                 for ixn in ixns {
-                    waiting.remove(ixn);
                     let Some(record) = records.get(ixn) else {
                         continue;
                     };
-                    let own = key(ixn, record);
-                    if best_elsewhere.is_some_and(|best| (best.0, best.1) < (own.0, own.1)) {
+                    let inverted = waiting.iter().filter(|j| !ixns.contains(j)).any(|j| {
+                        records.get(j).is_some_and(|other| {
+                            other.node != record.node
+                                && other.queue == *queue
+                                && view.matches(&other.user_data)
+                                && rank(other) < rank(record)
+                        })
+                    });
+                    if inverted {
                         count += 1;
                     }
                 }
@@ -156,11 +151,20 @@ mod tests {
         }
     }
 
+    fn answered(ixns: &[u64]) -> TraceEvent {
+        TraceEvent::ProxyPulled {
+            client: "router".into(),
+            queue: "q".into(),
+            view: "all".into(),
+            ixns: ixns.iter().copied().map(IxnId).collect(),
+        }
+    }
+
     /// [S-PX-fifo]: node 2's newer item pulled while node 1's older one waits is one inversion;
     /// a higher priority item is not inverted by an older low-priority one.
     #[test]
     fn counts_items_returned_while_better_ones_wait_elsewhere() {
-        let mut trace = Trace::new(vec!["is1".into(), "is2".into()]);
+        let mut trace = Trace::new(vec!["is1".into(), "is2".into(), "proxy1".into()]);
         let started = |node| TraceEvent::NodeStarted {
             node,
             interactions: 0,
@@ -182,12 +186,15 @@ mod tests {
         )]);
         // Node 2 returns its priority-5 item: nothing better waits on node 1.
         trace.push(4, 1, pulled(&[3]));
+        trace.push(4, 2, answered(&[3]));
         assert_eq!(inversions(&trace, &views), 0);
         // Node 2 returns item 2 while older item 1 waits on node 1: one inversion.
         trace.push(5, 1, pulled(&[2]));
+        trace.push(5, 2, answered(&[2]));
         assert_eq!(inversions(&trace, &views), 1);
         // Node 1 returns item 1: nothing waits elsewhere any more.
         trace.push(6, 0, pulled(&[1]));
+        trace.push(6, 2, answered(&[1]));
         assert_eq!(inversions(&trace, &views), 1);
     }
 }

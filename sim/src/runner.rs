@@ -12,7 +12,7 @@ use crate::oracles::{self, OracleInput, Violation};
 use crate::scenario::Scenario;
 use crate::shell::{run_host, HostCtx, OperatorDesk};
 use crate::trace::Trace;
-use crate::workload::{self, sub_seed, STREAM_AGENT};
+use crate::workload::{self, sub_seed, STREAM_AGENT, STREAM_PROXY_CHOICE};
 use ixsim_core::clients::agent::{AgentConfig, AgentDesktop};
 use ixsim_core::clients::media::{MediaServer, MediaServerConfig};
 use ixsim_core::clients::router::{Router, RouterConfig};
@@ -20,6 +20,8 @@ use ixsim_core::db::{IsDatabase, Mailbox};
 use ixsim_core::ha::{PairConfig, PairMember, Supervisor, SupervisorConfig};
 use ixsim_core::ids::{AgentId, SimTime, TenantId};
 use ixsim_core::is_node::{IsConfig, IsNode};
+use ixsim_core::license::{LicenseConfig, LicenseServer};
+use ixsim_core::proxy::{Proxy, ProxyConfig, ProxyNode};
 use ixsim_core::trace::TraceEvent;
 use serde::Serialize;
 use std::cell::{Cell, RefCell};
@@ -51,6 +53,13 @@ pub struct Stats {
     pub request_errors: u64,
     pub request_timeouts: u64,
     pub faults: u64,
+    /// Error answers by code number, from nodes and proxies.
+    pub error_codes: BTreeMap<u16, u64>,
+    /// Items pulled while an older or higher-priority one of the same view waited on another
+    /// node [S-PX-fifo].
+    pub pull_order_inversions: u64,
+    /// Most agents logged in to the whole cluster (on every running node) at once [S-LIC].
+    pub max_agents_logged_in: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -79,8 +88,8 @@ fn is_config(scenario: &Scenario, node: u16) -> IsConfig {
         owner_grace_ms: options.owner_grace_ms,
         invite_timeout_ms: options.invite_timeout_ms,
         agent_capacity: options.agent_capacity,
-        seats: options.seats,
-        license_group: None,
+        seats: scenario.node_options(node).seats.or(options.seats),
+        license_group: scenario.license.as_ref().map(|_| format!("pair{node}")),
         held_pulls_max: options.held_pulls_max,
         max_interactions_per_snapshot: options.max_interactions_per_snapshot,
         client_idle_timeout_ms: options.client_idle_timeout_ms,
@@ -135,7 +144,11 @@ fn build_is_hosts(
         let node = index as u16 + 1;
         let db = Rc::new(RefCell::new(IsDatabase::default()));
         for host in members {
-            let mut is_ctx = ctx(scenario, trace, host_id(names, &host), Vec::new());
+            let license = match scenario.license {
+                Some(_) => vec![vec!["license".to_string()]],
+                None => Vec::new(),
+            };
+            let mut is_ctx = ctx(scenario, trace, host_id(names, &host), license);
             is_ctx.listen = true;
             is_ctx.durable = Some(db.clone());
             let cfg = is_config(scenario, node);
@@ -192,14 +205,60 @@ fn build_supervisor(
     desk
 }
 
+/// Registers the proxies, each connected to every pair (both addresses).
+fn build_proxies(
+    sim: &mut turmoil::Sim<'_>,
+    scenario: &Scenario,
+    trace: &Rc<RefCell<Trace>>,
+    names: &[String],
+) {
+    let all_tenants: Vec<TenantId> = scenario.tenants.iter().map(|t| TenantId(t.id)).collect();
+    let nodes: Vec<ProxyNode> = (1..=scenario.topology.pairs)
+        .map(|pair| {
+            let options = scenario.node_options(pair);
+            ProxyNode {
+                tenants: options
+                    .tenants
+                    .map(|list| list.into_iter().map(TenantId).collect())
+                    .unwrap_or_else(|| all_tenants.clone()),
+                media: options.media,
+            }
+        })
+        .collect();
+    for name in scenario.proxy_hosts() {
+        let cfg = ProxyConfig {
+            name: name.clone(),
+            nodes: nodes.clone(),
+            tenants: scenario.tenant_configs(),
+            pull_hold_timeout_ms: scenario.proxy.pull_hold_timeout_ms,
+            pull_mode: scenario.proxy.pull_mode.into(),
+            request_timeout_ms: scenario.proxy.request_timeout_ms,
+            tick_ms: scenario.client.tick_ms,
+        };
+        let mut proxy_ctx = ctx(scenario, trace, host_id(names, &name), scenario.is_hosts());
+        proxy_ctx.listen = true;
+        sim.host(name, move || {
+            run_host(proxy_ctx.clone(), Proxy::new(cfg.clone()))
+        });
+    }
+}
+
 /// Registers every host of the scenario with `sim`.
 fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Hosts {
     let mut names = scenario.hosts();
     names.push("runner".to_string());
     let trace = Rc::new(RefCell::new(Trace::new(names.clone())));
     let client = &scenario.client;
-    // Clients use pair 1, both its addresses (a proxy in front of several pairs comes later).
-    let is_servers = scenario.is_hosts().into_iter().take(1).collect::<Vec<_>>();
+    // Clients use one proxy, drawn from the seed; without proxies, pair 1 (both addresses).
+    let pair_one = scenario.is_hosts().into_iter().take(1).collect::<Vec<_>>();
+    let servers_of = |host: &str| -> Vec<Vec<String>> {
+        let proxies = scenario.proxy_hosts();
+        if proxies.is_empty() {
+            return pair_one.clone();
+        }
+        let draw = sub_seed(seed, STREAM_PROXY_CHOICE + u64::from(host_id(&names, host)));
+        vec![vec![proxies[(draw % proxies.len() as u64) as usize].clone()]]
+    };
     let databases = build_is_hosts(sim, scenario, &trace, &names);
 
     let media_cfg = MediaServerConfig {
@@ -213,7 +272,7 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
         scenario,
         &trace,
         host_id(&names, "media"),
-        is_servers.clone(),
+        servers_of("media"),
     );
     media_ctx.durable = Some(mailbox.clone());
     let incarnations = Rc::new(Cell::new(0u32));
@@ -242,7 +301,7 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
         scenario,
         &trace,
         host_id(&names, "router1"),
-        is_servers.clone(),
+        servers_of("router1"),
     );
     let incarnations = Rc::new(Cell::new(0u32));
     sim.host("router1", move || {
@@ -264,7 +323,7 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
             tick_ms: client.tick_ms,
         };
         let name = format!("agent{index}");
-        let agent_ctx = ctx(scenario, &trace, host_id(&names, &name), is_servers.clone());
+        let agent_ctx = ctx(scenario, &trace, host_id(&names, &name), servers_of(&name));
         let incarnations = Rc::new(Cell::new(0u32));
         let agent_seed = sub_seed(seed, STREAM_AGENT + u64::from(index));
         sim.host(name, move || {
@@ -282,6 +341,15 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
         .topology
         .backup
         .then(|| build_supervisor(sim, scenario, &trace, &names));
+    build_proxies(sim, scenario, &trace, &names);
+    if let Some(license) = &scenario.license {
+        let mut license_ctx = ctx(scenario, &trace, host_id(&names, "license"), Vec::new());
+        license_ctx.listen = true;
+        let cfg = LicenseConfig { pool: license.pool };
+        sim.host("license", move || {
+            run_host(license_ctx.clone(), LicenseServer::new(cfg.clone()))
+        });
+    }
     Hosts {
         trace,
         databases,
@@ -320,7 +388,10 @@ fn stats(trace: &Trace, databases: &[(u16, IsDatabase)], lost: usize) -> Stats {
                 completed.insert(*ixn);
             }
             TraceEvent::Pulled { .. } => stats.pulls += 1,
-            TraceEvent::RequestFailed { .. } => stats.request_errors += 1,
+            TraceEvent::RequestFailed { code, .. } => {
+                stats.request_errors += 1;
+                *stats.error_codes.entry(code.number()).or_default() += 1;
+            }
             TraceEvent::RequestTimedOut { .. } => stats.request_timeouts += 1,
             TraceEvent::Fault { .. } => stats.faults += 1,
             _ => {}
@@ -333,7 +404,55 @@ fn stats(trace: &Trace, databases: &[(u16, IsDatabase)], lost: usize) -> Stats {
         .map(|(_, db)| db.interactions.len() as u64)
         .sum();
     stats.lost = lost as u64;
+    stats.max_agents_logged_in = max_cluster_logins(trace);
     stats
+}
+
+/// The most agents logged in on every running node at once: an agent counts for the cluster
+/// only where all nodes have it (the proxy logs agents in on all nodes, and a refusal anywhere
+/// revokes the rest) [S-LIC-checkout]. A node's logins end when its process dies, steps down or
+/// restarts.
+fn max_cluster_logins(trace: &Trace) -> u64 {
+    let mut node_of_host: BTreeMap<u16, u16> = BTreeMap::new();
+    // Node -> (host serving it, agents logged in there).
+    let mut nodes: BTreeMap<u16, (u16, BTreeSet<AgentId>)> = BTreeMap::new();
+    let mut max = 0;
+    for entry in &trace.entries {
+        let node = node_of_host.get(&entry.host).copied();
+        match &entry.event {
+            TraceEvent::NodeStarted { node, .. } => {
+                node_of_host.insert(entry.host, *node);
+                nodes.insert(*node, (entry.host, BTreeSet::new()));
+            }
+            TraceEvent::AgentLoggedIn { agent } => {
+                if let Some((_, agents)) = node.and_then(|node| nodes.get_mut(&node)) {
+                    agents.insert(*agent);
+                }
+            }
+            TraceEvent::AgentLoggedOut { agent } => {
+                if let Some((_, agents)) = node.and_then(|node| nodes.get_mut(&node)) {
+                    agents.remove(agent);
+                }
+            }
+            TraceEvent::ProcessKilled | TraceEvent::Demoted { .. } | TraceEvent::Fenced { .. } => {
+                if let Some(node) = node {
+                    if nodes
+                        .get(&node)
+                        .is_some_and(|(host, _)| *host == entry.host)
+                    {
+                        nodes.remove(&node);
+                    }
+                }
+            }
+            _ => continue,
+        }
+        let mut sets = nodes.values().map(|(_, agents)| agents);
+        if let Some(first) = sets.next() {
+            let common = sets.fold(first.clone(), |acc, set| &acc & set);
+            max = max.max(common.len() as u64);
+        }
+    }
+    max
 }
 
 /// Runs `scenario` with `seed` and checks the oracles.
@@ -395,7 +514,10 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
         scenario: scenario.name.clone(),
         trace_hash: trace.hash(),
         sim_ms: end_ms,
-        stats: stats(&trace, &databases, lost),
+        stats: Stats {
+            pull_order_inversions: crate::pull_order::inversions(&trace, &input.views),
+            ..stats(&trace, &databases, lost)
+        },
         violations,
         trace,
     })

@@ -12,6 +12,7 @@ use ixsim_core::is_node::{
     MediaConfig, PlantedBug, QueueConfig, TenantConfig, ViewCondition, ViewConfig,
 };
 use ixsim_core::kv::KvValue;
+use ixsim_core::proxy::PullMode;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use thiserror::Error;
@@ -47,6 +48,13 @@ pub struct Scenario {
     pub is: IsOptions,
     #[serde(default)]
     pub ha: HaOptions,
+    /// Per-pair options, pair 1 first (`[[nodes]]`); pairs without an entry take the defaults.
+    #[serde(default)]
+    pub nodes: Vec<NodeOptions>,
+    #[serde(default)]
+    pub proxy: ProxyOptions,
+    /// A license server (host `license`) that every node checks its seats out from [S-LIC].
+    pub license: Option<LicenseOptions>,
     pub tenants: Vec<Tenant>,
     pub queues: Vec<Queue>,
     pub router: RouterOptions,
@@ -98,6 +106,9 @@ pub struct Topology {
     pub pairs: u16,
     /// Give every pair a backup `is{i}b` sharing its database, and run a `supervisor`.
     pub backup: bool,
+    /// Interaction Server Proxies `proxy1`, `proxy2`, ...; each client picks one from the seed
+    /// and stays with it. 0 = no proxy: clients connect to pair 1 directly.
+    pub proxies: u32,
 }
 
 impl Default for Topology {
@@ -106,6 +117,7 @@ impl Default for Topology {
             agents: 4,
             pairs: 1,
             backup: false,
+            proxies: 0,
         }
     }
 }
@@ -143,6 +155,63 @@ impl From<HaBugName> for HaBug {
             HaBugName::PromoteWithoutFence => HaBug::PromoteWithoutFence,
         }
     }
+}
+
+/// Options of one pair.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeOptions {
+    /// Tenants the node serves; absent = every tenant.
+    pub tenants: Option<Vec<u32>>,
+    /// The node's `media-types` option as the proxy knows it; absent = all media.
+    pub media: Option<Vec<String>>,
+    /// Seats this node checks out (`ics_multi_media_agent_seat`); absent = `[is] seats`.
+    pub seats: Option<u32>,
+}
+
+/// Interaction Server Proxy options [S-PX].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyOptions {
+    /// The proxy's `pull-hold-timeout`, overriding the nodes' [S-PX-pull].
+    pub pull_hold_timeout_ms: u64,
+    /// `round-robin` (the product) or `ordered` (cluster-wide view order, [S-PX-fifo]).
+    pub pull_mode: PullModeName,
+    /// How long the proxy waits for a node's answer.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ProxyOptions {
+    fn default() -> Self {
+        ProxyOptions {
+            pull_hold_timeout_ms: 1000,
+            pull_mode: PullModeName::RoundRobin,
+            request_timeout_ms: 1500,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullModeName {
+    RoundRobin,
+    Ordered,
+}
+
+impl From<PullModeName> for PullMode {
+    fn from(name: PullModeName) -> Self {
+        match name {
+            PullModeName::RoundRobin => PullMode::RoundRobin,
+            PullModeName::Ordered => PullMode::Ordered,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenseOptions {
+    /// Agent seats in the pool.
+    pub pool: u32,
 }
 
 /// Interaction Server options (the product's option names, in snake case, with units).
@@ -327,6 +396,12 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "switchover",
         include_str!("../../scenarios/switchover.toml"),
     ),
+    ("cluster", include_str!("../../scenarios/cluster.toml")),
+    (
+        "pull-order",
+        include_str!("../../scenarios/pull-order.toml"),
+    ),
+    ("licensing", include_str!("../../scenarios/licensing.toml")),
 ];
 
 pub fn built_in_names() -> Vec<&'static str> {
@@ -389,7 +464,50 @@ impl Scenario {
         if self.topology.backup {
             hosts.push("supervisor".to_string());
         }
+        hosts.extend(self.proxy_hosts());
+        if self.license.is_some() {
+            hosts.push("license".to_string());
+        }
         hosts
+    }
+
+    pub fn proxy_hosts(&self) -> Vec<String> {
+        (1..=self.topology.proxies)
+            .map(|proxy| format!("proxy{proxy}"))
+            .collect()
+    }
+
+    /// The options of pair `pair` (1-based).
+    pub fn node_options(&self, pair: u16) -> NodeOptions {
+        self.nodes
+            .get(usize::from(pair).saturating_sub(1))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn validate_cluster(&self) -> Result<(), String> {
+        if self.topology.proxies > 16 {
+            return Err("topology.proxies must be <= 16".to_string());
+        }
+        if self.nodes.len() > usize::from(self.topology.pairs) {
+            return Err(format!(
+                "{} [[nodes]] entries but topology.pairs = {}",
+                self.nodes.len(),
+                self.topology.pairs
+            ));
+        }
+        let tenants: BTreeSet<u32> = self.tenants.iter().map(|tenant| tenant.id).collect();
+        for (index, node) in self.nodes.iter().enumerate() {
+            for tenant in node.tenants.iter().flatten() {
+                if !tenants.contains(tenant) {
+                    return Err(format!("nodes[{index}]: unknown tenant {tenant}"));
+                }
+            }
+        }
+        if self.proxy.request_timeout_ms == 0 {
+            return Err("proxy.request_timeout_ms must be > 0".to_string());
+        }
+        Ok(())
     }
 
     fn validate_ha(&self) -> Result<(), String> {
@@ -424,6 +542,7 @@ impl Scenario {
     }
 
     fn validate(&self) -> Result<(), String> {
+        self.validate_cluster()?;
         let check = |ok: bool, problem: &str| if ok { Ok(()) } else { Err(problem.to_string()) };
         check(self.duration_ms > 0, "duration_ms must be > 0")?;
         check(

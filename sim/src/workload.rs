@@ -23,6 +23,8 @@ pub fn sub_seed(seed: u64, stream: u64) -> u64 {
 
 pub const STREAM_WORKLOAD: u64 = 1;
 pub const STREAM_AGENT: u64 = 1000;
+/// Which proxy each client picks (plus the client's host id).
+pub const STREAM_PROXY_CHOICE: u64 = 5000;
 
 pub fn draw(scenario: &Scenario, seed: u64) -> Vec<SubmitSpec> {
     let workload = &scenario.workload;

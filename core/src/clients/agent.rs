@@ -35,6 +35,9 @@ const SERVER: Peer = Peer::Server(0);
 #[derive(Debug)]
 enum Sent {
     Setup,
+    /// The login; on success the desktop goes ready (a desktop waits for the login to succeed,
+    /// as the proxy answers an agent request while another one is in progress with 2004).
+    Login,
     Accept(IxnId),
     Reject,
     Stop(IxnId),
@@ -88,21 +91,19 @@ impl AgentDesktop {
         self.connections += 1;
         let agent = self.cfg.agent;
         let name = format!("{agent}.{}.{}", self.incarnation, self.connections);
-        let setup = [
-            Request::RegisterClient {
-                name,
-                kind: ClientKind::AgentDesktop,
-            },
-            Request::AgentLogin {
-                tenant: Field::Value(self.cfg.tenant),
-                agent,
-                media: self.cfg.media.clone(),
-            },
-            Request::AgentReady { agent },
-        ];
+        let setup = [Request::RegisterClient {
+            name,
+            kind: ClientKind::AgentDesktop,
+        }];
         for request in setup {
             self.send(now, request, Sent::Setup, out);
         }
+        let login = Request::AgentLogin {
+            tenant: Field::Value(self.cfg.tenant),
+            agent,
+            media: self.cfg.media.clone(),
+        };
+        self.send(now, login, Sent::Login, out);
     }
 
     fn on_disconnected(&mut self, out: &mut Vec<Output>) {
@@ -167,7 +168,11 @@ impl AgentDesktop {
             }
             // Login refused (e.g. the node still holds a stale login of this agent until it
             // notices the old connection died): start over on a fresh connection.
-            Sent::Setup if !ok => out.push(Output::Close(SERVER)),
+            Sent::Setup | Sent::Login if !ok => out.push(Output::Close(SERVER)),
+            Sent::Login => {
+                let ready = Request::AgentReady { agent };
+                self.send(now, ready, Sent::Setup, out);
+            }
             Sent::Setup | Sent::Accept(_) | Sent::Reject | Sent::Ping => {}
         }
     }
