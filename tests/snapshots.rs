@@ -91,3 +91,16 @@ fn switchover_short_trace_seed_1() {
     ];
     snapshot("switchover_short_seed_1", scenario_trace_text(scenario, 1));
 }
+
+/// [S-PX-2000]..[S-PX-2006]: what the prober asked and which code each situation got, in order.
+#[test]
+fn proxy_error_codes_seed_1() {
+    let scenario = Scenario::load("proxy-errors").expect("built-in scenario");
+    let outcome = ixsim::sim::run(&scenario, 1).expect("run completes");
+    let text = outcome.trace.render();
+    let probes: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains(" probe #") || line.contains("FAULT"))
+        .collect();
+    snapshot("proxy_error_codes_seed_1", probes.join("\n"));
+}

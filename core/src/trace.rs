@@ -50,6 +50,13 @@ pub enum TraceEvent {
         view: String,
         ixns: Vec<IxnId>,
     },
+    /// A prober's scripted request got its answer (`code` for an error).
+    ProbeAnswered {
+        step: u32,
+        request: &'static str,
+        answer: &'static str,
+        code: Option<ErrorCode>,
+    },
     /// A proxy answered a client's pull with these interactions (from one node or several).
     ProxyPulled {
         client: String,
@@ -252,6 +259,18 @@ impl fmt::Display for TraceEvent {
                 "submitted {ixn} tenant={tenant} queue={queue} prio={priority} seq={seq} ud={user_data}"
             ),
             E::Persisted { writes } => write!(f, "persisted writes<={writes}"),
+            E::ProbeAnswered {
+                step,
+                request,
+                answer,
+                code,
+            } => {
+                write!(f, "probe #{step} {request} -> {answer}")?;
+                match code {
+                    Some(code) => write!(f, " {}", code.number()),
+                    None => Ok(()),
+                }
+            }
             E::ProxyPulled {
                 client,
                 queue,

@@ -15,6 +15,7 @@ use crate::trace::Trace;
 use crate::workload::{self, sub_seed, STREAM_AGENT, STREAM_PROXY_CHOICE};
 use ixsim_core::clients::agent::{AgentConfig, AgentDesktop};
 use ixsim_core::clients::media::{MediaServer, MediaServerConfig};
+use ixsim_core::clients::prober::{self, Prober, ProberConfig};
 use ixsim_core::clients::router::{Router, RouterConfig};
 use ixsim_core::db::{IsDatabase, Mailbox};
 use ixsim_core::ha::{PairConfig, PairMember, Supervisor, SupervisorConfig};
@@ -342,6 +343,23 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
         .backup
         .then(|| build_supervisor(sim, scenario, &trace, &names));
     build_proxies(sim, scenario, &trace, &names);
+    if let Some(options) = &scenario.prober {
+        let mut servers = vec![vec!["proxy1".to_string()]];
+        servers.extend(scenario.is_hosts().into_iter().take(2));
+        let prober_ctx = ctx(scenario, &trace, host_id(&names, "prober"), servers);
+        let cfg = ProberConfig {
+            name: "prober".to_string(),
+            steps: match options.script {
+                crate::scenario::ProberScript::ErrorCodes => {
+                    prober::error_codes_script(&options.queue, options.start_ms, options.down_ms)
+                }
+            },
+            tick_ms: client.tick_ms,
+        };
+        sim.host("prober", move || {
+            run_host(prober_ctx.clone(), Prober::new(cfg.clone()))
+        });
+    }
     if let Some(license) = &scenario.license {
         let mut license_ctx = ctx(scenario, &trace, host_id(&names, "license"), Vec::new());
         license_ctx.listen = true;

@@ -55,6 +55,8 @@ pub struct Scenario {
     pub proxy: ProxyOptions,
     /// A license server (host `license`) that every node checks its seats out from [S-LIC].
     pub license: Option<LicenseOptions>,
+    /// A scripted prober client (host `prober`).
+    pub prober: Option<ProberOptions>,
     pub tenants: Vec<Tenant>,
     pub queues: Vec<Queue>,
     pub router: RouterOptions,
@@ -205,6 +207,25 @@ impl From<PullModeName> for PullMode {
             PullModeName::Ordered => PullMode::Ordered,
         }
     }
+}
+
+/// The prober: `script = "error-codes"` drives every proxy error code (see
+/// `ixsim_core::clients::prober::error_codes_script`); it talks to proxy 1 and to pairs 1 and 2
+/// directly, and needs pair 2 down from `down_ms` (crash it in the fault plan).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProberOptions {
+    pub script: ProberScript,
+    /// The queue its submissions go to (keep it out of the router's way).
+    pub queue: String,
+    pub start_ms: u64,
+    pub down_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProberScript {
+    ErrorCodes,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -402,6 +423,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../scenarios/pull-order.toml"),
     ),
     ("licensing", include_str!("../../scenarios/licensing.toml")),
+    (
+        "proxy-errors",
+        include_str!("../../scenarios/proxy-errors.toml"),
+    ),
 ];
 
 pub fn built_in_names() -> Vec<&'static str> {
@@ -468,6 +493,9 @@ impl Scenario {
         if self.license.is_some() {
             hosts.push("license".to_string());
         }
+        if self.prober.is_some() {
+            hosts.push("prober".to_string());
+        }
         hosts
     }
 
@@ -502,6 +530,14 @@ impl Scenario {
                 if !tenants.contains(tenant) {
                     return Err(format!("nodes[{index}]: unknown tenant {tenant}"));
                 }
+            }
+        }
+        if let Some(prober) = &self.prober {
+            if self.topology.proxies == 0 || self.topology.pairs < 2 {
+                return Err("prober needs topology.proxies >= 1 and topology.pairs >= 2".into());
+            }
+            if !self.queues.iter().any(|queue| queue.name == prober.queue) {
+                return Err(format!("prober.queue: unknown queue `{}`", prober.queue));
             }
         }
         if self.proxy.request_timeout_ms == 0 {

@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod media;
+pub mod prober;
 pub mod router;
 
 use crate::ids::{RefId, SimTime};
