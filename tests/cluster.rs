@@ -162,3 +162,19 @@ fn pull_order_round_robin_inverts_and_ordered_does_not() {
         assert_eq!(ordered.stats.completed, round_robin.stats.completed);
     }
 }
+
+/// [S-LIC-shrink]: lowering a pair's seats (an operator command through the supervisor) logs
+/// agents out of the cluster; the rest stay, and no more log in than the new limit.
+#[test]
+fn lowering_seats_logs_agents_out_of_the_cluster() {
+    let mut scenario = Scenario::load("licensing").expect("built-in scenario");
+    scenario.topology.backup = true;
+    scenario.faults = vec![Fault {
+        at_ms: 7000,
+        action: FaultAction::SetSeats { pair: 1, seats: 4 },
+    }];
+    let outcome = ixsim::sim::run(&scenario, 3).expect("run completes");
+    assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+    assert_eq!(outcome.stats.max_agents_logged_in, 10);
+    assert_eq!(outcome.stats.agents_logged_in_at_end, 4);
+}

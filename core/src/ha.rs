@@ -191,6 +191,13 @@ impl PairMember {
             Request::Promote { epoch } if from_supervisor => {
                 return self.promote(peer, ref_id, *epoch, out);
             }
+            // A configuration change: the member keeps it for the node it may build later.
+            Request::SetSeats { seats } if from_supervisor => {
+                self.cfg.node.seats = Some(*seats);
+                if self.node.is_none() {
+                    return Self::reply(peer, ref_id, Event::Ack { ixn: None }, out);
+                }
+            }
             Request::Demote if from_supervisor => {
                 if self.node.is_some() {
                     self.step_down(
@@ -658,6 +665,19 @@ impl Machine for Supervisor {
     fn control(&mut self, now: SimTime, control: Control, out: &mut Vec<Output>) {
         match control {
             Control::Command(Command::Switchover { pair }) => self.switchover(now, pair, out),
+            Control::Command(Command::SetSeats { pair, seats }) => {
+                let Some(index) = (pair as usize)
+                    .checked_sub(1)
+                    .filter(|index| *index < self.pairs.len())
+                else {
+                    return;
+                };
+                for member in 0..2 {
+                    if self.pairs[index].links[member].connected {
+                        self.send(index, member, Request::SetSeats { seats }, out);
+                    }
+                }
+            }
             Control::Loaded(..) | Control::Fenced(_) => {}
         }
     }

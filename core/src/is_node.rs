@@ -940,6 +940,14 @@ impl IsNode {
                 self.send(peer, Message::reply(ref_id, Event::Ack { ixn: None }), out);
                 return;
             }
+            // A configuration change from the operator's side needs no registration.
+            (Request::SetSeats { seats }, _) => {
+                self.cfg.seats = Some(*seats);
+                self.check_out_seats(out);
+                self.enforce_seats(out);
+                self.send(peer, Message::reply(ref_id, Event::Ack { ixn: None }), out);
+                return;
+            }
             (Request::Ping, _) => {
                 self.send(peer, Message::reply(ref_id, Event::Ack { ixn: None }), out);
                 return;

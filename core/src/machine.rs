@@ -87,6 +87,9 @@ pub enum Control {
 pub enum Command {
     /// Manual switchover of IS pair `pair` (1-based): demote the primary, promote the backup.
     Switchover { pair: u16 },
+    /// Change pair `pair`'s configured seats (`ics_multi_media_agent_seat`) at run time: the
+    /// supervisor passes it to both members [S-LIC-shrink].
+    SetSeats { pair: u16, seats: u32 },
 }
 
 pub trait Machine {

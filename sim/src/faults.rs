@@ -98,6 +98,11 @@ pub enum FaultAction {
     Switchover {
         pair: u16,
     },
+    /// An operator changes pair `pair`'s seats; the supervisor passes it on [S-LIC-shrink].
+    SetSeats {
+        pair: u16,
+        seats: u32,
+    },
 }
 
 impl FaultAction {
@@ -116,7 +121,9 @@ impl FaultAction {
             FaultAction::PartitionOneway { from, to } | FaultAction::RepairOneway { from, to } => {
                 from.names().into_iter().chain(to.names()).collect()
             }
-            FaultAction::Latency { .. } | FaultAction::Switchover { .. } => Vec::new(),
+            FaultAction::Latency { .. }
+            | FaultAction::Switchover { .. }
+            | FaultAction::SetSeats { .. } => Vec::new(),
         }
     }
 
@@ -142,7 +149,8 @@ impl FaultAction {
             | FaultAction::Start { .. }
             | FaultAction::Bounce { .. }
             | FaultAction::Latency { .. }
-            | FaultAction::Switchover { .. } => None,
+            | FaultAction::Switchover { .. }
+            | FaultAction::SetSeats { .. } => None,
         };
         if let Some((a, b)) = sides {
             if a.names().iter().any(|host| b.names().contains(host)) {
@@ -169,6 +177,9 @@ impl fmt::Display for FaultAction {
             FaultAction::Release { a, b } => write!(f, "release {a} | {b}"),
             FaultAction::Latency { max_ms } => write!(f, "latency max={max_ms}ms"),
             FaultAction::Switchover { pair } => write!(f, "switchover pair={pair}"),
+            FaultAction::SetSeats { pair, seats } => {
+                write!(f, "set-seats pair={pair} seats={seats}")
+            }
         }
     }
 }
@@ -394,12 +405,24 @@ pub fn apply(
             sim.set_max_message_latency(Duration::from_millis(*max_ms))
         }
         FaultAction::Switchover { pair } => {
-            let delivered = operator
-                .is_some_and(|desk| send_command(desk, Command::Switchover { pair: *pair }));
-            if !delivered {
-                return format!("{action} (supervisor not running)");
-            }
+            return operate(operator, action, Command::Switchover { pair: *pair })
+        }
+        FaultAction::SetSeats { pair, seats } => {
+            let command = Command::SetSeats {
+                pair: *pair,
+                seats: *seats,
+            };
+            return operate(operator, action, command);
         }
     }
     action.to_string()
+}
+
+/// Hands an operator command to the supervisor; the trace says when none is running.
+fn operate(operator: Option<&OperatorDesk>, action: &FaultAction, command: Command) -> String {
+    if operator.is_some_and(|desk| send_command(desk, command)) {
+        action.to_string()
+    } else {
+        format!("{action} (supervisor not running)")
+    }
 }

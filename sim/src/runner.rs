@@ -61,6 +61,8 @@ pub struct Stats {
     pub pull_order_inversions: u64,
     /// Most agents logged in to the whole cluster (on every running node) at once [S-LIC].
     pub max_agents_logged_in: u64,
+    /// Agents logged in to the whole cluster at the end.
+    pub agents_logged_in_at_end: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -422,7 +424,7 @@ fn stats(trace: &Trace, databases: &[(u16, IsDatabase)], lost: usize) -> Stats {
         .map(|(_, db)| db.interactions.len() as u64)
         .sum();
     stats.lost = lost as u64;
-    stats.max_agents_logged_in = max_cluster_logins(trace);
+    (stats.max_agents_logged_in, stats.agents_logged_in_at_end) = cluster_logins(trace);
     stats
 }
 
@@ -430,11 +432,11 @@ fn stats(trace: &Trace, databases: &[(u16, IsDatabase)], lost: usize) -> Stats {
 /// only where all nodes have it (the proxy logs agents in on all nodes, and a refusal anywhere
 /// revokes the rest) [S-LIC-checkout]. A node's logins end when its process dies, steps down or
 /// restarts.
-fn max_cluster_logins(trace: &Trace) -> u64 {
+fn cluster_logins(trace: &Trace) -> (u64, u64) {
     let mut node_of_host: BTreeMap<u16, u16> = BTreeMap::new();
     // Node -> (host serving it, agents logged in there).
     let mut nodes: BTreeMap<u16, (u16, BTreeSet<AgentId>)> = BTreeMap::new();
-    let mut max = 0;
+    let (mut max, mut last) = (0, 0);
     for entry in &trace.entries {
         let node = node_of_host.get(&entry.host).copied();
         match &entry.event {
@@ -467,10 +469,11 @@ fn max_cluster_logins(trace: &Trace) -> u64 {
         let mut sets = nodes.values().map(|(_, agents)| agents);
         if let Some(first) = sets.next() {
             let common = sets.fold(first.clone(), |acc, set| &acc & set);
-            max = max.max(common.len() as u64);
+            last = common.len() as u64;
+            max = max.max(last);
         }
     }
-    max
+    (max, last)
 }
 
 /// Runs `scenario` with `seed` and checks the oracles.

@@ -555,7 +555,9 @@ impl Scenario {
             return Err("ha.heartbeat_ms must be > 0 and <= ha.heartbeat_timeout_ms".to_string());
         }
         for fault in &self.faults {
-            if let FaultAction::Switchover { pair } = fault.action {
+            if let FaultAction::Switchover { pair } | FaultAction::SetSeats { pair, .. } =
+                fault.action
+            {
                 if !self.topology.backup || !(1..=pairs).contains(&pair) {
                     return Err(format!(
                         "fault at {} ms: switchover of pair {pair} needs topology.backup = true and 1 <= pair <= topology.pairs",
