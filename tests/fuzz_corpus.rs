@@ -90,6 +90,13 @@ fn regenerate_codec_decode_corpus() {
             view: "all".into(),
             max: 10,
         },
+        Request::FindInteractions {
+            tenant: Field::Value(TenantId(1)),
+            key: "VIP".into(),
+            equals: KvValue::Str("yes".into()),
+            max: 5,
+        },
+        Request::SetSeats { seats: 10 },
         Request::PlaceInQueue {
             ixn: Field::Value(ixn),
             queue: "other".into(),
@@ -152,6 +159,10 @@ fn regenerate_codec_decode_corpus() {
         Event::SnapshotContent {
             items: vec![info.clone()],
         },
+        Event::InteractionsFound {
+            items: vec![info.clone()],
+        },
+        Event::LoggedOut { agent: AgentId(3) },
     ];
     let mut messages: Vec<Message> = requests
         .into_iter()

@@ -131,6 +131,7 @@ enum Reply {
     Taken(Vec<IxnId>),
     Found(IxnId),
     Snapshot(Vec<IxnId>),
+    FoundMany(Vec<IxnId>),
 }
 
 #[derive(Clone, Debug)]
@@ -713,6 +714,27 @@ impl Model {
                 let ids = items.into_iter().take(limit).map(|(_, _, id)| id).collect();
                 Ok(Some(Reply::Snapshot(ids)))
             }
+            Request::FindInteractions {
+                tenant,
+                key,
+                equals,
+                max,
+            } => {
+                let tenant = Self::tenant(tenant)?;
+                let mut found: Vec<(u64, IxnId)> = self
+                    .ixns
+                    .iter()
+                    .filter(|(_, ixn)| Self::queue_tenant(&ixn.queue) == Some(tenant))
+                    .filter(|(_, ixn)| {
+                        key == "VIP"
+                            && *equals == KvValue::Str(if ixn.vip { "yes" } else { "no" }.into())
+                    })
+                    .map(|(id, ixn)| (ixn.seq, *id))
+                    .collect();
+                found.sort();
+                let ids = found.into_iter().take(*max as usize).map(|(_, id)| id);
+                Ok(Some(Reply::FoundMany(ids.collect())))
+            }
             Request::Unregister => {
                 self.replies.insert(ref_id, Reply::Ack(None));
                 if let Some(registered) = self.peers.get_mut(&peer) {
@@ -805,6 +827,13 @@ fn request_strategy(known: Vec<IxnId>) -> BoxedStrategy<Request> {
         1 => (tenant(), queue(), prop_oneof![3 => Just("all"), 1 => Just("vip")].prop_map(str::to_string), 0u32..4)
             .prop_map(|(tenant, queue, view, max)| Request::Snapshot { tenant, queue, view, max }),
         1 => Just(Request::Unregister),
+        1 => (tenant(), prop_oneof![4 => Just("VIP"), 1 => Just("Other")], any::<bool>(), 0u32..4)
+            .prop_map(|(tenant, key, vip, max)| Request::FindInteractions {
+                tenant,
+                key: key.to_string(),
+                equals: KvValue::Str(if vip { "yes" } else { "no" }.to_string()),
+                max,
+            }),
         1 => Just(Request::Demote),
     ]
     .boxed()
@@ -940,6 +969,9 @@ impl Driver {
                                 Reply::Taken(items.iter().map(|item| item.id).collect())
                             }
                             Event::Found { ixn } => Reply::Found(ixn.id),
+                            Event::InteractionsFound { items } => {
+                                Reply::FoundMany(items.iter().map(|item| item.id).collect())
+                            }
                             Event::SnapshotContent { items } => {
                                 Reply::Snapshot(items.iter().map(|item| item.id).collect())
                             }

@@ -153,6 +153,12 @@ fn request() -> BoxedStrategy<Request> {
             count,
             hold_ms: None,
         }),
+        1 => tenant().prop_map(|tenant| Request::FindInteractions {
+            tenant,
+            key: "VIP".to_string(),
+            equals: KvValue::Str("yes".to_string()),
+            max: 3,
+        }),
         2 => tenant().prop_map(|tenant| Request::Snapshot {
             tenant,
             queue: "q1".to_string(),
@@ -375,6 +381,23 @@ impl Sut {
                     }
             )
         });
+        // [S-PX-merge]: a merged find holds what every node returned, each within its own
+        // limit (so up to limit x nodes).
+        if let Event::InteractionsFound { items } = &event {
+            let from_nodes: usize = asked
+                .answers
+                .iter()
+                .map(|(_, e)| match e {
+                    Event::InteractionsFound { items } => items.len(),
+                    _ => 0,
+                })
+                .sum();
+            assert_eq!(
+                items.len(),
+                from_nodes,
+                "merged find lost or invented items"
+            );
+        }
         let Event::Error { code } = event else {
             return;
         };
@@ -386,6 +409,7 @@ impl Sut {
             }
             Request::Pull { tenant, .. }
             | Request::Snapshot { tenant, .. }
+            | Request::FindInteractions { tenant, .. }
             | Request::AgentLogin { tenant, .. } => !tenant_ok(tenant),
             Request::StopProcessing { ixn }
             | Request::Deliver { ixn, .. }
@@ -512,6 +536,7 @@ impl Sut {
             Request::Submit { tenant, .. }
             | Request::Pull { tenant, .. }
             | Request::Snapshot { tenant, .. }
+            | Request::FindInteractions { tenant, .. }
             | Request::AgentLogin { tenant, .. }
                 if !tenant_ok(tenant) =>
             {
@@ -590,6 +615,9 @@ impl Sut {
                     .collect(),
             },
             (Request::Snapshot { .. }, 0 | 1) => Event::SnapshotContent {
+                items: vec![info(id)],
+            },
+            (Request::FindInteractions { .. }, 0 | 1) => Event::InteractionsFound {
                 items: vec![info(id)],
             },
             (Request::AgentLogin { .. }, 2) => Event::Error {

@@ -1009,6 +1009,28 @@ impl IsNode {
             Request::AgentReady { agent } => self.set_ready(peer, ref_id, *agent, true, out),
             Request::AgentNotReady { agent } => self.set_ready(peer, ref_id, *agent, false, out),
             Request::Find { ixn } => self.find(peer, ref_id, ixn, out),
+            Request::FindInteractions {
+                tenant,
+                key,
+                equals,
+                max,
+            } => self.tenant_of(tenant).map(|tenant| {
+                let mut found: Vec<&IxnRecord> = self
+                    .db
+                    .interactions
+                    .values()
+                    .filter(|record| record.tenant == tenant)
+                    .filter(|record| record.user_data.get(key) == Some(equals))
+                    .collect();
+                found.sort_by_key(|record| record.seq);
+                let items = found
+                    .into_iter()
+                    .take(*max as usize)
+                    .map(Self::info)
+                    .collect();
+                let reply = Event::InteractionsFound { items };
+                self.send(peer, Message::reply(ref_id, reply), out);
+            }),
             Request::Snapshot {
                 tenant,
                 queue,

@@ -166,6 +166,16 @@ pub enum Request {
     SetSeats {
         seats: u32,
     },
+    /// RequestFindInteractions: the tenant's interactions whose user data has `key` = `equals`,
+    /// at most `max` from one node, in submit order. Through a proxy every node answers with
+    /// its own `max`, so the merged result may hold up to `max` x nodes items, in no
+    /// particular order [S-PX-merge].
+    FindInteractions {
+        tenant: Field<TenantId>,
+        key: String,
+        equals: KvValue,
+        max: u32,
+    },
 }
 
 impl Request {
@@ -193,6 +203,7 @@ impl Request {
             Request::Demote => "RequestDemote",
             Request::CheckOutSeats { .. } => "RequestCheckOutLicenses",
             Request::SetSeats { .. } => "RequestChangeSeats",
+            Request::FindInteractions { .. } => "RequestFindInteractions",
         }
     }
 }
@@ -322,6 +333,8 @@ pub enum Event {
     /// EventAgentLogout, to the agent's desktop: the agent was logged out by the server (seats
     /// lowered, login refused elsewhere in the cluster) [S-LIC-revoke] [S-LIC-shrink].
     LoggedOut { agent: AgentId },
+    /// EventInteractionsFound: the answer to RequestFindInteractions.
+    InteractionsFound { items: Vec<IxnInfo> },
 }
 
 impl Event {
@@ -339,6 +352,7 @@ impl Event {
             Event::SnapshotContent { .. } => "EventSnapshotContent",
             Event::Seats { .. } => "EventLicensesGranted",
             Event::LoggedOut { .. } => "EventAgentLogout",
+            Event::InteractionsFound { .. } => "EventInteractionsFound",
         }
     }
 }

@@ -20,7 +20,9 @@
 //!   [S-PX-pull]; or, in [`PullMode::Ordered`] (an improvement over the product, [S-PX-fifo]),
 //!   the proxy first asks every node for the head of the view and pulls from each exactly the
 //!   items that come first across the cluster.
-//! - Snapshots fan out and merge, each node applying its own limit [S-PX-merge].
+//! - Snapshots and finds (RequestFindInteractions) fan out and merge, each node applying its
+//!   own limit, so a merged answer may hold up to limit x nodes items, in node order rather
+//!   than view order [S-PX-merge].
 //! - Agent login, logout, ready and not-ready go to all nodes of the tenant at once; the proxy
 //!   keeps each agent's state and replays it on a node that (re)connects [S-PX-agent]. A login
 //!   refused by one node (no seat) is revoked on the others [S-LIC-revoke].
@@ -29,8 +31,9 @@
 //! - 2000: RequestPing and the HA/licensing requests, which the proxy does not support.
 //! - 2001: no node is configured for the tenant and media type, or the media type is
 //!   disabled [S-PX-disabled] (the proxy accepts no submission of it).
-//! - 2002: a node the request was forwarded to (or would have to go to) is not connected, or
-//!   its connection closed or it did not answer before the proxy's request timeout.
+//! - 2002: a node the request was forwarded to (or would have to go to, including every node of
+//!   the tenant for a find) is not connected, or its connection closed or it did not answer
+//!   before the proxy's request timeout.
 //! - 2003: a routing attribute (tenant, media type, interaction id) is missing, of the wrong
 //!   type or of an unknown value; or a lookup where some node did not answer and the others said
 //!   "not found"; or the cached node is not reachable.
@@ -127,9 +130,12 @@ enum OpKind {
         found: Vec<usize>,
         unreachable: bool,
     },
-    Snapshot {
+    /// A snapshot or a find, fanned out to every node of the tenant and merged [S-PX-merge].
+    Merge {
         items: Vec<IxnInfo>,
         error: Option<ErrorCode>,
+        /// The code for a node that cannot answer: 2006 for snapshots, 2002 for finds.
+        unreachable: ErrorCode,
     },
     /// Ordered pull, first phase: the head of the view on every node.
     Peek {
@@ -399,7 +405,9 @@ impl Proxy {
                 count,
                 ..
             } => self.pull(now, who, tenant, (queue, view, *count), out),
-            Request::Snapshot { tenant, .. } => self.snapshot(now, who, tenant, &request, out),
+            Request::Snapshot { tenant, .. } | Request::FindInteractions { tenant, .. } => {
+                self.fan_out(now, who, tenant, &request, out)
+            }
             Request::PlaceInQueue { ixn, .. }
             | Request::UpdateUserData { ixn, .. }
             | Request::StopProcessing { ixn }
@@ -531,7 +539,9 @@ impl Proxy {
         Ok(())
     }
 
-    fn snapshot(
+    /// Snapshots and finds: every node of the tenant answers with its own limit; the answers
+    /// are concatenated in node order [S-PX-merge].
+    fn fan_out(
         &mut self,
         now: SimTime,
         who: (Peer, &str, RefId),
@@ -544,12 +554,17 @@ impl Proxy {
         if nodes.is_empty() {
             return Err(ErrorCode::NoNodeForMedia);
         }
+        let unreachable = match request {
+            Request::Snapshot { .. } => ErrorCode::SnapshotNotAccessible,
+            _ => ErrorCode::ConnectionLost,
+        };
         if nodes.iter().any(|node| !self.connected[*node]) {
-            return Err(ErrorCode::SnapshotNotAccessible);
+            return Err(unreachable);
         }
-        let kind = OpKind::Snapshot {
+        let kind = OpKind::Merge {
             items: Vec::new(),
             error: None,
+            unreachable,
         };
         let op = self.start_op(now, who, request, kind, 0);
         for node in nodes {
@@ -679,26 +694,35 @@ impl Proxy {
                     self.finish_lookup(now, op_id, out);
                 }
             }
-            OpKind::Snapshot { items, error } => {
+            OpKind::Merge {
+                items,
+                error,
+                unreachable,
+            } => {
                 match event {
-                    Some(Event::SnapshotContent { items: more }) => items.extend(more),
+                    Some(
+                        Event::SnapshotContent { items: more }
+                        | Event::InteractionsFound { items: more },
+                    ) => items.extend(more),
                     Some(Event::Error { code }) => {
                         error.get_or_insert(code);
                     }
                     Some(_) | None => {
-                        error.get_or_insert(ErrorCode::SnapshotNotAccessible);
+                        error.get_or_insert(*unreachable);
                     }
                 }
                 if op.waiting.is_empty() {
                     let op = self.ops.remove(&op_id).expect("op exists");
-                    let OpKind::Snapshot { items, error } = op.kind else {
+                    let OpKind::Merge { items, error, .. } = op.kind else {
                         return;
+                    };
+                    let merged = match op.request {
+                        Request::Snapshot { .. } => Event::SnapshotContent { items },
+                        _ => Event::InteractionsFound { items },
                     };
                     match error {
                         Some(code) => self.fail(op.client, op.ref_id, &op.request, code, out),
-                        None => {
-                            self.reply(op.client, op.ref_id, Event::SnapshotContent { items }, out)
-                        }
+                        None => self.reply(op.client, op.ref_id, merged, out),
                     }
                 }
             }

@@ -208,7 +208,8 @@ impl Router {
             | Event::Found { .. }
             | Event::SnapshotContent { .. }
             | Event::Seats { .. }
-            | Event::LoggedOut { .. } => {}
+            | Event::LoggedOut { .. }
+            | Event::InteractionsFound { .. } => {}
         }
     }
 
