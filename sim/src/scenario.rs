@@ -419,6 +419,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ),
     ("cluster", include_str!("../../scenarios/cluster.toml")),
     (
+        "cluster-faults",
+        include_str!("../../scenarios/cluster-faults.toml"),
+    ),
+    (
         "pull-order",
         include_str!("../../scenarios/pull-order.toml"),
     ),
