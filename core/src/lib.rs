@@ -13,6 +13,7 @@ pub mod is_node;
 pub mod kv;
 pub mod license;
 pub mod machine;
+pub mod ors;
 pub mod protocol;
 pub mod proxy;
 pub mod trace;

@@ -763,3 +763,50 @@ impl Scenario {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod strategy_toml {
+    use ixsim_core::ors::strategy::{Action, Run, Strategy};
+
+    /// Strategies are written in scenario files: the TOML shape of the IR.
+    #[test]
+    fn a_strategy_reads_from_toml_and_runs() {
+        let text = r#"
+name = "submit-detach-redirect"
+initial = "select"
+
+[[states]]
+name = "select"
+on_entry = [{ action = "queue-submit", targets = "sales", route = false, timeout_ms = 5000 }]
+transitions = [
+  { event = "queue.submit.done", target = "detaching", actions = [{ action = "detach" }] },
+  { event = "error.*", target = "done" },
+]
+
+[[states]]
+name = "detaching"
+transitions = [
+  { event = "interaction.detach.done", target = "done", actions = [{ action = "deliver" }] },
+  { event = "error.interaction.detach", target = "select" },
+]
+
+[[states]]
+name = "done"
+final = true
+on_entry = [{ action = "update-user-data", key = "Routed", value = "yes" }]
+"#;
+        let strategy: Strategy = toml::from_str(text).expect("strategy parses");
+        strategy.validate(&["sales".to_string()]).expect("valid");
+        let (mut run, first) = Run::start(&strategy);
+        assert!(matches!(
+            first.actions.as_slice(),
+            [Action::QueueSubmit { route: false, .. }]
+        ));
+        run.on_event(&strategy, "queue.submit.done");
+        let step = run.on_event(&strategy, "interaction.detach.done");
+        assert_eq!(step.actions.len(), 2);
+        assert!(step.finished);
+        let bad = text.replace("action = \"detach\"", "action = \"teleport\"");
+        assert!(toml::from_str::<Strategy>(&bad).is_err());
+    }
+}
