@@ -50,6 +50,12 @@ pub enum TraceEvent {
         view: String,
         ixns: Vec<IxnId>,
     },
+    /// An ORS session's step that concerns control of an interaction [S-ORS].
+    OrsSession {
+        session: u64,
+        ixn: IxnId,
+        what: String,
+    },
     /// A prober's scripted request got its answer (`code` for an error).
     ProbeAnswered {
         step: u32,
@@ -259,6 +265,7 @@ impl fmt::Display for TraceEvent {
                 "submitted {ixn} tenant={tenant} queue={queue} prio={priority} seq={seq} ud={user_data}"
             ),
             E::Persisted { writes } => write!(f, "persisted writes<={writes}"),
+            E::OrsSession { session, ixn, what } => write!(f, "ors s{session} {ixn} {what}"),
             E::ProbeAnswered {
                 step,
                 request,

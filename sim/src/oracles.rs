@@ -57,6 +57,52 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations.extend(pull_order(input));
     violations.extend(durable(input));
     violations.extend(one_writer(input));
+    violations.extend(ors_detach(input));
+    violations
+}
+
+pub const ORS_DETACH: &str = "S-ORS-detach";
+
+/// [S-ORS-detach]: an ORS session routes an interaction away only after it got
+/// interaction.detach.done for it (and has not attached it again since); and a session's
+/// detach succeeds only once its association was confirmed.
+pub fn ors_detach(input: &OracleInput<'_>) -> Vec<Violation> {
+    // (ORS host, session, interaction) -> (association confirmed, detached)
+    let mut state: BTreeMap<(u16, u64, IxnId), (bool, bool)> = BTreeMap::new();
+    let mut violations = Vec::new();
+    for entry in &input.trace.entries {
+        let TraceEvent::OrsSession { session, ixn, what } = &entry.event else {
+            if matches!(entry.event, TraceEvent::ProcessKilled) {
+                state.retain(|(host, _, _), _| *host != entry.host);
+            }
+            continue;
+        };
+        let key = (entry.host, *session, *ixn);
+        let (confirmed, detached) = state.entry(key).or_insert((false, false));
+        let mut fail = |detail: String| {
+            violations.push(Violation {
+                oracle: ORS_DETACH,
+                at_ms: entry.at,
+                detail,
+            })
+        };
+        match what.as_str() {
+            "association-confirmed" => *confirmed = true,
+            "interaction.detach.done" => {
+                if !*confirmed {
+                    fail(format!(
+                        "session {session} detached {ixn} before its association was confirmed"
+                    ));
+                }
+                *detached = true;
+            }
+            "interaction.attach.done" => (*confirmed, *detached) = (false, false),
+            "route-redirect" if !*detached => fail(format!(
+                "session {session} routed {ixn} without interaction.detach.done"
+            )),
+            _ => {}
+        }
+    }
     violations
 }
 

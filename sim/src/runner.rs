@@ -22,6 +22,7 @@ use ixsim_core::ha::{PairConfig, PairMember, Supervisor, SupervisorConfig};
 use ixsim_core::ids::{AgentId, SimTime, TenantId};
 use ixsim_core::is_node::{IsConfig, IsNode};
 use ixsim_core::license::{LicenseConfig, LicenseServer};
+use ixsim_core::ors::server::{OrsBug, OrsConfig, OrsQueue, OrsServer};
 use ixsim_core::proxy::{Proxy, ProxyConfig, ProxyNode};
 use ixsim_core::trace::TraceEvent;
 use serde::Serialize;
@@ -361,6 +362,46 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
         sim.host("prober", move || {
             run_host(prober_ctx.clone(), Prober::new(cfg.clone()))
         });
+    }
+    if let Some(ors) = &scenario.ors {
+        for (index, name) in scenario.ors_hosts().into_iter().enumerate() {
+            let queues = ors
+                .queues
+                .iter()
+                .map(|q| OrsQueue {
+                    queue: q.queue.clone(),
+                    view: q.view.clone(),
+                    strategy: scenario
+                        .strategies
+                        .iter()
+                        .position(|s| s.name == q.strategy)
+                        .unwrap_or(0),
+                })
+                .collect();
+            let cfg = OrsConfig {
+                name: name.clone(),
+                tenant: TenantId(scenario.workload.tenant),
+                queues,
+                strategies: scenario.strategies.clone(),
+                pull_by_this_node: ors.pull_by_this_node.get(index).copied().unwrap_or(true),
+                pull_limit: ors.pull_limit,
+                new_session_on_reroute: ors.new_session_on_reroute,
+                pull_hold_timeout_ms: scenario.is.pull_hold_timeout_ms,
+                request_timeout_ms: client.request_timeout_ms,
+                tick_ms: client.tick_ms,
+                planted_bug: ors.planted_bug.map(|bug| match bug {
+                    crate::scenario::OrsBugName::DetachBeforeConfirm => OrsBug::DetachBeforeConfirm,
+                }),
+            };
+            let ors_ctx = ctx(scenario, &trace, host_id(&names, &name), servers_of(&name));
+            let incarnations = Rc::new(Cell::new(0u32));
+            sim.host(name, move || {
+                incarnations.set(incarnations.get() + 1);
+                let mut cfg = cfg.clone();
+                cfg.name = format!("{}.{}", cfg.name, incarnations.get());
+                run_host(ors_ctx.clone(), OrsServer::new(cfg))
+            });
+        }
     }
     if let Some(license) = &scenario.license {
         let mut license_ctx = ctx(scenario, &trace, host_id(&names, "license"), Vec::new());

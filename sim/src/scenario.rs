@@ -12,6 +12,7 @@ use ixsim_core::is_node::{
     MediaConfig, PlantedBug, QueueConfig, TenantConfig, ViewCondition, ViewConfig,
 };
 use ixsim_core::kv::KvValue;
+use ixsim_core::ors::strategy::{Action, Strategy};
 use ixsim_core::proxy::PullMode;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -57,6 +58,11 @@ pub struct Scenario {
     pub license: Option<LicenseOptions>,
     /// A scripted prober client (host `prober`).
     pub prober: Option<ProberOptions>,
+    /// Orchestration Servers (hosts `ors1`, ...) and the queues associated with them.
+    pub ors: Option<OrsOptions>,
+    /// Strategies (state charts) ORS sessions run.
+    #[serde(default)]
+    pub strategies: Vec<Strategy>,
     pub tenants: Vec<Tenant>,
     pub queues: Vec<Queue>,
     pub router: RouterOptions,
@@ -207,6 +213,41 @@ impl From<PullModeName> for PullMode {
             PullModeName::Ordered => PullMode::Ordered,
         }
     }
+}
+
+/// Orchestration Server options [S-ORS].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrsOptions {
+    #[serde(default = "defaults::one")]
+    pub instances: u32,
+    /// `mcr-pull-by-this-node` per instance (missing entries: true).
+    #[serde(default)]
+    pub pull_by_this_node: Vec<bool>,
+    /// `mcr-pull-limit`.
+    pub pull_limit: u32,
+    /// `new-session-on-reroute`.
+    #[serde(default)]
+    pub new_session_on_reroute: bool,
+    /// Queue/view combinations associated with ORS, each with the strategy its new sessions run.
+    pub queues: Vec<OrsQueueOptions>,
+    /// Plant a known bug in every ORS (harness self-test): `detach-before-confirm`.
+    #[serde(default)]
+    pub planted_bug: Option<OrsBugName>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OrsBugName {
+    DetachBeforeConfirm,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrsQueueOptions {
+    pub queue: String,
+    pub view: String,
+    pub strategy: String,
 }
 
 /// The prober: `script = "error-codes"` drives every proxy error code (see
@@ -431,6 +472,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "proxy-errors",
         include_str!("../../scenarios/proxy-errors.toml"),
     ),
+    ("ors", include_str!("../../scenarios/ors.toml")),
 ];
 
 pub fn built_in_names() -> Vec<&'static str> {
@@ -500,7 +542,89 @@ impl Scenario {
         if self.prober.is_some() {
             hosts.push("prober".to_string());
         }
+        hosts.extend(self.ors_hosts());
         hosts
+    }
+
+    pub fn ors_hosts(&self) -> Vec<String> {
+        let instances = self.ors.as_ref().map_or(0, |ors| ors.instances);
+        (1..=instances).map(|n| format!("ors{n}")).collect()
+    }
+
+    fn validate_ors(&self) -> Result<(), String> {
+        let mut names = BTreeSet::new();
+        for strategy in &self.strategies {
+            if !names.insert(strategy.name.as_str()) {
+                return Err(format!("strategy `{}` defined twice", strategy.name));
+            }
+            strategy.validate(&[])?;
+            let needs_urs = strategy.states.iter().any(|state| {
+                state
+                    .on_entry
+                    .iter()
+                    .chain(state.transitions.iter().flat_map(|t| t.actions.iter()))
+                    .any(|action| matches!(action, Action::QueueSubmit { .. } | Action::Deliver))
+            });
+            if needs_urs {
+                return Err(format!(
+                    "strategy `{}`: queue-submit and deliver need a URS, which is not modelled yet",
+                    strategy.name
+                ));
+            }
+            for state in &strategy.states {
+                let actions = state
+                    .on_entry
+                    .iter()
+                    .chain(state.transitions.iter().flat_map(|t| t.actions.iter()));
+                for action in actions {
+                    let queue = match action {
+                        Action::Redirect { queue } => queue,
+                        Action::Associate { strategy: other } => {
+                            if !self.strategies.iter().any(|s| &s.name == other) {
+                                return Err(format!(
+                                    "strategy `{}` associates with unknown strategy `{other}`",
+                                    strategy.name
+                                ));
+                            }
+                            continue;
+                        }
+                        _ => continue,
+                    };
+                    if !self.queues.iter().any(|q| &q.name == queue) {
+                        return Err(format!(
+                            "strategy `{}` redirects to unknown queue `{queue}`",
+                            strategy.name
+                        ));
+                    }
+                }
+            }
+        }
+        let Some(ors) = &self.ors else {
+            return Ok(());
+        };
+        if !(1..=16).contains(&ors.instances) || ors.pull_limit == 0 {
+            return Err("ors.instances must be in 1..=16 and ors.pull_limit > 0".into());
+        }
+        for queue in &ors.queues {
+            let known = self.queues.iter().find(|q| q.name == queue.queue);
+            if !known.is_some_and(|q| q.views.iter().any(|v| v.name == queue.view)) {
+                return Err(format!(
+                    "ors.queues: unknown queue/view {}/{}",
+                    queue.queue, queue.view
+                ));
+            }
+            if !self.strategies.iter().any(|s| s.name == queue.strategy) {
+                return Err(format!("ors.queues: unknown strategy `{}`", queue.strategy));
+            }
+        }
+        // Seed 000: no other routing client may process ORS queues.
+        if ors.queues.iter().any(|q| q.queue == self.router.queue) {
+            return Err(format!(
+                "router.queue `{}` is associated with ORS; routers may not pull ORS queues",
+                self.router.queue
+            ));
+        }
+        Ok(())
     }
 
     pub fn proxy_hosts(&self) -> Vec<String> {
@@ -585,6 +709,7 @@ impl Scenario {
 
     fn validate(&self) -> Result<(), String> {
         self.validate_cluster()?;
+        self.validate_ors()?;
         let check = |ok: bool, problem: &str| if ok { Ok(()) } else { Err(problem.to_string()) };
         check(self.duration_ms > 0, "duration_ms must be > 0")?;
         check(

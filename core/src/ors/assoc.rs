@@ -63,6 +63,15 @@ impl Associations {
             .collect()
     }
 
+    /// Interactions `session` detached and has not routed.
+    pub fn detached_by(&self, session: SessionId) -> Vec<IxnId> {
+        self.detached
+            .iter()
+            .filter(|(_, owner)| **owner == session)
+            .map(|(ixn, _)| *ixn)
+            .collect()
+    }
+
     fn bind(&mut self, ixn: IxnId, session: SessionId) {
         self.detached.remove(&ixn);
         self.links.insert(ixn, (session, Link::Pending));
@@ -95,6 +104,19 @@ impl Associations {
                 Ok(())
             }
             Some((owner, Link::Pending)) if *owner == session => Err(Refused::NotConfirmed),
+            _ => Err(Refused::NotAssociated),
+        }
+    }
+
+    /// The race bug the seed warns about, for planting: detach without waiting for the
+    /// association's confirmation.
+    pub fn detach_unconfirmed(&mut self, ixn: IxnId, session: SessionId) -> Result<(), Refused> {
+        match self.links.get(&ixn) {
+            Some((owner, _)) if *owner == session => {
+                self.links.remove(&ixn);
+                self.detached.insert(ixn, session);
+                Ok(())
+            }
             _ => Err(Refused::NotAssociated),
         }
     }

@@ -3,4 +3,5 @@
 //! machine that pulls, runs sessions and talks to the cluster builds on these.
 
 pub mod assoc;
+pub mod server;
 pub mod strategy;
