@@ -59,6 +59,7 @@ fn regenerate_codec_decode_corpus() {
         priority: 5,
         submitted_at: 1234,
         user_data: user_data.clone(),
+        node: 2,
     };
     let requests = vec![
         Request::RegisterClient {
@@ -126,9 +127,21 @@ fn regenerate_codec_decode_corpus() {
         Request::AgentLogout { agent: AgentId(3) },
         Request::AgentReady { agent: AgentId(3) },
         Request::AgentNotReady { agent: AgentId(3) },
+        Request::ReserveAgent {
+            agent: AgentId(3),
+            ixn: Field::Value(ixn),
+            ms: 3000,
+        },
+        Request::SelectTarget {
+            ixn,
+            node: 2,
+            targets: "sales".into(),
+            timeout_ms: 5000,
+        },
     ];
     let events = vec![
         Event::Ack { ixn: Some(ixn) },
+        Event::TargetSelected { agent: AgentId(3) },
         Event::Error {
             code: ErrorCode::NotAccessible,
         },

@@ -747,6 +747,10 @@ impl Model {
             | Request::Demote
             | Request::CheckOutSeats { .. }
             | Request::SetSeats { .. } => Err(ErrorCode::InvalidState),
+            Request::SelectTarget { .. } => Err(ErrorCode::UnsupportedOperation),
+            Request::ReserveAgent { .. } => {
+                unreachable!("not generated: reservations are judged by the sim suites")
+            }
         }
     }
 }

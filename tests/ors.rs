@@ -1,6 +1,8 @@
-//! Orchestration Servers [S-ORS]: the built-in `ors` scenario holds every oracle, also under
-//! generated faults (ORS, proxy and node crashes, ORS/proxy partitions), and a planted ORS bug
-//! (detach before the association is confirmed) is caught by [S-ORS-detach].
+//! Orchestration and routing [S-ORS] [S-URS]: the built-in `ors` scenario (two ORS, two URS,
+//! random faults) holds every oracle including liveness; `detach-race` shows early detaches
+//! refused and holds [S-ORS-detach], also under generated faults; a planted ORS bug (detach
+//! before the association is confirmed) is caught by [S-ORS-detach]; and without
+//! `agent_reservation` two URS race for the same agents, which the nodes refuse.
 
 use ixsim::sim::faults::{Fault, FaultAction, HostSet};
 use ixsim::sim::oracles::ORS_DETACH;
@@ -9,9 +11,86 @@ use proptest::prelude::*;
 
 const HOSTS: [&str; 5] = ["ors1", "ors2", "proxy1", "is1", "is2"];
 
+fn built_in(name: &str) -> String {
+    ixsim::sim::scenario::BUILT_IN
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, text)| text.to_string())
+        .expect("built-in scenario")
+}
+
+/// [S-ORS-submit] [S-URS-select] [S-INV-live]: with faults drawn per seed, everything is routed
+/// to agents through queue:submit, detach and deliver (or submit with route), and completed.
 #[test]
-fn ors_is_clean_on_first_seeds() {
+fn ors_routes_everything_on_first_seeds() {
     let scenario = Scenario::load("ors").expect("built-in scenario");
+    for seed in 0..4 {
+        let outcome = ixsim::sim::run(&scenario, seed).expect("run completes");
+        assert!(
+            outcome.violations.is_empty(),
+            "seed {seed}: {:?}",
+            outcome.violations
+        );
+        assert!(outcome.stats.submitted >= 30, "seed {seed}: work submitted");
+        assert_eq!(
+            outcome.stats.completed, outcome.stats.submitted,
+            "seed {seed}: every acknowledged interaction completed"
+        );
+    }
+}
+
+/// Both strategies of `ors` run: submit-then-deliver for `inbound`, submit with route for `vip`.
+#[test]
+fn ors_uses_both_routing_styles() {
+    let mut scenario = Scenario::load("ors").expect("built-in scenario");
+    scenario.random_faults = None;
+    let outcome = ixsim::sim::run(&scenario, 3).expect("run completes");
+    let text = outcome.trace.render();
+    assert!(text.contains("route-deliver"), "no detach-then-deliver");
+    assert!(text.contains("submit-deliver"), "no submit with route");
+    assert!(text.contains("urs-selected"), "no URS selection");
+    assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+}
+
+/// [S-URS-select]: with agents scarce (capacity 1, a busy workload), two URS without
+/// agent_reservation pick the same agent and the node refuses deliveries; with it, the race is
+/// settled by the reservation (refused there, before the ORS hears of a target) and no delivery
+/// is refused.
+#[test]
+fn agent_reservation_prevents_refused_deliveries() {
+    let refused = |reservation: bool| -> (usize, usize) {
+        let text = built_in("ors")
+            .replace(
+                "agent_reservation = true",
+                &format!("agent_reservation = {reservation}"),
+            )
+            .replace("agent_capacity = 2", "agent_capacity = 1")
+            .replace("interactions = 40", "interactions = 80")
+            .replace("mean_gap_ms = 150", "mean_gap_ms = 40");
+        let mut scenario = Scenario::parse("ors", &text).expect("parses");
+        scenario.random_faults = None;
+        let mut counts = (0, 0);
+        for seed in 0..2 {
+            let outcome = ixsim::sim::run(&scenario, seed).expect("run completes");
+            assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+            assert_eq!(outcome.stats.completed, 80, "seed {seed}: all routed");
+            let text = outcome.trace.render();
+            counts.0 += text.matches("error RequestDeliver 6 ").count();
+            counts.1 += text.matches("error RequestReserveAgent 6 ").count();
+        }
+        counts
+    };
+    let (deliveries, reservations) = refused(false);
+    assert!(deliveries > 0, "racing URS must collide");
+    assert_eq!(reservations, 0);
+    let (deliveries, reservations) = refused(true);
+    assert_eq!(deliveries, 0, "reservations leave no delivery to refuse");
+    assert!(reservations > 0, "the race moved to the reservations");
+}
+
+#[test]
+fn detach_race_is_clean_on_first_seeds() {
+    let scenario = Scenario::load("detach-race").expect("built-in scenario");
     for seed in 0..4 {
         let outcome = ixsim::sim::run(&scenario, seed).expect("run completes");
         assert!(
@@ -28,17 +107,11 @@ fn ors_is_clean_on_first_seeds() {
 
 #[test]
 fn s_ors_detach_catches_detach_before_confirm() {
-    let text = ixsim::sim::scenario::BUILT_IN
-        .iter()
-        .find(|(name, _)| *name == "ors")
-        .map(|(_, text)| {
-            text.replace(
-                "pull_limit = 6\n",
-                "pull_limit = 6\nplanted_bug = \"detach-before-confirm\"\n",
-            )
-        })
-        .expect("built-in ors");
-    let scenario = Scenario::parse("ors", &text).expect("planted scenario parses");
+    let text = built_in("detach-race").replace(
+        "pull_limit = 6\n",
+        "pull_limit = 6\nplanted_bug = \"detach-before-confirm\"\n",
+    );
+    let scenario = Scenario::parse("detach-race", &text).expect("planted scenario parses");
     let outcome = ixsim::sim::run(&scenario, 0).expect("run completes");
     assert!(
         outcome.violations.iter().any(|v| v.oracle == ORS_DETACH),
@@ -56,11 +129,11 @@ proptest! {
 
     /// [S-INV-lost] [S-INV-owner] [S-ORS-detach] under crashes and ORS/proxy partitions.
     #[test]
-    fn ors_no_violation_under_generated_faults(
+    fn detach_race_no_violation_under_generated_faults(
         seed in 0u64..1_000_000,
         faults in proptest::collection::vec(fault(), 0..4),
     ) {
-        let mut scenario = Scenario::load("ors").expect("built-in scenario");
+        let mut scenario = Scenario::load("detach-race").expect("built-in scenario");
         scenario.duration_ms = 22000;
         let mut plan = Vec::new();
         for (at_ms, host, down_ms, crash) in faults {

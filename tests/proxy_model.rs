@@ -64,6 +64,7 @@ fn config(pull_mode: PullMode) -> ProxyConfig {
         pull_hold_timeout_ms: HOLD_MS,
         pull_mode,
         request_timeout_ms: TIMEOUT_MS,
+        client_idle_timeout_ms: 0,
         tick_ms: 50,
     }
 }
@@ -594,6 +595,7 @@ impl Sut {
             priority: i32::from(flavour % 2),
             submitted_at: u64::from(flavour),
             user_data: KvList::new(),
+            node: u16::from(flavour % 3) + 1,
         };
         let id = IxnId(IDS[usize::from(flavour) % IDS.len()]);
         let event = match (&pending.request, flavour % 3) {

@@ -181,6 +181,22 @@ struct Agent {
     ready: bool,
     /// Interactions invited to or accepted by this agent.
     load: u32,
+    /// Capacity held by routers (`agent_reservation`) for interactions about to be delivered:
+    /// interaction -> (router, expiry timer). Volatile: a restart forgets them.
+    reserved: BTreeMap<IxnId, (String, TimerId)>,
+}
+
+impl Agent {
+    /// Capacity left for a delivery of `ixn`: what is not loaded nor reserved for another
+    /// interaction.
+    fn free_for(&self, capacity: u32, ixn: Option<IxnId>) -> u32 {
+        let others = self
+            .reserved
+            .keys()
+            .filter(|reserved| Some(**reserved) != ixn)
+            .count() as u32;
+        capacity.saturating_sub(self.load).saturating_sub(others)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -209,6 +225,7 @@ enum TimerPurpose {
     PullHold,
     Invite(IxnId),
     OwnerGrace(String),
+    Reservation(AgentId, IxnId),
 }
 
 pub struct IsNode {
@@ -485,8 +502,9 @@ impl IsNode {
         }
     }
 
-    fn info(record: &IxnRecord) -> IxnInfo {
+    fn info(node: u16, record: &IxnRecord) -> IxnInfo {
         IxnInfo {
+            node,
             id: record.id,
             tenant: record.tenant,
             media: record.media.clone(),
@@ -598,7 +616,7 @@ impl IsNode {
                 },
             );
             if let Some(record) = self.db.interactions.get(ixn) {
-                items.push(Self::info(record));
+                items.push(Self::info(self.cfg.node, record));
                 let mut record = record.clone();
                 record.owner = Some(client.to_string());
                 record.agent = None;
@@ -680,7 +698,7 @@ impl IsNode {
             None => AgentState::LoggedOut,
             Some(agent) if !agent.ready => AgentState::NotReady,
             Some(agent) => AgentState::Ready {
-                free: self.cfg.agent_capacity.saturating_sub(agent.load),
+                free: agent.free_for(self.cfg.agent_capacity, None),
             },
         };
         for (peer, client) in &self.clients {
@@ -702,7 +720,7 @@ impl IsNode {
         for (agent_id, agent) in &self.agents {
             let state = if agent.ready {
                 AgentState::Ready {
-                    free: self.cfg.agent_capacity.saturating_sub(agent.load),
+                    free: agent.free_for(self.cfg.agent_capacity, None),
                 }
             } else {
                 AgentState::NotReady
@@ -923,6 +941,15 @@ impl IsNode {
                     self.release_owned_by(now, &client, out);
                 }
             }
+            TimerPurpose::Reservation(agent_id, ixn) => {
+                let expired = self
+                    .agents
+                    .get_mut(&agent_id)
+                    .and_then(|agent| agent.reserved.remove(&ixn));
+                if expired.is_some() {
+                    self.broadcast_agent(agent_id, out);
+                }
+            }
         }
     }
 
@@ -1009,6 +1036,11 @@ impl IsNode {
             Request::AgentReady { agent } => self.set_ready(peer, ref_id, *agent, true, out),
             Request::AgentNotReady { agent } => self.set_ready(peer, ref_id, *agent, false, out),
             Request::Find { ixn } => self.find(peer, ref_id, ixn, out),
+            Request::ReserveAgent { agent, ixn, ms } => {
+                self.reserve(now, peer, ref_id, &client, *agent, ixn, *ms, out)
+            }
+            // A URS request; a node has no routing strategies of its own.
+            Request::SelectTarget { .. } => Err(ErrorCode::UnsupportedOperation),
             Request::FindInteractions {
                 tenant,
                 key,
@@ -1026,7 +1058,7 @@ impl IsNode {
                 let items = found
                     .into_iter()
                     .take(*max as usize)
-                    .map(Self::info)
+                    .map(|record| Self::info(self.cfg.node, record))
                     .collect();
                 let reply = Event::InteractionsFound { items };
                 self.send(peer, Message::reply(ref_id, reply), out);
@@ -1328,10 +1360,18 @@ impl IsNode {
             .agents
             .get(&agent_id)
             .ok_or(ErrorCode::AgentUnavailable)?;
-        if !agent.ready || agent.load >= self.cfg.agent_capacity {
+        if !agent.ready || agent.free_for(self.cfg.agent_capacity, Some(id)) == 0 {
             return Err(ErrorCode::AgentUnavailable);
         }
         let agent_peer = agent.peer;
+        // The delivery uses up a reservation held for this interaction.
+        let reservation = self
+            .agents
+            .get_mut(&agent_id)
+            .and_then(|agent| agent.reserved.remove(&id));
+        if let Some((_, timer)) = reservation {
+            self.cancel_timer(timer, out);
+        }
         let timer = self.timer(
             TimerPurpose::Invite(id),
             now + self.cfg.invite_timeout_ms,
@@ -1357,10 +1397,54 @@ impl IsNode {
             agent_peer,
             Message::unsolicited(Event::Invite {
                 agent: agent_id,
-                ixn: Self::info(record),
+                ixn: Self::info(self.cfg.node, record),
             }),
             out,
         );
+        self.send(
+            peer,
+            Message::reply(ref_id, Event::Ack { ixn: Some(id) }),
+            out,
+        );
+        Ok(())
+    }
+
+    /// RequestReserveAgent [S-URS-select]: holds one unit of the agent's capacity for `ixn`
+    /// for `ms`. Granted when the agent is ready and has capacity left that is neither loaded
+    /// nor reserved for another interaction; a second reservation for the same interaction
+    /// (by anyone) renews it. The interaction must be on this node [S-URS-scope].
+    #[allow(clippy::too_many_arguments)]
+    fn reserve(
+        &mut self,
+        now: SimTime,
+        peer: Conn,
+        ref_id: RefId,
+        client: &str,
+        agent_id: AgentId,
+        ixn: &Field<IxnId>,
+        ms: u64,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        let id = *ixn.value().ok_or(ErrorCode::InvalidAttribute)?;
+        if !self.db.interactions.contains_key(&id) {
+            return Err(ErrorCode::InteractionNotFound);
+        }
+        let agent = self
+            .agents
+            .get(&agent_id)
+            .ok_or(ErrorCode::AgentUnavailable)?;
+        if !agent.ready || agent.free_for(self.cfg.agent_capacity, Some(id)) == 0 {
+            return Err(ErrorCode::AgentUnavailable);
+        }
+        let timer = self.timer(TimerPurpose::Reservation(agent_id, id), now + ms, out);
+        let previous = self
+            .agents
+            .get_mut(&agent_id)
+            .and_then(|agent| agent.reserved.insert(id, (client.to_string(), timer)));
+        if let Some((_, old_timer)) = previous {
+            self.cancel_timer(old_timer, out);
+        }
+        self.broadcast_agent(agent_id, out);
         self.send(
             peer,
             Message::reply(ref_id, Event::Ack { ixn: Some(id) }),
@@ -1460,6 +1544,7 @@ impl IsNode {
                         since: self.logins,
                         ready: false,
                         load,
+                        reserved: BTreeMap::new(),
                     },
                 );
                 out.push(Output::Trace(TraceEvent::AgentLoggedIn { agent: agent_id }));
@@ -1484,7 +1569,7 @@ impl IsNode {
             .get(id)
             .ok_or(ErrorCode::InteractionNotFound)?;
         let found = Event::Found {
-            ixn: Self::info(record),
+            ixn: Self::info(self.cfg.node, record),
         };
         self.send(peer, Message::reply(ref_id, found), out);
         Ok(())
@@ -1526,7 +1611,12 @@ impl IsNode {
         let items = keys
             .into_iter()
             .take(limit)
-            .filter_map(|(_, _, id)| self.db.interactions.get(&id).map(Self::info))
+            .filter_map(|(_, _, id)| {
+                self.db
+                    .interactions
+                    .get(&id)
+                    .map(|record| Self::info(self.cfg.node, record))
+            })
             .collect();
         let reply = Event::SnapshotContent { items };
         self.send(peer, Message::reply(ref_id, reply), out);

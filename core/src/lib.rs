@@ -17,3 +17,4 @@ pub mod ors;
 pub mod protocol;
 pub mod proxy;
 pub mod trace;
+pub mod urs;

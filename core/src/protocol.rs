@@ -176,6 +176,25 @@ pub enum Request {
         equals: KvValue,
         max: u32,
     },
+    /// RequestReserveAgent (`agent_reservation`): a URS holds one unit of `agent`'s capacity
+    /// for `ixn` for `ms`, so that no other router can take it meanwhile [S-URS-select]. Sent to
+    /// the node that holds the interaction [S-URS-scope]; a RequestDeliver of `ixn` to `agent`
+    /// uses the reservation up.
+    ReserveAgent {
+        agent: AgentId,
+        ixn: Field<IxnId>,
+        ms: u64,
+    },
+    /// ORS -> URS, `queue:submit`: select an agent of the target list `targets` for `ixn`,
+    /// waiting up to `timeout_ms` for one to become available. Answered with
+    /// Event::TargetSelected, or an error when none became available.
+    SelectTarget {
+        ixn: IxnId,
+        /// The node that holds `ixn` (IxnInfo::node).
+        node: u16,
+        targets: String,
+        timeout_ms: u64,
+    },
 }
 
 impl Request {
@@ -204,6 +223,8 @@ impl Request {
             Request::CheckOutSeats { .. } => "RequestCheckOutLicenses",
             Request::SetSeats { .. } => "RequestChangeSeats",
             Request::FindInteractions { .. } => "RequestFindInteractions",
+            Request::ReserveAgent { .. } => "RequestReserveAgent",
+            Request::SelectTarget { .. } => "RequestRouteCall",
         }
     }
 }
@@ -290,6 +311,9 @@ pub struct IxnInfo {
     /// When the node stored it: the FIFO key across nodes.
     pub submitted_at: SimTime,
     pub user_data: KvList,
+    /// The node that holds it (its index in the cluster, pair 1 = 1): where requests about it
+    /// go [S-URS-scope].
+    pub node: u16,
 }
 
 /// An agent's state as an IS node reports it to routers.
@@ -335,6 +359,8 @@ pub enum Event {
     LoggedOut { agent: AgentId },
     /// EventInteractionsFound: the answer to RequestFindInteractions.
     InteractionsFound { items: Vec<IxnInfo> },
+    /// URS -> ORS: the answer to a `queue:submit` target selection.
+    TargetSelected { agent: AgentId },
 }
 
 impl Event {
@@ -353,6 +379,7 @@ impl Event {
             Event::Seats { .. } => "EventLicensesGranted",
             Event::LoggedOut { .. } => "EventAgentLogout",
             Event::InteractionsFound { .. } => "EventInteractionsFound",
+            Event::TargetSelected { .. } => "EventRouteResponse",
         }
     }
 }

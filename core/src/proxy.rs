@@ -16,7 +16,7 @@
 //! - Requests about an interaction go to the node the cache names; on a miss the proxy asks
 //!   every node (RequestGetInteractionProperties) and then forwards to the one that has it.
 //!   The cache starts empty on every (re)start [S-PX-cache].
-//! - Pulls: round-robin among the nodes of the tenant, with the proxy's pull-hold-timeout
+//! - Pulls: round-robin among the nodes of the tenant (per client and queue/view), with the proxy's pull-hold-timeout
 //!   [S-PX-pull]; or, in [`PullMode::Ordered`] (an improvement over the product, [S-PX-fifo]),
 //!   the proxy first asks every node for the head of the view and pulls from each exactly the
 //!   items that come first across the cluster.
@@ -89,6 +89,9 @@ pub struct ProxyConfig {
     pub pull_mode: PullMode,
     /// How long the proxy waits for a node's answer (beyond a pull's hold).
     pub request_timeout_ms: u64,
+    /// A client silent this long is dropped, as the nodes do (0 = never): a client cut off by
+    /// a partition would otherwise stay registered, and its agent logged in, for good.
+    pub client_idle_timeout_ms: u64,
     pub tick_ms: u64,
 }
 
@@ -179,7 +182,12 @@ pub struct Proxy {
     asked: BTreeMap<RefId, (Asked, usize)>,
     next_ref: u32,
     rr_submit: usize,
-    rr_pull: usize,
+    /// Round-robin position per (client, queue, view).
+    rr_pull: BTreeMap<(String, String, String), usize>,
+    /// Pulls given up on (timed out) with the client and node asked: a late answer is undone.
+    abandoned_pulls: BTreeMap<RefId, (String, usize)>,
+    /// When each client was last heard from.
+    last_heard: BTreeMap<Peer, SimTime>,
 }
 
 impl Proxy {
@@ -197,7 +205,9 @@ impl Proxy {
             asked: BTreeMap::new(),
             next_ref: 0,
             rr_submit: 0,
-            rr_pull: 0,
+            rr_pull: BTreeMap::new(),
+            abandoned_pulls: BTreeMap::new(),
+            last_heard: BTreeMap::new(),
         }
     }
 
@@ -414,7 +424,12 @@ impl Proxy {
             | Request::Deliver { ixn, .. }
             | Request::Accept { ixn }
             | Request::Reject { ixn }
-            | Request::Find { ixn } => self.about_interaction(now, who, ixn, &request, out),
+            | Request::Find { ixn }
+            | Request::ReserveAgent { ixn, .. } => {
+                self.about_interaction(now, who, ixn, &request, out)
+            }
+            // Target selection is the URS's business, not the cluster's.
+            Request::SelectTarget { .. } => Err(ErrorCode::UnsupportedOperation),
             Request::AgentLogin { tenant, agent, .. } => {
                 self.agent_op(now, who, *agent, Some(tenant), &request, out)
             }
@@ -533,8 +548,16 @@ impl Proxy {
             }
             return Ok(());
         }
-        self.rr_pull = self.rr_pull.wrapping_add(1);
-        let node = live[self.rr_pull % live.len()];
+        // Round-robin per client and queue/view: each puller of a queue visits every node in
+        // turn. (One counter for all pulls can fall into step with a client's own rotation over
+        // its queues, so that its pulls of one queue always land on the same node and the other
+        // node's share starves: the `ors` scenario found that, seed 11.)
+        let turn = self
+            .rr_pull
+            .entry((who.1.to_string(), queue.clone(), view.clone()))
+            .or_insert(0);
+        *turn = turn.wrapping_add(1);
+        let node = live[*turn % live.len()];
         self.forward(now, who, node, pull(count, hold), hold, out);
         Ok(())
     }
@@ -661,6 +684,30 @@ impl Proxy {
     }
 
     /// A node answered `ref_id` (or will never answer: `event` is `None`).
+    /// A node answered a pull the proxy had given up on (its client already heard of a timeout
+    /// or a lost connection): the node marked those interactions as the client's, and the
+    /// client will never know. The proxy puts them back in their queues on the client's behalf,
+    /// so they are not owned for good by a client that does not know it owns them.
+    fn late_answer(&mut self, ref_id: RefId, event: Option<Event>, out: &mut Vec<Output>) {
+        let Some((client, node)) = self.abandoned_pulls.remove(&ref_id) else {
+            return;
+        };
+        let Some(Event::TakenFromQueue { items }) = event else {
+            return;
+        };
+        for item in items {
+            out.push(Output::Trace(TraceEvent::LatePullReturned {
+                client: client.clone(),
+                ixn: item.id,
+            }));
+            let place = Request::PlaceInQueue {
+                ixn: Field::Value(item.id),
+                queue: item.queue,
+            };
+            self.ask(node, Asked::Quiet, Some(&client), place, out);
+        }
+    }
+
     fn on_node_answer(
         &mut self,
         now: SimTime,
@@ -668,7 +715,21 @@ impl Proxy {
         event: Option<Event>,
         out: &mut Vec<Output>,
     ) {
-        let Some((Asked::Op(op_id), node)) = self.asked.remove(&ref_id) else {
+        let asked = self.asked.remove(&ref_id);
+        if let (None, Some((Asked::Op(op_id), node))) = (&event, asked) {
+            let pull = self
+                .ops
+                .get(&op_id)
+                .filter(|op| matches!(op.request, Request::Pull { .. }));
+            if let Some(op) = pull {
+                self.abandoned_pulls.insert(ref_id, (op.name.clone(), node));
+            }
+        }
+        if asked.is_none() {
+            self.late_answer(ref_id, event, out);
+            return;
+        }
+        let Some((Asked::Op(op_id), node)) = asked else {
             return;
         };
         let Some(op) = self.ops.get_mut(&op_id) else {
@@ -1033,6 +1094,7 @@ impl Proxy {
 
     /// A client connection closed or unregistered: the nodes hear of it individually.
     fn client_left(&mut self, client: Peer, out: &mut Vec<Output>) {
+        self.last_heard.remove(&client);
         let Some(Client {
             name: Some(name), ..
         }) = self.clients.remove(&client)
@@ -1100,6 +1162,7 @@ impl Proxy {
 
     fn node_lost(&mut self, now: SimTime, node: usize, out: &mut Vec<Output>) {
         self.connected[node] = false;
+        self.abandoned_pulls.retain(|_, (_, asked)| *asked != node);
         let lost: Vec<RefId> = self
             .asked
             .iter()
@@ -1133,6 +1196,20 @@ impl Proxy {
         for ref_id in expired {
             self.on_node_answer(now, ref_id, None, out);
         }
+        let timeout = self.cfg.client_idle_timeout_ms;
+        if timeout > 0 {
+            let silent: Vec<Peer> = self
+                .last_heard
+                .iter()
+                .filter(|(_, heard)| **heard + timeout <= now)
+                .map(|(peer, _)| *peer)
+                .collect();
+            for peer in silent {
+                self.last_heard.remove(&peer);
+                out.push(Output::Close(peer));
+                self.client_left(peer, out);
+            }
+        }
         out.push(Output::SetTimer(TICK_TIMER, now + self.cfg.tick_ms));
     }
 }
@@ -1146,6 +1223,7 @@ impl Machine for Proxy {
             Input::Disconnected(Peer::Server(node)) => self.node_lost(now, node as usize, out),
             Input::Disconnected(client @ Peer::Client(_)) => self.client_left(client, out),
             Input::Frame(client @ Peer::Client(_), Message::Request { ref_id, request }) => {
+                self.last_heard.insert(client, now);
                 self.on_client_request(now, client, ref_id, request, out)
             }
             Input::Frame(

@@ -224,6 +224,21 @@ pub enum TraceEvent {
     /// The runner killed this host's process (crash or bounce): whatever it held in memory is
     /// gone, including an agent's interactions.
     ProcessKilled,
+    /// A URS selected (and, with `agent_reservation`, reserved) `agent` for `ixn` [S-URS-select].
+    UrsSelected {
+        ixn: IxnId,
+        agent: AgentId,
+    },
+    /// A URS found no available agent for `ixn` within the submit's timeout.
+    UrsNoTarget {
+        ixn: IxnId,
+    },
+    /// A node answered a pull after the proxy gave up on it; the proxy puts the interaction
+    /// back in its queue on the client's behalf.
+    LatePullReturned {
+        client: String,
+        ixn: IxnId,
+    },
 }
 
 impl TraceEvent {
@@ -353,6 +368,11 @@ impl fmt::Display for TraceEvent {
             E::Disconnected { peer } => write!(f, "disconnected {peer}"),
             E::Fault { what } => write!(f, "FAULT {what}"),
             E::ProcessKilled => f.write_str("process-killed"),
+            E::UrsSelected { ixn, agent } => write!(f, "urs-selected {ixn} {agent}"),
+            E::UrsNoTarget { ixn } => write!(f, "urs-no-target {ixn}"),
+            E::LatePullReturned { client, ixn } => {
+                write!(f, "late-pull-returned {ixn} for={client}")
+            }
         }
     }
 }

@@ -41,6 +41,8 @@ pub struct OracleInput<'a> {
     /// Views per queue name.
     pub views: BTreeMap<String, Vec<ViewConfig>>,
     pub end_ms: SimTime,
+    /// [S-INV-live]'s settle time, when the scenario asks for liveness.
+    pub settle_ms: Option<SimTime>,
 }
 
 pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
@@ -53,6 +55,7 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
         });
     }
     violations.extend(lost(input));
+    violations.extend(live(input));
     violations.extend(agent_owner(input));
     violations.extend(pull_order(input));
     violations.extend(durable(input));
@@ -62,6 +65,48 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
 }
 
 pub const ORS_DETACH: &str = "S-ORS-detach";
+pub const LIVE: &str = "S-INV-live";
+
+/// [S-INV-live]: a healed cluster converges. Every interaction acknowledged at `t` is completed
+/// by the end of the run if the run went on for `settle_ms` past both `t` and the last fault
+/// (the last `FAULT` entry, which is the last heal: every drawn fault heals within the run).
+pub fn live(input: &OracleInput<'_>) -> Vec<Violation> {
+    let Some(settle_ms) = input.settle_ms else {
+        return Vec::new();
+    };
+    let mut last_fault = 0;
+    let mut acked: BTreeMap<IxnId, SimTime> = BTreeMap::new();
+    let mut completed = BTreeSet::new();
+    for entry in &input.trace.entries {
+        match &entry.event {
+            TraceEvent::Fault { .. } => last_fault = entry.at,
+            TraceEvent::SubmitAcked { ixn } => {
+                acked.entry(*ixn).or_insert(entry.at);
+            }
+            TraceEvent::AgentCompleted { ixn, .. } | TraceEvent::Stopped { ixn } => {
+                completed.insert(*ixn);
+            }
+            TraceEvent::Released { ixn, .. } | TraceEvent::Queued { ixn, .. } => {
+                completed.remove(ixn);
+            }
+            _ => {}
+        }
+    }
+    acked
+        .iter()
+        .filter(|(ixn, at)| {
+            !completed.contains(ixn) && input.end_ms >= (**at).max(last_fault) + settle_ms
+        })
+        .map(|(ixn, at)| Violation {
+            oracle: LIVE,
+            at_ms: input.end_ms,
+            detail: format!(
+                "{ixn} (acknowledged at {at} ms, last fault at {last_fault} ms) was not completed \
+                 within {settle_ms} ms of both"
+            ),
+        })
+        .collect()
+}
 
 /// [S-ORS-detach]: an ORS session routes an interaction away only after it got
 /// interaction.detach.done for it (and has not attached it again since); and a session's

@@ -25,6 +25,7 @@ use ixsim_core::license::{LicenseConfig, LicenseServer};
 use ixsim_core::ors::server::{OrsBug, OrsConfig, OrsQueue, OrsServer};
 use ixsim_core::proxy::{Proxy, ProxyConfig, ProxyNode};
 use ixsim_core::trace::TraceEvent;
+use ixsim_core::urs::{TargetList, UrsConfig, UrsServer};
 use serde::Serialize;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -237,6 +238,7 @@ fn build_proxies(
             pull_hold_timeout_ms: scenario.proxy.pull_hold_timeout_ms,
             pull_mode: scenario.proxy.pull_mode.into(),
             request_timeout_ms: scenario.proxy.request_timeout_ms,
+            client_idle_timeout_ms: scenario.is.client_idle_timeout_ms,
             tick_ms: scenario.client.tick_ms,
         };
         let mut proxy_ctx = ctx(scenario, trace, host_id(names, &name), scenario.is_hosts());
@@ -388,18 +390,64 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
                 new_session_on_reroute: ors.new_session_on_reroute,
                 pull_hold_timeout_ms: scenario.is.pull_hold_timeout_ms,
                 request_timeout_ms: client.request_timeout_ms,
+                delivery_timeout_ms: scenario.is.invite_timeout_ms + client.request_timeout_ms,
                 tick_ms: client.tick_ms,
                 planted_bug: ors.planted_bug.map(|bug| match bug {
                     crate::scenario::OrsBugName::DetachBeforeConfirm => OrsBug::DetachBeforeConfirm,
                 }),
             };
-            let ors_ctx = ctx(scenario, &trace, host_id(&names, &name), servers_of(&name));
+            let mut servers = servers_of(&name);
+            // Server 1: the URS hosts, starting with a different one per instance so that
+            // load spreads; the shell moves to the next when one is gone.
+            let mut urs = scenario.urs_hosts();
+            if !urs.is_empty() {
+                let count = urs.len();
+                urs.rotate_left(index % count);
+                servers.push(urs);
+            }
+            let ors_ctx = ctx(scenario, &trace, host_id(&names, &name), servers);
             let incarnations = Rc::new(Cell::new(0u32));
             sim.host(name, move || {
                 incarnations.set(incarnations.get() + 1);
                 let mut cfg = cfg.clone();
                 cfg.name = format!("{}.{}", cfg.name, incarnations.get());
                 run_host(ors_ctx.clone(), OrsServer::new(cfg))
+            });
+        }
+    }
+    if let Some(urs) = &scenario.urs {
+        let targets: Vec<TargetList> = urs
+            .targets
+            .iter()
+            .map(|target| TargetList {
+                name: target.name.clone(),
+                agents: target.agents.iter().map(|agent| AgentId(*agent)).collect(),
+            })
+            .collect();
+        for name in scenario.urs_hosts() {
+            let cfg = UrsConfig {
+                name: name.clone(),
+                tenant: TenantId(scenario.workload.tenant),
+                nodes: scenario.is_hosts().len() as u16,
+                targets: targets.clone(),
+                agent_reservation: urs.agent_reservation,
+                reservation_ms: urs.reservation_ms,
+                request_timeout_ms: client.request_timeout_ms,
+                tick_ms: client.tick_ms,
+            };
+            let mut urs_ctx = ctx(
+                scenario,
+                &trace,
+                host_id(&names, &name),
+                scenario.is_hosts(),
+            );
+            urs_ctx.listen = true;
+            let incarnations = Rc::new(Cell::new(0u32));
+            sim.host(name, move || {
+                incarnations.set(incarnations.get() + 1);
+                let mut cfg = cfg.clone();
+                cfg.name = format!("{}.{}", cfg.name, incarnations.get());
+                run_host(urs_ctx.clone(), UrsServer::new(cfg))
             });
         }
     }
@@ -565,6 +613,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
         databases: databases.iter().map(|(host, db)| (*host, db)).collect(),
         views,
         end_ms,
+        settle_ms: scenario.liveness.as_ref().map(|l| l.settle_ms),
     };
     let violations = oracles::check_all(&input);
     let lost = violations

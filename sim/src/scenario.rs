@@ -60,6 +60,8 @@ pub struct Scenario {
     pub prober: Option<ProberOptions>,
     /// Orchestration Servers (hosts `ors1`, ...) and the queues associated with them.
     pub ors: Option<OrsOptions>,
+    /// Universal Routing Servers (hosts `urs1`, ...) that select agents for `queue:submit`.
+    pub urs: Option<UrsOptions>,
     /// Strategies (state charts) ORS sessions run.
     #[serde(default)]
     pub strategies: Vec<Strategy>,
@@ -75,6 +77,17 @@ pub struct Scenario {
     pub faults: Vec<Fault>,
     /// Faults the seed draws, on top of `faults`.
     pub random_faults: Option<RandomFaults>,
+    /// [S-INV-live]: how long after the last fault (and after its acknowledgement) every
+    /// interaction must be completed. Absent: liveness is not judged.
+    pub liveness: Option<Liveness>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Liveness {
+    /// An interaction acknowledged at `t` must be completed by the end of the run when the run
+    /// lasts at least this long past both `t` and the last fault (its heal included).
+    pub settle_ms: u64,
 }
 
 mod defaults {
@@ -86,6 +99,9 @@ mod defaults {
     }
     pub fn yes() -> bool {
         true
+    }
+    pub fn reservation_ms() -> u64 {
+        3000
     }
 }
 
@@ -234,6 +250,28 @@ pub struct OrsOptions {
     /// Plant a known bug in every ORS (harness self-test): `detach-before-confirm`.
     #[serde(default)]
     pub planted_bug: Option<OrsBugName>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UrsOptions {
+    #[serde(default = "defaults::one")]
+    pub instances: u32,
+    /// `agent_reservation`: reserve the agent through IS before answering [S-URS-select].
+    #[serde(default = "defaults::yes")]
+    pub agent_reservation: bool,
+    /// How long a reservation holds the agent.
+    #[serde(default = "defaults::reservation_ms")]
+    pub reservation_ms: u64,
+    /// Target lists `queue:submit` names: agents by number.
+    pub targets: Vec<TargetOptions>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetOptions {
+    pub name: String,
+    pub agents: Vec<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -399,6 +437,9 @@ pub struct Workload {
     /// Share of interactions marked VIP=yes in user data, per mille.
     #[serde(default)]
     pub vip_per_mille: u32,
+    /// VIP interactions are submitted to this queue instead of `queue`.
+    #[serde(default)]
+    pub vip_queue: Option<String>,
 }
 
 impl Workload {
@@ -449,6 +490,10 @@ impl Default for ClientOptions {
 /// (name, TOML text) of every built-in scenario.
 pub const BUILT_IN: &[(&str, &str)] = &[
     ("smoke", include_str!("../../scenarios/smoke.toml")),
+    (
+        "detach-race",
+        include_str!("../../scenarios/detach-race.toml"),
+    ),
     (
         "is-restart",
         include_str!("../../scenarios/is-restart.toml"),
@@ -543,7 +588,13 @@ impl Scenario {
             hosts.push("prober".to_string());
         }
         hosts.extend(self.ors_hosts());
+        hosts.extend(self.urs_hosts());
         hosts
+    }
+
+    pub fn urs_hosts(&self) -> Vec<String> {
+        let instances = self.urs.as_ref().map_or(0, |urs| urs.instances);
+        (1..=instances).map(|n| format!("urs{n}")).collect()
     }
 
     pub fn ors_hosts(&self) -> Vec<String> {
@@ -557,7 +608,12 @@ impl Scenario {
             if !names.insert(strategy.name.as_str()) {
                 return Err(format!("strategy `{}` defined twice", strategy.name));
             }
-            strategy.validate(&[])?;
+            let target_lists: Vec<String> = self
+                .urs
+                .iter()
+                .flat_map(|urs| urs.targets.iter().map(|t| t.name.clone()))
+                .collect();
+            strategy.validate(&target_lists)?;
             let needs_urs = strategy.states.iter().any(|state| {
                 state
                     .on_entry
@@ -565,9 +621,9 @@ impl Scenario {
                     .chain(state.transitions.iter().flat_map(|t| t.actions.iter()))
                     .any(|action| matches!(action, Action::QueueSubmit { .. } | Action::Deliver))
             });
-            if needs_urs {
+            if needs_urs && self.urs.is_none() {
                 return Err(format!(
-                    "strategy `{}`: queue-submit and deliver need a URS, which is not modelled yet",
+                    "strategy `{}`: queue-submit and deliver need a [urs] section",
                     strategy.name
                 ));
             }
@@ -597,6 +653,26 @@ impl Scenario {
                         ));
                     }
                 }
+            }
+        }
+        if let Some(urs) = &self.urs {
+            if !(1..=8).contains(&urs.instances) || urs.reservation_ms == 0 {
+                return Err("urs.instances must be in 1..=8 and urs.reservation_ms > 0".into());
+            }
+            for target in &urs.targets {
+                if let Some(agent) = target
+                    .agents
+                    .iter()
+                    .find(|agent| !(1..=self.topology.agents).contains(*agent))
+                {
+                    return Err(format!(
+                        "urs.targets `{}`: agent {agent} is not in 1..={}",
+                        target.name, self.topology.agents
+                    ));
+                }
+            }
+            if self.ors.is_none() {
+                return Err("[urs] needs an [ors] section to send it queue-submit requests".into());
             }
         }
         let Some(ors) = &self.ors else {
@@ -711,6 +787,12 @@ impl Scenario {
         self.validate_cluster()?;
         self.validate_ors()?;
         let check = |ok: bool, problem: &str| if ok { Ok(()) } else { Err(problem.to_string()) };
+        if let Some(liveness) = &self.liveness {
+            check(
+                liveness.settle_ms > 0 && liveness.settle_ms < self.duration_ms,
+                "liveness.settle_ms must be in 1..duration_ms",
+            )?;
+        }
         check(self.duration_ms > 0, "duration_ms must be > 0")?;
         check(
             self.duration_ms <= 3_600_000,
@@ -790,6 +872,12 @@ impl Scenario {
             queue.is_some(),
             &format!("workload.queue `{}` is not a queue", self.workload.queue),
         )?;
+        if let Some(vip_queue) = &self.workload.vip_queue {
+            check(
+                self.queues.iter().any(|queue| &queue.name == vip_queue),
+                &format!("workload.vip_queue `{vip_queue}` is not a queue"),
+            )?;
+        }
         let tenant = self
             .tenants
             .iter()

@@ -45,7 +45,10 @@ pub fn draw(scenario: &Scenario, seed: u64) -> Vec<SubmitSpec> {
             ixn: IxnId(CLIENT_IXN_BASE + u64::from(index)),
             tenant: TenantId(workload.tenant),
             media,
-            queue: workload.queue.clone(),
+            queue: match (&workload.vip_queue, vip) {
+                (Some(queue), true) => queue.clone(),
+                _ => workload.queue.clone(),
+            },
             priority,
             user_data,
         });

@@ -11,7 +11,7 @@
 use super::{Pending, TICK_TIMER};
 use crate::ids::{AgentId, IxnId, SimTime, TenantId};
 use crate::machine::{Input, Machine, Output, Peer};
-use crate::protocol::{ClientKind, Event, Field, Message, Request};
+use crate::protocol::{ClientKind, ErrorCode, Event, Field, Message, Request};
 use crate::trace::{DropReason, TraceEvent};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -31,6 +31,8 @@ pub struct AgentConfig {
 }
 
 const SERVER: Peer = Peer::Server(0);
+/// How soon a stop the proxy could not carry out is tried again.
+const STOP_RETRY_MS: u64 = 500;
 
 #[derive(Debug)]
 enum Sent {
@@ -152,6 +154,18 @@ impl AgentDesktop {
                     .random_range(self.cfg.handle_ms_min..=self.cfg.handle_ms_max);
                 self.handling.insert(ixn, (now + handle_ms, false));
                 out.push(Output::Trace(TraceEvent::AgentTook { agent, ixn }));
+            }
+            // The proxy could not reach the interaction's node (2002, 2003): the interaction
+            // is still the agent's, so try again shortly instead of walking away from it.
+            Sent::Stop(ixn)
+                if matches!(
+                    event,
+                    Event::Error {
+                        code: ErrorCode::ConnectionLost | ErrorCode::NotAccessible
+                    }
+                ) =>
+            {
+                self.handling.insert(ixn, (now + STOP_RETRY_MS, false));
             }
             Sent::Stop(ixn) => {
                 self.handling.remove(&ixn);

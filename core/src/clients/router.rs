@@ -209,7 +209,8 @@ impl Router {
             | Event::SnapshotContent { .. }
             | Event::Seats { .. }
             | Event::LoggedOut { .. }
-            | Event::InteractionsFound { .. } => {}
+            | Event::InteractionsFound { .. }
+            | Event::TargetSelected { .. } => {}
         }
     }
 

@@ -54,6 +54,15 @@ impl Associations {
         self.links.get(&ixn).copied()
     }
 
+    /// Associations whose user-data update is not confirmed yet.
+    pub fn pending_links(&self) -> Vec<(IxnId, SessionId)> {
+        self.links
+            .iter()
+            .filter(|(_, (_, link))| *link == Link::Pending)
+            .map(|(ixn, (session, _))| (*ixn, *session))
+            .collect()
+    }
+
     /// Every interaction `session` holds.
     pub fn held_by(&self, session: SessionId) -> Vec<IxnId> {
         self.links

@@ -19,20 +19,29 @@
 //! `interaction.attach.done` / `error.interaction.attach`, `interaction.redirect.done` /
 //! `error.interaction.redirect`, `error.interaction.associate`, and its timers by name.
 //!
-//! Not yet: `queue:submit` and `deliver` need a URS (the scenario check refuses strategies that
-//! use them); HA and session persistence.
+//! - [S-ORS-submit]: `queue:submit` asks a URS (`Peer::Server(1)`, one of the scenario's URS
+//!   hosts) for an agent of a target list. With `route = false` the session gets
+//!   `queue.submit.done` and the agent is remembered for `<deliver>`, which routes the
+//!   interaction away and so needs `interaction.detach.done` first ([S-ORS-detach]); its
+//!   outcome is `interaction.deliver.done` or `error.interaction.deliver` (the session may
+//!   `<attach>` again). With `route = true` the ORS delivers under the session's control: when
+//!   the agent accepts, the session gets `queue.submit.done` and then
+//!   `interaction.notcontrolled`; a refused or rejected delivery gives `error.queue.submit`.
+//!   Either way a delivered interaction leaves the ORS and its association ends.
+//!
+//! Not yet: HA and session persistence.
 //!
 //! Must not: act on an interaction for a session that does not control it.
 
 use super::assoc::{Associations, SessionId};
 use super::strategy::{Action, Run, Strategy};
 use crate::clients::{Pending, TICK_TIMER};
-use crate::ids::{IxnId, SimTime, TenantId};
+use crate::ids::{AgentId, IxnId, SimTime, TenantId};
 use crate::kv::{KvList, KvValue};
 use crate::machine::{Input, Machine, Output, Peer, TimerId};
-use crate::protocol::{ClientKind, Event, Field, Message, Request};
+use crate::protocol::{ClientKind, ErrorCode, Event, Field, Message, Request};
 use crate::trace::TraceEvent;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The user-data key that records the association.
 pub const SESSION_KEY: &str = "ORS_Session";
@@ -59,6 +68,9 @@ pub struct OrsConfig {
     pub new_session_on_reroute: bool,
     pub pull_hold_timeout_ms: u64,
     pub request_timeout_ms: u64,
+    /// How long a delivery may go without the agent's answer before the session hears that it
+    /// failed (the node's invite timeout plus a round trip: past it, the answer was lost).
+    pub delivery_timeout_ms: u64,
     pub tick_ms: u64,
     /// A deliberately planted bug (harness self-test); `None` in every real scenario.
     pub planted_bug: Option<OrsBug>,
@@ -73,6 +85,7 @@ pub enum OrsBug {
 }
 
 const SERVER: Peer = Peer::Server(0);
+const URS: Peer = Peer::Server(1);
 
 #[derive(Debug)]
 enum Sent {
@@ -84,6 +97,32 @@ enum Sent {
     /// A strategy's user-data update.
     Update(SessionId),
     Redirect(IxnId, SessionId),
+    /// RequestDeliver for `session`; `submit` when it carries out a `queue:submit` with route.
+    Deliver {
+        ixn: IxnId,
+        session: SessionId,
+        submit: bool,
+    },
+}
+
+/// A `queue:submit` waiting for the URS.
+#[derive(Debug)]
+struct Submit {
+    session: SessionId,
+    ixn: IxnId,
+    route: bool,
+}
+
+/// A delivery the node accepted, waiting for the agent's answer.
+#[derive(Debug)]
+struct Delivering {
+    session: SessionId,
+    submit: bool,
+    /// The session already got an error (the connection closed before the node answered):
+    /// a late outcome only settles ownership.
+    orphan: bool,
+    /// When the node acknowledged the delivery.
+    since: SimTime,
 }
 
 struct Session {
@@ -91,11 +130,15 @@ struct Session {
     run: Run,
     /// The interaction it was started for (or last attached/associated).
     ixn: IxnId,
+    /// The agent the last `queue.submit.done` named.
+    target: Option<AgentId>,
 }
 
 /// An interaction this server owns at the node.
 struct Owned {
     queue: String,
+    /// The node that holds it.
+    node: u16,
 }
 
 pub struct OrsServer {
@@ -113,6 +156,13 @@ pub struct OrsServer {
     events: VecDeque<(SessionId, String)>,
     timers: BTreeMap<TimerId, (SessionId, String)>,
     next_timer: u64,
+    /// Interactions whose association write is in flight.
+    binding: BTreeSet<IxnId>,
+    /// How many times this process had to take a new client name (see `client_name`).
+    renames: u32,
+    urs_connected: bool,
+    urs_pending: Pending<Submit>,
+    delivering: BTreeMap<IxnId, Delivering>,
 }
 
 impl OrsServer {
@@ -131,6 +181,24 @@ impl OrsServer {
             events: VecDeque::new(),
             timers: BTreeMap::new(),
             next_timer: 1,
+            binding: BTreeSet::new(),
+            renames: 0,
+            urs_connected: false,
+            urs_pending: Pending::default(),
+            delivering: BTreeMap::new(),
+        }
+    }
+
+    /// The name this server registers with. A pull whose answer was lost (the connection
+    /// closed while it was in flight) may have made the node hand this name interactions the
+    /// server never heard of; under the same name it would own them for good. So after such a
+    /// loss the server registers under a new name, and the node returns whatever the old name
+    /// owns to its queue once the owner grace period ends [S-IS-owner]: processed again, never
+    /// stuck. (Sessions keep their tags: the association lives in user data.)
+    fn client_name(&self) -> String {
+        match self.renames {
+            0 => self.cfg.name.clone(),
+            n => format!("{}r{n}", self.cfg.name),
         }
     }
 
@@ -146,9 +214,62 @@ impl OrsServer {
         extra_ms: u64,
         out: &mut Vec<Output>,
     ) {
+        if !self.connected {
+            // Nothing can reach the node now: the request fails at once.
+            self.failed(now, what, false);
+            return;
+        }
+        if let Sent::Association(ixn, _) = what {
+            self.binding.insert(ixn);
+        }
         self.last_sent_at = now;
         let deadline = now + self.cfg.request_timeout_ms + extra_ms;
         self.pending.send(SERVER, request, deadline, what, out);
+    }
+
+    /// A request that got no answer: its session hears of the failure. `maybe_sent`: the
+    /// node may have carried it out (the connection closed while it was in flight).
+    fn failed(&mut self, now: SimTime, what: Sent, maybe_sent: bool) {
+        let (session, event) = match what {
+            Sent::Pull => {
+                if maybe_sent {
+                    self.renames += 1;
+                }
+                return;
+            }
+            Sent::Register | Sent::Ping => return,
+            Sent::Association(ixn, _) => {
+                // Written again once connected (see `on_tick`).
+                self.binding.remove(&ixn);
+                return;
+            }
+            Sent::Update(session) => (session, "error.interaction.update"),
+            Sent::Redirect(_, session) => (session, "error.interaction.redirect"),
+            Sent::Deliver {
+                ixn,
+                session,
+                submit,
+            } => {
+                if maybe_sent {
+                    // The node may have invited the agent: a late outcome still settles who
+                    // owns the interaction.
+                    let delivering = Delivering {
+                        session,
+                        submit,
+                        orphan: true,
+                        since: now,
+                    };
+                    self.delivering.insert(ixn, delivering);
+                }
+                let event = if submit {
+                    "error.queue.submit"
+                } else {
+                    "error.interaction.deliver"
+                };
+                (session, event)
+            }
+        };
+        self.events.push_back((session, event.into()));
     }
 
     fn trace(&self, session: SessionId, ixn: IxnId, what: &str, out: &mut Vec<Output>) {
@@ -175,8 +296,15 @@ impl OrsServer {
         let session = self.next_session;
         self.next_session += 1;
         let (run, step) = Run::start(&self.cfg.strategies[strategy]);
-        self.sessions
-            .insert(session, Session { strategy, run, ixn });
+        self.sessions.insert(
+            session,
+            Session {
+                strategy,
+                run,
+                ixn,
+                target: None,
+            },
+        );
         self.trace(session, ixn, "session-started", out);
         self.bind(now, ixn, session, out);
         self.execute(now, session, step.actions, out);
@@ -298,18 +426,172 @@ impl OrsServer {
                     out.push(Output::SetTimer(id, now + ms));
                 }
                 Action::Exit => {}
-                // Refused when the scenario is checked: they need a URS.
-                Action::QueueSubmit { .. } | Action::Deliver => {
-                    self.events
-                        .push_back((session, "error.queue.submit".into()));
+                Action::QueueSubmit {
+                    targets,
+                    route,
+                    timeout_ms,
+                } => {
+                    let controls = self.assoc.session_of(ixn) == Some(session);
+                    let node = self.owned.get(&ixn).map(|owned| owned.node);
+                    if let (true, Some(node), true) = (controls, node, self.urs_connected) {
+                        let request = Request::SelectTarget {
+                            ixn,
+                            node,
+                            targets,
+                            timeout_ms,
+                        };
+                        let deadline = now + timeout_ms + self.cfg.request_timeout_ms;
+                        let submit = Submit {
+                            session,
+                            ixn,
+                            route,
+                        };
+                        self.urs_pending.send(URS, request, deadline, submit, out);
+                    } else {
+                        self.events
+                            .push_back((session, "error.queue.submit".into()));
+                    }
+                }
+                Action::Deliver => {
+                    let target = self.sessions.get(&session).and_then(|s| s.target);
+                    let detached = self.assoc.may_route(ixn, session).is_ok();
+                    match target {
+                        Some(agent) if detached && self.owned.contains_key(&ixn) => {
+                            self.trace(session, ixn, "route-deliver", out);
+                            self.deliver(now, ixn, session, agent, false, out);
+                        }
+                        _ => self
+                            .events
+                            .push_back((session, "error.interaction.deliver".into())),
+                    }
                 }
             }
         }
     }
 
+    fn deliver(
+        &mut self,
+        now: SimTime,
+        ixn: IxnId,
+        session: SessionId,
+        agent: AgentId,
+        submit: bool,
+        out: &mut Vec<Output>,
+    ) {
+        let request = Request::Deliver {
+            ixn: Field::Value(ixn),
+            agent,
+        };
+        let what = Sent::Deliver {
+            ixn,
+            session,
+            submit,
+        };
+        self.send(now, request, what, 0, out);
+    }
+
+    /// The URS answered a `queue:submit`.
+    fn on_selected(&mut self, now: SimTime, submit: Submit, event: Event, out: &mut Vec<Output>) {
+        let Submit {
+            session,
+            ixn,
+            route,
+        } = submit;
+        let Event::TargetSelected { agent } = event else {
+            self.events
+                .push_back((session, "error.queue.submit".into()));
+            return;
+        };
+        let Some(state) = self.sessions.get_mut(&session) else {
+            return;
+        };
+        state.target = Some(agent);
+        if !route {
+            self.events.push_back((session, "queue.submit.done".into()));
+            return;
+        }
+        let controls = self.assoc.session_of(ixn) == Some(session);
+        if controls && self.owned.contains_key(&ixn) {
+            self.trace(session, ixn, "submit-deliver", out);
+            self.deliver(now, ixn, session, agent, true, out);
+        } else {
+            self.events
+                .push_back((session, "error.queue.submit".into()));
+        }
+    }
+
+    /// The agent accepted (`accepted`) or did not take an interaction this server delivered.
+    fn on_delivery_outcome(
+        &mut self,
+        now: SimTime,
+        ixn: IxnId,
+        accepted: bool,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(delivering) = self.delivering.remove(&ixn) else {
+            return;
+        };
+        let session = delivering.session;
+        let alive = self.sessions.contains_key(&session) && !delivering.orphan;
+        if accepted {
+            // Delivered: the interaction left this server, and its association ends.
+            self.owned.remove(&ixn);
+            self.assoc.gone(ixn);
+            self.trace(session, ixn, "delivered", out);
+            if delivering.orphan {
+                return;
+            }
+            if delivering.submit {
+                self.events.push_back((session, "queue.submit.done".into()));
+                self.events
+                    .push_back((session, "interaction.notcontrolled".into()));
+            } else {
+                self.events
+                    .push_back((session, "interaction.deliver.done".into()));
+            }
+        } else if alive {
+            let event = if delivering.submit {
+                "error.queue.submit"
+            } else {
+                "error.interaction.deliver"
+            };
+            self.events.push_back((session, event.into()));
+        } else if let Some(owned) = self.owned.get(&ixn) {
+            // Its session is gone: back to its queue, never dropped.
+            let request = Request::PlaceInQueue {
+                ixn: Field::Value(ixn),
+                queue: owned.queue.clone(),
+            };
+            self.trace(session, ixn, "returned-to-queue", out);
+            self.send(now, request, Sent::Redirect(ixn, 0), 0, out);
+        }
+    }
+
     /// Hands queued events to their sessions until none is left.
+    /// A strategy that answers every error by retrying at once, while nothing can succeed
+    /// (disconnected), would spin forever: past this many events in one go the rest are
+    /// dropped and the sessions concerned end (what they hold goes back to its queue).
+    const MAX_EVENTS_PER_STEP: usize = 10_000;
+
     fn drain_events(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        let mut handled = 0;
         while let Some((session, event)) = self.events.pop_front() {
+            handled += 1;
+            if handled > Self::MAX_EVENTS_PER_STEP {
+                let spinning: BTreeSet<SessionId> = self
+                    .events
+                    .drain(..)
+                    .map(|(session, _)| session)
+                    .chain([session])
+                    .collect();
+                for session in spinning {
+                    let ixn = self.sessions.get(&session).map_or(IxnId(0), |s| s.ixn);
+                    self.trace(session, ixn, "strategy-livelock", out);
+                    self.end_session(now, session, out);
+                }
+                self.events.clear();
+                return;
+            }
             let Some(state) = self.sessions.get_mut(&session) else {
                 continue;
             };
@@ -333,6 +615,10 @@ impl OrsServer {
         self.assoc.exit(session);
         self.trace(session, state.ixn, "session-ended", out);
         for ixn in held {
+            // An interaction offered to an agent waits for the agent's answer instead.
+            if self.delivering.contains_key(&ixn) {
+                continue;
+            }
             if let Some(owned) = self.owned.get(&ixn) {
                 let request = Request::PlaceInQueue {
                     ixn: Field::Value(ixn),
@@ -345,18 +631,25 @@ impl OrsServer {
         self.timers.retain(|_, (owner, _)| *owner != session);
     }
 
-    fn on_taken(&mut self, now: SimTime, queue: &str, ixns: Vec<IxnId>, out: &mut Vec<Output>) {
+    fn on_taken(
+        &mut self,
+        now: SimTime,
+        queue: &str,
+        ixns: Vec<(IxnId, u16)>,
+        out: &mut Vec<Output>,
+    ) {
         let strategy = self
             .cfg
             .queues
             .iter()
             .find(|q| q.queue == queue)
             .map_or(0, |q| q.strategy);
-        for ixn in ixns {
+        for (ixn, node) in ixns {
             self.owned.insert(
                 ixn,
                 Owned {
                     queue: queue.to_string(),
+                    node,
                 },
             );
             let holder = self
@@ -389,8 +682,42 @@ impl OrsServer {
         self.drain_events(now, out);
     }
 
+    /// The node says the interaction is not this server's any more (the owner grace period
+    /// ran out while it was away, and the node put it back in its queue): forget it, and its
+    /// session hears `interaction.notcontrolled`.
+    fn lost_control(&mut self, ixn: IxnId, out: &mut Vec<Output>) {
+        if self.owned.remove(&ixn).is_none() {
+            return;
+        }
+        let session = self
+            .assoc
+            .session_of(ixn)
+            .or_else(|| self.delivering.get(&ixn).map(|d| d.session));
+        self.assoc.gone(ixn);
+        self.delivering.remove(&ixn);
+        if let Some(session) = session {
+            self.trace(session, ixn, "lost-control", out);
+            self.events
+                .push_back((session, "interaction.notcontrolled".into()));
+        }
+    }
+
     fn on_answer(&mut self, now: SimTime, what: Sent, event: Event, out: &mut Vec<Output>) {
         let ok = matches!(event, Event::Ack { .. });
+        if let Event::Error {
+            code: ErrorCode::NotOwner | ErrorCode::InteractionNotFound,
+        } = event
+        {
+            let about = match &what {
+                Sent::Association(ixn, _) | Sent::Redirect(ixn, _) => Some(*ixn),
+                Sent::Deliver { ixn, .. } => Some(*ixn),
+                Sent::Update(session) => self.sessions.get(session).map(|s| s.ixn),
+                Sent::Register | Sent::Ping | Sent::Pull => None,
+            };
+            if let Some(ixn) = about {
+                self.lost_control(ixn, out);
+            }
+        }
         match what {
             Sent::Register | Sent::Ping => {}
             Sent::Pull => {
@@ -398,12 +725,13 @@ impl OrsServer {
                 if let Event::TakenFromQueue { items } = event {
                     let queue = items.first().map(|item| item.queue.clone());
                     if let Some(queue) = queue {
-                        let ixns = items.into_iter().map(|item| item.id).collect();
+                        let ixns = items.into_iter().map(|item| (item.id, item.node)).collect();
                         self.on_taken(now, &queue, ixns, out);
                     }
                 }
             }
             Sent::Association(ixn, session) => {
+                self.binding.remove(&ixn);
                 if ok && self.assoc.confirm(ixn, session) {
                     self.trace(session, ixn, "association-confirmed", out);
                 }
@@ -431,6 +759,28 @@ impl OrsServer {
                 };
                 self.events.push_back((session, event.into()));
             }
+            Sent::Deliver {
+                ixn,
+                session,
+                submit,
+            } => {
+                if ok {
+                    let delivering = Delivering {
+                        session,
+                        submit,
+                        orphan: false,
+                        since: now,
+                    };
+                    self.delivering.insert(ixn, delivering);
+                } else {
+                    let event = if submit {
+                        "error.queue.submit"
+                    } else {
+                        "error.interaction.deliver"
+                    };
+                    self.events.push_back((session, event.into()));
+                }
+            }
         }
         self.drain_events(now, out);
     }
@@ -439,6 +789,39 @@ impl OrsServer {
         if let Some(request) = self.pending.expired(now) {
             out.push(Output::Trace(TraceEvent::RequestTimedOut { request }));
             out.push(Output::Close(SERVER));
+        }
+        if let Some(request) = self.urs_pending.expired(now) {
+            out.push(Output::Trace(TraceEvent::RequestTimedOut { request }));
+            out.push(Output::Close(URS));
+        }
+        // A delivery whose outcome never came (the node's Accepted/Rejected was sent while this
+        // server was away) counts as failed; if the agent did take it, the session's next
+        // request about it finds out (NotOwner).
+        let unanswered: Vec<IxnId> = self
+            .delivering
+            .iter()
+            .filter(|(_, d)| now >= d.since + self.cfg.delivery_timeout_ms)
+            .map(|(ixn, _)| *ixn)
+            .collect();
+        for ixn in unanswered {
+            if let Some(d) = self.delivering.get(&ixn) {
+                self.trace(d.session, ixn, "delivery-unanswered", out);
+            }
+            self.on_delivery_outcome(now, ixn, false, out);
+        }
+        self.drain_events(now, out);
+        // An association whose write failed or was cut off is written again: until it is
+        // confirmed its session cannot detach.
+        if self.connected {
+            let unwritten: Vec<(IxnId, SessionId)> = self
+                .assoc
+                .pending_links()
+                .into_iter()
+                .filter(|(ixn, _)| self.owned.contains_key(ixn) && !self.binding.contains(ixn))
+                .collect();
+            for (ixn, session) in unwritten {
+                self.bind(now, ixn, session, out);
+            }
         }
         let room = self.cfg.pull_limit.saturating_sub(self.owned.len() as u32);
         if self.connected && self.cfg.pull_by_this_node && !self.pulling && room > 0 {
@@ -474,10 +857,31 @@ impl Machine for OrsServer {
     fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
         match input {
             Input::Start => self.on_tick(now, out),
+            Input::Connected(URS) => self.urs_connected = true,
+            Input::Disconnected(URS) => {
+                self.urs_connected = false;
+                for submit in self.urs_pending.drain() {
+                    self.events
+                        .push_back((submit.session, "error.queue.submit".into()));
+                }
+                self.drain_events(now, out);
+            }
+            Input::Frame(
+                URS,
+                Message::Event {
+                    ref_id: Some(ref_id),
+                    event,
+                },
+            ) => {
+                if let Some(submit) = self.urs_pending.answer(ref_id) {
+                    self.on_selected(now, submit, event, out);
+                    self.drain_events(now, out);
+                }
+            }
             Input::Connected(_) => {
                 self.connected = true;
                 let register = Request::RegisterClient {
-                    name: self.cfg.name.clone(),
+                    name: self.client_name(),
                     kind: ClientKind::Router,
                 };
                 self.send(now, register, Sent::Register, 0, out);
@@ -489,15 +893,7 @@ impl Machine for OrsServer {
                 // What the node still owes an answer for is unknown now; the interactions stay
                 // owned by this name at the node within its grace period.
                 for what in self.pending.drain() {
-                    match what {
-                        Sent::Update(session) => self
-                            .events
-                            .push_back((session, "error.interaction.update".into())),
-                        Sent::Redirect(_, session) => self
-                            .events
-                            .push_back((session, "error.interaction.redirect".into())),
-                        Sent::Register | Sent::Ping | Sent::Pull | Sent::Association(..) => {}
-                    }
+                    self.failed(now, what, true);
                 }
                 self.drain_events(now, out);
             }
@@ -511,6 +907,26 @@ impl Machine for OrsServer {
                 if let Some(what) = self.pending.answer(ref_id) {
                     self.on_answer(now, what, event, out);
                 }
+            }
+            Input::Frame(
+                _,
+                Message::Event {
+                    ref_id: None,
+                    event: Event::Accepted { ixn, .. },
+                },
+            ) => {
+                self.on_delivery_outcome(now, ixn, true, out);
+                self.drain_events(now, out);
+            }
+            Input::Frame(
+                _,
+                Message::Event {
+                    ref_id: None,
+                    event: Event::Rejected { ixn, .. },
+                },
+            ) => {
+                self.on_delivery_outcome(now, ixn, false, out);
+                self.drain_events(now, out);
             }
             Input::Timer(TICK_TIMER) => self.on_tick(now, out),
             Input::Timer(id) => {

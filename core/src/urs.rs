@@ -1,0 +1,517 @@
+//! A Universal Routing Server [S-URS]: selects agents for ORS `queue:submit` requests.
+//!
+//! - It connects directly to every IS pair (`Peer::Server(i)` is pair `i + 1`, primary or
+//!   backup) and registers as a router there, so each node tells it its agents' states
+//!   (EventAgentState, free capacity as that node counts it).
+//! - ORS instances connect to it and send [`Request::SelectTarget`]: the interaction and the
+//!   name of a target list (agents from the scenario). Requests wait in arrival order until an
+//!   agent of the list has capacity on the interaction's node, or until their timeout, when the
+//!   answer is an error.
+//! - [S-URS-select]: with `agent_reservation`, before answering it reserves the agent through IS
+//!   (RequestReserveAgent) so that no other router takes that capacity meanwhile; a refused
+//!   reservation means another router was faster, and the request waits for the next agent.
+//!   Without it, two URS can pick the same last unit of capacity and one delivery is refused.
+//! - [S-URS-scope]: every request about an interaction goes only to the node that holds it (the
+//!   node index in the top bits of a generated id), never broadcast.
+//!
+//! Where the seeds are silent: capacity is counted per IS node (each node counts the
+//! deliveries it made; the cluster shares no agent state). Among the agents with capacity the
+//! URS picks the one with the most free capacity, then the one it picked least recently, so
+//! load spreads over the target list.
+//!
+//! Must not: answer a target it did not see with free capacity, or send one node a request
+//! about another node's interaction.
+
+use crate::clients::{Pending, TICK_TIMER};
+use crate::ids::{AgentId, IxnId, RefId, SimTime, TenantId};
+use crate::machine::{Input, Machine, Output, Peer};
+use crate::protocol::{AgentState, ClientKind, ErrorCode, Event, Field, Message, Request};
+use crate::trace::TraceEvent;
+use std::collections::BTreeMap;
+
+/// A named list of agents a strategy can `queue:submit` to.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct TargetList {
+    pub name: String,
+    pub agents: Vec<AgentId>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct UrsConfig {
+    pub name: String,
+    pub tenant: TenantId,
+    /// Number of IS pairs; `Peer::Server(i)` is pair `i + 1`.
+    pub nodes: u16,
+    pub targets: Vec<TargetList>,
+    /// `agent_reservation`.
+    pub agent_reservation: bool,
+    /// How long a reservation holds the agent's capacity.
+    pub reservation_ms: u64,
+    pub request_timeout_ms: u64,
+    pub tick_ms: u64,
+}
+
+#[derive(Debug)]
+enum Sent {
+    Register,
+    Ping,
+    /// A reservation of `agent` for the waiting request `wait`.
+    Reserve {
+        wait: u64,
+        agent: AgentId,
+    },
+}
+
+/// A `queue:submit` waiting for an agent.
+#[derive(Debug)]
+struct Wait {
+    peer: Peer,
+    ref_id: RefId,
+    ixn: IxnId,
+    /// The server index of the node that holds it.
+    node: usize,
+    /// Index into the configured target lists.
+    list: usize,
+    deadline: SimTime,
+    /// A reservation in flight for this request.
+    reserving: bool,
+}
+
+/// What one node told about an agent.
+#[derive(Clone, Copy, Debug, Default)]
+struct Seen {
+    free: u32,
+}
+
+pub struct UrsServer {
+    cfg: UrsConfig,
+    connected: Vec<bool>,
+    /// Per node (index of the pair), the ready agents and their free capacity.
+    seen: Vec<BTreeMap<AgentId, Seen>>,
+    /// One request channel per node.
+    pending: Vec<Pending<Sent>>,
+    last_sent_at: Vec<SimTime>,
+    waits: BTreeMap<u64, Wait>,
+    next_wait: u64,
+    /// When each agent was last picked (a counter), for spreading load.
+    last_picked: BTreeMap<AgentId, u64>,
+    picks: u64,
+}
+
+impl UrsServer {
+    pub fn new(cfg: UrsConfig) -> Self {
+        let nodes = usize::from(cfg.nodes);
+        UrsServer {
+            cfg,
+            connected: vec![false; nodes],
+            seen: vec![BTreeMap::new(); nodes],
+            pending: (0..nodes).map(|_| Pending::default()).collect(),
+            last_sent_at: vec![0; nodes],
+            waits: BTreeMap::new(),
+            next_wait: 1,
+            last_picked: BTreeMap::new(),
+            picks: 0,
+        }
+    }
+
+    /// The server index of node `node` (pair `node`), if there is such a pair.
+    fn server_of(&self, node: u16) -> Option<usize> {
+        (1..=self.cfg.nodes)
+            .contains(&node)
+            .then(|| usize::from(node) - 1)
+    }
+
+    fn send(
+        &mut self,
+        now: SimTime,
+        node: usize,
+        request: Request,
+        what: Sent,
+        out: &mut Vec<Output>,
+    ) {
+        self.last_sent_at[node] = now;
+        let deadline = now + self.cfg.request_timeout_ms;
+        self.pending[node].send(Peer::Server(node as u16), request, deadline, what, out);
+    }
+
+    fn reply(peer: Peer, ref_id: RefId, event: Event, out: &mut Vec<Output>) {
+        out.push(Output::Send(peer, Message::reply(ref_id, event)));
+    }
+
+    /// Picks an agent of `list` with capacity on `node`: the most free, then the least recently
+    /// picked, then the lowest id.
+    fn pick(&self, node: usize, list: usize) -> Option<AgentId> {
+        let seen = &self.seen[node];
+        self.cfg.targets[list]
+            .agents
+            .iter()
+            .filter_map(|agent| seen.get(agent).map(|state| (*agent, state.free)))
+            .filter(|(_, free)| *free > 0)
+            .min_by_key(|(agent, free)| {
+                (
+                    std::cmp::Reverse(*free),
+                    self.last_picked.get(agent).copied().unwrap_or(0),
+                    *agent,
+                )
+            })
+            .map(|(agent, _)| agent)
+    }
+
+    /// Serves waiting requests in arrival order while agents are available.
+    fn dispatch(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        let ready: Vec<u64> = self
+            .waits
+            .iter()
+            .filter(|(_, wait)| !wait.reserving)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ready {
+            let Some(wait) = self.waits.get(&id) else {
+                continue;
+            };
+            let node = wait.node;
+            if !self.connected[node] {
+                continue;
+            }
+            let Some(agent) = self.pick(node, wait.list) else {
+                continue;
+            };
+            let ixn = wait.ixn;
+            // Count the pick at once; the node's next state report is authoritative.
+            if let Some(state) = self.seen[node].get_mut(&agent) {
+                state.free = state.free.saturating_sub(1);
+            }
+            self.picks += 1;
+            self.last_picked.insert(agent, self.picks);
+            if self.cfg.agent_reservation {
+                if let Some(wait) = self.waits.get_mut(&id) {
+                    wait.reserving = true;
+                }
+                let request = Request::ReserveAgent {
+                    agent,
+                    ixn: Field::Value(ixn),
+                    ms: self.cfg.reservation_ms,
+                };
+                self.send(now, node, request, Sent::Reserve { wait: id, agent }, out);
+            } else {
+                self.answer(id, agent, out);
+            }
+        }
+    }
+
+    fn answer(&mut self, wait: u64, agent: AgentId, out: &mut Vec<Output>) {
+        if let Some(wait) = self.waits.remove(&wait) {
+            out.push(Output::Trace(TraceEvent::UrsSelected {
+                ixn: wait.ixn,
+                agent,
+            }));
+            Self::reply(wait.peer, wait.ref_id, Event::TargetSelected { agent }, out);
+        }
+    }
+
+    fn on_request(
+        &mut self,
+        now: SimTime,
+        peer: Peer,
+        ref_id: RefId,
+        request: Request,
+        out: &mut Vec<Output>,
+    ) {
+        match request {
+            Request::RegisterClient { .. } | Request::Ping => {
+                Self::reply(peer, ref_id, Event::Ack { ixn: None }, out);
+            }
+            Request::SelectTarget {
+                ixn,
+                node,
+                targets,
+                timeout_ms,
+            } => {
+                let list = self.cfg.targets.iter().position(|t| t.name == targets);
+                match (list, self.server_of(node)) {
+                    (Some(list), Some(node)) => {
+                        let id = self.next_wait;
+                        self.next_wait += 1;
+                        self.waits.insert(
+                            id,
+                            Wait {
+                                peer,
+                                ref_id,
+                                ixn,
+                                node,
+                                list,
+                                deadline: now + timeout_ms,
+                                reserving: false,
+                            },
+                        );
+                        self.dispatch(now, out);
+                    }
+                    (None, _) => {
+                        out.push(Output::Trace(TraceEvent::request_failed(
+                            &Request::SelectTarget {
+                                ixn,
+                                node,
+                                targets,
+                                timeout_ms,
+                            },
+                            ErrorCode::UnknownObject,
+                        )));
+                        let code = ErrorCode::UnknownObject;
+                        Self::reply(peer, ref_id, Event::Error { code }, out);
+                    }
+                    (Some(_), None) => {
+                        let code = ErrorCode::InteractionNotFound;
+                        Self::reply(peer, ref_id, Event::Error { code }, out);
+                    }
+                }
+            }
+            _ => {
+                let code = ErrorCode::UnsupportedOperation;
+                Self::reply(peer, ref_id, Event::Error { code }, out);
+            }
+        }
+    }
+
+    fn on_node_event(&mut self, now: SimTime, node: usize, event: Event, out: &mut Vec<Output>) {
+        if let Event::AgentState { agent, state } = event {
+            match state {
+                AgentState::Ready { free } => {
+                    self.seen[node].insert(agent, Seen { free });
+                }
+                AgentState::NotReady | AgentState::LoggedOut => {
+                    self.seen[node].remove(&agent);
+                }
+            }
+            self.dispatch(now, out);
+        }
+    }
+
+    fn on_answer(&mut self, what: Sent, event: Event, out: &mut Vec<Output>) {
+        match what {
+            Sent::Register | Sent::Ping => {}
+            Sent::Reserve { wait, agent } => {
+                if matches!(event, Event::Ack { .. }) {
+                    self.answer(wait, agent, out);
+                } else {
+                    // Another router was faster. The node told every router of that
+                    // reservation before it answered this one, so what this URS knows of the
+                    // agent is current already; the request tries again at the next tick.
+                    if let Some(wait) = self.waits.get_mut(&wait) {
+                        wait.reserving = false;
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_tick(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        for node in 0..self.pending.len() {
+            if let Some(request) = self.pending[node].expired(now) {
+                out.push(Output::Trace(TraceEvent::RequestTimedOut { request }));
+                out.push(Output::Close(Peer::Server(node as u16)));
+            } else if self.connected[node]
+                && self.pending[node].is_empty()
+                && now >= self.last_sent_at[node] + self.cfg.request_timeout_ms / 2
+            {
+                self.send(now, node, Request::Ping, Sent::Ping, out);
+            }
+        }
+        let expired: Vec<u64> = self
+            .waits
+            .iter()
+            .filter(|(_, wait)| !wait.reserving && now >= wait.deadline)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            if let Some(wait) = self.waits.remove(&id) {
+                out.push(Output::Trace(TraceEvent::UrsNoTarget { ixn: wait.ixn }));
+                let code = ErrorCode::AgentUnavailable;
+                Self::reply(wait.peer, wait.ref_id, Event::Error { code }, out);
+            }
+        }
+        self.dispatch(now, out);
+        out.push(Output::SetTimer(TICK_TIMER, now + self.cfg.tick_ms));
+    }
+
+    /// Node `node`'s connection closed: what it told is stale, its answers will not come.
+    fn node_lost(&mut self, now: SimTime, node: usize, out: &mut Vec<Output>) {
+        self.connected[node] = false;
+        self.seen[node].clear();
+        for what in self.pending[node].drain() {
+            if let Sent::Reserve { wait, .. } = what {
+                if let Some(wait) = self.waits.get_mut(&wait) {
+                    wait.reserving = false;
+                }
+            }
+        }
+        self.dispatch(now, out);
+    }
+}
+
+impl Machine for UrsServer {
+    fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
+        match input {
+            Input::Start => self.on_tick(now, out),
+            Input::Connected(Peer::Server(index)) => {
+                let node = usize::from(index);
+                if node < self.connected.len() {
+                    self.connected[node] = true;
+                    let register = Request::RegisterClient {
+                        name: self.cfg.name.clone(),
+                        kind: ClientKind::Router,
+                    };
+                    self.send(now, node, register, Sent::Register, out);
+                }
+            }
+            Input::Disconnected(Peer::Server(index)) => {
+                let node = usize::from(index);
+                if node < self.connected.len() {
+                    self.node_lost(now, node, out);
+                }
+            }
+            Input::Disconnected(peer @ Peer::Client(_)) => {
+                // The ORS went away: nobody waits for these answers any more.
+                self.waits.retain(|_, wait| wait.peer != peer);
+            }
+            Input::Frame(Peer::Server(index), Message::Event { ref_id, event }) => {
+                let node = usize::from(index);
+                if node >= self.connected.len() {
+                    return;
+                }
+                match ref_id {
+                    Some(ref_id) => {
+                        if let Some(what) = self.pending[node].answer(ref_id) {
+                            self.on_answer(what, event, out);
+                        }
+                    }
+                    None => self.on_node_event(now, node, event, out),
+                }
+            }
+            Input::Frame(peer @ Peer::Client(_), Message::Request { ref_id, request }) => {
+                self.on_request(now, peer, ref_id, request, out);
+            }
+            Input::Timer(TICK_TIMER) => self.on_tick(now, out),
+            Input::Connected(Peer::Client(_))
+            | Input::Frame(..)
+            | Input::Timer(_)
+            | Input::Persisted(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn urs(reservation: bool) -> UrsServer {
+        UrsServer::new(UrsConfig {
+            name: "urs1".into(),
+            tenant: TenantId(1),
+            nodes: 2,
+            targets: vec![TargetList {
+                name: "sales".into(),
+                agents: vec![AgentId(1), AgentId(2)],
+            }],
+            agent_reservation: reservation,
+            reservation_ms: 2000,
+            request_timeout_ms: 3000,
+            tick_ms: 100,
+        })
+    }
+
+    fn state(urs: &mut UrsServer, node: u16, agent: u32, free: u32, out: &mut Vec<Output>) {
+        let event = Event::AgentState {
+            agent: AgentId(agent),
+            state: AgentState::Ready { free },
+        };
+        urs.handle(
+            0,
+            Input::Frame(Peer::Server(node), Message::unsolicited(event)),
+            out,
+        );
+    }
+
+    fn select(urs: &mut UrsServer, ixn: IxnId, out: &mut Vec<Output>) {
+        let request = Request::SelectTarget {
+            ixn,
+            node: (ixn.0 >> 48) as u16,
+            targets: "sales".into(),
+            timeout_ms: 1000,
+        };
+        let frame = Message::Request {
+            ref_id: RefId(7),
+            request,
+        };
+        urs.handle(0, Input::Frame(Peer::Client(1), frame), out);
+    }
+
+    /// [S-URS-scope]: the reservation goes to the node that holds the interaction, and only
+    /// agents that node reported with capacity are picked.
+    #[test]
+    fn reserves_on_the_raising_node_only() {
+        let mut urs = urs(true);
+        let mut out = Vec::new();
+        for index in 0..2 {
+            urs.handle(0, Input::Connected(Peer::Server(index)), &mut out);
+        }
+        state(&mut urs, 0, 1, 1, &mut out);
+        state(&mut urs, 1, 2, 2, &mut out);
+        out.clear();
+        select(&mut urs, IxnId::generated(2, 5), &mut out);
+        let sent: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send(peer, Message::Request { request, .. }) => Some((*peer, request)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent.len(), 1, "{out:?}");
+        assert_eq!(sent[0].0, Peer::Server(1));
+        assert!(matches!(
+            sent[0].1,
+            Request::ReserveAgent {
+                agent: AgentId(2),
+                ..
+            }
+        ));
+    }
+
+    /// A request with no agent available waits, and is answered once a node reports one; past
+    /// its timeout it gets an error.
+    #[test]
+    fn waits_for_capacity_then_times_out() {
+        let mut urs = urs(false);
+        let mut out = Vec::new();
+        urs.handle(0, Input::Connected(Peer::Server(0)), &mut out);
+        select(&mut urs, IxnId::generated(1, 1), &mut out);
+        select(&mut urs, IxnId::generated(1, 2), &mut out);
+        out.clear();
+        state(&mut urs, 0, 1, 1, &mut out);
+        let answers: Vec<_> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send(_, Message::Event { event, .. }) => Some(event.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            answers,
+            vec![Event::TargetSelected { agent: AgentId(1) }],
+            "the first request gets the one unit of capacity"
+        );
+        out.clear();
+        urs.handle(1500, Input::Timer(TICK_TIMER), &mut out);
+        assert!(out.iter().any(|o| matches!(
+            o,
+            Output::Send(
+                _,
+                Message::Event {
+                    event: Event::Error {
+                        code: ErrorCode::AgentUnavailable
+                    },
+                    ..
+                }
+            )
+        )));
+    }
+}
