@@ -132,6 +132,10 @@ fn regenerate_codec_decode_corpus() {
             ixn: Field::Value(ixn),
             ms: 3000,
         },
+        Request::Transfer {
+            ixn: Field::Value(ixn),
+            to: "ors1.1".into(),
+        },
         Request::SelectTarget {
             ixn,
             node: 2,

@@ -748,8 +748,10 @@ impl Model {
             | Request::CheckOutSeats { .. }
             | Request::SetSeats { .. } => Err(ErrorCode::InvalidState),
             Request::SelectTarget { .. } => Err(ErrorCode::UnsupportedOperation),
-            Request::ReserveAgent { .. } => {
-                unreachable!("not generated: reservations are judged by the sim suites")
+            Request::ReserveAgent { .. } | Request::Transfer { .. } => {
+                unreachable!(
+                    "not generated: reservations and transfers are judged by the sim suites"
+                )
             }
         }
     }

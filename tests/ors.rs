@@ -1,11 +1,12 @@
 //! Orchestration and routing [S-ORS] [S-URS]: the built-in `ors` scenario (two ORS, two URS,
 //! random faults) holds every oracle including liveness; `detach-race` shows early detaches
 //! refused and holds [S-ORS-detach], also under generated faults; a planted ORS bug (detach
-//! before the association is confirmed) is caught by [S-ORS-detach]; and without
+//! before the association is confirmed) is caught by [S-ORS-detach], one that does not hand
+//! parked interactions back to their session's instance by [S-ORS-pull]; and without
 //! `agent_reservation` two URS race for the same agents, which the nodes refuse.
 
 use ixsim::sim::faults::{Fault, FaultAction, HostSet};
-use ixsim::sim::oracles::ORS_DETACH;
+use ixsim::sim::oracles::{ORS_DETACH, ORS_PULL};
 use ixsim::sim::Scenario;
 use proptest::prelude::*;
 
@@ -118,6 +119,39 @@ fn s_ors_detach_catches_detach_before_confirm() {
         "not caught: {:?}",
         outcome.violations
     );
+}
+
+/// [S-ORS-pull] [S-ORS-session]: an instance that pulls an interaction parked (with its
+/// association) by another instance's session must hand it over; one that starts its own
+/// session instead is caught.
+#[test]
+fn s_ors_pull_catches_a_second_ors_taking_an_owned_interaction() {
+    let text = built_in("ors").replace(
+        "pull_limit = 6\n",
+        "pull_limit = 6\nplanted_bug = \"no-forwarding\"\n",
+    );
+    let scenario = Scenario::parse("ors", &text).expect("planted scenario parses");
+    let outcome = ixsim::sim::run(&scenario, 0).expect("run completes");
+    assert!(
+        outcome.violations.iter().any(|v| v.oracle == ORS_PULL),
+        "not caught: {:?}",
+        outcome.violations
+    );
+}
+
+/// Parked interactions pulled by the other instance are handed back (RequestTransfer).
+#[test]
+fn parked_interactions_are_handed_back_across_instances() {
+    let mut scenario = Scenario::load("ors").expect("built-in scenario");
+    scenario.random_faults = None;
+    let handed = (0..4)
+        .map(|seed| {
+            let outcome = ixsim::sim::run(&scenario, seed).expect("run completes");
+            assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+            outcome.trace.render().matches(" forwarded").count()
+        })
+        .sum::<usize>();
+    assert!(handed > 0, "no interaction was handed over in four seeds");
 }
 
 fn fault() -> impl Strategy<Value = (u64, usize, u64, bool)> {

@@ -1041,6 +1041,9 @@ impl IsNode {
             }
             // A URS request; a node has no routing strategies of its own.
             Request::SelectTarget { .. } => Err(ErrorCode::UnsupportedOperation),
+            Request::Transfer { ixn, to } => {
+                self.transfer(now, peer, ref_id, &client, ixn, to, out)
+            }
             Request::FindInteractions {
                 tenant,
                 key,
@@ -1124,10 +1127,25 @@ impl IsNode {
                 kind,
             },
         );
-        out.push(Output::Trace(TraceEvent::ClientRegistered { client: name }));
         if kind == ClientKind::Router {
             self.agent_snapshot(peer, out);
+            // A router that comes back within its grace period is told what it still owns
+            // here: a pull answer lost with its old connection would otherwise leave it owning
+            // interactions it never heard of, for good.
+            let items: Vec<IxnInfo> = self
+                .owners
+                .iter()
+                .filter(|(_, owner)| owner.client == name && owner.agent.is_none())
+                .filter(|(_, owner)| owner.invite.is_none())
+                .filter_map(|(ixn, _)| self.db.interactions.get(ixn))
+                .map(|record| Self::info(self.cfg.node, record))
+                .collect();
+            if !items.is_empty() {
+                let event = Event::TakenFromQueue { items };
+                self.send(peer, Message::unsolicited(event), out);
+            }
         }
+        out.push(Output::Trace(TraceEvent::ClientRegistered { client: name }));
     }
 
     fn tenant_of(&self, tenant: &Field<TenantId>) -> Result<TenantId, ErrorCode> {
@@ -1406,6 +1424,56 @@ impl IsNode {
             Message::reply(ref_id, Event::Ack { ixn: Some(id) }),
             out,
         );
+        Ok(())
+    }
+
+    /// RequestTransfer: the owner hands `ixn` to the client named `to`, which must be connected
+    /// or still within its owner grace period (it owns something here). A new owner that is
+    /// away gets the grace period; it hears of the interaction when it registers again.
+    #[allow(clippy::too_many_arguments)]
+    fn transfer(
+        &mut self,
+        now: SimTime,
+        peer: Conn,
+        ref_id: RefId,
+        client: &str,
+        ixn: &Field<IxnId>,
+        to: &str,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        let id = self.owned(client, ixn)?;
+        if to == client {
+            return Err(ErrorCode::InvalidState);
+        }
+        let connected = self.client_peers.contains_key(to);
+        let known = connected || self.owners.values().any(|owner| owner.client == to);
+        if !known {
+            return Err(ErrorCode::NotRegistered);
+        }
+        if let Some(owner) = self.owners.get_mut(&id) {
+            owner.client = to.to_string();
+        }
+        if !connected {
+            let at = now + self.cfg.owner_grace_ms;
+            self.timer(TimerPurpose::OwnerGrace(to.to_string()), at, out);
+        }
+        out.push(Output::Trace(TraceEvent::Transferred {
+            ixn: id,
+            from: client.to_string(),
+            to: to.to_string(),
+        }));
+        let mut then = vec![AfterWrite::Reply(
+            peer,
+            Message::reply(ref_id, Event::Ack { ixn: Some(id) }),
+        )];
+        if let Some(record) = self.db.interactions.get(&id) {
+            let items = vec![Self::info(self.cfg.node, record)];
+            then.push(AfterWrite::Notify(
+                to.to_string(),
+                Message::unsolicited(Event::TakenFromQueue { items }),
+            ));
+        }
+        self.persist_owner(id, then, out);
         Ok(())
     }
 

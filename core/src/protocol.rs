@@ -195,6 +195,13 @@ pub enum Request {
         targets: String,
         timeout_ms: u64,
     },
+    /// Hands an interaction the requester owns to the registered client `to` (an ORS cluster
+    /// forwarding an interaction to the instance whose session it is associated with,
+    /// [S-ORS-session]). The new owner hears of it as an unsolicited EventTakenFromQueue.
+    Transfer {
+        ixn: Field<IxnId>,
+        to: String,
+    },
 }
 
 impl Request {
@@ -225,6 +232,7 @@ impl Request {
             Request::FindInteractions { .. } => "RequestFindInteractions",
             Request::ReserveAgent { .. } => "RequestReserveAgent",
             Request::SelectTarget { .. } => "RequestRouteCall",
+            Request::Transfer { .. } => "RequestTransfer",
         }
     }
 }

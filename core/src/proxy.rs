@@ -425,9 +425,8 @@ impl Proxy {
             | Request::Accept { ixn }
             | Request::Reject { ixn }
             | Request::Find { ixn }
-            | Request::ReserveAgent { ixn, .. } => {
-                self.about_interaction(now, who, ixn, &request, out)
-            }
+            | Request::ReserveAgent { ixn, .. }
+            | Request::Transfer { ixn, .. } => self.about_interaction(now, who, ixn, &request, out),
             // Target selection is the URS's business, not the cluster's.
             Request::SelectTarget { .. } => Err(ErrorCode::UnsupportedOperation),
             Request::AgentLogin { tenant, agent, .. } => {

@@ -239,6 +239,25 @@ pub enum TraceEvent {
         client: String,
         ixn: IxnId,
     },
+    /// An owner handed an interaction to another client (RequestTransfer).
+    Transferred {
+        ixn: IxnId,
+        from: String,
+        to: String,
+    },
+    /// An ORS asks for `count` more interactions while it holds `holding` [S-ORS-pull].
+    OrsPullAsked {
+        count: u32,
+        holding: u32,
+    },
+    /// An ORS took interactions (pulled, forwarded to it, or told again after a reconnect) and
+    /// now holds `holding` in all [S-ORS-pull].
+    OrsTook {
+        ixns: Vec<IxnId>,
+        holding: u32,
+        /// Taken by its own pull (not handed over or listed again).
+        pulled: bool,
+    },
 }
 
 impl TraceEvent {
@@ -370,6 +389,23 @@ impl fmt::Display for TraceEvent {
             E::ProcessKilled => f.write_str("process-killed"),
             E::UrsSelected { ixn, agent } => write!(f, "urs-selected {ixn} {agent}"),
             E::UrsNoTarget { ixn } => write!(f, "urs-no-target {ixn}"),
+            E::Transferred { ixn, from, to } => write!(f, "transferred {ixn} {from} -> {to}"),
+            E::OrsPullAsked { count, holding } => {
+                write!(f, "ors-pull-asked count={count} holding={holding}")
+            }
+            E::OrsTook {
+                ixns,
+                holding,
+                pulled,
+            } => {
+                f.write_str("ors-took ")?;
+                ids(f, ixns)?;
+                write!(f, " holding={holding}")?;
+                if !pulled {
+                    f.write_str(" (handed over)")?;
+                }
+                Ok(())
+            }
             E::LatePullReturned { client, ixn } => {
                 write!(f, "late-pull-returned {ixn} for={client}")
             }

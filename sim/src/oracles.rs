@@ -14,7 +14,7 @@ use ixsim_core::db::IsDatabase;
 use ixsim_core::ids::{AgentId, IxnId, SimTime};
 use ixsim_core::is_node::ViewConfig;
 use ixsim_core::kv::KvList;
-use ixsim_core::trace::TraceEvent;
+use ixsim_core::trace::{ReleaseReason, TraceEvent};
 use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,6 +43,18 @@ pub struct OracleInput<'a> {
     pub end_ms: SimTime,
     /// [S-INV-live]'s settle time, when the scenario asks for liveness.
     pub settle_ms: Option<SimTime>,
+    /// The ORS configuration [S-ORS-pull] judges against, when there are ORS hosts.
+    pub ors: Option<OrsPullRules>,
+}
+
+/// What [S-ORS-pull] needs to know of the ORS cluster.
+#[derive(Clone, Debug, Default)]
+pub struct OrsPullRules {
+    /// ORS host name -> `mcr-pull-by-this-node`.
+    pub hosts: BTreeMap<String, bool>,
+    /// Associated queue/view combinations.
+    pub queues: BTreeSet<(String, String)>,
+    pub pull_limit: u32,
 }
 
 pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
@@ -56,6 +68,7 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     }
     violations.extend(lost(input));
     violations.extend(live(input));
+    violations.extend(ors_pull(input));
     violations.extend(agent_owner(input));
     violations.extend(pull_order(input));
     violations.extend(durable(input));
@@ -66,6 +79,91 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
 
 pub const ORS_DETACH: &str = "S-ORS-detach";
 pub const LIVE: &str = "S-INV-live";
+pub const ORS_PULL: &str = "S-ORS-pull";
+
+/// [S-ORS-pull] (and [S-ORS-session] across the cluster): ORS instances pull only with
+/// `mcr-pull-by-this-node`, only from their associated queue/views, never asking for more than
+/// `mcr-pull-limit` minus what they hold; and no interaction is held by two ORS sessions at
+/// once: one associated with a live session of one instance, pulled by another, is handed over
+/// to the first, not given a session of its own. An association ends when its session ends,
+/// moves it away (`associated-away`), detaches it, or the interaction leaves (delivered, control
+/// lost); it dies with its process, and with the ORS's ownership at the node (released to its
+/// queue after the owner grace period).
+pub fn ors_pull(input: &OracleInput<'_>) -> Vec<Violation> {
+    let Some(rules) = &input.ors else {
+        return Vec::new();
+    };
+    let mut violations = Vec::new();
+    // Interaction -> (ORS host, session) associated with it.
+    let mut holder: BTreeMap<IxnId, (u16, u64)> = BTreeMap::new();
+    for entry in &input.trace.entries {
+        let mut fail = |detail: String| {
+            violations.push(Violation {
+                oracle: ORS_PULL,
+                at_ms: entry.at,
+                detail,
+            })
+        };
+        let host = input.trace.host_name(entry.host);
+        match &entry.event {
+            TraceEvent::Pulled {
+                client,
+                queue,
+                view,
+                ixns,
+            } => {
+                let instance = client.split('.').next().unwrap_or_default();
+                let Some(pulls) = rules.hosts.get(instance) else {
+                    continue;
+                };
+                if !pulls {
+                    fail(format!("{client} pulled {} without mcr-pull-by-this-node", id_list(ixns)));
+                }
+                if !rules.queues.contains(&(queue.clone(), view.clone())) {
+                    fail(format!("{client} pulled from {queue}/{view}, which is not associated with ORS"));
+                }
+            }
+            // What a node lists again after a reconnect, or another instance hands over, may
+            // add to what an ORS holds; what it asks for never does.
+            TraceEvent::OrsPullAsked { count, holding } if count + holding > rules.pull_limit => {
+                fail(format!(
+                    "{host} asked for {count} more interactions holding {holding}; mcr-pull-limit is {}",
+                    rules.pull_limit
+                ))
+            }
+            TraceEvent::ProcessKilled => holder.retain(|_, (h, _)| *h != entry.host),
+            TraceEvent::Released {
+                ixn,
+                reason: ReleaseReason::OwnerGone,
+                ..
+            } => {
+                holder.remove(ixn);
+            }
+            TraceEvent::OrsSession { session, ixn, what } => match what.as_str() {
+                "session-started" | "interaction.attach.done" => {
+                    if let Some((other_host, other)) = holder.get(ixn) {
+                        if (*other_host, *other) != (entry.host, *session) {
+                            fail(format!(
+                                "{host} session {session} took {ixn}, which session {other} of {} holds",
+                                input.trace.host_name(*other_host)
+                            ));
+                        }
+                    }
+                    holder.insert(*ixn, (entry.host, *session));
+                }
+                "associated-away" | "interaction.detach.done" | "delivered" | "lost-control"
+                    if holder.get(ixn) == Some(&(entry.host, *session)) =>
+                {
+                    holder.remove(ixn);
+                }
+                "session-ended" => holder.retain(|_, held| *held != (entry.host, *session)),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    violations
+}
 
 /// [S-INV-live]: a healed cluster converges. Every interaction acknowledged at `t` is completed
 /// by the end of the run if the run went on for `settle_ms` past both `t` and the last fault

@@ -394,6 +394,7 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
                 tick_ms: client.tick_ms,
                 planted_bug: ors.planted_bug.map(|bug| match bug {
                     crate::scenario::OrsBugName::DetachBeforeConfirm => OrsBug::DetachBeforeConfirm,
+                    crate::scenario::OrsBugName::NoForwarding => OrsBug::NoForwarding,
                 }),
             };
             let mut servers = servers_of(&name);
@@ -614,6 +615,23 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
         views,
         end_ms,
         settle_ms: scenario.liveness.as_ref().map(|l| l.settle_ms),
+        ors: scenario.ors.as_ref().map(|ors| oracles::OrsPullRules {
+            hosts: scenario
+                .ors_hosts()
+                .into_iter()
+                .enumerate()
+                .map(|(index, host)| {
+                    let pulls = ors.pull_by_this_node.get(index).copied().unwrap_or(true);
+                    (host, pulls)
+                })
+                .collect(),
+            queues: ors
+                .queues
+                .iter()
+                .map(|q| (q.queue.clone(), q.view.clone()))
+                .collect(),
+            pull_limit: ors.pull_limit,
+        }),
     };
     let violations = oracles::check_all(&input);
     let lost = violations

@@ -278,6 +278,7 @@ pub struct TargetOptions {
 #[serde(rename_all = "kebab-case")]
 pub enum OrsBugName {
     DetachBeforeConfirm,
+    NoForwarding,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

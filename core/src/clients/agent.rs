@@ -15,7 +15,7 @@ use crate::protocol::{ClientKind, ErrorCode, Event, Field, Message, Request};
 use crate::trace::{DropReason, TraceEvent};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct AgentConfig {
@@ -54,6 +54,8 @@ pub struct AgentDesktop {
     connected: bool,
     /// Accepted interactions and when the agent will be done with each.
     handling: BTreeMap<IxnId, (SimTime, bool)>,
+    /// Interactions handled whose accept got no definite answer (see `on_answer`).
+    unconfirmed: BTreeSet<IxnId>,
     pending: Pending<Sent>,
     last_sent_at: SimTime,
 }
@@ -72,6 +74,7 @@ impl AgentDesktop {
             connections: 0,
             connected: false,
             handling: BTreeMap::new(),
+            unconfirmed: BTreeSet::new(),
             pending: Pending::default(),
             last_sent_at: 0,
         }
@@ -112,7 +115,11 @@ impl AgentDesktop {
         self.connected = false;
         self.pending.drain();
         let agent = self.cfg.agent;
+        let unconfirmed = std::mem::take(&mut self.unconfirmed);
         for ixn in std::mem::take(&mut self.handling).into_keys() {
+            if unconfirmed.contains(&ixn) {
+                continue;
+            }
             out.push(Output::Trace(TraceEvent::AgentDropped {
                 agent,
                 ixn,
@@ -155,6 +162,22 @@ impl AgentDesktop {
                 self.handling.insert(ixn, (now + handle_ms, false));
                 out.push(Output::Trace(TraceEvent::AgentTook { agent, ixn }));
             }
+            // The proxy lost the node before the answer (2002, 2003): the accept may have gone
+            // through, and then the interaction is this agent's and nobody else will stop it.
+            // Handle it as if taken; the stop tells: acknowledged, it was ours; refused, it was
+            // not (the invite had timed out), and nothing is lost by trying.
+            Sent::Accept(ixn)
+                if matches!(
+                    event,
+                    Event::Error {
+                        code: ErrorCode::ConnectionLost | ErrorCode::NotAccessible
+                    }
+                ) =>
+            {
+                self.handling
+                    .insert(ixn, (now + self.cfg.handle_ms_min, false));
+                self.unconfirmed.insert(ixn);
+            }
             // The proxy could not reach the interaction's node (2002, 2003): the interaction
             // is still the agent's, so try again shortly instead of walking away from it.
             Sent::Stop(ixn)
@@ -166,6 +189,12 @@ impl AgentDesktop {
                 ) =>
             {
                 self.handling.insert(ixn, (now + STOP_RETRY_MS, false));
+            }
+            Sent::Stop(ixn) if self.unconfirmed.remove(&ixn) => {
+                self.handling.remove(&ixn);
+                if ok {
+                    out.push(Output::Trace(TraceEvent::AgentCompleted { agent, ixn }));
+                }
             }
             Sent::Stop(ixn) => {
                 self.handling.remove(&ixn);

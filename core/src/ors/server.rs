@@ -39,7 +39,7 @@ use crate::clients::{Pending, TICK_TIMER};
 use crate::ids::{AgentId, IxnId, SimTime, TenantId};
 use crate::kv::{KvList, KvValue};
 use crate::machine::{Input, Machine, Output, Peer, TimerId};
-use crate::protocol::{ClientKind, ErrorCode, Event, Field, Message, Request};
+use crate::protocol::{ClientKind, ErrorCode, Event, Field, IxnInfo, Message, Request};
 use crate::trace::TraceEvent;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -82,6 +82,10 @@ pub enum OrsBug {
     /// `<detach>` succeeds before the association's user data is confirmed, so the session
     /// routes too early: caught by [S-ORS-detach].
     DetachBeforeConfirm,
+    /// An instance that pulls an interaction associated with another instance's session starts
+    /// its own session instead of handing it over: two sessions control one interaction,
+    /// caught by [S-ORS-pull].
+    NoForwarding,
 }
 
 const SERVER: Peer = Peer::Server(0);
@@ -97,6 +101,8 @@ enum Sent {
     /// A strategy's user-data update.
     Update(SessionId),
     Redirect(IxnId, SessionId),
+    /// RequestTransfer of an interaction associated with a session of another instance.
+    Transfer(IxnInfo),
     /// RequestDeliver for `session`; `submit` when it carries out a `queue:submit` with route.
     Deliver {
         ixn: IxnId,
@@ -144,6 +150,8 @@ struct Owned {
 pub struct OrsServer {
     cfg: OrsConfig,
     connected: bool,
+    /// The node answered this connection's registration.
+    registered: bool,
     pulling: bool,
     next_queue: usize,
     sessions: BTreeMap<SessionId, Session>,
@@ -158,8 +166,8 @@ pub struct OrsServer {
     next_timer: u64,
     /// Interactions whose association write is in flight.
     binding: BTreeSet<IxnId>,
-    /// How many times this process had to take a new client name (see `client_name`).
-    renames: u32,
+    /// Interactions to hand over once connected again (see `on_tick`).
+    taken_back: Vec<IxnInfo>,
     urs_connected: bool,
     urs_pending: Pending<Submit>,
     delivering: BTreeMap<IxnId, Delivering>,
@@ -170,6 +178,7 @@ impl OrsServer {
         OrsServer {
             cfg,
             connected: false,
+            registered: false,
             pulling: false,
             next_queue: 0,
             sessions: BTreeMap::new(),
@@ -182,23 +191,10 @@ impl OrsServer {
             timers: BTreeMap::new(),
             next_timer: 1,
             binding: BTreeSet::new(),
-            renames: 0,
+            taken_back: Vec::new(),
             urs_connected: false,
             urs_pending: Pending::default(),
             delivering: BTreeMap::new(),
-        }
-    }
-
-    /// The name this server registers with. A pull whose answer was lost (the connection
-    /// closed while it was in flight) may have made the node hand this name interactions the
-    /// server never heard of; under the same name it would own them for good. So after such a
-    /// loss the server registers under a new name, and the node returns whatever the old name
-    /// owns to its queue once the owner grace period ends [S-IS-owner]: processed again, never
-    /// stuck. (Sessions keep their tags: the association lives in user data.)
-    fn client_name(&self) -> String {
-        match self.renames {
-            0 => self.cfg.name.clone(),
-            n => format!("{}r{n}", self.cfg.name),
         }
     }
 
@@ -231,13 +227,17 @@ impl OrsServer {
     /// node may have carried it out (the connection closed while it was in flight).
     fn failed(&mut self, now: SimTime, what: Sent, maybe_sent: bool) {
         let (session, event) = match what {
-            Sent::Pull => {
+            Sent::Register | Sent::Ping | Sent::Pull => return,
+            Sent::Transfer(info) => {
                 if maybe_sent {
-                    self.renames += 1;
+                    // Perhaps handed over, perhaps not: the node lists what is still this
+                    // server's when it registers again, and it is taken afresh then.
+                    self.owned.remove(&info.id);
+                } else {
+                    self.taken_back.push(info);
                 }
                 return;
             }
-            Sent::Register | Sent::Ping => return,
             Sent::Association(ixn, _) => {
                 // Written again once connected (see `on_tick`).
                 self.binding.remove(&ixn);
@@ -355,7 +355,7 @@ impl OrsServer {
                         Some(OrsBug::DetachBeforeConfirm) => {
                             self.assoc.detach_unconfirmed(ixn, session)
                         }
-                        None => self.assoc.detach(ixn, session),
+                        None | Some(OrsBug::NoForwarding) => self.assoc.detach(ixn, session),
                     };
                     let event = match result {
                         Ok(()) => "interaction.detach.done",
@@ -631,55 +631,118 @@ impl OrsServer {
         self.timers.retain(|_, (owner, _)| *owner != session);
     }
 
+    /// The instance a session tag (`<instance>:<session>`) names, if it is not this one.
+    fn other_instance(&self, info: &IxnInfo) -> Option<String> {
+        let Some(KvValue::Str(tag)) = info.user_data.get(SESSION_KEY) else {
+            return None;
+        };
+        let (instance, _) = tag.rsplit_once(':')?;
+        (instance != self.cfg.name).then(|| instance.to_string())
+    }
+
+    /// Interactions this server now owns at the node: pulled, forwarded to it by another
+    /// instance, or listed again by the node after a reconnect (those it knew are skipped).
     fn on_taken(
         &mut self,
         now: SimTime,
-        queue: &str,
-        ixns: Vec<(IxnId, u16)>,
+        items: Vec<IxnInfo>,
+        forwarded: bool,
         out: &mut Vec<Output>,
     ) {
-        let strategy = self
-            .cfg
-            .queues
-            .iter()
-            .find(|q| q.queue == queue)
-            .map_or(0, |q| q.strategy);
-        for (ixn, node) in ixns {
+        let fresh: Vec<IxnInfo> = items
+            .into_iter()
+            .filter(|item| !self.owned.contains_key(&item.id))
+            .collect();
+        if fresh.is_empty() {
+            return;
+        }
+        for item in &fresh {
             self.owned.insert(
-                ixn,
+                item.id,
                 Owned {
-                    queue: queue.to_string(),
-                    node,
+                    queue: item.queue.clone(),
+                    node: item.node,
                 },
             );
+        }
+        out.push(Output::Trace(TraceEvent::OrsTook {
+            ixns: fresh.iter().map(|item| item.id).collect(),
+            holding: self.owned.len() as u32,
+            pulled: !forwarded,
+        }));
+        for item in fresh {
+            let ixn = item.id;
             let holder = self
                 .assoc
                 .session_of(ixn)
                 .filter(|session| self.sessions.contains_key(session));
-            match holder {
-                Some(session) if !self.cfg.new_session_on_reroute => {
-                    self.trace(session, ixn, "re-pulled", out);
-                    self.events
-                        .push_back((session, "interaction.present".into()));
+            // [S-ORS-session] across the cluster: an interaction associated with a session of
+            // another instance goes to that instance (the node hands it over). One whose tag
+            // names this instance but no live session starts a new one here.
+            let elsewhere = if holder.is_none() {
+                self.other_instance(&item)
+            } else {
+                None
+            };
+            match (holder, elsewhere) {
+                (None, Some(instance)) if self.cfg.planted_bug != Some(OrsBug::NoForwarding) => {
+                    let request = Request::Transfer {
+                        ixn: Field::Value(ixn),
+                        to: instance,
+                    };
+                    self.send(now, request, Sent::Transfer(item), 0, out);
                 }
-                Some(session) => {
-                    // new-session-on-reroute: the old session lets go.
-                    let next = self.next_session;
-                    if self.assoc.associate(ixn, session, next).is_ok() {
-                        let started = self.start_session(now, strategy, ixn, out);
-                        self.events
-                            .push_back((started, "interaction.present".into()));
-                    }
+                (Some(session), _) => {
+                    self.present_again(now, item.queue.as_str(), ixn, session, out)
                 }
-                None => {
-                    self.assoc.start(ixn, self.next_session);
-                    let session = self.start_session(now, strategy, ixn, out);
-                    self.events
-                        .push_back((session, "interaction.present".into()));
-                }
+                (None, _) => self.start_for(now, &item.queue, ixn, out),
             }
         }
         self.drain_events(now, out);
+    }
+
+    /// The strategy of the ORS queue `queue` (the first when it is not one of ours).
+    fn strategy_of(&self, queue: &str) -> usize {
+        self.cfg
+            .queues
+            .iter()
+            .find(|q| q.queue == queue)
+            .map_or(0, |q| q.strategy)
+    }
+
+    /// A new session for `ixn`, which no live session of this server holds.
+    fn start_for(&mut self, now: SimTime, queue: &str, ixn: IxnId, out: &mut Vec<Output>) {
+        let strategy = self.strategy_of(queue);
+        self.assoc.start(ixn, self.next_session);
+        let session = self.start_session(now, strategy, ixn, out);
+        self.events
+            .push_back((session, "interaction.present".into()));
+    }
+
+    /// `ixn` came back to the server whose `session` holds it.
+    fn present_again(
+        &mut self,
+        now: SimTime,
+        queue: &str,
+        ixn: IxnId,
+        session: SessionId,
+        out: &mut Vec<Output>,
+    ) {
+        if !self.cfg.new_session_on_reroute {
+            self.trace(session, ixn, "re-pulled", out);
+            self.events
+                .push_back((session, "interaction.present".into()));
+            return;
+        }
+        // new-session-on-reroute: the old session lets go.
+        let strategy = self.strategy_of(queue);
+        let next = self.next_session;
+        if self.assoc.associate(ixn, session, next).is_ok() {
+            self.trace(session, ixn, "associated-away", out);
+            let started = self.start_session(now, strategy, ixn, out);
+            self.events
+                .push_back((started, "interaction.present".into()));
+        }
     }
 
     /// The node says the interaction is not this server's any more (the owner grace period
@@ -710,6 +773,7 @@ impl OrsServer {
         {
             let about = match &what {
                 Sent::Association(ixn, _) | Sent::Redirect(ixn, _) => Some(*ixn),
+                Sent::Transfer(info) => Some(info.id),
                 Sent::Deliver { ixn, .. } => Some(*ixn),
                 Sent::Update(session) => self.sessions.get(session).map(|s| s.ixn),
                 Sent::Register | Sent::Ping | Sent::Pull => None,
@@ -719,15 +783,31 @@ impl OrsServer {
             }
         }
         match what {
-            Sent::Register | Sent::Ping => {}
+            Sent::Register => self.registered = ok,
+            Sent::Ping => {}
             Sent::Pull => {
                 self.pulling = false;
                 if let Event::TakenFromQueue { items } = event {
-                    let queue = items.first().map(|item| item.queue.clone());
-                    if let Some(queue) = queue {
-                        let ixns = items.into_iter().map(|item| (item.id, item.node)).collect();
-                        self.on_taken(now, &queue, ixns, out);
-                    }
+                    self.on_taken(now, items, false, out);
+                }
+            }
+            Sent::Transfer(info) => {
+                if ok {
+                    // The owning instance has it now.
+                    self.owned.remove(&info.id);
+                    self.trace(0, info.id, "forwarded", out);
+                } else if !self.owned.contains_key(&info.id) {
+                    // Not this server's after all (lost_control handled it).
+                } else if let Event::Error {
+                    code: ErrorCode::NotRegistered,
+                } = event
+                {
+                    // That instance is gone (its sessions with it): start over here.
+                    self.start_for(now, &info.queue, info.id, out);
+                } else {
+                    // The proxy could not tell (2002, 2003): perhaps handed over, perhaps not.
+                    // Asking again settles it: NotOwner if it was.
+                    self.taken_back.push(info);
                 }
             }
             Sent::Association(ixn, session) => {
@@ -794,6 +874,20 @@ impl OrsServer {
             out.push(Output::Trace(TraceEvent::RequestTimedOut { request }));
             out.push(Output::Close(URS));
         }
+        // Hand-overs that could not be sent are tried again.
+        if self.registered {
+            for info in std::mem::take(&mut self.taken_back) {
+                if self.owned.contains_key(&info.id) {
+                    if let Some(instance) = self.other_instance(&info) {
+                        let request = Request::Transfer {
+                            ixn: Field::Value(info.id),
+                            to: instance,
+                        };
+                        self.send(now, request, Sent::Transfer(info), 0, out);
+                    }
+                }
+            }
+        }
         // A delivery whose outcome never came (the node's Accepted/Rejected was sent while this
         // server was away) counts as failed; if the agent did take it, the session's next
         // request about it finds out (NotOwner).
@@ -824,7 +918,9 @@ impl OrsServer {
             }
         }
         let room = self.cfg.pull_limit.saturating_sub(self.owned.len() as u32);
-        if self.connected && self.cfg.pull_by_this_node && !self.pulling && room > 0 {
+        // Pulls wait for the registration's answer: the node first lists what this name still
+        // owns, which counts against the limit.
+        if self.registered && self.cfg.pull_by_this_node && !self.pulling && room > 0 {
             if let Some(queue) = self
                 .cfg
                 .queues
@@ -839,6 +935,10 @@ impl OrsServer {
                 };
                 self.next_queue += 1;
                 self.pulling = true;
+                out.push(Output::Trace(TraceEvent::OrsPullAsked {
+                    count: room,
+                    holding: self.owned.len() as u32,
+                }));
                 let hold = self.cfg.pull_hold_timeout_ms;
                 self.send(now, request, Sent::Pull, hold, out);
             }
@@ -881,7 +981,7 @@ impl Machine for OrsServer {
             Input::Connected(_) => {
                 self.connected = true;
                 let register = Request::RegisterClient {
-                    name: self.client_name(),
+                    name: self.cfg.name.clone(),
                     kind: ClientKind::Router,
                 };
                 self.send(now, register, Sent::Register, 0, out);
@@ -889,6 +989,7 @@ impl Machine for OrsServer {
             }
             Input::Disconnected(_) => {
                 self.connected = false;
+                self.registered = false;
                 self.pulling = false;
                 // What the node still owes an answer for is unknown now; the interactions stay
                 // owned by this name at the node within its grace period.
@@ -908,6 +1009,13 @@ impl Machine for OrsServer {
                     self.on_answer(now, what, event, out);
                 }
             }
+            Input::Frame(
+                SERVER,
+                Message::Event {
+                    ref_id: None,
+                    event: Event::TakenFromQueue { items },
+                },
+            ) => self.on_taken(now, items, true, out),
             Input::Frame(
                 _,
                 Message::Event {
