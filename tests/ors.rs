@@ -6,7 +6,7 @@
 //! `agent_reservation` two URS race for the same agents, which the nodes refuse.
 
 use ixsim::sim::faults::{Fault, FaultAction, HostSet};
-use ixsim::sim::oracles::{ORS_DETACH, ORS_PULL};
+use ixsim::sim::oracles::{LIVE, ORS_DETACH, ORS_PULL};
 use ixsim::sim::Scenario;
 use proptest::prelude::*;
 
@@ -67,7 +67,9 @@ fn agent_reservation_prevents_refused_deliveries() {
             )
             .replace("agent_capacity = 2", "agent_capacity = 1")
             .replace("interactions = 40", "interactions = 80")
-            .replace("mean_gap_ms = 150", "mean_gap_ms = 40");
+            .replace("mean_gap_ms = 150", "mean_gap_ms = 40")
+            // Only ORS routes here: no overflow to the router's queue.
+            .replace("max_sessions = 6\n", "");
         let mut scenario = Scenario::parse("ors", &text).expect("parses");
         scenario.random_faults = None;
         let mut counts = (0, 0);
@@ -136,6 +138,52 @@ fn s_ors_pull_catches_a_second_ors_taking_an_owned_interaction() {
         outcome.violations.iter().any(|v| v.oracle == ORS_PULL),
         "not caught: {:?}",
         outcome.violations
+    );
+}
+
+/// [S-ORS-fail] [S-INV-live]: with om-memory-optimization, an evicted passive interaction must
+/// be reloaded when it is pulled again; a server that loses it leaves it unrouted for good.
+#[test]
+fn s_inv_live_catches_an_interaction_lost_by_eviction() {
+    let text = built_in("ors").replace(
+        "pull_limit = 6\n",
+        "pull_limit = 6\nplanted_bug = \"eviction-loses-interaction\"\n",
+    );
+    let scenario = Scenario::parse("ors", &text).expect("planted scenario parses");
+    let outcome = ixsim::sim::run(&scenario, 0).expect("run completes");
+    assert!(
+        outcome.violations.iter().any(|v| v.oracle == LIVE),
+        "not caught: {:?}",
+        outcome.violations
+    );
+}
+
+/// The robustness options of `ors` all act: evictions and reloads (om-max-in-memory 3),
+/// sessions that could not be created overflowing to `sales` (mcr-queue-on-fails), and idle
+/// sessions ended by ixnfm-idle-session-ttl; with nothing lost.
+#[test]
+fn ors_robustness_options_act() {
+    let scenario = Scenario::load("ors").expect("built-in scenario");
+    let mut seen = [0usize; 4];
+    for seed in 0..6 {
+        let outcome = ixsim::sim::run(&scenario, seed).expect("run completes");
+        assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+        let text = outcome.trace.render();
+        for (index, what) in [
+            " evicted",
+            " reloaded",
+            "session-failed to=sales",
+            " idle-ttl",
+        ]
+        .iter()
+        .enumerate()
+        {
+            seen[index] += text.matches(what).count();
+        }
+    }
+    assert!(
+        seen.iter().all(|count| *count > 0),
+        "evicted, reloaded, failed, idle: {seen:?}"
     );
 }
 

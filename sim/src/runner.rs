@@ -391,10 +391,19 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
                 pull_hold_timeout_ms: scenario.is.pull_hold_timeout_ms,
                 request_timeout_ms: client.request_timeout_ms,
                 delivery_timeout_ms: scenario.is.invite_timeout_ms + client.request_timeout_ms,
+                max_sessions: ors.max_sessions,
+                queue_on_fails: ors.queue_on_fails.clone(),
+                idle_session_ttl_ms: ors.idle_session_ttl_ms,
+                om_memory_optimization: ors.om_memory_optimization,
+                om_max_in_memory: ors.om_max_in_memory,
+                om_delete_from_memory: ors.om_delete_from_memory,
                 tick_ms: client.tick_ms,
                 planted_bug: ors.planted_bug.map(|bug| match bug {
                     crate::scenario::OrsBugName::DetachBeforeConfirm => OrsBug::DetachBeforeConfirm,
                     crate::scenario::OrsBugName::NoForwarding => OrsBug::NoForwarding,
+                    crate::scenario::OrsBugName::EvictionLosesInteraction => {
+                        OrsBug::EvictionLosesInteraction
+                    }
                 }),
             };
             let mut servers = servers_of(&name);

@@ -103,6 +103,9 @@ mod defaults {
     pub fn reservation_ms() -> u64 {
         3000
     }
+    pub fn om_max_in_memory() -> u32 {
+        1000
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -245,9 +248,28 @@ pub struct OrsOptions {
     /// `new-session-on-reroute`.
     #[serde(default)]
     pub new_session_on_reroute: bool,
+    /// Sessions one instance can run at once (unlimited when absent).
+    #[serde(default)]
+    pub max_sessions: Option<u32>,
+    /// `mcr-queue-on-fails`: where an interaction goes when its session cannot be created.
+    #[serde(default)]
+    pub queue_on_fails: Option<String>,
+    /// `ixnfm-idle-session-ttl` (ms): a session with no interaction ends after this long.
+    #[serde(default)]
+    pub idle_session_ttl_ms: Option<u64>,
+    /// `om-memory-optimization`: evict passive interactions beyond `om_max_in_memory`.
+    #[serde(default)]
+    pub om_memory_optimization: bool,
+    /// `om-max-in-memory`.
+    #[serde(default = "defaults::om_max_in_memory")]
+    pub om_max_in_memory: u32,
+    /// `om-delete-from-memory`: evict each passive interaction at once.
+    #[serde(default)]
+    pub om_delete_from_memory: bool,
     /// Queue/view combinations associated with ORS, each with the strategy its new sessions run.
     pub queues: Vec<OrsQueueOptions>,
-    /// Plant a known bug in every ORS (harness self-test): `detach-before-confirm`.
+    /// Plant a known bug in every ORS (harness self-test): `detach-before-confirm`,
+    /// `no-forwarding` or `eviction-loses-interaction`.
     #[serde(default)]
     pub planted_bug: Option<OrsBugName>,
 }
@@ -279,6 +301,7 @@ pub struct TargetOptions {
 pub enum OrsBugName {
     DetachBeforeConfirm,
     NoForwarding,
+    EvictionLosesInteraction,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -681,6 +704,14 @@ impl Scenario {
         };
         if !(1..=16).contains(&ors.instances) || ors.pull_limit == 0 {
             return Err("ors.instances must be in 1..=16 and ors.pull_limit > 0".into());
+        }
+        if let Some(queue) = &ors.queue_on_fails {
+            if !self.queues.iter().any(|q| &q.name == queue) {
+                return Err(format!("ors.queue_on_fails: unknown queue `{queue}`"));
+            }
+        }
+        if ors.max_sessions == Some(0) || ors.idle_session_ttl_ms == Some(0) {
+            return Err("ors.max_sessions and ors.idle_session_ttl_ms must be > 0".into());
         }
         for queue in &ors.queues {
             let known = self.queues.iter().find(|q| q.name == queue.queue);

@@ -165,6 +165,19 @@ impl Associations {
         self.detached.retain(|_, owner| *owner != session);
     }
 
+    /// Forgets the association of `ixn` (memory optimization: a passive interaction evicted
+    /// from memory). Its record lives on in the interaction's user data.
+    pub fn forget(&mut self, ixn: IxnId) -> Option<SessionId> {
+        self.links.remove(&ixn).map(|(session, _)| session)
+    }
+
+    /// Takes back an association read from the interaction's user data (reloading an evicted
+    /// interaction): it was confirmed when it was written.
+    pub fn restore(&mut self, ixn: IxnId, session: SessionId) {
+        self.detached.remove(&ixn);
+        self.links.insert(ixn, (session, Link::Confirmed));
+    }
+
     /// The interaction was deleted (stopped) or left ORS's control (delivered).
     pub fn gone(&mut self, ixn: IxnId) {
         self.links.remove(&ixn);

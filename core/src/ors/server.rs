@@ -68,6 +68,21 @@ pub struct OrsConfig {
     pub new_session_on_reroute: bool,
     pub pull_hold_timeout_ms: u64,
     pub request_timeout_ms: u64,
+    /// Sessions this server can run at once; creating one more fails.
+    pub max_sessions: Option<u32>,
+    /// `mcr-queue-on-fails`: where an interaction goes when its session cannot be created
+    /// (default: back to the queue it came from).
+    pub queue_on_fails: Option<String>,
+    /// `ixnfm-idle-session-ttl`: a session left with no interaction (after routing it away)
+    /// ends after this long.
+    pub idle_session_ttl_ms: Option<u64>,
+    /// `om-memory-optimization`: keep at most `om_max_in_memory` passive interactions (parked
+    /// in a queue with their association) in memory, evicting the oldest first.
+    pub om_memory_optimization: bool,
+    /// `om-max-in-memory`.
+    pub om_max_in_memory: u32,
+    /// `om-delete-from-memory`: evict a passive interaction as soon as it is parked.
+    pub om_delete_from_memory: bool,
     /// How long a delivery may go without the agent's answer before the session hears that it
     /// failed (the node's invite timeout plus a round trip: past it, the answer was lost).
     pub delivery_timeout_ms: u64,
@@ -82,6 +97,9 @@ pub enum OrsBug {
     /// `<detach>` succeeds before the association's user data is confirmed, so the session
     /// routes too early: caught by [S-ORS-detach].
     DetachBeforeConfirm,
+    /// An evicted passive interaction is not reloaded when it is pulled again: the server takes
+    /// it and does nothing with it, so it is never routed: caught by [S-INV-live].
+    EvictionLosesInteraction,
     /// An instance that pulls an interaction associated with another instance's session starts
     /// its own session instead of handing it over: two sessions control one interaction,
     /// caught by [S-ORS-pull].
@@ -101,6 +119,9 @@ enum Sent {
     /// A strategy's user-data update.
     Update(SessionId),
     Redirect(IxnId, SessionId),
+    /// RequestPlaceInQueue of an interaction no session holds (its session ended or could not
+    /// be created): retried until it is done.
+    Placement(IxnId, String),
     /// RequestTransfer of an interaction associated with a session of another instance.
     Transfer(IxnInfo),
     /// RequestDeliver for `session`; `submit` when it carries out a `queue:submit` with route.
@@ -138,6 +159,8 @@ struct Session {
     ixn: IxnId,
     /// The agent the last `queue.submit.done` named.
     target: Option<AgentId>,
+    /// Since when it has had no interaction (see `idle_sessions`).
+    idle_since: Option<SimTime>,
 }
 
 /// An interaction this server owns at the node.
@@ -168,6 +191,14 @@ pub struct OrsServer {
     binding: BTreeSet<IxnId>,
     /// Interactions to hand over once connected again (see `on_tick`).
     taken_back: Vec<IxnInfo>,
+    /// Placements to try again (see `place_back`).
+    to_place: Vec<(IxnId, String)>,
+    /// Passive interactions in memory (parked with their association), by when they were
+    /// parked [S-ORS-fail].
+    parked: BTreeMap<IxnId, u64>,
+    parks: u64,
+    /// Evicted passive interactions and the sessions their user data names.
+    evicted: BTreeMap<IxnId, SessionId>,
     urs_connected: bool,
     urs_pending: Pending<Submit>,
     delivering: BTreeMap<IxnId, Delivering>,
@@ -192,6 +223,10 @@ impl OrsServer {
             next_timer: 1,
             binding: BTreeSet::new(),
             taken_back: Vec::new(),
+            to_place: Vec::new(),
+            parked: BTreeMap::new(),
+            parks: 0,
+            evicted: BTreeMap::new(),
             urs_connected: false,
             urs_pending: Pending::default(),
             delivering: BTreeMap::new(),
@@ -228,6 +263,10 @@ impl OrsServer {
     fn failed(&mut self, now: SimTime, what: Sent, maybe_sent: bool) {
         let (session, event) = match what {
             Sent::Register | Sent::Ping | Sent::Pull => return,
+            Sent::Placement(ixn, queue) => {
+                self.to_place.push((ixn, queue));
+                return;
+            }
             Sent::Transfer(info) => {
                 if maybe_sent {
                     // Perhaps handed over, perhaps not: the node lists what is still this
@@ -303,6 +342,7 @@ impl OrsServer {
                 run,
                 ixn,
                 target: None,
+                idle_since: None,
             },
         );
         self.trace(session, ixn, "session-started", out);
@@ -355,7 +395,9 @@ impl OrsServer {
                         Some(OrsBug::DetachBeforeConfirm) => {
                             self.assoc.detach_unconfirmed(ixn, session)
                         }
-                        None | Some(OrsBug::NoForwarding) => self.assoc.detach(ixn, session),
+                        None | Some(OrsBug::NoForwarding | OrsBug::EvictionLosesInteraction) => {
+                            self.assoc.detach(ixn, session)
+                        }
                     };
                     let event = match result {
                         Ok(()) => "interaction.detach.done",
@@ -558,12 +600,9 @@ impl OrsServer {
             self.events.push_back((session, event.into()));
         } else if let Some(owned) = self.owned.get(&ixn) {
             // Its session is gone: back to its queue, never dropped.
-            let request = Request::PlaceInQueue {
-                ixn: Field::Value(ixn),
-                queue: owned.queue.clone(),
-            };
+            let queue = owned.queue.clone();
             self.trace(session, ixn, "returned-to-queue", out);
-            self.send(now, request, Sent::Redirect(ixn, 0), 0, out);
+            self.place_back(now, ixn, queue, out);
         }
     }
 
@@ -613,6 +652,15 @@ impl OrsServer {
         let mut held = self.assoc.held_by(session);
         held.extend(self.assoc.detached_by(session));
         self.assoc.exit(session);
+        let gone: Vec<IxnId> = self
+            .parked
+            .keys()
+            .filter(|ixn| self.assoc.session_of(**ixn).is_none())
+            .copied()
+            .collect();
+        for ixn in gone {
+            self.parked.remove(&ixn);
+        }
         self.trace(session, state.ixn, "session-ended", out);
         for ixn in held {
             // An interaction offered to an agent waits for the agent's answer instead.
@@ -620,12 +668,9 @@ impl OrsServer {
                 continue;
             }
             if let Some(owned) = self.owned.get(&ixn) {
-                let request = Request::PlaceInQueue {
-                    ixn: Field::Value(ixn),
-                    queue: owned.queue.clone(),
-                };
+                let queue = owned.queue.clone();
                 self.trace(session, ixn, "returned-to-queue", out);
-                self.send(now, request, Sent::Redirect(ixn, 0), 0, out);
+                self.place_back(now, ixn, queue, out);
             }
         }
         self.timers.retain(|_, (owner, _)| *owner != session);
@@ -672,6 +717,17 @@ impl OrsServer {
         }));
         for item in fresh {
             let ixn = item.id;
+            self.parked.remove(&ixn);
+            if self.evicted.remove(&ixn).is_some() && self.assoc.session_of(ixn).is_none() {
+                if self.cfg.planted_bug == Some(OrsBug::EvictionLosesInteraction) {
+                    continue;
+                }
+                // Reload an evicted passive interaction: its user data names its session.
+                if let Some(session) = self.recorded_session(&item) {
+                    self.assoc.restore(ixn, session);
+                    self.trace(session, ixn, "reloaded", out);
+                }
+            }
             let holder = self
                 .assoc
                 .session_of(ixn)
@@ -701,6 +757,89 @@ impl OrsServer {
         self.drain_events(now, out);
     }
 
+    /// Puts an interaction no session holds into `queue`; a failed placement is tried again on
+    /// the next tick (an interaction owned with nobody to process it would be stuck).
+    fn place_back(&mut self, now: SimTime, ixn: IxnId, queue: String, out: &mut Vec<Output>) {
+        let request = Request::PlaceInQueue {
+            ixn: Field::Value(ixn),
+            queue: queue.clone(),
+        };
+        self.send(now, request, Sent::Placement(ixn, queue), 0, out);
+    }
+
+    /// `ixnfm-idle-session-ttl` [S-ORS-fail]: a session that holds no interaction (none
+    /// associated, evicted, detached, or being delivered) for the ttl ends.
+    fn idle_sessions(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        let Some(ttl) = self.cfg.idle_session_ttl_ms else {
+            return;
+        };
+        // Evicted passive interactions are still associated (in their user data).
+        let busy: BTreeSet<SessionId> = self
+            .delivering
+            .values()
+            .map(|d| d.session)
+            .chain(self.evicted.values().copied())
+            .collect();
+        let mut expired = Vec::new();
+        let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
+        for id in ids {
+            let idle = !busy.contains(&id)
+                && self.assoc.held_by(id).is_empty()
+                && self.assoc.detached_by(id).is_empty();
+            let Some(session) = self.sessions.get_mut(&id) else {
+                continue;
+            };
+            match (idle, session.idle_since) {
+                (false, _) => session.idle_since = None,
+                (true, None) => session.idle_since = Some(now),
+                (true, Some(since)) if now >= since + ttl => expired.push((id, session.ixn)),
+                (true, Some(_)) => {}
+            }
+        }
+        for (session, ixn) in expired {
+            self.trace(session, ixn, "idle-ttl", out);
+            self.end_session(now, session, out);
+        }
+    }
+
+    /// `ixn` waits in a queue, still associated with its session: a passive interaction. With
+    /// memory optimization the oldest passive ones beyond `om-max-in-memory` (or each at once,
+    /// with `om-delete-from-memory`) are evicted: the server forgets the association, which
+    /// the interaction's user data still records, and reloads it when the interaction is
+    /// pulled again.
+    fn park(&mut self, ixn: IxnId, out: &mut Vec<Output>) {
+        if !self.cfg.om_memory_optimization {
+            return;
+        }
+        self.parks += 1;
+        self.parked.insert(ixn, self.parks);
+        let limit = if self.cfg.om_delete_from_memory {
+            0
+        } else {
+            self.cfg.om_max_in_memory as usize
+        };
+        while self.parked.len() > limit {
+            let Some((&oldest, _)) = self.parked.iter().min_by_key(|(_, at)| **at) else {
+                break;
+            };
+            self.parked.remove(&oldest);
+            if let Some(session) = self.assoc.forget(oldest) {
+                self.trace(session, oldest, "evicted", out);
+                self.evicted.insert(oldest, session);
+            }
+        }
+    }
+
+    /// The session an interaction's user data names, if it is a live session of this server.
+    fn recorded_session(&self, info: &IxnInfo) -> Option<SessionId> {
+        let Some(KvValue::Str(tag)) = info.user_data.get(SESSION_KEY) else {
+            return None;
+        };
+        let (instance, session) = tag.rsplit_once(':')?;
+        let session: SessionId = session.parse().ok()?;
+        (instance == self.cfg.name && self.sessions.contains_key(&session)).then_some(session)
+    }
+
     /// The strategy of the ORS queue `queue` (the first when it is not one of ours).
     fn strategy_of(&self, queue: &str) -> usize {
         self.cfg
@@ -710,8 +849,25 @@ impl OrsServer {
             .map_or(0, |q| q.strategy)
     }
 
-    /// A new session for `ixn`, which no live session of this server holds.
+    /// A new session for `ixn`, which no live session of this server holds. If it cannot be
+    /// created (the server runs `max_sessions` already), the interaction goes to the
+    /// `mcr-queue-on-fails` queue, or back to the queue it came from: never dropped
+    /// [S-ORS-fail].
     fn start_for(&mut self, now: SimTime, queue: &str, ixn: IxnId, out: &mut Vec<Output>) {
+        if self
+            .cfg
+            .max_sessions
+            .is_some_and(|max| self.sessions.len() as u32 >= max)
+        {
+            let to = self
+                .cfg
+                .queue_on_fails
+                .clone()
+                .unwrap_or_else(|| queue.to_string());
+            self.trace(0, ixn, &format!("session-failed to={to}"), out);
+            self.place_back(now, ixn, to, out);
+            return;
+        }
         let strategy = self.strategy_of(queue);
         self.assoc.start(ixn, self.next_session);
         let session = self.start_session(now, strategy, ixn, out);
@@ -774,6 +930,7 @@ impl OrsServer {
             let about = match &what {
                 Sent::Association(ixn, _) | Sent::Redirect(ixn, _) => Some(*ixn),
                 Sent::Transfer(info) => Some(info.id),
+                Sent::Placement(ixn, _) => Some(*ixn),
                 Sent::Deliver { ixn, .. } => Some(*ixn),
                 Sent::Update(session) => self.sessions.get(session).map(|s| s.ixn),
                 Sent::Register | Sent::Ping | Sent::Pull => None,
@@ -789,6 +946,13 @@ impl OrsServer {
                 self.pulling = false;
                 if let Event::TakenFromQueue { items } = event {
                     self.on_taken(now, items, false, out);
+                }
+            }
+            Sent::Placement(ixn, queue) => {
+                if ok {
+                    self.owned.remove(&ixn);
+                } else if self.owned.contains_key(&ixn) {
+                    self.to_place.push((ixn, queue));
                 }
             }
             Sent::Transfer(info) => {
@@ -830,6 +994,8 @@ impl OrsServer {
                     if self.assoc.may_route(ixn, session).is_ok() {
                         // Routed away: this server controls it no more.
                         self.assoc.gone(ixn);
+                    } else if self.assoc.session_of(ixn) == Some(session) {
+                        self.park(ixn, out);
                     }
                 }
                 let event = if ok {
@@ -874,8 +1040,14 @@ impl OrsServer {
             out.push(Output::Trace(TraceEvent::RequestTimedOut { request }));
             out.push(Output::Close(URS));
         }
-        // Hand-overs that could not be sent are tried again.
+        self.idle_sessions(now, out);
+        // Hand-overs and placements that did not get through are tried again.
         if self.registered {
+            for (ixn, queue) in std::mem::take(&mut self.to_place) {
+                if self.owned.contains_key(&ixn) {
+                    self.place_back(now, ixn, queue, out);
+                }
+            }
             for info in std::mem::take(&mut self.taken_back) {
                 if self.owned.contains_key(&info.id) {
                     if let Some(instance) = self.other_instance(&info) {
