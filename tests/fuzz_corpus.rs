@@ -132,6 +132,7 @@ fn regenerate_codec_decode_corpus() {
             ixn: Field::Value(ixn),
             ms: 3000,
         },
+        Request::Lease { until: 12_000 },
         Request::Transfer {
             ixn: Field::Value(ixn),
             to: "ors1.1".into(),

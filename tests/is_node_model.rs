@@ -747,7 +747,9 @@ impl Model {
             | Request::Demote
             | Request::CheckOutSeats { .. }
             | Request::SetSeats { .. } => Err(ErrorCode::InvalidState),
-            Request::SelectTarget { .. } => Err(ErrorCode::UnsupportedOperation),
+            Request::SelectTarget { .. } | Request::Lease { .. } => {
+                Err(ErrorCode::UnsupportedOperation)
+            }
             Request::ReserveAgent { .. } | Request::Transfer { .. } => {
                 unreachable!(
                     "not generated: reservations and transfers are judged by the sim suites"

@@ -8,6 +8,7 @@
 
 use crate::ids::{AgentId, IxnId, SimTime, TenantId};
 use crate::kv::KvList;
+pub use crate::ors::server::OrsSnapshot;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One persisted interaction.
@@ -45,6 +46,13 @@ pub enum DbOp {
     /// Read the whole database without taking the lock. Only the planted bug
     /// `promote-without-fence` does this.
     Load,
+    /// An ORS primary's session state, flushed from its sync buffer [S-ORS-ha].
+    OrsSync(Box<OrsSnapshot>),
+    /// An ORS backup being promoted: take the store's lock for `epoch` and read the last
+    /// flushed state.
+    OrsLoad {
+        epoch: u64,
+    },
 }
 
 /// What the store says about one committed operation.
@@ -55,6 +63,8 @@ pub enum Commit {
     Loaded(Box<IsDatabase>),
     /// Refused by the lock: nothing changed.
     Fenced,
+    /// An ORS load: the last flushed state.
+    OrsLoaded(Box<OrsSnapshot>),
 }
 
 /// One process's connection to a durable store. It lives as long as the process (the shell
@@ -134,6 +144,7 @@ impl Durable for IsDatabase {
                 self.apply(op);
                 Commit::Done
             }
+            DbOp::OrsSync(_) | DbOp::OrsLoad { .. } => Commit::Fenced,
         }
     }
 
@@ -146,7 +157,43 @@ impl Durable for IsDatabase {
             DbOp::Delete(id) => {
                 self.interactions.remove(id);
             }
-            DbOp::Handed(_) | DbOp::Fence { .. } | DbOp::Load => {}
+            DbOp::Handed(_)
+            | DbOp::Fence { .. }
+            | DbOp::Load
+            | DbOp::OrsSync(_)
+            | DbOp::OrsLoad { .. } => {}
+        }
+    }
+}
+
+/// The persistence store of one ORS pair [S-ORS-ha]: the last state the primary flushed, and
+/// the same epoch lock as the IS database, so a deposed primary's flush is refused.
+#[derive(Clone, PartialEq, Debug, Default)]
+pub struct OrsStore {
+    pub epoch: u64,
+    pub snapshot: OrsSnapshot,
+}
+
+impl Durable for OrsStore {
+    fn commit(&mut self, session: &mut DbSession, op: &DbOp) -> Commit {
+        match op {
+            DbOp::OrsLoad { epoch } if *epoch > self.epoch => {
+                self.epoch = *epoch;
+                session.epoch = *epoch;
+                Commit::OrsLoaded(Box::new(self.snapshot.clone()))
+            }
+            DbOp::OrsSync(_) if session.epoch < self.epoch => Commit::Fenced,
+            DbOp::OrsSync(_) => {
+                self.apply(op);
+                Commit::Done
+            }
+            _ => Commit::Fenced,
+        }
+    }
+
+    fn apply(&mut self, op: &DbOp) {
+        if let DbOp::OrsSync(snapshot) = op {
+            self.snapshot = (**snapshot).clone();
         }
     }
 }

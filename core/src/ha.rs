@@ -364,7 +364,7 @@ impl Machine for PairMember {
                 }
             }
             // Operator commands go to the supervisor.
-            Control::Command(_) => {}
+            Control::Command(_) | Control::OrsLoaded(..) => {}
         }
     }
 }
@@ -378,6 +378,12 @@ pub struct SupervisorConfig {
     pub heartbeat_ms: u64,
     /// A member silent this long is dead (and its connection is closed to be reopened).
     pub heartbeat_timeout_ms: u64,
+    /// Pairs whose members hold leases (ORS pairs): their heartbeat is [`Request::Lease`],
+    /// and a new primary is promoted only once the old one's lease has run out. Missing
+    /// entries: false (IS pairs are fenced by their database instead).
+    pub leased: Vec<bool>,
+    /// How long one lease lasts.
+    pub lease_ms: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
@@ -411,6 +417,8 @@ struct PairState {
     /// The last epoch this supervisor handed out for the pair.
     epoch: u64,
     pending: Option<Pending>,
+    /// Leased pairs: until when each member may act as primary, as granted.
+    granted: [SimTime; 2],
 }
 
 const HEARTBEAT: TimerId = TimerId(0);
@@ -470,7 +478,17 @@ impl Supervisor {
         (pair + 1) as u16
     }
 
+    fn leased(&self, pair: usize) -> bool {
+        self.cfg.leased.get(pair).copied().unwrap_or(false)
+    }
+
     fn promote(&mut self, now: SimTime, pair: usize, member: usize, out: &mut Vec<Output>) {
+        if self.leased(pair) {
+            // The new primary's first lease travels just ahead of its promotion.
+            let until = now + self.cfg.lease_ms;
+            self.pairs[pair].granted[member] = until;
+            self.send(pair, member, Request::Lease { until }, out);
+        }
         self.pairs[pair].epoch += 1;
         let epoch = self.pairs[pair].epoch;
         out.push(Output::Trace(TraceEvent::PromoteOrdered {
@@ -500,6 +518,13 @@ impl Supervisor {
                 host: self.host(pair, primary),
             }));
             self.pairs[pair].primary = None;
+        }
+        if self.leased(pair)
+            && (0..2).any(|member| self.pairs[pair].granted[member] > now)
+            && self.pairs[pair].primary.is_none()
+        {
+            // Someone may still act on a lease: wait until it runs out.
+            return;
         }
         if let Some(member) = (0..2).find(|member| self.alive(now, pair, *member)) {
             self.promote(now, pair, member, out);
@@ -594,6 +619,10 @@ impl Supervisor {
                     // a fresh connection).
                     self.pairs[pair].links[member].connected = false;
                     out.push(Output::Close(Self::peer(pair, member)));
+                } else if self.leased(pair) && self.pairs[pair].primary == Some(member) {
+                    let until = now + self.cfg.lease_ms;
+                    self.pairs[pair].granted[member] = until;
+                    self.send(pair, member, Request::Lease { until }, out);
                 } else {
                     self.send(pair, member, Request::Ping, out);
                 }
@@ -655,6 +684,18 @@ impl Machine for Supervisor {
                     event,
                 } = &message
                 {
+                    // A leased primary that let its lease run out says so: it is primary no
+                    // more, and the pair needs one.
+                    if matches!(
+                        event,
+                        Event::Error {
+                            code: ErrorCode::NotPrimary
+                        }
+                    ) && self.pairs[pair].primary == Some(member)
+                        && self.leased(pair)
+                    {
+                        self.pairs[pair].primary = None;
+                    }
                     self.on_answer(now, pair, *ref_id, event, out);
                 }
             }
@@ -678,7 +719,7 @@ impl Machine for Supervisor {
                     }
                 }
             }
-            Control::Loaded(..) | Control::Fenced(_) => {}
+            Control::Loaded(..) | Control::Fenced(_) | Control::OrsLoaded(..) => {}
         }
     }
 }

@@ -1040,7 +1040,9 @@ impl IsNode {
                 self.reserve(now, peer, ref_id, &client, *agent, ixn, *ms, out)
             }
             // A URS request; a node has no routing strategies of its own.
-            Request::SelectTarget { .. } => Err(ErrorCode::UnsupportedOperation),
+            Request::SelectTarget { .. } | Request::Lease { .. } => {
+                Err(ErrorCode::UnsupportedOperation)
+            }
             Request::Transfer { ixn, to } => {
                 self.transfer(now, peer, ref_id, &client, ixn, to, out)
             }
@@ -1136,7 +1138,6 @@ impl IsNode {
                 .owners
                 .iter()
                 .filter(|(_, owner)| owner.client == name && owner.agent.is_none())
-                .filter(|(_, owner)| owner.invite.is_none())
                 .filter_map(|(ixn, _)| self.db.interactions.get(ixn))
                 .map(|record| Self::info(self.cfg.node, record))
                 .collect();

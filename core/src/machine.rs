@@ -80,6 +80,8 @@ pub enum Control {
     Fenced(WriteId),
     /// An operator command, delivered by the runner's fault plan.
     Command(Command),
+    /// The ORS store answered this [`DbOp::OrsLoad`]: the last state the pair's primary flushed.
+    OrsLoaded(WriteId, Box<crate::db::OrsSnapshot>),
 }
 
 /// What an operator can tell the supervisor (the product's Solution Control Interface).

@@ -202,6 +202,12 @@ pub enum Request {
         ixn: Field<IxnId>,
         to: String,
     },
+    /// Supervisor -> member of a leased pair (ORS pairs): the heartbeat, granting the member
+    /// the right to act as primary until `until` (simulated ms). The supervisor promotes no
+    /// other member before the last grant has run out [S-ORS-ha].
+    Lease {
+        until: u64,
+    },
 }
 
 impl Request {
@@ -233,6 +239,7 @@ impl Request {
             Request::ReserveAgent { .. } => "RequestReserveAgent",
             Request::SelectTarget { .. } => "RequestRouteCall",
             Request::Transfer { .. } => "RequestTransfer",
+            Request::Lease { .. } => "RequestHeartbeat",
         }
     }
 }

@@ -347,6 +347,20 @@ impl Proxy {
         let registered = self.clients.get(&client).and_then(|c| c.name.clone());
         let name = match (&request, registered) {
             (Request::RegisterClient { name, kind }, _) => {
+                // A name registered again on another connection moves to it (a restarted
+                // client, a promoted ORS backup): the old connection is dropped without
+                // unregistering the name at the nodes, which would take it from the new one.
+                let stale: Vec<Peer> = self
+                    .clients
+                    .iter()
+                    .filter(|(peer, c)| **peer != client && c.name.as_deref() == Some(name))
+                    .map(|(peer, _)| *peer)
+                    .collect();
+                for peer in stale {
+                    self.clients.remove(&peer);
+                    self.last_heard.remove(&peer);
+                    out.push(Output::Close(peer));
+                }
                 self.clients.insert(
                     client,
                     Client {
@@ -428,7 +442,9 @@ impl Proxy {
             | Request::ReserveAgent { ixn, .. }
             | Request::Transfer { ixn, .. } => self.about_interaction(now, who, ixn, &request, out),
             // Target selection is the URS's business, not the cluster's.
-            Request::SelectTarget { .. } => Err(ErrorCode::UnsupportedOperation),
+            Request::SelectTarget { .. } | Request::Lease { .. } => {
+                Err(ErrorCode::UnsupportedOperation)
+            }
             Request::AgentLogin { tenant, agent, .. } => {
                 self.agent_op(now, who, *agent, Some(tenant), &request, out)
             }

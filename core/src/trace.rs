@@ -245,6 +245,10 @@ pub enum TraceEvent {
         from: String,
         to: String,
     },
+    /// An ORS pair member became primary (promoted) or backup (demoted, fenced) [S-ORS-ha].
+    OrsRole {
+        primary: bool,
+    },
     /// An ORS asks for `count` more interactions while it holds `holding` [S-ORS-pull].
     OrsPullAsked {
         count: u32,
@@ -390,6 +394,9 @@ impl fmt::Display for TraceEvent {
             E::UrsSelected { ixn, agent } => write!(f, "urs-selected {ixn} {agent}"),
             E::UrsNoTarget { ixn } => write!(f, "urs-no-target {ixn}"),
             E::Transferred { ixn, from, to } => write!(f, "transferred {ixn} {from} -> {to}"),
+            E::OrsRole { primary } => {
+                f.write_str(if *primary { "ors-primary" } else { "ors-backup" })
+            }
             E::OrsPullAsked { count, holding } => {
                 write!(f, "ors-pull-asked count={count} holding={holding}")
             }

@@ -156,7 +156,15 @@ pub fn ors_pull(input: &OracleInput<'_>) -> Vec<Violation> {
                 {
                     holder.remove(ixn);
                 }
-                "session-ended" => holder.retain(|_, held| *held != (entry.host, *session)),
+                // A promoted backup's recovered associations may be stale (the last flush is
+                // older than what happened since); one counts once the node confirms the
+                // interaction is still this name's [S-ORS-ha].
+                "recovered-owned" | "reloaded" => {
+                    holder.insert(*ixn, (entry.host, *session));
+                }
+                "session-ended" | "session-dropped" => {
+                    holder.retain(|_, held| *held != (entry.host, *session))
+                }
                 _ => {}
             },
             _ => {}
@@ -230,7 +238,10 @@ pub fn ors_detach(input: &OracleInput<'_>) -> Vec<Violation> {
             })
         };
         match what.as_str() {
-            "association-confirmed" => *confirmed = true,
+            // A reloaded (evicted) association comes from user data: confirmed when written.
+            "association-confirmed" | "recovered-confirmed" | "reloaded" => *confirmed = true,
+            // A promoted backup took over a detached interaction from the last flush.
+            "recovered-detached" => (*confirmed, *detached) = (true, true),
             "interaction.detach.done" => {
                 if !*confirmed {
                     fail(format!(

@@ -17,12 +17,12 @@ use ixsim_core::clients::agent::{AgentConfig, AgentDesktop};
 use ixsim_core::clients::media::{MediaServer, MediaServerConfig};
 use ixsim_core::clients::prober::{self, Prober, ProberConfig};
 use ixsim_core::clients::router::{Router, RouterConfig};
-use ixsim_core::db::{IsDatabase, Mailbox};
+use ixsim_core::db::{Durable, IsDatabase, Mailbox, OrsStore};
 use ixsim_core::ha::{PairConfig, PairMember, Supervisor, SupervisorConfig};
 use ixsim_core::ids::{AgentId, SimTime, TenantId};
 use ixsim_core::is_node::{IsConfig, IsNode};
 use ixsim_core::license::{LicenseConfig, LicenseServer};
-use ixsim_core::ors::server::{OrsBug, OrsConfig, OrsQueue, OrsServer};
+use ixsim_core::ors::server::{OrsBug, OrsConfig, OrsHa, OrsQueue, OrsServer};
 use ixsim_core::proxy::{Proxy, ProxyConfig, ProxyNode};
 use ixsim_core::trace::TraceEvent;
 use ixsim_core::urs::{TargetList, UrsConfig, UrsServer};
@@ -186,11 +186,7 @@ fn build_supervisor(
     trace: &Rc<RefCell<Trace>>,
     names: &[String],
 ) -> OperatorDesk {
-    let pairs: Vec<[String; 2]> = scenario
-        .is_hosts()
-        .into_iter()
-        .map(|members| [members[0].clone(), format!("{}b", members[0])])
-        .collect();
+    let pairs = scenario.supervised_pairs();
     let servers = pairs
         .iter()
         .flat_map(|[primary, backup]| [vec![primary.clone()], vec![backup.clone()]])
@@ -200,6 +196,12 @@ fn build_supervisor(
         pairs,
         heartbeat_ms: scenario.ha.heartbeat_ms,
         heartbeat_timeout_ms: scenario.ha.heartbeat_timeout_ms,
+        leased: scenario
+            .supervised_pairs()
+            .iter()
+            .map(|[primary, _]| primary.starts_with("ors"))
+            .collect(),
+        lease_ms: scenario.ha.heartbeat_timeout_ms,
     };
     let desk: OperatorDesk = Rc::new(RefCell::new(None));
     let mut sup_ctx = ctx(scenario, trace, host_id(names, "supervisor"), servers);
@@ -344,8 +346,7 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
         });
     }
     let operator = scenario
-        .topology
-        .backup
+        .has_supervisor()
         .then(|| build_supervisor(sim, scenario, &trace, &names));
     build_proxies(sim, scenario, &trace, &names);
     if let Some(options) = &scenario.prober {
@@ -366,63 +367,81 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
         });
     }
     if let Some(ors) = &scenario.ors {
-        for (index, name) in scenario.ors_hosts().into_iter().enumerate() {
-            let queues = ors
-                .queues
-                .iter()
-                .map(|q| OrsQueue {
-                    queue: q.queue.clone(),
-                    view: q.view.clone(),
-                    strategy: scenario
-                        .strategies
-                        .iter()
-                        .position(|s| s.name == q.strategy)
-                        .unwrap_or(0),
-                })
-                .collect();
-            let cfg = OrsConfig {
-                name: name.clone(),
-                tenant: TenantId(scenario.workload.tenant),
-                queues,
-                strategies: scenario.strategies.clone(),
-                pull_by_this_node: ors.pull_by_this_node.get(index).copied().unwrap_or(true),
-                pull_limit: ors.pull_limit,
-                new_session_on_reroute: ors.new_session_on_reroute,
-                pull_hold_timeout_ms: scenario.is.pull_hold_timeout_ms,
-                request_timeout_ms: client.request_timeout_ms,
-                delivery_timeout_ms: scenario.is.invite_timeout_ms + client.request_timeout_ms,
-                max_sessions: ors.max_sessions,
-                queue_on_fails: ors.queue_on_fails.clone(),
-                idle_session_ttl_ms: ors.idle_session_ttl_ms,
-                om_memory_optimization: ors.om_memory_optimization,
-                om_max_in_memory: ors.om_max_in_memory,
-                om_delete_from_memory: ors.om_delete_from_memory,
-                tick_ms: client.tick_ms,
-                planted_bug: ors.planted_bug.map(|bug| match bug {
-                    crate::scenario::OrsBugName::DetachBeforeConfirm => OrsBug::DetachBeforeConfirm,
-                    crate::scenario::OrsBugName::NoForwarding => OrsBug::NoForwarding,
-                    crate::scenario::OrsBugName::EvictionLosesInteraction => {
-                        OrsBug::EvictionLosesInteraction
+        for (index, members) in scenario.ors_pairs().into_iter().enumerate() {
+            // One persistence store per pair [S-ORS-ha], kept across crashes by the runner.
+            let store: Rc<RefCell<dyn Durable>> = Rc::new(RefCell::new(OrsStore::default()));
+            for name in members {
+                let queues = ors
+                    .queues
+                    .iter()
+                    .map(|q| OrsQueue {
+                        queue: q.queue.clone(),
+                        view: q.view.clone(),
+                        strategy: scenario
+                            .strategies
+                            .iter()
+                            .position(|s| s.name == q.strategy)
+                            .unwrap_or(0),
+                    })
+                    .collect();
+                let cfg = OrsConfig {
+                    name: name.clone(),
+                    tenant: TenantId(scenario.workload.tenant),
+                    queues,
+                    strategies: scenario.strategies.clone(),
+                    pull_by_this_node: ors.pull_by_this_node.get(index).copied().unwrap_or(true),
+                    pull_limit: ors.pull_limit,
+                    new_session_on_reroute: ors.new_session_on_reroute,
+                    pull_hold_timeout_ms: scenario.is.pull_hold_timeout_ms,
+                    request_timeout_ms: client.request_timeout_ms,
+                    delivery_timeout_ms: scenario.is.invite_timeout_ms + client.request_timeout_ms,
+                    ha: ors.backup.then_some(OrsHa {
+                        persistence: ors.persistence,
+                        sync_max_age_ms: ors.backup_synch_max_age_ms,
+                        sync_max_buffer: ors.backup_synch_max_buffer,
+                    }),
+                    max_sessions: ors.max_sessions,
+                    queue_on_fails: ors.queue_on_fails.clone(),
+                    idle_session_ttl_ms: ors.idle_session_ttl_ms,
+                    om_memory_optimization: ors.om_memory_optimization,
+                    om_max_in_memory: ors.om_max_in_memory,
+                    om_delete_from_memory: ors.om_delete_from_memory,
+                    tick_ms: client.tick_ms,
+                    planted_bug: ors.planted_bug.map(|bug| match bug {
+                        crate::scenario::OrsBugName::DetachBeforeConfirm => {
+                            OrsBug::DetachBeforeConfirm
+                        }
+                        crate::scenario::OrsBugName::NoForwarding => OrsBug::NoForwarding,
+                        crate::scenario::OrsBugName::EvictionLosesInteraction => {
+                            OrsBug::EvictionLosesInteraction
+                        }
+                    }),
+                };
+                let mut servers = servers_of(&name);
+                // Server 1: the URS hosts, starting with a different one per instance so that
+                // load spreads; the shell moves to the next when one is gone.
+                let mut urs = scenario.urs_hosts();
+                if !urs.is_empty() {
+                    let count = urs.len();
+                    urs.rotate_left(index % count);
+                    servers.push(urs);
+                }
+                let mut ors_ctx = ctx(scenario, &trace, host_id(&names, &name), servers);
+                if ors.backup {
+                    // The supervisor connects to pair members.
+                    ors_ctx.listen = true;
+                    if ors.persistence {
+                        ors_ctx.durable = Some(store.clone());
                     }
-                }),
-            };
-            let mut servers = servers_of(&name);
-            // Server 1: the URS hosts, starting with a different one per instance so that
-            // load spreads; the shell moves to the next when one is gone.
-            let mut urs = scenario.urs_hosts();
-            if !urs.is_empty() {
-                let count = urs.len();
-                urs.rotate_left(index % count);
-                servers.push(urs);
+                }
+                let incarnations = Rc::new(Cell::new(0u32));
+                sim.host(name, move || {
+                    incarnations.set(incarnations.get() + 1);
+                    let mut cfg = cfg.clone();
+                    cfg.name = format!("{}.{}", cfg.name, incarnations.get());
+                    run_host(ors_ctx.clone(), OrsServer::new(cfg))
+                });
             }
-            let ors_ctx = ctx(scenario, &trace, host_id(&names, &name), servers);
-            let incarnations = Rc::new(Cell::new(0u32));
-            sim.host(name, move || {
-                incarnations.set(incarnations.get() + 1);
-                let mut cfg = cfg.clone();
-                cfg.name = format!("{}.{}", cfg.name, incarnations.get());
-                run_host(ors_ctx.clone(), OrsServer::new(cfg))
-            });
         }
     }
     if let Some(urs) = &scenario.urs {
@@ -584,7 +603,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
         scenario.random_faults.as_ref(),
         &scenario.hosts(),
         scenario.network.latency_max_ms,
-        scenario.topology.pairs,
+        (scenario.supervised_pairs().len() as u16).max(scenario.topology.pairs),
         seed,
     );
     let mut next_fault = 0;
@@ -626,12 +645,12 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
         settle_ms: scenario.liveness.as_ref().map(|l| l.settle_ms),
         ors: scenario.ors.as_ref().map(|ors| oracles::OrsPullRules {
             hosts: scenario
-                .ors_hosts()
+                .ors_pairs()
                 .into_iter()
                 .enumerate()
-                .map(|(index, host)| {
+                .flat_map(|(index, members)| {
                     let pulls = ors.pull_by_this_node.get(index).copied().unwrap_or(true);
-                    (host, pulls)
+                    members.into_iter().map(move |host| (host, pulls))
                 })
                 .collect(),
             queues: ors

@@ -106,6 +106,12 @@ mod defaults {
     pub fn om_max_in_memory() -> u32 {
         1000
     }
+    pub fn sync_max_age_ms() -> u64 {
+        1000
+    }
+    pub fn sync_max_buffer() -> u32 {
+        20
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -248,6 +254,19 @@ pub struct OrsOptions {
     /// `new-session-on-reroute`.
     #[serde(default)]
     pub new_session_on_reroute: bool,
+    /// Each instance is a primary/backup pair (`ors{i}`, `ors{i}b`) under the supervisor
+    /// [S-ORS-ha].
+    #[serde(default)]
+    pub backup: bool,
+    /// Persist sessions so that a promoted backup recovers them (needs `backup`).
+    #[serde(default)]
+    pub persistence: bool,
+    /// `backup-synch-max-age` (ms): the sync buffer is flushed at least this often.
+    #[serde(default = "defaults::sync_max_age_ms")]
+    pub backup_synch_max_age_ms: u64,
+    /// `backup-synch-max-buffer`: ... or once it holds this many session changes.
+    #[serde(default = "defaults::sync_max_buffer")]
+    pub backup_synch_max_buffer: u32,
     /// Sessions one instance can run at once (unlimited when absent).
     #[serde(default)]
     pub max_sessions: Option<u32>,
@@ -542,6 +561,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../scenarios/proxy-errors.toml"),
     ),
     ("ors", include_str!("../../scenarios/ors.toml")),
+    (
+        "ors-failover",
+        include_str!("../../scenarios/ors-failover.toml"),
+    ),
 ];
 
 pub fn built_in_names() -> Vec<&'static str> {
@@ -579,6 +602,49 @@ impl Scenario {
         Ok(scenario)
     }
 
+    /// Is there a supervisor (host `supervisor`): IS pairs with backups, or ORS pairs.
+    pub fn has_supervisor(&self) -> bool {
+        self.topology.backup || self.ors.as_ref().is_some_and(|ors| ors.backup)
+    }
+
+    /// The pairs the supervisor watches, numbered from 1 in this order: the IS pairs (with
+    /// `topology.backup`), then the ORS pairs (with `ors.backup`). A `switchover` fault names
+    /// one by that number.
+    pub fn supervised_pairs(&self) -> Vec<[String; 2]> {
+        let mut pairs = Vec::new();
+        if self.topology.backup {
+            pairs.extend(
+                self.is_hosts()
+                    .into_iter()
+                    .map(|members| [members[0].clone(), members[1].clone()]),
+            );
+        }
+        pairs.extend(
+            self.ors_pairs()
+                .into_iter()
+                .filter(|members| members.len() == 2)
+                .map(|members| [members[0].clone(), members[1].clone()]),
+        );
+        pairs
+    }
+
+    /// Host names of each ORS instance: `[ors{i}, ors{i}b]` with `ors.backup`, else `[ors{i}]`.
+    pub fn ors_pairs(&self) -> Vec<Vec<String>> {
+        let Some(ors) = &self.ors else {
+            return Vec::new();
+        };
+        (1..=ors.instances)
+            .map(|n| {
+                let primary = format!("ors{n}");
+                if ors.backup {
+                    vec![primary.clone(), format!("{primary}b")]
+                } else {
+                    vec![primary]
+                }
+            })
+            .collect()
+    }
+
     /// Host names of each IS pair, pair 1 first: `[is{i}, is{i}b]` with backups, `[is{i}]`
     /// without.
     pub fn is_hosts(&self) -> Vec<Vec<String>> {
@@ -601,7 +667,7 @@ impl Scenario {
         hosts.push("media".to_string());
         hosts.push("router1".to_string());
         hosts.extend((1..=self.topology.agents).map(|agent| format!("agent{agent}")));
-        if self.topology.backup {
+        if self.has_supervisor() {
             hosts.push("supervisor".to_string());
         }
         hosts.extend(self.proxy_hosts());
@@ -622,8 +688,7 @@ impl Scenario {
     }
 
     pub fn ors_hosts(&self) -> Vec<String> {
-        let instances = self.ors.as_ref().map_or(0, |ors| ors.instances);
-        (1..=instances).map(|n| format!("ors{n}")).collect()
+        self.ors_pairs().into_iter().flatten().collect()
     }
 
     fn validate_ors(&self) -> Result<(), String> {
@@ -710,6 +775,14 @@ impl Scenario {
                 return Err(format!("ors.queue_on_fails: unknown queue `{queue}`"));
             }
         }
+        if ors.persistence && !ors.backup {
+            return Err("ors.persistence needs ors.backup = true".into());
+        }
+        if ors.backup_synch_max_age_ms == 0 || ors.backup_synch_max_buffer == 0 {
+            return Err(
+                "ors.backup_synch_max_age_ms and ors.backup_synch_max_buffer must be > 0".into(),
+            );
+        }
         if ors.max_sessions == Some(0) || ors.idle_session_ttl_ms == Some(0) {
             return Err("ors.max_sessions and ors.idle_session_ttl_ms must be > 0".into());
         }
@@ -790,24 +863,34 @@ impl Scenario {
         if self.ha.heartbeat_ms == 0 || self.ha.heartbeat_timeout_ms < self.ha.heartbeat_ms {
             return Err("ha.heartbeat_ms must be > 0 and <= ha.heartbeat_timeout_ms".to_string());
         }
+        let supervised = self.supervised_pairs().len() as u16;
         for fault in &self.faults {
-            if let FaultAction::Switchover { pair } | FaultAction::SetSeats { pair, .. } =
-                fault.action
-            {
-                if !self.topology.backup || !(1..=pairs).contains(&pair) {
+            match fault.action {
+                FaultAction::SetSeats { pair, .. }
+                    if !self.topology.backup || !(1..=pairs).contains(&pair) =>
+                {
                     return Err(format!(
-                        "fault at {} ms: switchover of pair {pair} needs topology.backup = true and 1 <= pair <= topology.pairs",
+                        "fault at {} ms: set-seats of pair {pair} needs topology.backup = true and 1 <= pair <= topology.pairs",
                         fault.at_ms
                     ));
                 }
+                FaultAction::Switchover { pair } if !(1..=supervised).contains(&pair) => {
+                    return Err(format!(
+                        "fault at {} ms: switchover of pair {pair}: the supervisor has {supervised} pair(s) (IS pairs with topology.backup, then ORS pairs with ors.backup)",
+                        fault.at_ms
+                    ));
+                }
+                _ => {}
             }
         }
         let random_switchover = self
             .random_faults
             .as_ref()
             .is_some_and(|random| random.kinds.contains(&RandomKind::Switchover));
-        if random_switchover && !self.topology.backup {
-            return Err("random_faults: switchover needs topology.backup = true".to_string());
+        if random_switchover && supervised == 0 {
+            return Err(
+                "random_faults: switchover needs pairs (topology.backup or ors.backup)".to_string(),
+            );
         }
         if self.ha.planted_bug.is_some() && !self.topology.backup {
             return Err("ha.planted_bug needs topology.backup = true".to_string());

@@ -295,6 +295,7 @@ impl<M: Machine> Driver<M> {
                     continue;
                 }
                 Commit::Loaded(db) => Control::Loaded(write, db),
+                Commit::OrsLoaded(snapshot) => Control::OrsLoaded(write, snapshot),
                 Commit::Fenced => Control::Fenced(write),
             };
             if let Some(persisted) = last.take() {

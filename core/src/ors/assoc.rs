@@ -38,7 +38,7 @@ pub enum Refused {
     NotDetached,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct Associations {
     links: BTreeMap<IxnId, (SessionId, Link)>,
     /// Interactions a session detached and may route.
@@ -61,6 +61,19 @@ impl Associations {
             .filter(|(_, (_, link))| *link == Link::Pending)
             .map(|(ixn, (session, _))| (*ixn, *session))
             .collect()
+    }
+
+    /// Every association, with whether it is confirmed.
+    pub fn links(&self) -> Vec<(IxnId, SessionId, bool)> {
+        self.links
+            .iter()
+            .map(|(ixn, (session, link))| (*ixn, *session, *link == Link::Confirmed))
+            .collect()
+    }
+
+    /// Every detached interaction and the session that may route it.
+    pub fn detached(&self) -> Vec<(IxnId, SessionId)> {
+        self.detached.iter().map(|(ixn, s)| (*ixn, *s)).collect()
     }
 
     /// Every interaction `session` holds.

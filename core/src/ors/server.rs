@@ -33,12 +33,13 @@
 //!
 //! Must not: act on an interaction for a session that does not control it.
 
-use super::assoc::{Associations, SessionId};
+use super::assoc::{Associations, Refused, SessionId};
 use super::strategy::{Action, Run, Strategy};
 use crate::clients::{Pending, TICK_TIMER};
-use crate::ids::{AgentId, IxnId, SimTime, TenantId};
+use crate::db::DbOp;
+use crate::ids::{AgentId, IxnId, RefId, SimTime, TenantId};
 use crate::kv::{KvList, KvValue};
-use crate::machine::{Input, Machine, Output, Peer, TimerId};
+use crate::machine::{Control, Input, Machine, Output, Peer, TimerId, WriteId};
 use crate::protocol::{ClientKind, ErrorCode, Event, Field, IxnInfo, Message, Request};
 use crate::trace::TraceEvent;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -83,12 +84,63 @@ pub struct OrsConfig {
     pub om_max_in_memory: u32,
     /// `om-delete-from-memory`: evict a passive interaction as soon as it is parked.
     pub om_delete_from_memory: bool,
+    /// Primary/backup operation under the supervisor [S-ORS-ha]; `None`: a lone instance,
+    /// primary from the start.
+    pub ha: Option<OrsHa>,
     /// How long a delivery may go without the agent's answer before the session hears that it
     /// failed (the node's invite timeout plus a round trip: past it, the answer was lost).
     pub delivery_timeout_ms: u64,
     pub tick_ms: u64,
     /// A deliberately planted bug (harness self-test); `None` in every real scenario.
     pub planted_bug: Option<OrsBug>,
+}
+
+/// [S-ORS-ha] options of an ORS pair.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct OrsHa {
+    /// Persist sessions so that the backup recovers them (`_sendSessionRecovered`).
+    pub persistence: bool,
+    /// `backup-synch-max-age`: the sync buffer is flushed at least this often (ms).
+    pub sync_max_age_ms: u64,
+    /// `backup-synch-max-buffer`: ... or as soon as it holds this many session changes (the
+    /// product counts KB; a change is the unit here).
+    pub sync_max_buffer: u32,
+}
+
+/// What an ORS primary persists [S-ORS-ha]: the name it is registered under (the owner of its
+/// interactions at the nodes), its sessions and their associations.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct OrsSnapshot {
+    pub client_name: Option<String>,
+    pub next_session: SessionId,
+    pub sessions: Vec<SessionSnapshot>,
+    pub assoc: Associations,
+    pub evicted: BTreeMap<IxnId, SessionId>,
+    /// What the primary owned at the nodes: (queue, node) per interaction.
+    pub owned: BTreeMap<IxnId, (String, u16)>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SessionSnapshot {
+    pub id: SessionId,
+    pub strategy: usize,
+    pub run: Run,
+    pub ixn: IxnId,
+    pub target: Option<AgentId>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Role {
+    Primary,
+    Backup,
+}
+
+/// A promotion waiting for the store (persistence: the last flushed state).
+#[derive(Clone, Copy, Debug)]
+struct Promotion {
+    write: WriteId,
+    supervisor: Peer,
+    ref_id: RefId,
 }
 
 /// Bugs the harness can plant in ORS to prove its oracles find them.
@@ -172,6 +224,23 @@ struct Owned {
 
 pub struct OrsServer {
     cfg: OrsConfig,
+    role: Role,
+    /// The name registered with the nodes (and in session tags): this process's own, or the
+    /// one a recovered primary inherits with its sessions.
+    client_name: String,
+    promotion: Option<Promotion>,
+    next_write: u64,
+    /// Session changes since the last flush, and when that was.
+    dirty: u32,
+    last_flush: SimTime,
+    /// Interactions of recovered sessions: the node's list of what this name owns brings them
+    /// back without a new interaction.present.
+    recovering: BTreeSet<IxnId>,
+    recover_deadline: Option<SimTime>,
+    /// Until when the supervisor's last lease lets this member act as primary: past it, it
+    /// steps down by itself, and the supervisor promotes no one else before then, so two
+    /// primaries never act under one name [S-ORS-ha].
+    lease_until: SimTime,
     connected: bool,
     /// The node answered this connection's registration.
     registered: bool,
@@ -206,7 +275,21 @@ pub struct OrsServer {
 
 impl OrsServer {
     pub fn new(cfg: OrsConfig) -> Self {
+        let role = if cfg.ha.is_some() {
+            Role::Backup
+        } else {
+            Role::Primary
+        };
         OrsServer {
+            client_name: cfg.name.clone(),
+            role,
+            promotion: None,
+            next_write: 0,
+            dirty: 0,
+            last_flush: 0,
+            recovering: BTreeSet::new(),
+            recover_deadline: None,
+            lease_until: 0,
             cfg,
             connected: false,
             registered: false,
@@ -231,6 +314,227 @@ impl OrsServer {
             urs_pending: Pending::default(),
             delivering: BTreeMap::new(),
         }
+    }
+
+    /// Registers with the nodes, as primary only: a backup keeps its connections but takes no
+    /// work.
+    fn register(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        if self.role != Role::Primary || !self.connected {
+            return;
+        }
+        let register = Request::RegisterClient {
+            name: self.client_name.clone(),
+            kind: ClientKind::Router,
+        };
+        self.send(now, register, Sent::Register, 0, out);
+    }
+
+    /// The supervisor's requests to an HA pair member [S-ORS-ha].
+    fn on_supervisor(
+        &mut self,
+        now: SimTime,
+        peer: Peer,
+        ref_id: RefId,
+        request: Request,
+        out: &mut Vec<Output>,
+    ) {
+        let reply = |event: Event, out: &mut Vec<Output>| {
+            out.push(Output::Send(peer, Message::reply(ref_id, event)));
+        };
+        match request {
+            Request::Ping | Request::RegisterClient { .. } => reply(Event::Ack { ixn: None }, out),
+            Request::Lease { until } => {
+                if self.role == Role::Primary && now >= self.lease_until {
+                    // It ran out before this one came: stepped down already (on_tick).
+                    self.become_backup(now, out);
+                }
+                self.lease_until = self.lease_until.max(until);
+                match self.role {
+                    Role::Primary => reply(Event::Ack { ixn: None }, out),
+                    Role::Backup => reply(
+                        Event::Error {
+                            code: ErrorCode::NotPrimary,
+                        },
+                        out,
+                    ),
+                }
+            }
+            Request::Promote { .. } if self.role == Role::Primary => {
+                reply(Event::Ack { ixn: None }, out);
+            }
+            Request::Promote { epoch } => match &self.cfg.ha {
+                _ if self.promotion.is_some() => {}
+                Some(ha) if ha.persistence => {
+                    // Session ids of this term never collide with the predecessor's, whose
+                    // last ones may not have reached the store.
+                    self.next_session = self.next_session.max((epoch << 32) + 1);
+                    // Take the store's lock and read the last flushed state first.
+                    self.next_write += 1;
+                    let write = WriteId(self.next_write);
+                    self.promotion = Some(Promotion {
+                        write,
+                        supervisor: peer,
+                        ref_id,
+                    });
+                    out.push(Output::Persist(write, DbOp::OrsLoad { epoch }));
+                }
+                _ => {
+                    self.become_primary(now, out);
+                    reply(Event::Ack { ixn: None }, out);
+                }
+            },
+            Request::Demote => {
+                self.become_backup(now, out);
+                reply(Event::Ack { ixn: None }, out);
+            }
+            _ => reply(
+                Event::Error {
+                    code: ErrorCode::UnsupportedOperation,
+                },
+                out,
+            ),
+        }
+    }
+
+    fn become_primary(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        self.role = Role::Primary;
+        self.last_flush = now;
+        out.push(Output::Trace(TraceEvent::OrsRole { primary: true }));
+        self.register(now, out);
+    }
+
+    /// Drops everything this process held as primary (a demoted or fenced primary): its
+    /// sessions end without running anything more, and its connections close so the nodes
+    /// see its name go (what it owned gets the owner grace period, and goes to the new
+    /// primary with persistence, back to the queues without).
+    fn become_backup(&mut self, _now: SimTime, out: &mut Vec<Output>) {
+        if self.role == Role::Backup {
+            return;
+        }
+        self.role = Role::Backup;
+        let sessions: Vec<(SessionId, IxnId)> =
+            self.sessions.iter().map(|(id, s)| (*id, s.ixn)).collect();
+        for (session, ixn) in sessions {
+            self.trace(session, ixn, "session-dropped", out);
+        }
+        out.push(Output::Trace(TraceEvent::OrsRole { primary: false }));
+        self.sessions.clear();
+        self.assoc = Associations::default();
+        self.owned.clear();
+        self.delivering.clear();
+        self.events.clear();
+        self.timers.clear();
+        self.parked.clear();
+        self.evicted.clear();
+        self.binding.clear();
+        self.taken_back.clear();
+        self.to_place.clear();
+        self.recovering.clear();
+        self.recover_deadline = None;
+        self.pending.drain();
+        self.urs_pending.drain();
+        self.registered = false;
+        self.pulling = false;
+        self.client_name = self.cfg.name.clone();
+        out.push(Output::Close(SERVER));
+        out.push(Output::Close(URS));
+    }
+
+    /// What a primary with persistence flushes.
+    fn snapshot(&self) -> OrsSnapshot {
+        OrsSnapshot {
+            client_name: Some(self.client_name.clone()),
+            next_session: self.next_session,
+            sessions: self
+                .sessions
+                .iter()
+                .map(|(id, s)| SessionSnapshot {
+                    id: *id,
+                    strategy: s.strategy,
+                    run: s.run.clone(),
+                    ixn: s.ixn,
+                    target: s.target,
+                })
+                .collect(),
+            assoc: self.assoc.clone(),
+            evicted: self.evicted.clone(),
+            owned: self
+                .owned
+                .iter()
+                .map(|(ixn, owned)| (*ixn, (owned.queue.clone(), owned.node)))
+                .collect(),
+        }
+    }
+
+    /// A promoted backup takes over the last flushed state: the sessions continue (each gets
+    /// `_sendSessionRecovered`) under the name that owns their interactions at the nodes, which
+    /// list them again when this process registers. Changes after the last flush are lost, as
+    /// the sync buffer options say; the nodes' answers then correct the sessions (NotOwner,
+    /// interaction.notcontrolled).
+    fn recover(&mut self, now: SimTime, snapshot: OrsSnapshot, out: &mut Vec<Output>) {
+        if let Some(name) = snapshot.client_name {
+            self.client_name = name;
+        }
+        self.next_session = self.next_session.max(snapshot.next_session);
+        self.assoc = snapshot.assoc;
+        self.evicted = snapshot.evicted;
+        for (ixn, session, confirmed) in self.assoc.links() {
+            let what = if confirmed {
+                "recovered-confirmed"
+            } else {
+                "recovered-pending"
+            };
+            self.trace(session, ixn, what, out);
+        }
+        for (ixn, session) in self.assoc.detached() {
+            self.trace(session, ixn, "recovered-detached", out);
+        }
+        // What the predecessor owned comes back when the nodes list what this name owns;
+        // what they do not list by the deadline is gone (delivered meanwhile, or released).
+        self.recovering = snapshot.owned.into_keys().collect();
+        self.recover_deadline =
+            Some(now + 2 * self.cfg.request_timeout_ms + self.cfg.pull_hold_timeout_ms);
+        for saved in snapshot.sessions {
+            if saved.strategy >= self.cfg.strategies.len() {
+                continue;
+            }
+            self.sessions.insert(
+                saved.id,
+                Session {
+                    strategy: saved.strategy,
+                    run: saved.run,
+                    ixn: saved.ixn,
+                    target: saved.target,
+                    idle_since: None,
+                },
+            );
+            self.trace(saved.id, saved.ixn, "session-recovered", out);
+            self.events
+                .push_back((saved.id, "_sendSessionRecovered".into()));
+        }
+        self.become_primary(now, out);
+        self.drain_events(now, out);
+    }
+
+    /// Flushes the sync buffer when it is full or old enough [S-ORS-ha].
+    fn maybe_flush(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        let Some(ha) = &self.cfg.ha else {
+            return;
+        };
+        if !ha.persistence || self.role != Role::Primary || self.dirty == 0 {
+            return;
+        }
+        if self.dirty < ha.sync_max_buffer && now < self.last_flush + ha.sync_max_age_ms {
+            return;
+        }
+        self.next_write += 1;
+        let write = WriteId(self.next_write);
+        out.push(Output::Persist(
+            write,
+            DbOp::OrsSync(Box::new(self.snapshot())),
+        ));
+        self.dirty = 0;
+        self.last_flush = now;
     }
 
     pub fn sessions(&self) -> usize {
@@ -320,7 +624,7 @@ impl OrsServer {
     }
 
     fn session_tag(&self, session: SessionId) -> String {
-        format!("{}:{session}", self.cfg.name)
+        format!("{}:{session}", self.client_name)
     }
 
     /// Starts a session of `strategy` for `ixn`, which the caller has already associated with
@@ -334,6 +638,7 @@ impl OrsServer {
     ) -> SessionId {
         let session = self.next_session;
         self.next_session += 1;
+        self.dirty += 1;
         let (run, step) = Run::start(&self.cfg.strategies[strategy]);
         self.sessions.insert(
             session,
@@ -407,7 +712,14 @@ impl OrsServer {
                     self.events.push_back((session, event.into()));
                 }
                 Action::Attach => {
-                    let event = match self.assoc.attach(ixn, session) {
+                    // Only an interaction this server controls at the node (a session cannot
+                    // take one another instance holds, or one parked in a queue).
+                    let attached = if self.owned.contains_key(&ixn) {
+                        self.assoc.attach(ixn, session)
+                    } else {
+                        Err(Refused::NotAssociated)
+                    };
+                    let event = match attached {
                         Ok(()) => {
                             self.bind(now, ixn, session, out);
                             "interaction.attach.done"
@@ -571,6 +883,7 @@ impl OrsServer {
         out: &mut Vec<Output>,
     ) {
         let Some(delivering) = self.delivering.remove(&ixn) else {
+            self.outcome_of_unknown_delivery(ixn, accepted, out);
             return;
         };
         let session = delivering.session;
@@ -606,6 +919,37 @@ impl OrsServer {
         }
     }
 
+    /// The agent's answer to a delivery this process did not send (its predecessor did, before
+    /// a failover): accepted, the interaction has left; rejected, it is this server's again,
+    /// and the session that holds (or detached) it hears that the routing failed.
+    fn outcome_of_unknown_delivery(&mut self, ixn: IxnId, accepted: bool, out: &mut Vec<Output>) {
+        let linked = self.assoc.session_of(ixn);
+        let detached = self
+            .assoc
+            .detached()
+            .into_iter()
+            .find(|(detached, _)| *detached == ixn)
+            .map(|(_, session)| session);
+        let Some(session) = linked.or(detached) else {
+            return;
+        };
+        if accepted {
+            self.owned.remove(&ixn);
+            self.recovering.remove(&ixn);
+            self.assoc.gone(ixn);
+            self.trace(session, ixn, "delivered", out);
+            self.events
+                .push_back((session, "interaction.notcontrolled".into()));
+        } else if self.owned.contains_key(&ixn) {
+            let event = if linked.is_some() {
+                "error.queue.submit"
+            } else {
+                "error.interaction.deliver"
+            };
+            self.events.push_back((session, event.into()));
+        }
+    }
+
     /// Hands queued events to their sessions until none is left.
     /// A strategy that answers every error by retrying at once, while nothing can succeed
     /// (disconnected), would spin forever: past this many events in one go the rest are
@@ -616,6 +960,7 @@ impl OrsServer {
         let mut handled = 0;
         while let Some((session, event)) = self.events.pop_front() {
             handled += 1;
+            self.dirty += 1;
             if handled > Self::MAX_EVENTS_PER_STEP {
                 let spinning: BTreeSet<SessionId> = self
                     .events
@@ -649,6 +994,7 @@ impl OrsServer {
         let Some(state) = self.sessions.remove(&session) else {
             return;
         };
+        self.dirty += 1;
         let mut held = self.assoc.held_by(session);
         held.extend(self.assoc.detached_by(session));
         self.assoc.exit(session);
@@ -682,7 +1028,7 @@ impl OrsServer {
             return None;
         };
         let (instance, _) = tag.rsplit_once(':')?;
-        (instance != self.cfg.name).then(|| instance.to_string())
+        (instance != self.client_name).then(|| instance.to_string())
     }
 
     /// Interactions this server now owns at the node: pulled, forwarded to it by another
@@ -718,6 +1064,20 @@ impl OrsServer {
         for item in fresh {
             let ixn = item.id;
             self.parked.remove(&ixn);
+            if self.recovering.remove(&ixn) {
+                // Back with its recovered session, which resumes on its own.
+                let session = self.assoc.session_of(ixn).or_else(|| {
+                    self.assoc
+                        .detached()
+                        .into_iter()
+                        .find(|(detached, _)| *detached == ixn)
+                        .map(|(_, session)| session)
+                });
+                if let Some(session) = session.filter(|s| self.sessions.contains_key(s)) {
+                    self.trace(session, ixn, "recovered-owned", out);
+                    continue;
+                }
+            }
             if self.evicted.remove(&ixn).is_some() && self.assoc.session_of(ixn).is_none() {
                 if self.cfg.planted_bug == Some(OrsBug::EvictionLosesInteraction) {
                     continue;
@@ -837,7 +1197,7 @@ impl OrsServer {
         };
         let (instance, session) = tag.rsplit_once(':')?;
         let session: SessionId = session.parse().ok()?;
-        (instance == self.cfg.name && self.sessions.contains_key(&session)).then_some(session)
+        (instance == self.client_name && self.sessions.contains_key(&session)).then_some(session)
     }
 
     /// The strategy of the ORS queue `queue` (the first when it is not one of ours).
@@ -1041,6 +1401,34 @@ impl OrsServer {
             out.push(Output::Close(URS));
         }
         self.idle_sessions(now, out);
+        if self.cfg.ha.is_some() && self.role == Role::Primary && now >= self.lease_until {
+            out.push(Output::Trace(TraceEvent::RequestTimedOut {
+                request: "RequestHeartbeat (lease ran out)",
+            }));
+            self.become_backup(now, out);
+        }
+        if self
+            .recover_deadline
+            .is_some_and(|deadline| now >= deadline)
+        {
+            self.recover_deadline = None;
+            for ixn in std::mem::take(&mut self.recovering) {
+                let session = self.assoc.session_of(ixn).or_else(|| {
+                    self.assoc
+                        .detached()
+                        .into_iter()
+                        .find(|(detached, _)| *detached == ixn)
+                        .map(|(_, session)| session)
+                });
+                self.assoc.gone(ixn);
+                if let Some(session) = session {
+                    self.trace(session, ixn, "lost-control", out);
+                    self.events
+                        .push_back((session, "interaction.notcontrolled".into()));
+                }
+            }
+            self.drain_events(now, out);
+        }
         // Hand-overs and placements that did not get through are tried again.
         if self.registered {
             for (ixn, queue) in std::mem::take(&mut self.to_place) {
@@ -1115,7 +1503,7 @@ impl OrsServer {
                 self.send(now, request, Sent::Pull, hold, out);
             }
         }
-        if self.connected
+        if self.registered
             && self.pending.is_empty()
             && now >= self.last_sent_at + self.cfg.request_timeout_ms / 2
         {
@@ -1126,7 +1514,43 @@ impl OrsServer {
 }
 
 impl Machine for OrsServer {
+    fn control(&mut self, now: SimTime, control: Control, out: &mut Vec<Output>) {
+        match control {
+            Control::OrsLoaded(write, snapshot) => {
+                let Some(promotion) = self.promotion.filter(|p| p.write == write) else {
+                    return;
+                };
+                self.promotion = None;
+                self.recover(now, *snapshot, out);
+                let ack = Message::reply(promotion.ref_id, Event::Ack { ixn: None });
+                out.push(Output::Send(promotion.supervisor, ack));
+            }
+            Control::Fenced(write) => {
+                if let Some(promotion) = self.promotion.filter(|p| p.write == write) {
+                    // A newer promotion holds the store: this one failed.
+                    self.promotion = None;
+                    let error = Event::Error {
+                        code: ErrorCode::InvalidState,
+                    };
+                    let reply = Message::reply(promotion.ref_id, error);
+                    out.push(Output::Send(promotion.supervisor, reply));
+                } else {
+                    // A flush refused: another member was promoted since. Step down.
+                    self.become_backup(now, out);
+                }
+            }
+            Control::Loaded(..) | Control::Command(_) => {}
+        }
+    }
+
     fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
+        self.on_input(now, input, out);
+        self.maybe_flush(now, out);
+    }
+}
+
+impl OrsServer {
+    fn on_input(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
         match input {
             Input::Start => self.on_tick(now, out),
             Input::Connected(URS) => self.urs_connected = true,
@@ -1150,14 +1574,15 @@ impl Machine for OrsServer {
                     self.drain_events(now, out);
                 }
             }
-            Input::Connected(_) => {
+            Input::Connected(SERVER) => {
                 self.connected = true;
-                let register = Request::RegisterClient {
-                    name: self.cfg.name.clone(),
-                    kind: ClientKind::Router,
-                };
-                self.send(now, register, Sent::Register, 0, out);
+                self.register(now, out);
                 self.on_tick(now, out);
+            }
+            // The supervisor (an HA pair member listens for it).
+            Input::Connected(_) | Input::Disconnected(Peer::Client(_)) => {}
+            Input::Frame(peer @ Peer::Client(_), Message::Request { ref_id, request }) => {
+                self.on_supervisor(now, peer, ref_id, request, out);
             }
             Input::Disconnected(_) => {
                 self.connected = false;
