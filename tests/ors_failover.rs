@@ -92,3 +92,55 @@ proptest! {
         prop_assert!(outcome.violations.is_empty(), "seed {seed}: {:?}", outcome.violations);
     }
 }
+
+/// [S-OPS-rolling]: seed 001's rolling upgrade under load. Pair 1 (8.1.3 -> 8.1.4) keeps its
+/// sessions through both switchovers; pair 2 (8.1.2 -> 8.1.4) loses its persisted sessions at
+/// the switchover to the first upgraded member, as documented, and nothing is lost with them.
+#[test]
+fn rolling_upgrade_keeps_the_service_up() {
+    let scenario = Scenario::load("rolling-upgrade").expect("built-in scenario");
+    for seed in 0..3 {
+        let outcome = ixsim::sim::run(&scenario, seed).expect("run completes");
+        assert!(
+            outcome.violations.is_empty(),
+            "seed {seed}: {:?}",
+            outcome.violations
+        );
+        assert_eq!(outcome.stats.completed, outcome.stats.submitted);
+        let text = outcome.trace.render();
+        let lines: Vec<&str> = text.lines().collect();
+        let on = |host: &str, what: &str| {
+            lines
+                .iter()
+                .any(|line| line.contains(&format!(" {host} ")) && line.contains(what))
+        };
+        assert!(
+            on("ors1b", "session-recovered"),
+            "pair 1 recovered on ors1b"
+        );
+        assert!(
+            on("ors1", "session-recovered"),
+            "pair 1 recovered on upgraded ors1"
+        );
+        assert!(
+            on("ors2", "ors-persistence-lost"),
+            "8.1.2 persistence is lost"
+        );
+        assert!(
+            !on("ors1", "ors-persistence-lost"),
+            "8.1.3 persistence is kept"
+        );
+    }
+}
+
+/// An upgrade fault must name an ORS host and a known release.
+#[test]
+fn upgrade_faults_are_checked() {
+    let text = ixsim::sim::scenario::BUILT_IN
+        .iter()
+        .find(|(name, _)| *name == "rolling-upgrade")
+        .map(|(_, text)| text.replace("version = \"8.1.4\"", "version = \"9.0\""))
+        .expect("built-in");
+    let error = Scenario::parse("rolling-upgrade", &text).expect_err("9.0 is no release");
+    assert!(error.to_string().contains("upgrade needs"), "{error}");
+}

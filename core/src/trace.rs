@@ -245,6 +245,11 @@ pub enum TraceEvent {
         from: String,
         to: String,
     },
+    /// A promoted ORS could not read its pair's persisted sessions (written by a release with
+    /// another persistence format) [S-OPS-rolling].
+    OrsPersistenceLost {
+        sessions: u32,
+    },
     /// An ORS pair member became primary (promoted) or backup (demoted, fenced) [S-ORS-ha].
     OrsRole {
         primary: bool,
@@ -394,6 +399,9 @@ impl fmt::Display for TraceEvent {
             E::UrsSelected { ixn, agent } => write!(f, "urs-selected {ixn} {agent}"),
             E::UrsNoTarget { ixn } => write!(f, "urs-no-target {ixn}"),
             E::Transferred { ixn, from, to } => write!(f, "transferred {ixn} {from} -> {to}"),
+            E::OrsPersistenceLost { sessions } => {
+                write!(f, "ors-persistence-lost sessions={sessions}")
+            }
             E::OrsRole { primary } => {
                 f.write_str(if *primary { "ors-primary" } else { "ors-backup" })
             }

@@ -103,6 +103,12 @@ pub enum FaultAction {
         pair: u16,
         seats: u32,
     },
+    /// An operator stops ORS host `host` and installs `version` ("8.1.2", "8.1.3", "8.1.4"):
+    /// a later `start` runs it [S-OPS-rolling].
+    Upgrade {
+        host: String,
+        version: String,
+    },
 }
 
 impl FaultAction {
@@ -111,7 +117,8 @@ impl FaultAction {
         match self {
             FaultAction::Crash { host }
             | FaultAction::Start { host }
-            | FaultAction::Bounce { host } => {
+            | FaultAction::Bounce { host }
+            | FaultAction::Upgrade { host, .. } => {
                 vec![host.as_str()]
             }
             FaultAction::Partition { a, b }
@@ -148,6 +155,7 @@ impl FaultAction {
             FaultAction::Crash { .. }
             | FaultAction::Start { .. }
             | FaultAction::Bounce { .. }
+            | FaultAction::Upgrade { .. }
             | FaultAction::Latency { .. }
             | FaultAction::Switchover { .. }
             | FaultAction::SetSeats { .. } => None,
@@ -180,9 +188,14 @@ impl fmt::Display for FaultAction {
             FaultAction::SetSeats { pair, seats } => {
                 write!(f, "set-seats pair={pair} seats={seats}")
             }
+            FaultAction::Upgrade { host, version } => write!(f, "upgrade {host} to {version}"),
         }
     }
 }
+
+/// The software version each host runs from its next start (hosts not named: their
+/// configured one). Written by `upgrade` actions, read by the host when it starts.
+pub type Versions = std::rc::Rc<std::cell::RefCell<std::collections::BTreeMap<String, String>>>;
 
 /// Kinds of fault the seed may draw.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -364,6 +377,7 @@ pub fn apply(
     sim: &mut turmoil::Sim<'_>,
     action: &FaultAction,
     operator: Option<&OperatorDesk>,
+    versions: &Versions,
 ) -> String {
     let pairs = |a: &HostSet, b: &HostSet| -> Vec<(String, String)> {
         let mut pairs = Vec::new();
@@ -376,6 +390,10 @@ pub fn apply(
     };
     match action {
         FaultAction::Crash { host } => sim.crash(host.as_str()),
+        FaultAction::Upgrade { host, version } => {
+            sim.crash(host.as_str());
+            versions.borrow_mut().insert(host.clone(), version.clone());
+        }
         FaultAction::Start { host } => {
             if sim.is_host_running(host.as_str()) {
                 return format!("{action} (already running)");

@@ -22,7 +22,7 @@ use ixsim_core::ha::{PairConfig, PairMember, Supervisor, SupervisorConfig};
 use ixsim_core::ids::{AgentId, SimTime, TenantId};
 use ixsim_core::is_node::{IsConfig, IsNode};
 use ixsim_core::license::{LicenseConfig, LicenseServer};
-use ixsim_core::ors::server::{OrsBug, OrsConfig, OrsHa, OrsQueue, OrsServer};
+use ixsim_core::ors::server::{OrsBug, OrsConfig, OrsHa, OrsQueue, OrsServer, OrsVersion};
 use ixsim_core::proxy::{Proxy, ProxyConfig, ProxyNode};
 use ixsim_core::trace::TraceEvent;
 use ixsim_core::urs::{TargetList, UrsConfig, UrsServer};
@@ -108,6 +108,8 @@ struct Hosts {
     databases: Vec<(u16, Rc<RefCell<IsDatabase>>)>,
     /// The supervisor's desk for operator commands (with backups).
     operator: Option<OperatorDesk>,
+    /// Releases installed by `upgrade` faults.
+    versions: faults::Versions,
 }
 
 fn ctx(
@@ -253,6 +255,7 @@ fn build_proxies(
 
 /// Registers every host of the scenario with `sim`.
 fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Hosts {
+    let versions = faults::Versions::default();
     let mut names = scenario.hosts();
     names.push("runner".to_string());
     let trace = Rc::new(RefCell::new(Trace::new(names.clone())));
@@ -395,6 +398,11 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
                     pull_hold_timeout_ms: scenario.is.pull_hold_timeout_ms,
                     request_timeout_ms: client.request_timeout_ms,
                     delivery_timeout_ms: scenario.is.invite_timeout_ms + client.request_timeout_ms,
+                    version: ors
+                        .versions
+                        .get(index)
+                        .and_then(|v| OrsVersion::parse(v))
+                        .unwrap_or(OrsVersion::V814),
                     ha: ors.backup.then_some(OrsHa {
                         persistence: ors.persistence,
                         sync_max_age_ms: ors.backup_synch_max_age_ms,
@@ -435,10 +443,19 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
                     }
                 }
                 let incarnations = Rc::new(Cell::new(0u32));
+                let installed = versions.clone();
+                let host = name.clone();
                 sim.host(name, move || {
                     incarnations.set(incarnations.get() + 1);
                     let mut cfg = cfg.clone();
                     cfg.name = format!("{}.{}", cfg.name, incarnations.get());
+                    if let Some(version) = installed
+                        .borrow()
+                        .get(&host)
+                        .and_then(|v| OrsVersion::parse(v))
+                    {
+                        cfg.version = version;
+                    }
                     run_host(ors_ctx.clone(), OrsServer::new(cfg))
                 });
             }
@@ -489,6 +506,7 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
         });
     }
     Hosts {
+        versions,
         trace,
         databases,
         operator,
@@ -611,10 +629,18 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
     while sim.elapsed() < duration {
         let now = sim.elapsed().as_millis() as SimTime;
         while let Some(fault) = faults.get(next_fault).filter(|fault| fault.at_ms <= now) {
-            let what = faults::apply(&mut sim, &fault.action, hosts.operator.as_ref());
+            let what = faults::apply(
+                &mut sim,
+                &fault.action,
+                hosts.operator.as_ref(),
+                &hosts.versions,
+            );
             let mut trace = hosts.trace.borrow_mut();
             trace.push(now, runner_host(scenario), TraceEvent::Fault { what });
-            if let FaultAction::Crash { host } | FaultAction::Bounce { host } = &fault.action {
+            if let FaultAction::Crash { host }
+            | FaultAction::Bounce { host }
+            | FaultAction::Upgrade { host, .. } = &fault.action
+            {
                 if let Some(index) = trace.hosts.iter().position(|name| name == host) {
                     trace.push(now, index as u16, TraceEvent::ProcessKilled);
                 }

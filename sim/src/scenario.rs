@@ -12,6 +12,7 @@ use ixsim_core::is_node::{
     MediaConfig, PlantedBug, QueueConfig, TenantConfig, ViewCondition, ViewConfig,
 };
 use ixsim_core::kv::KvValue;
+use ixsim_core::ors::server::OrsVersion;
 use ixsim_core::ors::strategy::{Action, Strategy};
 use ixsim_core::proxy::PullMode;
 use serde::{Deserialize, Serialize};
@@ -254,6 +255,10 @@ pub struct OrsOptions {
     /// `new-session-on-reroute`.
     #[serde(default)]
     pub new_session_on_reroute: bool,
+    /// The release each instance runs at start ("8.1.2", "8.1.3", "8.1.4"; missing entries:
+    /// "8.1.4"); `upgrade` faults change it [S-OPS-rolling].
+    #[serde(default)]
+    pub versions: Vec<String>,
     /// Each instance is a primary/backup pair (`ors{i}`, `ors{i}b`) under the supervisor
     /// [S-ORS-ha].
     #[serde(default)]
@@ -565,6 +570,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "ors-failover",
         include_str!("../../scenarios/ors-failover.toml"),
     ),
+    (
+        "rolling-upgrade",
+        include_str!("../../scenarios/rolling-upgrade.toml"),
+    ),
 ];
 
 pub fn built_in_names() -> Vec<&'static str> {
@@ -775,6 +784,15 @@ impl Scenario {
                 return Err(format!("ors.queue_on_fails: unknown queue `{queue}`"));
             }
         }
+        if let Some(version) = ors
+            .versions
+            .iter()
+            .find(|version| OrsVersion::parse(version).is_none())
+        {
+            return Err(format!(
+                "ors.versions: unknown release `{version}` (8.1.2, 8.1.3 or 8.1.4)"
+            ));
+        }
         if ors.persistence && !ors.backup {
             return Err("ors.persistence needs ors.backup = true".into());
         }
@@ -871,6 +889,15 @@ impl Scenario {
                 {
                     return Err(format!(
                         "fault at {} ms: set-seats of pair {pair} needs topology.backup = true and 1 <= pair <= topology.pairs",
+                        fault.at_ms
+                    ));
+                }
+                FaultAction::Upgrade {
+                    ref host,
+                    ref version,
+                } if !self.ors_hosts().contains(host) || OrsVersion::parse(version).is_none() => {
+                    return Err(format!(
+                        "fault at {} ms: upgrade needs an ORS host and a release (8.1.2, 8.1.3, 8.1.4)",
                         fault.at_ms
                     ));
                 }

@@ -87,12 +87,43 @@ pub struct OrsConfig {
     /// Primary/backup operation under the supervisor [S-ORS-ha]; `None`: a lone instance,
     /// primary from the start.
     pub ha: Option<OrsHa>,
+    /// The release this process runs.
+    pub version: OrsVersion,
     /// How long a delivery may go without the agent's answer before the session hears that it
     /// failed (the node's invite timeout plus a round trip: past it, the answer was lost).
     pub delivery_timeout_ms: u64,
     pub tick_ms: u64,
     /// A deliberately planted bug (harness self-test); `None` in every real scenario.
     pub planted_bug: Option<OrsBug>,
+}
+
+/// ORS releases, for rolling upgrades [S-OPS-rolling]. Seed 001: persistence (sessions and
+/// session-to-server information) does not survive a migration from 8.1.2; from 8.1.3 on, HA
+/// pairs upgrade one member at a time and keep their sessions.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum OrsVersion {
+    V812,
+    V813,
+    V814,
+}
+
+impl OrsVersion {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "8.1.2" => Some(OrsVersion::V812),
+            "8.1.3" => Some(OrsVersion::V813),
+            "8.1.4" => Some(OrsVersion::V814),
+            _ => None,
+        }
+    }
+
+    /// The persistence format it writes and reads: 8.1.2's is not readable by later releases.
+    pub fn store_format(self) -> u32 {
+        match self {
+            OrsVersion::V812 => 1,
+            OrsVersion::V813 | OrsVersion::V814 => 2,
+        }
+    }
 }
 
 /// [S-ORS-ha] options of an ORS pair.
@@ -111,6 +142,8 @@ pub struct OrsHa {
 /// interactions at the nodes), its sessions and their associations.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct OrsSnapshot {
+    /// The persistence format of the release that wrote it (0: nothing written yet).
+    pub format: u32,
     pub client_name: Option<String>,
     pub next_session: SessionId,
     pub sessions: Vec<SessionSnapshot>,
@@ -443,6 +476,7 @@ impl OrsServer {
     /// What a primary with persistence flushes.
     fn snapshot(&self) -> OrsSnapshot {
         OrsSnapshot {
+            format: self.cfg.version.store_format(),
             client_name: Some(self.client_name.clone()),
             next_session: self.next_session,
             sessions: self
@@ -472,6 +506,18 @@ impl OrsServer {
     /// the sync buffer options say; the nodes' answers then correct the sessions (NotOwner,
     /// interaction.notcontrolled).
     fn recover(&mut self, now: SimTime, snapshot: OrsSnapshot, out: &mut Vec<Output>) {
+        let snapshot = if snapshot.format != 0 && snapshot.format != self.cfg.version.store_format()
+        {
+            // Written by a release whose persistence this one cannot read (seed 001: lost in
+            // a migration from 8.1.2). Start afresh under this process's own name: what the
+            // old name owned returns to the queues after the owner grace period.
+            out.push(Output::Trace(TraceEvent::OrsPersistenceLost {
+                sessions: snapshot.sessions.len() as u32,
+            }));
+            OrsSnapshot::default()
+        } else {
+            snapshot
+        };
         if let Some(name) = snapshot.client_name {
             self.client_name = name;
         }
