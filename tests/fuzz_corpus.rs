@@ -133,6 +133,9 @@ fn regenerate_codec_decode_corpus() {
             ms: 3000,
         },
         Request::Lease { until: 12_000 },
+        Request::StrategiesLoaded {
+            names: vec!["A".into(), "C".into()],
+        },
         Request::Transfer {
             ixn: Field::Value(ixn),
             to: "ors1.1".into(),
@@ -147,6 +150,10 @@ fn regenerate_codec_decode_corpus() {
     let events = vec![
         Event::Ack { ixn: Some(ixn) },
         Event::TargetSelected { agent: AgentId(3) },
+        Event::RouteRequest {
+            ixn: info.clone(),
+            strategy: "C".into(),
+        },
         Event::Error {
             code: ErrorCode::NotAccessible,
         },

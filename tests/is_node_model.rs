@@ -113,6 +113,7 @@ fn config() -> IsConfig {
         max_interactions_per_snapshot: SNAPSHOT_MAX,
         client_idle_timeout_ms: 0,
         planted_bug: None,
+        queue_strategies: Default::default(),
     }
 }
 
@@ -749,6 +750,9 @@ impl Model {
             | Request::SetSeats { .. } => Err(ErrorCode::InvalidState),
             Request::SelectTarget { .. } | Request::Lease { .. } => {
                 Err(ErrorCode::UnsupportedOperation)
+            }
+            Request::StrategiesLoaded { .. } => {
+                unreachable!("not generated: direct mode is judged by the sim suites")
             }
             Request::ReserveAgent { .. } | Request::Transfer { .. } => {
                 unreachable!(

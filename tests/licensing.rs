@@ -38,6 +38,7 @@ fn node(seats: u32) -> IsNode {
         max_interactions_per_snapshot: 10,
         client_idle_timeout_ms: 0,
         planted_bug: None,
+        queue_strategies: Default::default(),
     };
     IsNode::new(cfg, Default::default())
 }

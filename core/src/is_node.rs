@@ -99,6 +99,9 @@ pub struct IsConfig {
     /// A deliberately planted bug, for checking that the oracles catch it. `None` in every real
     /// scenario.
     pub planted_bug: Option<PlantedBug>,
+    /// Direct mode [S-URS-rr]: queues whose interactions the node submits to a URS that has
+    /// the named routing strategy loaded (queue -> strategy).
+    pub queue_strategies: BTreeMap<String, String>,
 }
 
 /// Bugs the harness can plant in the node to prove its oracles find them (mutation testing of
@@ -247,6 +250,10 @@ pub struct IsNode {
     next_timer: u64,
     /// When each connection last sent a frame.
     last_heard: BTreeMap<Peer, SimTime>,
+    /// Direct mode: registered URS clients and the strategies they have loaded, and the
+    /// round-robin position per strategy.
+    urs_strategies: BTreeMap<String, Vec<String>>,
+    urs_turn: BTreeMap<String, usize>,
     /// Clients behind proxies: number -> (proxy connection, client name), and back.
     proxied: BTreeMap<u32, (Peer, String)>,
     proxied_ids: BTreeMap<(Peer, String), u32>,
@@ -276,6 +283,8 @@ impl IsNode {
             timers: BTreeMap::new(),
             next_timer: 0,
             last_heard: BTreeMap::new(),
+            urs_strategies: BTreeMap::new(),
+            urs_turn: BTreeMap::new(),
             proxied: BTreeMap::new(),
             proxied_ids: BTreeMap::new(),
             next_proxied: 0,
@@ -482,6 +491,66 @@ impl IsNode {
     }
 
     /// Puts a stored, unowned interaction into its queue's pullable set; returns the queue.
+    /// Direct mode [S-URS-rr]: hands every pullable interaction of a strategy queue to a URS
+    /// with that strategy loaded, round-robin among them; with none, it waits in its queue.
+    fn route_to_urs(&mut self, out: &mut Vec<Output>) {
+        if self.cfg.queue_strategies.is_empty() || self.urs_strategies.is_empty() {
+            return;
+        }
+        let queues: Vec<(String, String)> = self
+            .cfg
+            .queue_strategies
+            .iter()
+            .map(|(queue, strategy)| (queue.clone(), strategy.clone()))
+            .collect();
+        for (queue, strategy) in queues {
+            let candidates: Vec<String> = self
+                .urs_strategies
+                .iter()
+                .filter(|(name, loaded)| {
+                    loaded.contains(&strategy) && self.client_peers.contains_key(*name)
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
+            if candidates.is_empty() {
+                continue;
+            }
+            let waiting: Vec<IxnId> = self
+                .available
+                .get(&queue)
+                .map(|set| set.iter().map(|(_, _, ixn)| *ixn).collect())
+                .unwrap_or_default();
+            for ixn in waiting {
+                let turn = self.urs_turn.entry(strategy.clone()).or_insert(0);
+                let urs = candidates[*turn % candidates.len()].clone();
+                *turn = turn.wrapping_add(1);
+                self.take_available(ixn);
+                self.owners.insert(
+                    ixn,
+                    Owner {
+                        client: urs.clone(),
+                        agent: None,
+                        invite: None,
+                    },
+                );
+                out.push(Output::Trace(TraceEvent::RouteRequested {
+                    ixn,
+                    urs: urs.clone(),
+                    strategy: strategy.clone(),
+                }));
+                let Some(record) = self.db.interactions.get(&ixn) else {
+                    continue;
+                };
+                let event = Event::RouteRequest {
+                    ixn: Self::info(self.cfg.node, record),
+                    strategy: strategy.clone(),
+                };
+                let then = vec![AfterWrite::Notify(urs, Message::unsolicited(event))];
+                self.persist_owner(ixn, then, out);
+            }
+        }
+    }
+
     fn make_available(&mut self, ixn: IxnId) -> Option<String> {
         let record = self.db.interactions.get(&ixn)?;
         if self.owners.contains_key(&ixn) || self.in_flight.contains(&ixn) {
@@ -858,6 +927,15 @@ impl IsNode {
         if self.client_peers.get(client) == Some(&peer) {
             self.client_peers.remove(client);
         }
+        if self.urs_strategies.remove(client).is_some() {
+            // Seed 003: what was pending in a URS that went away is resubmitted to another URS
+            // with the strategy at once (no grace period: a URS holds no work of its own).
+            out.push(Output::Trace(TraceEvent::ClientGone {
+                client: client.to_string(),
+            }));
+            self.release_owned_by(now, client, out);
+            return;
+        }
         out.push(Output::Trace(TraceEvent::ClientGone {
             client: client.to_string(),
         }));
@@ -1042,6 +1120,34 @@ impl IsNode {
             // A URS request; a node has no routing strategies of its own.
             Request::SelectTarget { .. } | Request::Lease { .. } => {
                 Err(ErrorCode::UnsupportedOperation)
+            }
+            Request::StrategiesLoaded { names } => {
+                self.urs_strategies.insert(client.clone(), names.clone());
+                self.send(peer, Message::reply(ref_id, Event::Ack { ixn: None }), out);
+                // A URS back within the grace period (or after this node restarted) gets its
+                // pending work again: it may have lost it with the connection.
+                let pending: Vec<(IxnId, String)> = self
+                    .owners
+                    .iter()
+                    .filter(|(_, owner)| {
+                        owner.client == client && owner.agent.is_none() && owner.invite.is_none()
+                    })
+                    .filter_map(|(ixn, _)| {
+                        let queue = &self.db.interactions.get(ixn)?.queue;
+                        let strategy = self.cfg.queue_strategies.get(queue)?;
+                        Some((*ixn, strategy.clone()))
+                    })
+                    .collect();
+                for (ixn, strategy) in pending {
+                    if let Some(record) = self.db.interactions.get(&ixn) {
+                        let event = Event::RouteRequest {
+                            ixn: Self::info(self.cfg.node, record),
+                            strategy,
+                        };
+                        self.send(peer, Message::unsolicited(event), out);
+                    }
+                }
+                Ok(())
             }
             Request::Transfer { ixn, to } => {
                 self.transfer(now, peer, ref_id, &client, ixn, to, out)
@@ -1775,6 +1881,13 @@ impl IsNode {
 
 impl Machine for IsNode {
     fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
+        self.on_input(now, input, out);
+        self.route_to_urs(out);
+    }
+}
+
+impl IsNode {
+    fn on_input(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
         match input {
             Input::Start => {
                 if self.cfg.client_idle_timeout_ms > 0 {

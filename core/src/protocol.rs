@@ -208,6 +208,12 @@ pub enum Request {
     Lease {
         until: u64,
     },
+    /// URS -> node (direct mode): the routing strategies this URS has loaded; the node submits
+    /// interactions reaching a queue with one of them to it, round-robin among the URS that
+    /// have it [S-URS-rr].
+    StrategiesLoaded {
+        names: Vec<String>,
+    },
 }
 
 impl Request {
@@ -240,6 +246,7 @@ impl Request {
             Request::SelectTarget { .. } => "RequestRouteCall",
             Request::Transfer { .. } => "RequestTransfer",
             Request::Lease { .. } => "RequestHeartbeat",
+            Request::StrategiesLoaded { .. } => "RequestLoadStrategies",
         }
     }
 }
@@ -376,6 +383,9 @@ pub enum Event {
     InteractionsFound { items: Vec<IxnInfo> },
     /// URS -> ORS: the answer to a `queue:submit` target selection.
     TargetSelected { agent: AgentId },
+    /// Node -> URS (direct mode): run `strategy` for this interaction, which the URS owns now
+    /// [S-URS-rr].
+    RouteRequest { ixn: IxnInfo, strategy: String },
 }
 
 impl Event {
@@ -395,6 +405,7 @@ impl Event {
             Event::LoggedOut { .. } => "EventAgentLogout",
             Event::InteractionsFound { .. } => "EventInteractionsFound",
             Event::TargetSelected { .. } => "EventRouteResponse",
+            Event::RouteRequest { .. } => "EventRouteRequest",
         }
     }
 }

@@ -442,9 +442,9 @@ impl Proxy {
             | Request::ReserveAgent { ixn, .. }
             | Request::Transfer { ixn, .. } => self.about_interaction(now, who, ixn, &request, out),
             // Target selection is the URS's business, not the cluster's.
-            Request::SelectTarget { .. } | Request::Lease { .. } => {
-                Err(ErrorCode::UnsupportedOperation)
-            }
+            Request::SelectTarget { .. }
+            | Request::Lease { .. }
+            | Request::StrategiesLoaded { .. } => Err(ErrorCode::UnsupportedOperation),
             Request::AgentLogin { tenant, agent, .. } => {
                 self.agent_op(now, who, *agent, Some(tenant), &request, out)
             }

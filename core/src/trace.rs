@@ -245,6 +245,12 @@ pub enum TraceEvent {
         from: String,
         to: String,
     },
+    /// Direct mode: the node submitted `ixn` to URS client `urs` for `strategy` [S-URS-rr].
+    RouteRequested {
+        ixn: IxnId,
+        urs: String,
+        strategy: String,
+    },
     /// A promoted ORS could not read its pair's persisted sessions (written by a release with
     /// another persistence format) [S-OPS-rolling].
     OrsPersistenceLost {
@@ -399,6 +405,9 @@ impl fmt::Display for TraceEvent {
             E::UrsSelected { ixn, agent } => write!(f, "urs-selected {ixn} {agent}"),
             E::UrsNoTarget { ixn } => write!(f, "urs-no-target {ixn}"),
             E::Transferred { ixn, from, to } => write!(f, "transferred {ixn} {from} -> {to}"),
+            E::RouteRequested { ixn, urs, strategy } => {
+                write!(f, "route-request {ixn} to={urs} strategy={strategy}")
+            }
             E::OrsPersistenceLost { sessions } => {
                 write!(f, "ors-persistence-lost sessions={sessions}")
             }

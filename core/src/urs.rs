@@ -49,6 +49,16 @@ pub struct UrsConfig {
     pub reservation_ms: u64,
     pub request_timeout_ms: u64,
     pub tick_ms: u64,
+    /// Direct mode [S-URS-rr]: routing strategies this URS has loaded, each routing to a target
+    /// list; the nodes submit interactions of their strategy queues to it.
+    pub strategies: Vec<LoadedStrategy>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct LoadedStrategy {
+    pub name: String,
+    /// The target list the strategy routes to.
+    pub targets: String,
 }
 
 #[derive(Debug)]
@@ -60,13 +70,27 @@ enum Sent {
         wait: u64,
         agent: AgentId,
     },
+    LoadStrategies,
+    /// Direct mode: RequestDeliver of `ixn` to the agent selected for it.
+    Deliver {
+        ixn: IxnId,
+    },
 }
 
-/// A `queue:submit` waiting for an agent.
-#[derive(Debug)]
+/// Who a selection is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// An ORS's `queue:submit`, answered on its connection.
+    Ors { peer: Peer, ref_id: RefId },
+    /// Direct mode: a node's route request; the URS delivers the interaction itself.
+    Direct,
+}
+
+/// A selection waiting for an agent.
+
+#[derive(Clone, Debug)]
 struct Wait {
-    peer: Peer,
-    ref_id: RefId,
+    origin: Origin,
     ixn: IxnId,
     /// The server index of the node that holds it.
     node: usize,
@@ -96,6 +120,9 @@ pub struct UrsServer {
     /// When each agent was last picked (a counter), for spreading load.
     last_picked: BTreeMap<AgentId, u64>,
     picks: u64,
+    /// Direct mode: interactions delivered (or being delivered) by this URS, with their request
+    /// so a rejected delivery selects again.
+    routing: BTreeMap<IxnId, Wait>,
 }
 
 impl UrsServer {
@@ -111,6 +138,7 @@ impl UrsServer {
             next_wait: 1,
             last_picked: BTreeMap::new(),
             picks: 0,
+            routing: BTreeMap::new(),
         }
     }
 
@@ -194,18 +222,49 @@ impl UrsServer {
                 };
                 self.send(now, node, request, Sent::Reserve { wait: id, agent }, out);
             } else {
-                self.answer(id, agent, out);
+                self.answer(now, id, agent, out);
             }
         }
     }
 
-    fn answer(&mut self, wait: u64, agent: AgentId, out: &mut Vec<Output>) {
-        if let Some(wait) = self.waits.remove(&wait) {
-            out.push(Output::Trace(TraceEvent::UrsSelected {
-                ixn: wait.ixn,
-                agent,
-            }));
-            Self::reply(wait.peer, wait.ref_id, Event::TargetSelected { agent }, out);
+    fn answer(&mut self, now: SimTime, wait: u64, agent: AgentId, out: &mut Vec<Output>) {
+        let Some(wait) = self.waits.remove(&wait) else {
+            return;
+        };
+        out.push(Output::Trace(TraceEvent::UrsSelected {
+            ixn: wait.ixn,
+            agent,
+        }));
+        match wait.origin {
+            Origin::Ors { peer, ref_id } => {
+                Self::reply(peer, ref_id, Event::TargetSelected { agent }, out);
+            }
+            Origin::Direct => {
+                // [S-URS-scope]: the delivery goes to the node that raised the request.
+                let node = wait.node;
+                let ixn = wait.ixn;
+                self.routing.insert(ixn, wait);
+                let request = Request::Deliver {
+                    ixn: Field::Value(ixn),
+                    agent,
+                };
+                self.send(now, node, request, Sent::Deliver { ixn }, out);
+            }
+        }
+    }
+
+    /// Direct mode: a delivery failed or the agent did not take it; select again.
+    fn route_again(&mut self, ixn: IxnId) {
+        if let Some(wait) = self.routing.remove(&ixn) {
+            let id = self.next_wait;
+            self.next_wait += 1;
+            self.waits.insert(
+                id,
+                Wait {
+                    reserving: false,
+                    ..wait
+                },
+            );
         }
     }
 
@@ -235,8 +294,7 @@ impl UrsServer {
                         self.waits.insert(
                             id,
                             Wait {
-                                peer,
-                                ref_id,
+                                origin: Origin::Ors { peer, ref_id },
                                 ixn,
                                 node,
                                 list,
@@ -273,6 +331,51 @@ impl UrsServer {
     }
 
     fn on_node_event(&mut self, now: SimTime, node: usize, event: Event, out: &mut Vec<Output>) {
+        match event {
+            Event::RouteRequest { ixn, strategy } => {
+                let known = self.routing.contains_key(&ixn.id)
+                    || self.waits.values().any(|wait| wait.ixn == ixn.id);
+                if known {
+                    return;
+                }
+                let list = self
+                    .cfg
+                    .strategies
+                    .iter()
+                    .find(|loaded| loaded.name == strategy)
+                    .and_then(|loaded| {
+                        self.cfg
+                            .targets
+                            .iter()
+                            .position(|t| t.name == loaded.targets)
+                    });
+                if let Some(list) = list {
+                    let id = self.next_wait;
+                    self.next_wait += 1;
+                    let wait = Wait {
+                        origin: Origin::Direct,
+                        ixn: ixn.id,
+                        node,
+                        list,
+                        deadline: SimTime::MAX,
+                        reserving: false,
+                    };
+                    self.waits.insert(id, wait);
+                    self.dispatch(now, out);
+                }
+                return;
+            }
+            Event::Accepted { ixn, .. } => {
+                self.routing.remove(&ixn);
+                return;
+            }
+            Event::Rejected { ixn, .. } => {
+                self.route_again(ixn);
+                self.dispatch(now, out);
+                return;
+            }
+            _ => {}
+        }
         if let Event::AgentState { agent, state } = event {
             match state {
                 AgentState::Ready { free } => {
@@ -286,12 +389,17 @@ impl UrsServer {
         }
     }
 
-    fn on_answer(&mut self, what: Sent, event: Event, out: &mut Vec<Output>) {
+    fn on_answer(&mut self, now: SimTime, what: Sent, event: Event, out: &mut Vec<Output>) {
         match what {
-            Sent::Register | Sent::Ping => {}
+            Sent::Register | Sent::Ping | Sent::LoadStrategies => {}
+            Sent::Deliver { ixn } => {
+                if !matches!(event, Event::Ack { .. }) {
+                    self.route_again(ixn);
+                }
+            }
             Sent::Reserve { wait, agent } => {
                 if matches!(event, Event::Ack { .. }) {
-                    self.answer(wait, agent, out);
+                    self.answer(now, wait, agent, out);
                 } else {
                     // Another router was faster. The node told every router of that
                     // reservation before it answered this one, so what this URS knows of the
@@ -326,7 +434,9 @@ impl UrsServer {
             if let Some(wait) = self.waits.remove(&id) {
                 out.push(Output::Trace(TraceEvent::UrsNoTarget { ixn: wait.ixn }));
                 let code = ErrorCode::AgentUnavailable;
-                Self::reply(wait.peer, wait.ref_id, Event::Error { code }, out);
+                if let Origin::Ors { peer, ref_id } = wait.origin {
+                    Self::reply(peer, ref_id, Event::Error { code }, out);
+                }
             }
         }
         self.dispatch(now, out);
@@ -337,6 +447,10 @@ impl UrsServer {
     fn node_lost(&mut self, now: SimTime, node: usize, out: &mut Vec<Output>) {
         self.connected[node] = false;
         self.seen[node].clear();
+        // Direct-mode work from that node: it gives it to another URS (or back to this one).
+        self.waits
+            .retain(|_, wait| !(wait.origin == Origin::Direct && wait.node == node));
+        self.routing.retain(|_, wait| wait.node != node);
         for what in self.pending[node].drain() {
             if let Sent::Reserve { wait, .. } = what {
                 if let Some(wait) = self.waits.get_mut(&wait) {
@@ -361,6 +475,11 @@ impl Machine for UrsServer {
                         kind: ClientKind::Router,
                     };
                     self.send(now, node, register, Sent::Register, out);
+                    if !self.cfg.strategies.is_empty() {
+                        let names = self.cfg.strategies.iter().map(|s| s.name.clone()).collect();
+                        let load = Request::StrategiesLoaded { names };
+                        self.send(now, node, load, Sent::LoadStrategies, out);
+                    }
                 }
             }
             Input::Disconnected(Peer::Server(index)) => {
@@ -371,7 +490,9 @@ impl Machine for UrsServer {
             }
             Input::Disconnected(peer @ Peer::Client(_)) => {
                 // The ORS went away: nobody waits for these answers any more.
-                self.waits.retain(|_, wait| wait.peer != peer);
+                self.waits.retain(
+                    |_, wait| !matches!(wait.origin, Origin::Ors { peer: p, .. } if p == peer),
+                );
             }
             Input::Frame(Peer::Server(index), Message::Event { ref_id, event }) => {
                 let node = usize::from(index);
@@ -381,7 +502,7 @@ impl Machine for UrsServer {
                 match ref_id {
                     Some(ref_id) => {
                         if let Some(what) = self.pending[node].answer(ref_id) {
-                            self.on_answer(what, event, out);
+                            self.on_answer(now, what, event, out);
                         }
                     }
                     None => self.on_node_event(now, node, event, out),
@@ -416,6 +537,7 @@ mod tests {
             reservation_ms: 2000,
             request_timeout_ms: 3000,
             tick_ms: 100,
+            strategies: Vec::new(),
         })
     }
 

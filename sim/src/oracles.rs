@@ -467,7 +467,9 @@ pub fn pull_order(input: &OracleInput<'_>) -> Vec<Violation> {
             } => {
                 model.make_available(*ixn, queue);
             }
-            TraceEvent::Placed { ixn, .. } => model.remove_available(*ixn),
+            TraceEvent::Placed { ixn, .. } | TraceEvent::RouteRequested { ixn, .. } => {
+                model.remove_available(*ixn)
+            }
             // The record stays: a stop that a crash cuts off before its write comes back.
             TraceEvent::Stopped { ixn } => model.remove_available(*ixn),
             TraceEvent::Pulled {

@@ -25,7 +25,7 @@ use ixsim_core::license::{LicenseConfig, LicenseServer};
 use ixsim_core::ors::server::{OrsBug, OrsConfig, OrsHa, OrsQueue, OrsServer, OrsVersion};
 use ixsim_core::proxy::{Proxy, ProxyConfig, ProxyNode};
 use ixsim_core::trace::TraceEvent;
-use ixsim_core::urs::{TargetList, UrsConfig, UrsServer};
+use ixsim_core::urs::{LoadedStrategy, TargetList, UrsConfig, UrsServer};
 use serde::Serialize;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -99,6 +99,11 @@ fn is_config(scenario: &Scenario, node: u16) -> IsConfig {
         max_interactions_per_snapshot: options.max_interactions_per_snapshot,
         client_idle_timeout_ms: options.client_idle_timeout_ms,
         planted_bug: options.planted_bug.map(Into::into),
+        queue_strategies: scenario
+            .queues
+            .iter()
+            .filter_map(|q| q.strategy.clone().map(|s| (q.name.clone(), s)))
+            .collect(),
     }
 }
 
@@ -470,8 +475,19 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
                 agents: target.agents.iter().map(|agent| AgentId(*agent)).collect(),
             })
             .collect();
-        for name in scenario.urs_hosts() {
+        for (index, name) in scenario.urs_hosts().into_iter().enumerate() {
+            let instance = index as u32 + 1;
+            let strategies = urs
+                .strategies
+                .iter()
+                .filter(|s| s.instances.is_empty() || s.instances.contains(&instance))
+                .map(|s| LoadedStrategy {
+                    name: s.name.clone(),
+                    targets: s.targets.clone(),
+                })
+                .collect();
             let cfg = UrsConfig {
+                strategies,
                 name: name.clone(),
                 tenant: TenantId(scenario.workload.tenant),
                 nodes: scenario.is_hosts().len() as u16,

@@ -311,6 +311,19 @@ pub struct UrsOptions {
     pub reservation_ms: u64,
     /// Target lists `queue:submit` names: agents by number.
     pub targets: Vec<TargetOptions>,
+    /// Direct mode: routing strategies (a name and the target list it routes to), and which
+    /// URS instances have each loaded (1-based; empty = all).
+    #[serde(default)]
+    pub strategies: Vec<UrsStrategyOptions>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UrsStrategyOptions {
+    pub name: String,
+    pub targets: String,
+    #[serde(default)]
+    pub instances: Vec<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -440,6 +453,10 @@ pub struct Queue {
     #[serde(default = "defaults::one")]
     pub tenant: u32,
     pub views: Vec<View>,
+    /// Direct mode [S-URS-rr]: the routing strategy interactions reach in this queue; the
+    /// nodes submit them to a URS that has it loaded.
+    #[serde(default)]
+    pub strategy: Option<String>,
 }
 
 /// A view; with `key` and `equals` it shows only interactions whose user data has that value.
@@ -569,6 +586,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     (
         "ors-failover",
         include_str!("../../scenarios/ors-failover.toml"),
+    ),
+    (
+        "urs-direct",
+        include_str!("../../scenarios/urs-direct.toml"),
     ),
     (
         "rolling-upgrade",
@@ -769,8 +790,44 @@ impl Scenario {
                     ));
                 }
             }
-            if self.ors.is_none() {
-                return Err("[urs] needs an [ors] section to send it queue-submit requests".into());
+            let direct = self.queues.iter().any(|q| q.strategy.is_some());
+            if self.ors.is_none() && !direct {
+                return Err(
+                    "[urs] needs an [ors] section or queues with a strategy (direct mode)".into(),
+                );
+            }
+            for strategy in &urs.strategies {
+                if !urs.targets.iter().any(|t| t.name == strategy.targets) {
+                    return Err(format!(
+                        "urs.strategies `{}`: unknown target list `{}`",
+                        strategy.name, strategy.targets
+                    ));
+                }
+                if let Some(n) = strategy
+                    .instances
+                    .iter()
+                    .find(|n| !(1..=urs.instances).contains(*n))
+                {
+                    return Err(format!(
+                        "urs.strategies `{}`: no URS instance {n}",
+                        strategy.name
+                    ));
+                }
+            }
+        }
+        for queue in &self.queues {
+            let Some(strategy) = &queue.strategy else {
+                continue;
+            };
+            let loaded = self
+                .urs
+                .as_ref()
+                .is_some_and(|urs| urs.strategies.iter().any(|s| &s.name == strategy));
+            if !loaded {
+                return Err(format!(
+                    "queue `{}`: strategy `{strategy}` is not loaded by any URS ([urs] strategies)",
+                    queue.name
+                ));
             }
         }
         let Some(ors) = &self.ors else {

@@ -210,7 +210,8 @@ impl Router {
             | Event::Seats { .. }
             | Event::LoggedOut { .. }
             | Event::InteractionsFound { .. }
-            | Event::TargetSelected { .. } => {}
+            | Event::TargetSelected { .. }
+            | Event::RouteRequest { .. } => {}
         }
     }
 
