@@ -104,3 +104,87 @@ fn proxy_error_codes_seed_1() {
         .collect();
     snapshot("proxy_error_codes_seed_1", probes.join("\n"));
 }
+
+/// The ORS lines of a trace: sessions, URS selections, deliveries and hand-overs, and the
+/// node events that answer them.
+fn ors_lines(text: &str) -> String {
+    let keep = [
+        " ors s",
+        "urs-selected",
+        "urs-no-target",
+        " invited ",
+        " accepted ",
+        " rejected ",
+        " placed ",
+        "transferred",
+        "route-request",
+        "FAULT",
+        "ors-primary",
+        "ors-backup",
+    ];
+    text.lines()
+        .filter(|line| keep.iter().any(|k| line.contains(k)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Seed 000's use cases in one short `ors` run without faults: a session marks and parks its
+/// interaction keeping the association, gets it back when either instance pulls it again
+/// (hand-over), selects with queue:submit route=false, detaches too early
+/// (error.interaction.detach) and again after the confirmation, delivers after
+/// interaction.detach.done, and attaches again when the agent does not take it; `vip` sessions
+/// submit with route=true and hear interaction.notcontrolled.
+#[test]
+fn ors_use_cases_seed_3() {
+    let mut scenario = Scenario::load("ors").expect("built-in scenario");
+    scenario.random_faults = None;
+    scenario.duration_ms = 9000;
+    scenario.liveness = None;
+    scenario.workload.interactions = 10;
+    scenario.agents.accept_per_mille = 700;
+    let outcome = ixsim::sim::run(&scenario, 3).expect("run completes");
+    assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+    snapshot("ors_use_cases_seed_3", ors_lines(&outcome.trace.render()));
+}
+
+/// `detach-race`: the early detach refused until the association's user data is confirmed.
+#[test]
+fn detach_race_seed_1() {
+    let mut scenario = Scenario::load("detach-race").expect("built-in scenario");
+    scenario.duration_ms = 6000;
+    scenario.workload.interactions = 6;
+    let outcome = ixsim::sim::run(&scenario, 1).expect("run completes");
+    assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+    snapshot("detach_race_seed_1", ors_lines(&outcome.trace.render()));
+}
+
+/// [S-ORS-ha]: an ORS switchover with persistence; the backup recovers the sessions.
+#[test]
+fn ors_switchover_with_persistence_seed_2() {
+    use ixsim::sim::faults::{Fault, FaultAction};
+    let mut scenario = Scenario::load("ors-failover").expect("built-in scenario");
+    scenario.random_faults = None;
+    scenario.liveness = None;
+    scenario.duration_ms = 9000;
+    scenario.workload.interactions = 12;
+    scenario.faults = vec![Fault {
+        at_ms: 2500,
+        action: FaultAction::Switchover { pair: 1 },
+    }];
+    let outcome = ixsim::sim::run(&scenario, 2).expect("run completes");
+    assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+    snapshot("ors_switchover_seed_2", ors_lines(&outcome.trace.render()));
+}
+
+/// [S-URS-rr]: direct mode, strategy work alternating between the URS that have it.
+#[test]
+fn urs_direct_seed_1() {
+    let mut scenario = Scenario::load("urs-direct").expect("built-in scenario");
+    scenario.random_faults = None;
+    scenario.liveness = None;
+    scenario.duration_ms = 6000;
+    scenario.workload.interactions = 10;
+    let outcome = ixsim::sim::run(&scenario, 1).expect("run completes");
+    assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+    snapshot("urs_direct_seed_1", ors_lines(&outcome.trace.render()));
+}
