@@ -1163,6 +1163,19 @@ impl OrsServer {
         self.drain_events(now, out);
     }
 
+    /// The connection to the cluster closed (or this server closed it): what the node still
+    /// owes an answer for is unknown now; the interactions stay owned by this name at the node
+    /// within its grace period, and the node lists them again at the next registration.
+    fn server_lost(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        self.connected = false;
+        self.registered = false;
+        self.pulling = false;
+        for what in self.pending.drain() {
+            self.failed(now, what, true);
+        }
+        self.drain_events(now, out);
+    }
+
     /// Puts an interaction no session holds into `queue`; a failed placement is tried again on
     /// the next tick (an interaction owned with nobody to process it would be stuck).
     fn place_back(&mut self, now: SimTime, ixn: IxnId, queue: String, out: &mut Vec<Output>) {
@@ -1441,6 +1454,8 @@ impl OrsServer {
         if let Some(request) = self.pending.expired(now) {
             out.push(Output::Trace(TraceEvent::RequestTimedOut { request }));
             out.push(Output::Close(SERVER));
+            // Nothing more goes out on the closed connection; the shell dials again.
+            self.server_lost(now, out);
         }
         if let Some(request) = self.urs_pending.expired(now) {
             out.push(Output::Trace(TraceEvent::RequestTimedOut { request }));
@@ -1630,17 +1645,7 @@ impl OrsServer {
             Input::Frame(peer @ Peer::Client(_), Message::Request { ref_id, request }) => {
                 self.on_supervisor(now, peer, ref_id, request, out);
             }
-            Input::Disconnected(_) => {
-                self.connected = false;
-                self.registered = false;
-                self.pulling = false;
-                // What the node still owes an answer for is unknown now; the interactions stay
-                // owned by this name at the node within its grace period.
-                for what in self.pending.drain() {
-                    self.failed(now, what, true);
-                }
-                self.drain_events(now, out);
-            }
+            Input::Disconnected(_) => self.server_lost(now, out),
             Input::Frame(
                 _,
                 Message::Event {
