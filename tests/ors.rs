@@ -11,6 +11,7 @@ use ixsim::sim::Scenario;
 use proptest::prelude::*;
 
 const HOSTS: [&str; 5] = ["ors1", "ors2", "proxy1", "is1", "is2"];
+const ORS_HOSTS: [&str; 6] = ["ors1", "ors2", "urs1", "urs2", "proxy1", "is2"];
 
 fn built_in(name: &str) -> String {
     ixsim::sim::scenario::BUILT_IN
@@ -202,6 +203,45 @@ fn parked_interactions_are_handed_back_across_instances() {
     assert!(handed > 0, "no interaction was handed over in four seeds");
 }
 
+/// [S-ORS-detach]: `hasty` asks for detach and deliver in one go; a server that delivers
+/// although the detach was refused routes before interaction.detach.done, and is caught.
+#[test]
+fn s_ors_detach_catches_route_without_detach() {
+    let text = built_in("detach-race").replace(
+        "pull_limit = 6\n",
+        "pull_limit = 6\nplanted_bug = \"route-without-detach\"\n",
+    );
+    let scenario = Scenario::parse("detach-race", &text).expect("planted scenario parses");
+    let outcome = ixsim::sim::run(&scenario, 0).expect("run completes");
+    assert!(
+        outcome
+            .violations
+            .iter()
+            .any(|v| v.oracle == ORS_DETACH && v.detail.contains("without interaction.detach.done")),
+        "not caught: {:?}",
+        outcome.violations
+    );
+}
+
+/// All three detach styles of `detach-race` happen: early (refused, then retried), late
+/// (after the strategy's own update), and hasty (detach and deliver together).
+#[test]
+fn detach_race_runs_all_three_styles() {
+    let scenario = Scenario::load("detach-race").expect("built-in scenario");
+    let outcome = ixsim::sim::run(&scenario, 1).expect("run completes");
+    assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+    let text = outcome.trace.render();
+    assert!(
+        text.contains("error.interaction.detach"),
+        "no early detach refused"
+    );
+    assert!(
+        text.contains("queue=review"),
+        "nothing reached the late detach"
+    );
+    assert!(text.contains("route-deliver"), "no hasty delivery");
+}
+
 fn fault() -> impl Strategy<Value = (u64, usize, u64, bool)> {
     (1000u64..8000, 0..HOSTS.len(), 300u64..2500, any::<bool>())
 }
@@ -238,5 +278,26 @@ proptest! {
             scenario.faults.iter().map(|f| format!("{} {}", f.at_ms, f.action)).collect::<Vec<_>>(),
             outcome.violations
         );
+    }
+
+    /// [S-INV-lost] [S-INV-owner] [S-ORS-detach] [S-ORS-pull] [S-INV-live] on `ors` under
+    /// generated crashes of ORS, URS, proxy and node hosts (instead of the drawn faults).
+    #[test]
+    fn ors_no_violation_under_generated_crashes(
+        seed in 0u64..1_000_000,
+        crashes in proptest::collection::vec((1000u64..10_000, 0..ORS_HOSTS.len(), 300u64..3000), 1..4),
+    ) {
+        let mut scenario = Scenario::load("ors").expect("built-in scenario");
+        scenario.random_faults = None;
+        let mut plan = Vec::new();
+        for (at_ms, host, down_ms) in crashes {
+            let name = ORS_HOSTS[host].to_string();
+            plan.push(Fault { at_ms, action: FaultAction::Crash { host: name.clone() } });
+            plan.push(Fault { at_ms: at_ms + down_ms, action: FaultAction::Start { host: name } });
+        }
+        plan.sort_by_key(|fault| fault.at_ms);
+        scenario.faults = plan;
+        let outcome = ixsim::sim::run(&scenario, seed).expect("run completes");
+        prop_assert!(outcome.violations.is_empty(), "seed {seed}: {:?}", outcome.violations);
     }
 }

@@ -251,7 +251,7 @@ pub fn ors_detach(input: &OracleInput<'_>) -> Vec<Violation> {
                 *detached = true;
             }
             "interaction.attach.done" => (*confirmed, *detached) = (false, false),
-            "route-redirect" if !*detached => fail(format!(
+            "route-redirect" | "route-deliver" if !*detached => fail(format!(
                 "session {session} routed {ixn} without interaction.detach.done"
             )),
             _ => {}

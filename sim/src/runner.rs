@@ -425,6 +425,9 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
                             OrsBug::DetachBeforeConfirm
                         }
                         crate::scenario::OrsBugName::NoForwarding => OrsBug::NoForwarding,
+                        crate::scenario::OrsBugName::RouteWithoutDetach => {
+                            OrsBug::RouteWithoutDetach
+                        }
                         crate::scenario::OrsBugName::EvictionLosesInteraction => {
                             OrsBug::EvictionLosesInteraction
                         }

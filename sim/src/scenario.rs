@@ -293,7 +293,7 @@ pub struct OrsOptions {
     /// Queue/view combinations associated with ORS, each with the strategy its new sessions run.
     pub queues: Vec<OrsQueueOptions>,
     /// Plant a known bug in every ORS (harness self-test): `detach-before-confirm`,
-    /// `no-forwarding` or `eviction-loses-interaction`.
+    /// `route-without-detach`, `no-forwarding` or `eviction-loses-interaction`.
     #[serde(default)]
     pub planted_bug: Option<OrsBugName>,
 }
@@ -337,6 +337,7 @@ pub struct TargetOptions {
 #[serde(rename_all = "kebab-case")]
 pub enum OrsBugName {
     DetachBeforeConfirm,
+    RouteWithoutDetach,
     NoForwarding,
     EvictionLosesInteraction,
 }

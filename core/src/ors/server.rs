@@ -182,6 +182,9 @@ pub enum OrsBug {
     /// `<detach>` succeeds before the association's user data is confirmed, so the session
     /// routes too early: caught by [S-ORS-detach].
     DetachBeforeConfirm,
+    /// `<deliver>` goes ahead for a session that still holds the interaction (no
+    /// interaction.detach.done): routing before the detach, caught by [S-ORS-detach].
+    RouteWithoutDetach,
     /// An evicted passive interaction is not reloaded when it is pulled again: the server takes
     /// it and does nothing with it, so it is never routed: caught by [S-INV-live].
     EvictionLosesInteraction,
@@ -746,9 +749,12 @@ impl OrsServer {
                         Some(OrsBug::DetachBeforeConfirm) => {
                             self.assoc.detach_unconfirmed(ixn, session)
                         }
-                        None | Some(OrsBug::NoForwarding | OrsBug::EvictionLosesInteraction) => {
-                            self.assoc.detach(ixn, session)
-                        }
+                        None
+                        | Some(
+                            OrsBug::NoForwarding
+                            | OrsBug::EvictionLosesInteraction
+                            | OrsBug::RouteWithoutDetach,
+                        ) => self.assoc.detach(ixn, session),
                     };
                     let event = match result {
                         Ok(()) => "interaction.detach.done",
@@ -854,7 +860,9 @@ impl OrsServer {
                 }
                 Action::Deliver => {
                     let target = self.sessions.get(&session).and_then(|s| s.target);
-                    let detached = self.assoc.may_route(ixn, session).is_ok();
+                    let detached = self.assoc.may_route(ixn, session).is_ok()
+                        || (self.cfg.planted_bug == Some(OrsBug::RouteWithoutDetach)
+                            && self.assoc.session_of(ixn) == Some(session));
                     match target {
                         Some(agent) if detached && self.owned.contains_key(&ixn) => {
                             self.trace(session, ixn, "route-deliver", out);
