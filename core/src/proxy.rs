@@ -1102,6 +1102,19 @@ impl Proxy {
                     }
                     _ => {}
                 }
+                // [S-PX-agent] A node that (re)connected while the operation ran got the
+                // agent's state as it was before it (the replay on connect): it gets this
+                // change too, or the agent stays logged out or not ready there for good.
+                let tenant = self.agents.get(agent).map(|entry| entry.tenant);
+                let missed: Vec<usize> = tenant
+                    .map(|tenant| self.tenant_nodes(tenant))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|node| self.connected[*node] && !acked.contains(node))
+                    .collect();
+                for node in missed {
+                    self.ask(node, Asked::Quiet, Some(&op.name), request.clone(), out);
+                }
                 self.reply(op.client, op.ref_id, Event::Ack { ixn: None }, out);
             }
         }

@@ -200,9 +200,15 @@ impl Router {
                     self.holding.insert(ixn, Holding::Idle);
                 }
             }
+            // The node lists what this name still owns when it registers again (a pull answer
+            // may have been lost with the old connection).
+            Event::TakenFromQueue { items } => {
+                for item in items {
+                    self.holding.entry(item.id).or_insert(Holding::Idle);
+                }
+            }
             Event::Ack { .. }
             | Event::Error { .. }
-            | Event::TakenFromQueue { .. }
             | Event::Invite { .. }
             | Event::Revoked { .. }
             | Event::Found { .. }

@@ -33,7 +33,7 @@
 //!
 //! Must not: act on an interaction for a session that does not control it.
 
-use super::assoc::{Associations, Refused, SessionId};
+use super::assoc::{Associations, Link, Refused, SessionId};
 use super::strategy::{Action, Run, Strategy};
 use crate::clients::{Pending, TICK_TIMER};
 use crate::db::DbOp;
@@ -256,6 +256,9 @@ struct Owned {
     queue: String,
     /// The node that holds it.
     node: u16,
+    /// The session its user data names (`ORS_Session`): the cluster's record of its
+    /// association, which a session of this server's memory may have fallen behind.
+    tag: Option<(String, SessionId)>,
 }
 
 pub struct OrsServer {
@@ -766,7 +769,13 @@ impl OrsServer {
                 Action::Attach => {
                     // Only an interaction this server controls at the node (a session cannot
                     // take one another instance holds, or one parked in a queue).
-                    let attached = if self.owned.contains_key(&ixn) {
+                    // ... and only one whose user data names no other session.
+                    let mine = self.owned.get(&ixn).is_some_and(|owned| {
+                        owned.tag.as_ref().is_none_or(|(instance, s)| {
+                            *instance == self.client_name && *s == session
+                        })
+                    });
+                    let attached = if mine {
                         self.assoc.attach(ixn, session)
                     } else {
                         Err(Refused::NotAssociated)
@@ -1077,6 +1086,14 @@ impl OrsServer {
     }
 
     /// The instance a session tag (`<instance>:<session>`) names, if it is not this one.
+    fn tag_of(info: &IxnInfo) -> Option<(String, SessionId)> {
+        let Some(KvValue::Str(tag)) = info.user_data.get(SESSION_KEY) else {
+            return None;
+        };
+        let (instance, session) = tag.rsplit_once(':')?;
+        Some((instance.to_string(), session.parse().ok()?))
+    }
+
     fn other_instance(&self, info: &IxnInfo) -> Option<String> {
         let Some(KvValue::Str(tag)) = info.user_data.get(SESSION_KEY) else {
             return None;
@@ -1107,6 +1124,7 @@ impl OrsServer {
                 Owned {
                     queue: item.queue.clone(),
                     node: item.node,
+                    tag: Self::tag_of(item),
                 },
             );
         }
@@ -1142,10 +1160,28 @@ impl OrsServer {
                     self.trace(session, ixn, "reloaded", out);
                 }
             }
-            let holder = self
+            let mut holder = self
                 .assoc
                 .session_of(ixn)
                 .filter(|session| self.sessions.contains_key(session));
+            // A session of this server's memory whose confirmed association the interaction's
+            // user data no longer names (it was taken over elsewhere: a recovered session from
+            // an old flush) holds it no more. (A pending one may simply not be written yet.)
+            let confirmed = matches!(self.assoc.link(ixn), Some((_, Link::Confirmed)));
+            if let (Some(session), Some(tag), true) = (holder, Self::tag_of(&item), confirmed) {
+                if tag != (self.client_name.clone(), session) {
+                    self.assoc.gone(ixn);
+                    self.trace(session, ixn, "lost-control", out);
+                    self.events
+                        .push_back((session, "interaction.notcontrolled".into()));
+                    holder = None;
+                    if tag.0 == self.client_name && self.sessions.contains_key(&tag.1) {
+                        self.assoc.restore(ixn, tag.1);
+                        self.trace(tag.1, ixn, "reloaded", out);
+                        holder = Some(tag.1);
+                    }
+                }
+            }
             // [S-ORS-session] across the cluster: an interaction associated with a session of
             // another instance goes to that instance (the node hands it over). One whose tag
             // names this instance but no live session starts a new one here.
@@ -1405,6 +1441,10 @@ impl OrsServer {
                 self.binding.remove(&ixn);
                 if ok && self.assoc.confirm(ixn, session) {
                     self.trace(session, ixn, "association-confirmed", out);
+                    let tag = (self.client_name.clone(), session);
+                    if let Some(owned) = self.owned.get_mut(&ixn) {
+                        owned.tag = Some(tag);
+                    }
                 }
             }
             Sent::Update(session) => {
