@@ -116,6 +116,22 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// One JSON object for `sweep --json`: the seed, the first problem, and the repro command.
+    pub fn to_json(&self, scenario: &str) -> String {
+        let first = self.violations.first();
+        serde_json::json!({
+            "seed": self.seed,
+            "scenario": scenario,
+            "oracle": first.map(|v| v.oracle),
+            "at_ms": first.map(|v| v.at_ms),
+            "detail": first.map(|v| v.detail.clone()),
+            "violations": self.violations.len(),
+            "crash": self.crash,
+            "repro": repro_command(scenario, self.seed),
+        })
+        .to_string()
+    }
+
     pub fn first_problem(&self) -> String {
         if let Some(crash) = &self.crash {
             return format!("run crashed: {crash}");
@@ -136,7 +152,12 @@ impl Failure {
 #[derive(Clone, Debug)]
 pub struct SweepReport {
     pub scenario: String,
+    /// Seeds run (fewer than the range with a shard or a time limit).
     pub seeds: u64,
+    /// Seeds run twice for the determinism check.
+    pub rechecked: u64,
+    /// The time limit stopped the sweep before the end of its range.
+    pub stopped_early: bool,
     pub failures: Vec<Failure>,
     pub wall_ms: u64,
     pub sim_ms: u64,
@@ -145,7 +166,7 @@ pub struct SweepReport {
 impl SweepReport {
     pub fn summary(&self) -> String {
         let seconds = self.wall_ms.max(1) as f64 / 1000.0;
-        format!(
+        let mut text = format!(
             "sweep {}: {} seeds, {} failed, {:.1} s wall, {:.0} seeds/s, {:.0}x simulated/wall time",
             self.scenario,
             self.seeds,
@@ -153,7 +174,14 @@ impl SweepReport {
             seconds,
             self.seeds as f64 / seconds,
             self.sim_ms as f64 / self.wall_ms.max(1) as f64
-        )
+        );
+        if self.rechecked > 0 {
+            let _ = write!(text, ", {} seeds run twice for determinism", self.rechecked);
+        }
+        if self.stopped_early {
+            text.push_str(" (stopped at the time limit)");
+        }
+        text
     }
 }
 
@@ -169,11 +197,20 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Runs one seed, turning panics and host failures into a [`Failure`].
 pub fn check_seed(scenario: &Scenario, seed: u64) -> (u64, Option<Failure>) {
+    let (sim_ms, _, failure) = check_seed_hashed(scenario, seed);
+    (sim_ms, failure)
+}
+
+/// [`check_seed`], with the run's trace hash (none when it did not finish).
+fn check_seed_hashed(scenario: &Scenario, seed: u64) -> (u64, Option<String>, Option<Failure>) {
     let result = std::panic::catch_unwind(|| ixsim_sim::run(scenario, seed));
     match result {
-        Ok(Ok(outcome)) if outcome.violations.is_empty() => (outcome.sim_ms, None),
+        Ok(Ok(outcome)) if outcome.violations.is_empty() => {
+            (outcome.sim_ms, Some(outcome.trace_hash), None)
+        }
         Ok(Ok(outcome)) => (
             outcome.sim_ms,
+            Some(outcome.trace_hash),
             Some(Failure {
                 seed,
                 violations: outcome.violations,
@@ -182,6 +219,7 @@ pub fn check_seed(scenario: &Scenario, seed: u64) -> (u64, Option<Failure>) {
         ),
         Ok(Err(error)) => (
             0,
+            None,
             Some(Failure {
                 seed,
                 violations: Vec::new(),
@@ -190,6 +228,7 @@ pub fn check_seed(scenario: &Scenario, seed: u64) -> (u64, Option<Failure>) {
         ),
         Err(payload) => (
             0,
+            None,
             Some(Failure {
                 seed,
                 violations: Vec::new(),
@@ -199,9 +238,62 @@ pub fn check_seed(scenario: &Scenario, seed: u64) -> (u64, Option<Failure>) {
     }
 }
 
+/// How a sweep runs: threads, which seeds, checks, budget.
+#[derive(Clone, Debug)]
+pub struct SweepOptions {
+    pub jobs: usize,
+    pub progress: bool,
+    /// `(i, n)`: run only every n-th seed of the range, starting with its i-th (1-based), so
+    /// that n machines can split one sweep.
+    pub shard: Option<(u64, u64)>,
+    /// Run this fraction of the seeds twice in the same process and fail the seed if the two
+    /// trace hashes differ (state leaking between runs, a hasher, a clock).
+    pub check_determinism: f64,
+    /// Stop taking new seeds once this much wall time has passed.
+    pub time_limit: Option<std::time::Duration>,
+}
+
+impl SweepOptions {
+    pub fn jobs(jobs: usize) -> Self {
+        SweepOptions {
+            jobs,
+            progress: false,
+            shard: None,
+            check_determinism: 0.0,
+            time_limit: None,
+        }
+    }
+
+    /// Is `seed` (of a range starting at `start`) in this sweep's shard?
+    pub fn in_shard(&self, start: u64, seed: u64) -> bool {
+        self.shard.is_none_or(|(i, n)| (seed - start) % n == i - 1)
+    }
+
+    /// Is `seed` one of those run twice? A fixed choice per seed (its low digits), so that
+    /// reruns of a sweep check the same seeds.
+    pub fn checks_determinism(&self, seed: u64) -> bool {
+        let per_mille = (self.check_determinism.clamp(0.0, 1.0) * 1000.0).round() as u64;
+        (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54) % 1000 < per_mille
+    }
+}
+
 /// Runs every seed of `seeds` on `jobs` threads; failures are sorted by seed.
-#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 pub fn sweep(scenario: &Scenario, seeds: Range<u64>, jobs: usize, progress: bool) -> SweepReport {
+    let options = SweepOptions {
+        progress,
+        ..SweepOptions::jobs(jobs)
+    };
+    sweep_with(scenario, seeds, &options)
+}
+
+/// [`sweep`] with every option.
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+pub fn sweep_with(scenario: &Scenario, seeds: Range<u64>, options: &SweepOptions) -> SweepReport {
+    let jobs = options.jobs.max(1);
+    let progress = options.progress;
+    let ran = AtomicU64::new(0);
+    let rechecked = AtomicU64::new(0);
+    let stopped = std::sync::atomic::AtomicBool::new(false);
     // Wall-clock time is measured here, in the CLI, only to report speed; it never reaches a sim.
     let started = std::time::Instant::now();
     let next = AtomicU64::new(seeds.start);
@@ -224,7 +316,33 @@ pub fn sweep(scenario: &Scenario, seeds: Range<u64>, jobs: usize, progress: bool
                 if seed >= seeds.end {
                     break;
                 }
-                let (ran_ms, failure) = check_seed(scenario, seed);
+                if !options.in_shard(seeds.start, seed) {
+                    continue;
+                }
+                if options
+                    .time_limit
+                    .is_some_and(|limit| started.elapsed() >= limit)
+                {
+                    stopped.store(true, Ordering::Relaxed);
+                    break;
+                }
+                let (ran_ms, hash, mut failure) = check_seed_hashed(scenario, seed);
+                ran.fetch_add(1, Ordering::Relaxed);
+                if options.checks_determinism(seed) && failure.is_none() {
+                    rechecked.fetch_add(1, Ordering::Relaxed);
+                    let (_, again, _) = check_seed_hashed(scenario, seed);
+                    if again != hash {
+                        failure = Some(Failure {
+                            seed,
+                            violations: Vec::new(),
+                            crash: Some(format!(
+                                "nondeterministic: trace hash {} then {} in the same process",
+                                hash.unwrap_or_default(),
+                                again.unwrap_or_default()
+                            )),
+                        });
+                    }
+                }
                 sim_ms.fetch_add(ran_ms, Ordering::Relaxed);
                 if let Ok(mut list) = failures.lock() {
                     if let Some(failure) = failure {
@@ -252,7 +370,9 @@ pub fn sweep(scenario: &Scenario, seeds: Range<u64>, jobs: usize, progress: bool
     failures.sort_by_key(|failure| failure.seed);
     SweepReport {
         scenario: scenario.name.clone(),
-        seeds: seeds.end - seeds.start,
+        seeds: ran.into_inner(),
+        rechecked: rechecked.into_inner(),
+        stopped_early: stopped.into_inner(),
         failures,
         wall_ms: started.elapsed().as_millis() as u64,
         sim_ms: sim_ms.into_inner(),

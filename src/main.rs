@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use ixsim::{repro_command, sweep, RunSummary};
+use ixsim::{repro_command, sweep, sweep_with, RunSummary, SweepOptions};
 use ixsim_sim::scenario::PullModeName;
 use ixsim_sim::{Scenario, ScenarioError};
 use std::io::IsTerminal;
@@ -54,6 +54,19 @@ enum Command {
         /// Override the proxies' pull mode [S-PX-fifo].
         #[arg(long, value_enum)]
         pull_mode: Option<PullModeArg>,
+        /// Run only shard I of N (1-based): every N-th seed of the range, from its I-th.
+        #[arg(long, value_parser = parse_shard)]
+        shard: Option<(u64, u64)>,
+        /// Run this fraction (0..=1) of the seeds twice in the same process; a differing trace
+        /// hash fails the seed.
+        #[arg(long, value_parser = parse_fraction, default_value = "0")]
+        check_determinism: f64,
+        /// Stop taking new seeds after this many seconds of wall time.
+        #[arg(long)]
+        time_limit: Option<u64>,
+        /// Print one JSON line per failing seed instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// List the built-in scenarios.
     Scenarios,
@@ -89,6 +102,32 @@ impl PullModeArg {
             PullModeArg::Ordered => " --pull-mode ordered",
         }
     }
+}
+
+fn parse_shard(text: &str) -> Result<(u64, u64), String> {
+    let (i, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}` is not a shard I/N"))?;
+    let i: u64 = i
+        .parse()
+        .map_err(|_| format!("`{i}` is not a shard number"))?;
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("`{n}` is not a shard count"))?;
+    if n == 0 || !(1..=n).contains(&i) {
+        return Err(format!("shard {i}/{n}: need 1 <= I <= N"));
+    }
+    Ok((i, n))
+}
+
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if !(0.0..=1.0).contains(&value) {
+        return Err(format!("{value} is not in 0..=1"));
+    }
+    Ok(value)
 }
 
 fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
@@ -143,6 +182,10 @@ fn main() -> ExitCode {
             seeds,
             jobs,
             pull_mode,
+            shard,
+            check_determinism,
+            time_limit,
+            json,
         } => {
             let mut named = scenario;
             let mut scenario = match load(&named) {
@@ -156,13 +199,27 @@ fn main() -> ExitCode {
             }
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-            let progress = std::io::stderr().is_terminal();
-            let report = sweep(&scenario, seeds, jobs.max(1), progress);
+            let options = SweepOptions {
+                jobs: jobs.max(1),
+                progress: std::io::stderr().is_terminal(),
+                shard,
+                check_determinism,
+                time_limit: time_limit.map(std::time::Duration::from_secs),
+            };
+            let report = sweep_with(&scenario, seeds, &options);
             for failure in &report.failures {
-                println!("FAIL seed {}: {}", failure.seed, failure.first_problem());
-                println!("  {}", repro_command(&named, failure.seed));
+                if json {
+                    println!("{}", failure.to_json(&named));
+                } else {
+                    println!("FAIL seed {}: {}", failure.seed, failure.first_problem());
+                    println!("  {}", repro_command(&named, failure.seed));
+                }
             }
-            println!("{}", report.summary());
+            if json {
+                eprintln!("{}", report.summary());
+            } else {
+                println!("{}", report.summary());
+            }
             if report.failures.is_empty() {
                 ExitCode::SUCCESS
             } else {

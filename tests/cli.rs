@@ -184,3 +184,94 @@ fn scenarios_lists_the_built_ins() {
         "{text}"
     );
 }
+
+/// `sweep --shard i/n` splits a range without overlap, `--check-determinism` reruns a slice in
+/// the same process, `--time-limit` stops early, and `--json` prints one object per failure.
+#[test]
+fn sweep_shards_checks_determinism_and_prints_json() {
+    let count = |args: &[&str]| -> u64 {
+        let output = ixsim(args);
+        assert!(output.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&output.stdout).to_string();
+        let line = text.lines().last().expect("a summary");
+        line.split(": ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .expect("seeds in the summary")
+    };
+    let shards: u64 = (1..=3)
+        .map(|i| {
+            let shard = format!("{i}/3");
+            count(&[
+                "sweep", "--seeds", "0..20", "--jobs", "1", "--shard", &shard,
+            ])
+        })
+        .sum();
+    assert_eq!(shards, 20, "the three shards cover the range once");
+    let output = ixsim(&[
+        "sweep",
+        "--seeds",
+        "0..40",
+        "--jobs",
+        "2",
+        "--check-determinism",
+        "1",
+    ]);
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("40 seeds run twice"), "{text}");
+    let output = ixsim(&[
+        "sweep",
+        "--seeds",
+        "0..100000000",
+        "--jobs",
+        "1",
+        "--time-limit",
+        "0",
+    ]);
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("stopped at the time limit"));
+    assert_eq!(
+        ixsim(&["sweep", "--seeds", "0..5", "--shard", "4/3"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn sweep_json_lines_name_the_oracle_and_the_repro() {
+    let text = ixsim::sim::scenario::BUILT_IN
+        .iter()
+        .find(|(name, _)| *name == "detach-race")
+        .map(|(_, text)| {
+            text.replace(
+                "pull_limit = 6\n",
+                "pull_limit = 6\nplanted_bug = \"route-without-detach\"\n",
+            )
+        })
+        .expect("built-in");
+    let path = std::env::temp_dir().join(format!("ixsim-json-{}.toml", std::process::id()));
+    std::fs::write(&path, text).expect("write scenario");
+    let path_text = path.to_string_lossy().to_string();
+    let output = ixsim(&[
+        "sweep",
+        "--scenario",
+        &path_text,
+        "--seeds",
+        "0..2",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["oracle"], "S-ORS-detach");
+    assert!(lines[0]["repro"]
+        .as_str()
+        .is_some_and(|repro| repro.contains("--seed 0")));
+    let _ = std::fs::remove_file(path);
+}
