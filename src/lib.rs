@@ -101,6 +101,106 @@ impl RunSummary {
     }
 }
 
+/// A bug-report token: everything `ixsim repro` needs to rerun one failing seed, in one word:
+/// `ixsim:SCENARIO[+PULLMODE]:SEED:HASH:VERSION`, where SCENARIO is a built-in name or a file
+/// path, HASH the scenario text's content hash, and VERSION the ixsim version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReproToken {
+    pub scenario: String,
+    pub pull_mode: Option<String>,
+    pub seed: u64,
+    pub hash: String,
+    pub version: String,
+}
+
+impl ReproToken {
+    /// The token of `seed` of the scenario named `scenario` (built-in or path), whose text is
+    /// `text`.
+    pub fn new(scenario: &str, pull_mode: Option<&str>, seed: u64, text: &str) -> Self {
+        ReproToken {
+            scenario: scenario.to_string(),
+            pull_mode: pull_mode.map(str::to_string),
+            seed,
+            hash: Scenario::content_hash(text),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("`{text}` is not a repro token (ixsim:SCENARIO:SEED:HASH:VERSION)");
+        let rest = text.strip_prefix("ixsim:").ok_or_else(bad)?;
+        let mut parts = rest.rsplitn(4, ':');
+        let version = parts.next().ok_or_else(bad)?.to_string();
+        let hash = parts.next().ok_or_else(bad)?.to_string();
+        let seed = parts
+            .next()
+            .and_then(|seed| seed.parse().ok())
+            .ok_or_else(bad)?;
+        let named = parts.next().filter(|s| !s.is_empty()).ok_or_else(bad)?;
+        let (scenario, pull_mode) = match named.rsplit_once('+') {
+            Some((scenario, mode)) if mode == "ordered" || mode == "round-robin" => {
+                (scenario.to_string(), Some(mode.to_string()))
+            }
+            _ => (named.to_string(), None),
+        };
+        Ok(ReproToken {
+            scenario,
+            pull_mode,
+            seed,
+            hash,
+            version,
+        })
+    }
+}
+
+impl std::fmt::Display for ReproToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ixsim:{}", self.scenario)?;
+        if let Some(mode) = &self.pull_mode {
+            write!(f, "+{mode}")?;
+        }
+        write!(f, ":{}:{}:{}", self.seed, self.hash, self.version)
+    }
+}
+
+/// Where the scenario of a token is: its name or path if that still has the same content;
+/// else a file under `search` (recursively) with the token's content hash. `Err` says why not.
+pub fn locate_scenario(token: &ReproToken, search: &std::path::Path) -> Result<String, String> {
+    if let Ok(text) = Scenario::source(&token.scenario) {
+        if Scenario::content_hash(&text) == token.hash {
+            return Ok(token.scenario.clone());
+        }
+    }
+    let mut stack = vec![search.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut paths: Vec<std::path::PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        paths.sort();
+        for path in paths {
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "toml") {
+                let same = std::fs::read_to_string(&path)
+                    .is_ok_and(|text| Scenario::content_hash(&text) == token.hash);
+                if same {
+                    return Ok(path.to_string_lossy().to_string());
+                }
+            }
+        }
+    }
+    match Scenario::source(&token.scenario) {
+        Ok(_) => Err(format!(
+            "scenario `{}` has changed since the report (content hash {} expected) and no file under {} has that content",
+            token.scenario,
+            token.hash,
+            search.display()
+        )),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
 /// The command that reruns one seed; `scenario` as the user named it (built-in name or path).
 pub fn repro_command(scenario: &str, seed: u64) -> String {
     format!("ixsim run --scenario {scenario} --seed {seed} --trace")
@@ -117,7 +217,7 @@ pub struct Failure {
 
 impl Failure {
     /// One JSON object for `sweep --json`: the seed, the first problem, and the repro command.
-    pub fn to_json(&self, scenario: &str) -> String {
+    pub fn to_json(&self, scenario: &str, token: &ReproToken) -> String {
         let first = self.violations.first();
         serde_json::json!({
             "seed": self.seed,
@@ -128,6 +228,7 @@ impl Failure {
             "violations": self.violations.len(),
             "crash": self.crash,
             "repro": repro_command(scenario, self.seed),
+            "token": token.to_string(),
         })
         .to_string()
     }

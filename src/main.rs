@@ -5,7 +5,9 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use ixsim::{repro_command, sweep, sweep_with, RunSummary, SweepOptions};
+use ixsim::{
+    locate_scenario, repro_command, sweep, sweep_with, ReproToken, RunSummary, SweepOptions,
+};
 use ixsim_sim::scenario::PullModeName;
 use ixsim_sim::{Scenario, ScenarioError};
 use std::io::IsTerminal;
@@ -68,6 +70,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rerun the failing seed a bug report's token names (printed by `run` and `sweep`); looks
+    /// for the scenario by name, path, or content hash under `scenarios/`.
+    Repro {
+        token: String,
+        /// Print the whole trace.
+        #[arg(long)]
+        trace: bool,
+        /// Print one JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the built-in scenarios.
     Scenarios,
     /// Measure speed: seeds per second on one core and simulated time per wall time, for each
@@ -100,6 +113,13 @@ impl PullModeArg {
         match self {
             PullModeArg::RoundRobin => " --pull-mode round-robin",
             PullModeArg::Ordered => " --pull-mode ordered",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            PullModeArg::RoundRobin => "round-robin",
+            PullModeArg::Ordered => "ordered",
         }
     }
 }
@@ -162,20 +182,58 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Run {
-            scenario,
+            scenario: named,
             seed,
             trace,
             json,
             pull_mode,
         } => {
-            let mut scenario = match load(&scenario) {
+            let mut scenario = match load(&named) {
                 Ok(scenario) => scenario,
                 Err(code) => return code,
             };
             if let Some(mode) = pull_mode {
                 mode.apply(&mut scenario);
             }
-            run_one(&scenario, seed, trace, json)
+            let token = token_for(&named, pull_mode, seed);
+            run_one(&scenario, seed, trace, json, token)
+        }
+        Command::Repro { token, trace, json } => {
+            let token = match ReproToken::parse(&token) {
+                Ok(token) => token,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            let path = match locate_scenario(&token, std::path::Path::new("scenarios")) {
+                Ok(path) => path,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            if token.version != env!("CARGO_PKG_VERSION") {
+                eprintln!(
+                    "warning: the report came from ixsim {}, this is {}: the trace may differ",
+                    token.version,
+                    env!("CARGO_PKG_VERSION")
+                );
+            }
+            let mut scenario = match load(&path) {
+                Ok(scenario) => scenario,
+                Err(code) => return code,
+            };
+            let mode = match token.pull_mode.as_deref() {
+                Some("ordered") => Some(PullModeArg::Ordered),
+                Some(_) => Some(PullModeArg::RoundRobin),
+                None => None,
+            };
+            if let Some(mode) = mode {
+                mode.apply(&mut scenario);
+            }
+            eprintln!("repro: scenario {path}, seed {}", token.seed);
+            run_one(&scenario, token.seed, trace, json, Some(token))
         }
         Command::Sweep {
             scenario,
@@ -188,6 +246,8 @@ fn main() -> ExitCode {
             json,
         } => {
             let mut named = scenario;
+            let source = Scenario::source(&named).unwrap_or_default();
+            let mode_name = pull_mode.map(|mode| mode.name());
             let mut scenario = match load(&named) {
                 Ok(scenario) => scenario,
                 Err(code) => return code,
@@ -206,13 +266,16 @@ fn main() -> ExitCode {
                 check_determinism,
                 time_limit: time_limit.map(std::time::Duration::from_secs),
             };
+            let original = named.split(" --").next().unwrap_or_default().to_string();
             let report = sweep_with(&scenario, seeds, &options);
             for failure in &report.failures {
+                let token = ReproToken::new(&original, mode_name, failure.seed, &source);
                 if json {
-                    println!("{}", failure.to_json(&named));
+                    println!("{}", failure.to_json(&named, &token));
                 } else {
                     println!("FAIL seed {}: {}", failure.seed, failure.first_problem());
                     println!("  {}", repro_command(&named, failure.seed));
+                    println!("  ixsim repro {token}");
                 }
             }
             if json {
@@ -268,7 +331,24 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_one(scenario: &Scenario, seed: u64, trace: bool, json: bool) -> ExitCode {
+/// The bug-report token of `seed` of the scenario named `named`, if its text can be read.
+fn token_for(named: &str, pull_mode: Option<PullModeArg>, seed: u64) -> Option<ReproToken> {
+    let text = Scenario::source(named).ok()?;
+    Some(ReproToken::new(
+        named,
+        pull_mode.map(|mode| mode.name()),
+        seed,
+        &text,
+    ))
+}
+
+fn run_one(
+    scenario: &Scenario,
+    seed: u64,
+    trace: bool,
+    json: bool,
+    token: Option<ReproToken>,
+) -> ExitCode {
     let summary = match RunSummary::run(scenario, seed) {
         Ok(summary) => summary,
         Err(error) => {
@@ -283,6 +363,9 @@ fn run_one(scenario: &Scenario, seed: u64, trace: bool, json: bool) -> ExitCode 
         println!("{}", summary.to_json());
     } else {
         print!("{}", summary.to_text());
+        if let (Some(token), false) = (&token, summary.violations.is_empty()) {
+            println!("bug report: ixsim repro {token}");
+        }
     }
     if summary.violations.is_empty() {
         ExitCode::SUCCESS

@@ -275,3 +275,51 @@ fn sweep_json_lines_name_the_oracle_and_the_repro() {
         .is_some_and(|repro| repro.contains("--seed 0")));
     let _ = std::fs::remove_file(path);
 }
+
+/// A failing seed prints a bug-report token; `ixsim repro TOKEN` reruns it with the same trace
+/// hash, also after the scenario file moved (found by content hash under `scenarios/`).
+#[test]
+fn repro_token_replays_the_same_trace() {
+    let text = ixsim::sim::scenario::BUILT_IN
+        .iter()
+        .find(|(name, _)| *name == "detach-race")
+        .map(|(_, text)| {
+            text.replace(
+                "pull_limit = 6\n",
+                "pull_limit = 6\nplanted_bug = \"route-without-detach\"\n",
+            )
+        })
+        .expect("built-in");
+    let dir = std::env::temp_dir().join(format!("ixsim-repro-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("scenarios/regressions")).expect("temp dir");
+    let path = dir.join("report.toml");
+    std::fs::write(&path, &text).expect("write scenario");
+    let path_text = path.to_string_lossy().to_string();
+    let output = ixsim(&["sweep", "--scenario", &path_text, "--seeds", "3..4"]);
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let token = stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("ixsim repro "))
+        .expect("a token line")
+        .to_string();
+    let original = json_of(&["run", "--scenario", &path_text, "--seed", "3", "--json"]);
+    let replay = json_of(&["repro", &token, "--json"]);
+    assert_eq!(original["trace_hash"], replay["trace_hash"]);
+    // The file moves into the regression folder: found by its content.
+    std::fs::rename(&path, dir.join("scenarios/regressions/moved.toml")).expect("move");
+    let moved = Command::new(env!("CARGO_BIN_EXE_ixsim"))
+        .args(["repro", &token, "--json"])
+        .current_dir(&dir)
+        .output()
+        .expect("runs");
+    let moved: serde_json::Value = serde_json::from_slice(&moved.stdout).expect("json");
+    assert_eq!(original["trace_hash"], moved["trace_hash"]);
+    assert_eq!(ixsim(&["repro", "ixsim:nothing"]).status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Like `json`, for runs that report violations (exit 1).
+fn json_of(args: &[&str]) -> serde_json::Value {
+    let output = ixsim(args);
+    serde_json::from_slice(&output.stdout).expect("--json prints one JSON object")
+}

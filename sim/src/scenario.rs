@@ -604,6 +604,27 @@ pub fn built_in_names() -> Vec<&'static str> {
 
 impl Scenario {
     /// A built-in scenario by name, or a TOML file by path.
+    /// The TOML text a name or path stands for (a built-in's embedded text, or the file).
+    pub fn source(name_or_path: &str) -> Result<String, ScenarioError> {
+        if let Some((_, text)) = BUILT_IN.iter().find(|(name, _)| *name == name_or_path) {
+            return Ok((*text).to_string());
+        }
+        std::fs::read_to_string(name_or_path)
+            .map_err(|error| ScenarioError::Read(name_or_path.to_string(), error.to_string()))
+    }
+
+    /// A short content hash of a scenario's text (SHA-256, 12 hex digits): bug-report tokens
+    /// carry it, so a replay can tell whether it runs the same scenario.
+    pub fn content_hash(text: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(text.as_bytes());
+        digest
+            .iter()
+            .take(6)
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    }
+
     pub fn load(name_or_path: &str) -> Result<Scenario, ScenarioError> {
         if let Some((name, text)) = BUILT_IN.iter().find(|(name, _)| *name == name_or_path) {
             return Scenario::parse(name, text);
