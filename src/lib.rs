@@ -201,6 +201,31 @@ pub fn locate_scenario(token: &ReproToken, search: &std::path::Path) -> Result<S
     }
 }
 
+/// Runs one regression file (`scenarios/regressions/`): its `[regression]` seed must violate
+/// no oracle now, and produce the pinned trace hash when the file pins one.
+pub fn check_regression(path: &std::path::Path) -> Result<(), String> {
+    let shown = path.display().to_string();
+    let scenario = Scenario::load(&shown).map_err(|error| error.to_string())?;
+    let Some(regression) = scenario.regression.clone() else {
+        return Err(format!("{shown}: no [regression] section"));
+    };
+    let outcome = ixsim_sim::run(&scenario, regression.seed)
+        .map_err(|error| format!("{shown}: run failed: {error}"))?;
+    if let Some(first) = outcome.violations.first() {
+        return Err(format!(
+            "{shown} seed {}: [{}] at {} ms: {} (it was: {})",
+            regression.seed, first.oracle, first.at_ms, first.detail, regression.found
+        ));
+    }
+    match regression.trace_hash {
+        Some(pinned) if pinned != outcome.trace_hash => Err(format!(
+            "{shown} seed {}: trace hash {} but the file pins {pinned}",
+            regression.seed, outcome.trace_hash
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The command that reruns one seed; `scenario` as the user named it (built-in name or path).
 pub fn repro_command(scenario: &str, seed: u64) -> String {
     format!("ixsim run --scenario {scenario} --seed {seed} --trace")

@@ -81,6 +81,20 @@ pub struct Scenario {
     /// [S-INV-live]: how long after the last fault (and after its acknowledgement) every
     /// interaction must be completed. Absent: liveness is not judged.
     pub liveness: Option<Liveness>,
+    /// A regression file (`scenarios/regressions/`): the seed that once failed, what it found,
+    /// and optionally the trace hash it must keep. `cargo test` runs every such file.
+    pub regression: Option<Regression>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Regression {
+    pub seed: u64,
+    /// What failed, and what fixed it.
+    pub found: String,
+    /// When set, the run must produce exactly this trace.
+    #[serde(default)]
+    pub trace_hash: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
