@@ -91,6 +91,10 @@ enum Command {
         /// Seeds to run per scenario.
         #[arg(long, default_value_t = 200)]
         seeds: u64,
+        /// Instead: the cost per interaction as the workload grows 1x, 10x and 100x (more
+        /// interactions over a proportionally longer run), and the process's peak memory.
+        #[arg(long)]
+        growth: bool,
     },
 }
 
@@ -289,7 +293,53 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
-        Command::Bench { scenario, seeds } => {
+        Command::Bench {
+            scenario,
+            seeds,
+            growth: true,
+        } => {
+            let name = scenario.unwrap_or_else(|| "smoke".to_string());
+            let base = match load(&name) {
+                Ok(scenario) => scenario,
+                Err(code) => return code,
+            };
+            println!(
+                "{:<8} {:>12} {:>8} {:>14} {:>16} {:>14}",
+                "workload",
+                "interactions",
+                "seeds",
+                "wall ms/seed",
+                "us/interaction",
+                "peak RSS MiB"
+            );
+            for factor in [1u32, 10, 100] {
+                let mut scenario = base.clone();
+                scenario.workload.interactions = base.workload.interactions.saturating_mul(factor);
+                scenario.duration_ms = base.duration_ms.saturating_mul(u64::from(factor));
+                if let Some(random) = scenario.random_faults.as_mut() {
+                    random.count = random.count.saturating_mul(factor);
+                    random.end_ms = random.end_ms.saturating_mul(u64::from(factor));
+                }
+                let runs = (seeds / u64::from(factor)).max(1);
+                let report = sweep(&scenario, 0..runs, 1, false);
+                let per_seed = report.wall_ms as f64 / runs as f64;
+                let per_interaction =
+                    per_seed * 1000.0 / f64::from(scenario.workload.interactions.max(1));
+                println!(
+                    "{:<8} {:>12} {:>8} {:>14.1} {:>16.1} {:>14}",
+                    format!("{factor}x"),
+                    scenario.workload.interactions,
+                    runs,
+                    per_seed,
+                    per_interaction,
+                    peak_rss_mib().map_or_else(|| "-".to_string(), |mib| format!("{mib:.1}"))
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Bench {
+            scenario, seeds, ..
+        } => {
             let names: Vec<String> = match scenario {
                 Some(name) => vec![name],
                 None => ixsim_sim::scenario::built_in_names()
@@ -329,6 +379,14 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// The process's peak resident memory so far (Linux `VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 /// The bug-report token of `seed` of the scenario named `named`, if its text can be read.

@@ -323,3 +323,17 @@ fn json_of(args: &[&str]) -> serde_json::Value {
     let output = ixsim(args);
     serde_json::from_slice(&output.stdout).expect("--json prints one JSON object")
 }
+
+/// `bench --growth` measures the cost per interaction at 1x, 10x and 100x the workload.
+#[test]
+fn bench_growth_prints_three_rows() {
+    let output = ixsim(&["bench", "--growth", "--seeds", "1"]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    for row in ["1x ", "10x ", "100x "] {
+        assert!(
+            text.lines().any(|line| line.starts_with(row)),
+            "no {row} row: {text}"
+        );
+    }
+}
