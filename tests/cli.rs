@@ -240,9 +240,9 @@ fn sweep_shards_checks_determinism_and_prints_json() {
     );
 }
 
-#[test]
-fn sweep_json_lines_name_the_oracle_and_the_repro() {
-    let text = ixsim::sim::scenario::BUILT_IN
+/// `detach-race` with a planted bug that fails every seed.
+fn failing_scenario() -> String {
+    ixsim::sim::scenario::BUILT_IN
         .iter()
         .find(|(name, _)| *name == "detach-race")
         .map(|(_, text)| {
@@ -251,7 +251,12 @@ fn sweep_json_lines_name_the_oracle_and_the_repro() {
                 "pull_limit = 6\nplanted_bug = \"route-without-detach\"\n",
             )
         })
-        .expect("built-in");
+        .expect("built-in")
+}
+
+#[test]
+fn sweep_json_lines_name_the_oracle_and_the_repro() {
+    let text = failing_scenario();
     let path = std::env::temp_dir().join(format!("ixsim-json-{}.toml", std::process::id()));
     std::fs::write(&path, text).expect("write scenario");
     let path_text = path.to_string_lossy().to_string();
@@ -280,16 +285,7 @@ fn sweep_json_lines_name_the_oracle_and_the_repro() {
 /// hash, also after the scenario file moved (found by content hash under `scenarios/`).
 #[test]
 fn repro_token_replays_the_same_trace() {
-    let text = ixsim::sim::scenario::BUILT_IN
-        .iter()
-        .find(|(name, _)| *name == "detach-race")
-        .map(|(_, text)| {
-            text.replace(
-                "pull_limit = 6\n",
-                "pull_limit = 6\nplanted_bug = \"route-without-detach\"\n",
-            )
-        })
-        .expect("built-in");
+    let text = failing_scenario();
     let dir = std::env::temp_dir().join(format!("ixsim-repro-{}", std::process::id()));
     std::fs::create_dir_all(dir.join("scenarios/regressions")).expect("temp dir");
     let path = dir.join("report.toml");

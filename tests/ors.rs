@@ -13,6 +13,16 @@ use proptest::prelude::*;
 const HOSTS: [&str; 5] = ["ors1", "ors2", "proxy1", "is1", "is2"];
 const ORS_HOSTS: [&str; 6] = ["ors1", "ors2", "urs1", "urs2", "proxy1", "is2"];
 
+/// Seed 0 of built-in `scenario` with `[ors] planted_bug = bug`.
+fn planted(scenario: &str, bug: &str) -> ixsim::sim::Outcome {
+    let text = built_in(scenario).replace(
+        "pull_limit = 6\n",
+        &format!("pull_limit = 6\nplanted_bug = \"{bug}\"\n"),
+    );
+    let parsed = Scenario::parse(scenario, &text).expect("planted scenario parses");
+    ixsim::sim::run(&parsed, 0).expect("run completes")
+}
+
 fn built_in(name: &str) -> String {
     ixsim::sim::scenario::BUILT_IN
         .iter()
@@ -111,12 +121,7 @@ fn detach_race_is_clean_on_first_seeds() {
 
 #[test]
 fn s_ors_detach_catches_detach_before_confirm() {
-    let text = built_in("detach-race").replace(
-        "pull_limit = 6\n",
-        "pull_limit = 6\nplanted_bug = \"detach-before-confirm\"\n",
-    );
-    let scenario = Scenario::parse("detach-race", &text).expect("planted scenario parses");
-    let outcome = ixsim::sim::run(&scenario, 0).expect("run completes");
+    let outcome = planted("detach-race", "detach-before-confirm");
     assert!(
         outcome.violations.iter().any(|v| v.oracle == ORS_DETACH),
         "not caught: {:?}",
@@ -129,12 +134,7 @@ fn s_ors_detach_catches_detach_before_confirm() {
 /// session instead is caught.
 #[test]
 fn s_ors_pull_catches_a_second_ors_taking_an_owned_interaction() {
-    let text = built_in("ors").replace(
-        "pull_limit = 6\n",
-        "pull_limit = 6\nplanted_bug = \"no-forwarding\"\n",
-    );
-    let scenario = Scenario::parse("ors", &text).expect("planted scenario parses");
-    let outcome = ixsim::sim::run(&scenario, 0).expect("run completes");
+    let outcome = planted("ors", "no-forwarding");
     assert!(
         outcome.violations.iter().any(|v| v.oracle == ORS_PULL),
         "not caught: {:?}",
@@ -146,12 +146,7 @@ fn s_ors_pull_catches_a_second_ors_taking_an_owned_interaction() {
 /// be reloaded when it is pulled again; a server that loses it leaves it unrouted for good.
 #[test]
 fn s_inv_live_catches_an_interaction_lost_by_eviction() {
-    let text = built_in("ors").replace(
-        "pull_limit = 6\n",
-        "pull_limit = 6\nplanted_bug = \"eviction-loses-interaction\"\n",
-    );
-    let scenario = Scenario::parse("ors", &text).expect("planted scenario parses");
-    let outcome = ixsim::sim::run(&scenario, 0).expect("run completes");
+    let outcome = planted("ors", "eviction-loses-interaction");
     assert!(
         outcome.violations.iter().any(|v| v.oracle == LIVE),
         "not caught: {:?}",
@@ -207,12 +202,7 @@ fn parked_interactions_are_handed_back_across_instances() {
 /// although the detach was refused routes before interaction.detach.done, and is caught.
 #[test]
 fn s_ors_detach_catches_route_without_detach() {
-    let text = built_in("detach-race").replace(
-        "pull_limit = 6\n",
-        "pull_limit = 6\nplanted_bug = \"route-without-detach\"\n",
-    );
-    let scenario = Scenario::parse("detach-race", &text).expect("planted scenario parses");
-    let outcome = ixsim::sim::run(&scenario, 0).expect("run completes");
+    let outcome = planted("detach-race", "route-without-detach");
     assert!(
         outcome
             .violations

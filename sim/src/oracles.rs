@@ -180,24 +180,11 @@ pub fn live(input: &OracleInput<'_>) -> Vec<Violation> {
     let Some(settle_ms) = input.settle_ms else {
         return Vec::new();
     };
-    let mut last_fault = 0;
-    let mut acked: BTreeMap<IxnId, SimTime> = BTreeMap::new();
-    let mut completed = BTreeSet::new();
-    for entry in &input.trace.entries {
-        match &entry.event {
-            TraceEvent::Fault { .. } => last_fault = entry.at,
-            TraceEvent::SubmitAcked { ixn } => {
-                acked.entry(*ixn).or_insert(entry.at);
-            }
-            TraceEvent::AgentCompleted { ixn, .. } | TraceEvent::Stopped { ixn } => {
-                completed.insert(*ixn);
-            }
-            TraceEvent::Released { ixn, .. } | TraceEvent::Queued { ixn, .. } => {
-                completed.remove(ixn);
-            }
-            _ => {}
-        }
-    }
+    let Completion {
+        acked,
+        completed,
+        last_fault,
+    } = Completion::of(input);
     acked
         .iter()
         .filter(|(ixn, at)| {
@@ -310,30 +297,53 @@ pub fn one_writer(input: &OracleInput<'_>) -> Vec<Violation> {
     violations
 }
 
+/// What the trace says became of the acknowledged interactions ([S-INV-lost], [S-INV-live]).
+struct Completion {
+    /// Every acknowledged interaction, with when it was first acknowledged.
+    acked: BTreeMap<IxnId, SimTime>,
+    /// Those completed and not brought back since.
+    completed: BTreeSet<IxnId>,
+    /// When the last fault (or heal) was applied.
+    last_fault: SimTime,
+}
+
+impl Completion {
+    fn of(input: &OracleInput<'_>) -> Self {
+        let mut completion = Completion {
+            acked: BTreeMap::new(),
+            completed: BTreeSet::new(),
+            last_fault: 0,
+        };
+        for entry in &input.trace.entries {
+            match &entry.event {
+                TraceEvent::Fault { .. } => completion.last_fault = entry.at,
+                TraceEvent::SubmitAcked { ixn } => {
+                    completion.acked.entry(*ixn).or_insert(entry.at);
+                }
+                // The agent may not have seen the acknowledgement before the run ended; the
+                // node's record that the owner stopped it is the completion, unless a restart
+                // brought the interaction back (the stop never reached the database).
+                TraceEvent::AgentCompleted { ixn, .. } | TraceEvent::Stopped { ixn } => {
+                    completion.completed.insert(*ixn);
+                }
+                TraceEvent::Released { ixn, .. } | TraceEvent::Queued { ixn, .. } => {
+                    completion.completed.remove(ixn);
+                }
+                _ => {}
+            }
+        }
+        completion
+    }
+}
+
 /// [S-INV-lost]: every acknowledged interaction is completed (its owner stopped it) or still in
 /// a database at the end.
 pub fn lost(input: &OracleInput<'_>) -> Vec<Violation> {
-    let mut acked = BTreeSet::new();
-    let mut completed = BTreeSet::new();
-    for entry in &input.trace.entries {
-        match &entry.event {
-            TraceEvent::SubmitAcked { ixn } => {
-                acked.insert(*ixn);
-            }
-            // The agent may not have seen the acknowledgement before the run ended; the node's
-            // record that the owner stopped it is the completion, unless a restart brought the
-            // interaction back (the stop never reached the database).
-            TraceEvent::AgentCompleted { ixn, .. } | TraceEvent::Stopped { ixn } => {
-                completed.insert(*ixn);
-            }
-            TraceEvent::Released { ixn, .. } | TraceEvent::Queued { ixn, .. } => {
-                completed.remove(ixn);
-            }
-            _ => {}
-        }
-    }
+    let Completion {
+        acked, completed, ..
+    } = Completion::of(input);
     acked
-        .iter()
+        .keys()
         .filter(|ixn| !completed.contains(ixn))
         .filter(|ixn| {
             !input

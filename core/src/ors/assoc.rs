@@ -76,6 +76,12 @@ impl Associations {
         self.detached.iter().map(|(ixn, s)| (*ixn, *s)).collect()
     }
 
+    /// The session that holds `ixn`, or else the one that detached it and may route it.
+    pub fn holder_or_detacher(&self, ixn: IxnId) -> Option<SessionId> {
+        self.session_of(ixn)
+            .or_else(|| self.detached.get(&ixn).copied())
+    }
+
     /// Every interaction `session` holds.
     pub fn held_by(&self, session: SessionId) -> Vec<IxnId> {
         self.links

@@ -176,6 +176,16 @@ struct Promotion {
     ref_id: RefId,
 }
 
+/// The event a session gets when a delivery fails: for a `queue:submit` with route, the
+/// submit failed; for a `<deliver>`, the routing did.
+fn delivery_error(submit: bool) -> &'static str {
+    if submit {
+        "error.queue.submit"
+    } else {
+        "error.interaction.deliver"
+    }
+}
+
 /// Bugs the harness can plant in ORS to prove its oracles find them.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum OrsBug {
@@ -656,11 +666,7 @@ impl OrsServer {
                     };
                     self.delivering.insert(ixn, delivering);
                 }
-                let event = if submit {
-                    "error.queue.submit"
-                } else {
-                    "error.interaction.deliver"
-                };
+                let event = delivery_error(submit);
                 (session, event)
             }
         };
@@ -968,11 +974,7 @@ impl OrsServer {
                     .push_back((session, "interaction.deliver.done".into()));
             }
         } else if alive {
-            let event = if delivering.submit {
-                "error.queue.submit"
-            } else {
-                "error.interaction.deliver"
-            };
+            let event = delivery_error(delivering.submit);
             self.events.push_back((session, event.into()));
         } else if let Some(owned) = self.owned.get(&ixn) {
             // Its session is gone: back to its queue, never dropped.
@@ -987,13 +989,7 @@ impl OrsServer {
     /// and the session that holds (or detached) it hears that the routing failed.
     fn outcome_of_unknown_delivery(&mut self, ixn: IxnId, accepted: bool, out: &mut Vec<Output>) {
         let linked = self.assoc.session_of(ixn);
-        let detached = self
-            .assoc
-            .detached()
-            .into_iter()
-            .find(|(detached, _)| *detached == ixn)
-            .map(|(_, session)| session);
-        let Some(session) = linked.or(detached) else {
+        let Some(session) = self.assoc.holder_or_detacher(ixn) else {
             return;
         };
         if accepted {
@@ -1004,11 +1000,7 @@ impl OrsServer {
             self.events
                 .push_back((session, "interaction.notcontrolled".into()));
         } else if self.owned.contains_key(&ixn) {
-            let event = if linked.is_some() {
-                "error.queue.submit"
-            } else {
-                "error.interaction.deliver"
-            };
+            let event = delivery_error(linked.is_some());
             self.events.push_back((session, event.into()));
         }
     }
@@ -1138,13 +1130,7 @@ impl OrsServer {
             self.parked.remove(&ixn);
             if self.recovering.remove(&ixn) {
                 // Back with its recovered session, which resumes on its own.
-                let session = self.assoc.session_of(ixn).or_else(|| {
-                    self.assoc
-                        .detached()
-                        .into_iter()
-                        .find(|(detached, _)| *detached == ixn)
-                        .map(|(_, session)| session)
-                });
+                let session = self.assoc.holder_or_detacher(ixn);
                 if let Some(session) = session.filter(|s| self.sessions.contains_key(s)) {
                     self.trace(session, ixn, "recovered-owned", out);
                     continue;
@@ -1295,11 +1281,7 @@ impl OrsServer {
 
     /// The session an interaction's user data names, if it is a live session of this server.
     fn recorded_session(&self, info: &IxnInfo) -> Option<SessionId> {
-        let Some(KvValue::Str(tag)) = info.user_data.get(SESSION_KEY) else {
-            return None;
-        };
-        let (instance, session) = tag.rsplit_once(':')?;
-        let session: SessionId = session.parse().ok()?;
+        let (instance, session) = Self::tag_of(info)?;
         (instance == self.client_name && self.sessions.contains_key(&session)).then_some(session)
     }
 
@@ -1486,11 +1468,7 @@ impl OrsServer {
                     };
                     self.delivering.insert(ixn, delivering);
                 } else {
-                    let event = if submit {
-                        "error.queue.submit"
-                    } else {
-                        "error.interaction.deliver"
-                    };
+                    let event = delivery_error(submit);
                     self.events.push_back((session, event.into()));
                 }
             }
@@ -1522,13 +1500,7 @@ impl OrsServer {
         {
             self.recover_deadline = None;
             for ixn in std::mem::take(&mut self.recovering) {
-                let session = self.assoc.session_of(ixn).or_else(|| {
-                    self.assoc
-                        .detached()
-                        .into_iter()
-                        .find(|(detached, _)| *detached == ixn)
-                        .map(|(_, session)| session)
-                });
+                let session = self.assoc.holder_or_detacher(ixn);
                 self.assoc.gone(ixn);
                 if let Some(session) = session {
                     self.trace(session, ixn, "lost-control", out);
