@@ -32,14 +32,43 @@ pub struct RunSummary {
     pub sim_ms: u64,
     pub stats: Stats,
     pub violations: Vec<Violation>,
+    /// Under `--swarm`: what the seed drew (`swarm: agents=3 fault_count=2 ...`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<String>,
     #[serde(skip)]
     pub trace_text: String,
 }
 
+/// The scenario seed `seed` runs: `scenario` itself, or under swarm testing what the seed drew
+/// from it, with the account of the draws.
+pub fn scenario_for_seed(
+    scenario: &Scenario,
+    seed: u64,
+    swarm: bool,
+) -> (Scenario, Option<String>) {
+    if swarm {
+        let (swarmed, said) = ixsim_sim::swarm::swarm(scenario, seed);
+        (swarmed, Some(said))
+    } else {
+        (scenario.clone(), None)
+    }
+}
+
 impl RunSummary {
     pub fn run(scenario: &Scenario, seed: u64) -> Result<Self, ixsim_sim::RunError> {
-        let outcome = ixsim_sim::run(scenario, seed)?;
+        Self::run_variant(scenario, seed, false)
+    }
+
+    /// [`RunSummary::run`], under swarm testing when `swarm`.
+    pub fn run_variant(
+        scenario: &Scenario,
+        seed: u64,
+        swarm: bool,
+    ) -> Result<Self, ixsim_sim::RunError> {
+        let (scenario, said) = scenario_for_seed(scenario, seed, swarm);
+        let outcome = ixsim_sim::run(&scenario, seed)?;
         Ok(RunSummary {
+            swarm: said,
             seed,
             scenario: outcome.scenario,
             trace_hash: outcome.trace_hash,
@@ -62,6 +91,9 @@ impl RunSummary {
             "scenario {} seed {} trace {} sim {} ms",
             self.scenario, self.seed, self.trace_hash, self.sim_ms
         );
+        if let Some(said) = &self.swarm {
+            let _ = writeln!(text, "{said}");
+        }
         let _ = writeln!(
             text,
             "submitted {} delivered {} completed {} queued {} lost {} (pulls {}, errors {}, timeouts {}, faults {})",
@@ -102,12 +134,16 @@ impl RunSummary {
 }
 
 /// A bug-report token: everything `ixsim repro` needs to rerun one failing seed, in one word:
-/// `ixsim:SCENARIO[+PULLMODE]:SEED:HASH:VERSION`, where SCENARIO is a built-in name or a file
-/// path, HASH the scenario text's content hash, and VERSION the ixsim version.
+/// `ixsim:SCENARIO[+PULLMODE][+swarm][+buggify]:SEED:HASH:VERSION`, where SCENARIO is a
+/// built-in name or a file path, the `+` parts the command line's variations (`--pull-mode`,
+/// `--swarm`, `--buggify`), HASH the scenario text's content hash, and VERSION the ixsim
+/// version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReproToken {
     pub scenario: String,
     pub pull_mode: Option<String>,
+    pub swarm: bool,
+    pub buggify: bool,
     pub seed: u64,
     pub hash: String,
     pub version: String,
@@ -120,10 +156,19 @@ impl ReproToken {
         ReproToken {
             scenario: scenario.to_string(),
             pull_mode: pull_mode.map(str::to_string),
+            swarm: false,
+            buggify: false,
             seed,
             hash: Scenario::content_hash(text),
             version: env!("CARGO_PKG_VERSION").to_string(),
         }
+    }
+
+    /// The same token with the `--swarm` / `--buggify` variations.
+    pub fn with(mut self, swarm: bool, buggify: bool) -> Self {
+        self.swarm = swarm;
+        self.buggify = buggify;
+        self
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -136,16 +181,27 @@ impl ReproToken {
             .next()
             .and_then(|seed| seed.parse().ok())
             .ok_or_else(bad)?;
-        let named = parts.next().filter(|s| !s.is_empty()).ok_or_else(bad)?;
-        let (scenario, pull_mode) = match named.rsplit_once('+') {
-            Some((scenario, mode)) if mode == "ordered" || mode == "round-robin" => {
-                (scenario.to_string(), Some(mode.to_string()))
+        let mut named = parts.next().filter(|s| !s.is_empty()).ok_or_else(bad)?;
+        let (mut pull_mode, mut swarm, mut buggify) = (None, false, false);
+        while let Some((rest, variation)) = named.rsplit_once('+') {
+            match variation {
+                "ordered" | "round-robin" if pull_mode.is_none() => {
+                    pull_mode = Some(variation.to_string());
+                }
+                "swarm" => swarm = true,
+                "buggify" => buggify = true,
+                _ => break,
             }
-            _ => (named.to_string(), None),
-        };
+            named = rest;
+        }
+        if named.is_empty() {
+            return Err(bad());
+        }
         Ok(ReproToken {
-            scenario,
+            scenario: named.to_string(),
             pull_mode,
+            swarm,
+            buggify,
             seed,
             hash,
             version,
@@ -158,6 +214,12 @@ impl std::fmt::Display for ReproToken {
         write!(f, "ixsim:{}", self.scenario)?;
         if let Some(mode) = &self.pull_mode {
             write!(f, "+{mode}")?;
+        }
+        if self.swarm {
+            f.write_str("+swarm")?;
+        }
+        if self.buggify {
+            f.write_str("+buggify")?;
         }
         write!(f, ":{}:{}:{}", self.seed, self.hash, self.version)
     }
@@ -224,6 +286,95 @@ pub fn check_regression(path: &std::path::Path) -> Result<(), String> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Writes a shrunk failing case as a regression file under `out`
+/// (`NAME-seed-SEED.toml`, NAME the scenario's name): a header saying where it came from and
+/// how much it shrank, the scenario with its explicit fault plan and workload, and a
+/// `[regression]` section with the seed and what fails. Returns the file's path.
+pub fn write_regression(
+    shrunk: &ixsim_sim::shrink::Shrunk,
+    origin: &str,
+    seed: u64,
+    out: &std::path::Path,
+) -> Result<std::path::PathBuf, String> {
+    let base = file_stem(&shrunk.scenario.name);
+    let mut scenario = shrunk.scenario.clone();
+    scenario.name = format!("{base}-seed-{seed}");
+    scenario.description = format!("shrunk from {origin}: fails {}", shrunk.oracle);
+    let violation = &shrunk.violation;
+    scenario.regression = Some(ixsim_sim::scenario::Regression {
+        seed,
+        found: format!(
+            "[{}] at {} ms: {}",
+            violation.oracle, violation.at_ms, violation.detail
+        ),
+        trace_hash: None,
+    });
+    let body = toml::to_string(&scenario).map_err(|e| format!("cannot write the scenario: {e}"))?;
+    let text = format!(
+        "# Shrunk by `ixsim shrink` from {origin} ({} -> {}, {} runs).\n\
+         # Fails [{}] with seed {seed} (trace {}) until the bug is fixed; then `cargo test` keeps it fixed.\n\
+         # Replays with: ixsim run --scenario PATH --seed {seed} --trace\n{body}",
+        shrunk.before, shrunk.after, shrunk.runs, shrunk.oracle, shrunk.trace_hash
+    );
+    // The file must load back as the scenario that failed.
+    Scenario::parse("the shrunk scenario", &text).map_err(|e| format!("internal: {e}"))?;
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let path = out.join(format!("{}.toml", scenario.name));
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// A name fit for a file: a scenario named by a path keeps only its stem.
+fn file_stem(name: &str) -> String {
+    let stem = std::path::Path::new(name)
+        .file_stem()
+        .map_or_else(|| name.to_string(), |s| s.to_string_lossy().to_string());
+    stem.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// What `ixsim shrink` prints: how much it shrank, where the file is, how to replay it.
+pub fn shrink_report(
+    shrunk: &ixsim_sim::shrink::Shrunk,
+    origin: &str,
+    seed: u64,
+    path: &std::path::Path,
+) -> String {
+    let (before, after) = (shrunk.before, shrunk.after);
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let token = ReproToken::new(&shown, None, seed, &text);
+    let violation = &shrunk.violation;
+    format!(
+        "shrunk {origin}: [{}] at {} ms: {}\n  \
+         faults {} -> {}, interactions {} -> {}, hosts {} -> {}, duration {} -> {} ms ({} runs)\n  \
+         wrote {shown} (trace {})\n  \
+         {}\n  \
+         ixsim repro {token}\n",
+        shrunk.oracle,
+        violation.at_ms,
+        violation.detail,
+        before.faults,
+        after.faults,
+        before.interactions,
+        after.interactions,
+        before.hosts,
+        after.hosts,
+        before.duration_ms,
+        after.duration_ms,
+        shrunk.runs,
+        shrunk.trace_hash,
+        repro_command(&shown, seed),
+    )
 }
 
 /// The command that reruns one seed; `scenario` as the user named it (built-in name or path).
@@ -377,6 +528,8 @@ pub struct SweepOptions {
     pub check_determinism: f64,
     /// Stop taking new seeds once this much wall time has passed.
     pub time_limit: Option<std::time::Duration>,
+    /// Swarm testing: each seed runs the scenario its draws make of this one.
+    pub swarm: bool,
 }
 
 impl SweepOptions {
@@ -387,6 +540,7 @@ impl SweepOptions {
             shard: None,
             check_determinism: 0.0,
             time_limit: None,
+            swarm: false,
         }
     }
 
@@ -452,11 +606,12 @@ pub fn sweep_with(scenario: &Scenario, seeds: Range<u64>, options: &SweepOptions
                     stopped.store(true, Ordering::Relaxed);
                     break;
                 }
-                let (ran_ms, hash, mut failure) = check_seed_hashed(scenario, seed);
+                let (scenario, _) = scenario_for_seed(scenario, seed, options.swarm);
+                let (ran_ms, hash, mut failure) = check_seed_hashed(&scenario, seed);
                 ran.fetch_add(1, Ordering::Relaxed);
                 if options.checks_determinism(seed) && failure.is_none() {
                     rechecked.fetch_add(1, Ordering::Relaxed);
-                    let (_, again, _) = check_seed_hashed(scenario, seed);
+                    let (_, again, _) = check_seed_hashed(&scenario, seed);
                     if again != hash {
                         failure = Some(Failure {
                             seed,

@@ -39,9 +39,8 @@ enum Command {
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
-        /// Override the proxies' pull mode [S-PX-fifo].
-        #[arg(long, value_enum)]
-        pull_mode: Option<PullModeArg>,
+        #[command(flatten)]
+        variant: Variant,
     },
     /// Run many seeds, one simulation per thread, and report the failing ones.
     Sweep {
@@ -53,9 +52,8 @@ enum Command {
         /// Threads to use (default: all cores).
         #[arg(long)]
         jobs: Option<usize>,
-        /// Override the proxies' pull mode [S-PX-fifo].
-        #[arg(long, value_enum)]
-        pull_mode: Option<PullModeArg>,
+        #[command(flatten)]
+        variant: Variant,
         /// Run only shard I of N (1-based): every N-th seed of the range, from its I-th.
         #[arg(long, value_parser = parse_shard)]
         shard: Option<(u64, u64)>,
@@ -81,6 +79,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Shrink a failing seed: search for a smaller scenario (fewer faults, interactions, hosts,
+    /// a shorter run) that fails the same oracle, and write it as a self-contained regression
+    /// file (explicit fault plan and workload).
+    Shrink {
+        #[arg(long, default_value = "smoke")]
+        scenario: String,
+        #[arg(long)]
+        seed: u64,
+        #[command(flatten)]
+        variant: Variant,
+        /// Folder the regression file goes to.
+        #[arg(long, default_value = "scenarios/regressions")]
+        out: std::path::PathBuf,
+        /// Most candidate runs to try.
+        #[arg(long, default_value_t = 400)]
+        max_runs: u32,
+    },
     /// List the built-in scenarios.
     Scenarios,
     /// Measure speed: seeds per second on one core and simulated time per wall time, for each
@@ -96,6 +111,52 @@ enum Command {
         #[arg(long)]
         growth: bool,
     },
+}
+
+/// Variations of a scenario the command line asks for; a bug-report token carries them.
+#[derive(clap::Args, Clone, Copy, Default)]
+struct Variant {
+    /// Override the proxies' pull mode [S-PX-fifo].
+    #[arg(long, value_enum)]
+    pull_mode: Option<PullModeArg>,
+    /// Swarm testing: each seed draws which fault kinds, topology sizes, workload mix and
+    /// options it runs with (within the scenario's `[swarm]` section, or defaults).
+    #[arg(long)]
+    swarm: bool,
+}
+
+impl Variant {
+    fn apply(self, scenario: &mut Scenario) {
+        if let Some(mode) = self.pull_mode {
+            mode.apply(scenario);
+        }
+    }
+
+    /// The command-line flags that ask for this variant (for repro commands).
+    fn flags(self) -> String {
+        let mut flags = self.pull_mode.map_or("", PullModeArg::flag).to_string();
+        if self.swarm {
+            flags.push_str(" --swarm");
+        }
+        flags
+    }
+
+    fn token(self, named: &str, seed: u64) -> Option<ReproToken> {
+        let text = Scenario::source(named).ok()?;
+        let mode = self.pull_mode.map(PullModeArg::name);
+        Some(ReproToken::new(named, mode, seed, &text).with(self.swarm, false))
+    }
+
+    fn of_token(token: &ReproToken) -> Variant {
+        Variant {
+            pull_mode: match token.pull_mode.as_deref() {
+                Some("ordered") => Some(PullModeArg::Ordered),
+                Some(_) => Some(PullModeArg::RoundRobin),
+                None => None,
+            },
+            swarm: token.swarm,
+        }
+    }
 }
 
 /// `--pull-mode`: how proxies pull (the scenario's `[proxy] pull_mode` otherwise).
@@ -190,17 +251,29 @@ fn main() -> ExitCode {
             seed,
             trace,
             json,
-            pull_mode,
+            variant,
         } => {
             let mut scenario = match load(&named) {
                 Ok(scenario) => scenario,
                 Err(code) => return code,
             };
-            if let Some(mode) = pull_mode {
-                mode.apply(&mut scenario);
-            }
-            let token = token_for(&named, pull_mode, seed);
-            run_one(&scenario, seed, trace, json, token)
+            variant.apply(&mut scenario);
+            let token = variant.token(&named, seed);
+            run_one(&scenario, seed, variant.swarm, trace, json, token)
+        }
+        Command::Shrink {
+            scenario: named,
+            seed,
+            variant,
+            out,
+            max_runs,
+        } => {
+            let mut scenario = match load(&named) {
+                Ok(scenario) => scenario,
+                Err(code) => return code,
+            };
+            variant.apply(&mut scenario);
+            shrink_one(&named, &scenario, seed, variant, &out, max_runs)
         }
         Command::Repro { token, trace, json } => {
             let token = match ReproToken::parse(&token) {
@@ -228,39 +301,42 @@ fn main() -> ExitCode {
                 Ok(scenario) => scenario,
                 Err(code) => return code,
             };
-            let mode = match token.pull_mode.as_deref() {
-                Some("ordered") => Some(PullModeArg::Ordered),
-                Some(_) => Some(PullModeArg::RoundRobin),
-                None => None,
-            };
-            if let Some(mode) = mode {
-                mode.apply(&mut scenario);
-            }
-            eprintln!("repro: scenario {path}, seed {}", token.seed);
-            run_one(&scenario, token.seed, trace, json, Some(token))
+            let variant = Variant::of_token(&token);
+            variant.apply(&mut scenario);
+            eprintln!(
+                "repro: scenario {path}{}, seed {}",
+                variant.flags(),
+                token.seed
+            );
+            run_one(
+                &scenario,
+                token.seed,
+                variant.swarm,
+                trace,
+                json,
+                Some(token),
+            )
         }
         Command::Sweep {
             scenario,
             seeds,
             jobs,
-            pull_mode,
+            variant,
             shard,
             check_determinism,
             time_limit,
             json,
         } => {
-            let mut named = scenario;
-            let source = Scenario::source(&named).unwrap_or_default();
-            let mode_name = pull_mode.map(|mode| mode.name());
-            let mut scenario = match load(&named) {
+            let original = scenario;
+            let source = Scenario::source(&original).unwrap_or_default();
+            let mode_name = variant.pull_mode.map(|mode| mode.name());
+            let mut scenario = match load(&original) {
                 Ok(scenario) => scenario,
                 Err(code) => return code,
             };
-            if let Some(mode) = pull_mode {
-                mode.apply(&mut scenario);
-                // The repro line carries the override.
-                named.push_str(mode.flag());
-            }
+            variant.apply(&mut scenario);
+            // The repro line carries the variations.
+            let named = format!("{original}{}", variant.flags());
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let options = SweepOptions {
@@ -269,11 +345,12 @@ fn main() -> ExitCode {
                 shard,
                 check_determinism,
                 time_limit: time_limit.map(std::time::Duration::from_secs),
+                swarm: variant.swarm,
             };
-            let original = named.split(" --").next().unwrap_or_default().to_string();
             let report = sweep_with(&scenario, seeds, &options);
             for failure in &report.failures {
-                let token = ReproToken::new(&original, mode_name, failure.seed, &source);
+                let token = ReproToken::new(&original, mode_name, failure.seed, &source)
+                    .with(variant.swarm, false);
                 if json {
                     println!("{}", failure.to_json(&named, &token));
                 } else {
@@ -389,25 +466,47 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// The bug-report token of `seed` of the scenario named `named`, if its text can be read.
-fn token_for(named: &str, pull_mode: Option<PullModeArg>, seed: u64) -> Option<ReproToken> {
-    let text = Scenario::source(named).ok()?;
-    Some(ReproToken::new(
-        named,
-        pull_mode.map(|mode| mode.name()),
-        seed,
-        &text,
-    ))
+/// `ixsim shrink`: shrinks, writes the regression file, and reports how much it shrank.
+fn shrink_one(
+    named: &str,
+    scenario: &Scenario,
+    seed: u64,
+    variant: Variant,
+    out: &std::path::Path,
+    max_runs: u32,
+) -> ExitCode {
+    let (scenario, said) = ixsim::scenario_for_seed(scenario, seed, variant.swarm);
+    if let Some(said) = said {
+        println!("{said}");
+    }
+    let shrunk = match ixsim_sim::shrink::shrink(&scenario, seed, max_runs) {
+        Ok(shrunk) => shrunk,
+        Err(error) => {
+            eprintln!("error: {named} seed {seed}: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let origin = format!("{named}{} seed {seed}", variant.flags());
+    let path = match ixsim::write_regression(&shrunk, &origin, seed, out) {
+        Ok(path) => path,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    print!("{}", ixsim::shrink_report(&shrunk, &origin, seed, &path));
+    ExitCode::SUCCESS
 }
 
 fn run_one(
     scenario: &Scenario,
     seed: u64,
+    swarm: bool,
     trace: bool,
     json: bool,
     token: Option<ReproToken>,
 ) -> ExitCode {
-    let summary = match RunSummary::run(scenario, seed) {
+    let summary = match RunSummary::run_variant(scenario, seed, swarm) {
         Ok(summary) => summary,
         Err(error) => {
             eprintln!("error: {error}");

@@ -13,6 +13,8 @@ pub mod pull_order;
 pub mod runner;
 pub mod scenario;
 pub mod shell;
+pub mod shrink;
+pub mod swarm;
 pub mod trace;
 pub mod workload;
 

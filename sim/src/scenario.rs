@@ -6,6 +6,7 @@
 //! Validation rejects anything the runner could not honour with a message naming the field.
 
 use crate::faults::{Fault, FaultAction, RandomFaults, RandomKind};
+use crate::swarm::SwarmOptions;
 use ixsim_core::ha::HaBug;
 use ixsim_core::ids::TenantId;
 use ixsim_core::is_node::{
@@ -84,6 +85,8 @@ pub struct Scenario {
     /// A regression file (`scenarios/regressions/`): the seed that once failed, what it found,
     /// and optionally the trace hash it must keep. `cargo test` runs every such file.
     pub regression: Option<Regression>,
+    /// Which dimensions `--swarm` may vary per seed (absent: [`SwarmOptions::default_for`]).
+    pub swarm: Option<SwarmOptions>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -520,6 +523,26 @@ pub struct Workload {
     /// VIP interactions are submitted to this queue instead of `queue`.
     #[serde(default)]
     pub vip_queue: Option<String>,
+    /// An explicit workload (`[[workload.submits]]`), used instead of the seed's draws: what
+    /// `ixsim shrink` writes, so that a regression file no longer depends on the draws.
+    /// `interactions` must then be its length.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub submits: Vec<ExplicitSubmit>,
+}
+
+/// One submit of an explicit workload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplicitSubmit {
+    pub at_ms: u64,
+    /// Its number in the drawn workload: the interaction's id and `Subject` ("case N").
+    pub case: u32,
+    pub media: String,
+    pub queue: String,
+    #[serde(default)]
+    pub priority: i32,
+    #[serde(default)]
+    pub vip: bool,
 }
 
 impl Workload {
@@ -1018,7 +1041,8 @@ impl Scenario {
         Ok(())
     }
 
-    fn validate(&self) -> Result<(), String> {
+    /// Every problem the runner could not honour, as one message naming the field.
+    pub fn validate(&self) -> Result<(), String> {
         self.validate_cluster()?;
         self.validate_ors()?;
         let check = |ok: bool, problem: &str| if ok { Ok(()) } else { Err(problem.to_string()) };
@@ -1132,6 +1156,7 @@ impl Scenario {
                 ),
             )?;
         }
+        self.validate_submits(tenant)?;
         let router_queue = self
             .queues
             .iter()
@@ -1166,6 +1191,40 @@ impl Scenario {
         }
         if let Some(random) = &self.random_faults {
             random.check(&hosts, self.duration_ms)?;
+        }
+        Ok(())
+    }
+
+    fn validate_submits(&self, tenant: &Tenant) -> Result<(), String> {
+        let submits = &self.workload.submits;
+        if submits.is_empty() {
+            return Ok(());
+        }
+        if submits.len() != self.workload.interactions as usize {
+            return Err(format!(
+                "workload.interactions is {} but [[workload.submits]] lists {}",
+                self.workload.interactions,
+                submits.len()
+            ));
+        }
+        let mut cases = BTreeSet::new();
+        for submit in submits {
+            let which = format!("workload.submits case {}", submit.case);
+            if !cases.insert(submit.case) {
+                return Err(format!("{which} is listed twice"));
+            }
+            if !tenant.media.iter().any(|known| known.name == submit.media) {
+                return Err(format!(
+                    "{which}: media `{}` is not a media type of tenant {}",
+                    submit.media, tenant.id
+                ));
+            }
+            if !self.queues.iter().any(|queue| queue.name == submit.queue) {
+                return Err(format!("{which}: `{}` is not a queue", submit.queue));
+            }
+            if submit.at_ms >= self.duration_ms {
+                return Err(format!("{which} at {} ms is after the run", submit.at_ms));
+            }
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! Interaction ids are client-supplied (see `ixsim_core::clients::media`) from a range no node
 //! generates (top bits 0xC0), numbered in submit order.
 
-use crate::scenario::Scenario;
+use crate::scenario::{ExplicitSubmit, Scenario, Workload};
 use ixsim_core::clients::media::SubmitSpec;
 use ixsim_core::ids::{IxnId, TenantId};
 use ixsim_core::kv::{KvList, KvValue};
@@ -28,6 +28,13 @@ pub const STREAM_PROXY_CHOICE: u64 = 5000;
 
 pub fn draw(scenario: &Scenario, seed: u64) -> Vec<SubmitSpec> {
     let workload = &scenario.workload;
+    if !workload.submits.is_empty() {
+        return workload
+            .submits
+            .iter()
+            .map(|s| explicit(workload, s))
+            .collect();
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(sub_seed(seed, STREAM_WORKLOAD));
     let mut at_ms = workload.start_ms;
     let mut submits = Vec::with_capacity(workload.interactions as usize);
@@ -36,22 +43,51 @@ pub fn draw(scenario: &Scenario, seed: u64) -> Vec<SubmitSpec> {
         let media = workload.media[rng.random_range(0..workload.media.len())].clone();
         let priority = workload.priorities[rng.random_range(0..workload.priorities.len())];
         let vip = rng.random_range(0..1000) < workload.vip_per_mille;
-        let mut user_data = KvList::new().with("Subject", KvValue::Str(format!("case {index}")));
-        if vip {
-            user_data = user_data.with("VIP", KvValue::Str("yes".to_string()));
-        }
-        submits.push(SubmitSpec {
+        let queue = match (&workload.vip_queue, vip) {
+            (Some(queue), true) => queue.clone(),
+            _ => workload.queue.clone(),
+        };
+        let submit = ExplicitSubmit {
             at_ms,
-            ixn: IxnId(CLIENT_IXN_BASE + u64::from(index)),
-            tenant: TenantId(workload.tenant),
+            case: index,
             media,
-            queue: match (&workload.vip_queue, vip) {
-                (Some(queue), true) => queue.clone(),
-                _ => workload.queue.clone(),
-            },
+            queue,
             priority,
-            user_data,
-        });
+            vip,
+        };
+        submits.push(explicit(workload, &submit));
     }
     submits
+}
+
+/// The seed's workload written out ([`Workload::submits`]): the same submits, no draws.
+pub fn materialize(scenario: &Scenario, seed: u64) -> Vec<ExplicitSubmit> {
+    draw(scenario, seed)
+        .into_iter()
+        .map(|spec| ExplicitSubmit {
+            at_ms: spec.at_ms,
+            case: (spec.ixn.0 - CLIENT_IXN_BASE) as u32,
+            vip: spec.user_data.get("VIP").is_some(),
+            media: spec.media,
+            queue: spec.queue,
+            priority: spec.priority,
+        })
+        .collect()
+}
+
+fn explicit(workload: &Workload, submit: &ExplicitSubmit) -> SubmitSpec {
+    let case = submit.case;
+    let mut user_data = KvList::new().with("Subject", KvValue::Str(format!("case {case}")));
+    if submit.vip {
+        user_data = user_data.with("VIP", KvValue::Str("yes".to_string()));
+    }
+    SubmitSpec {
+        at_ms: submit.at_ms,
+        ixn: IxnId(CLIENT_IXN_BASE + u64::from(case)),
+        tenant: TenantId(workload.tenant),
+        media: submit.media.clone(),
+        queue: submit.queue.clone(),
+        priority: submit.priority,
+        user_data,
+    }
 }

@@ -1,0 +1,372 @@
+//! Swarm testing (Groce et al., "Swarm Testing", ISSTA 2012): instead of running every seed
+//! with every feature on, each seed first draws which fault kinds, how many faults, how big a
+//! topology, which workload mix and which options it runs with. A run that has only crashes
+//! and holds, or two agents and a flood of chats, reaches states that the full mix almost never
+//! does, because the other features keep interrupting it.
+//!
+//! A scenario says which dimensions may vary in its `[swarm]` section; without one, `--swarm`
+//! varies the dimensions that [`SwarmOptions::default_for`] derives from the scenario itself.
+//! Every drawn dimension is checked against the scenario's validation: a value the scenario
+//! cannot honour (an agent a fault names, a pair a node option needs) is put back, and the
+//! draw says so. The draws come from their own stream of the seed, so the same seed always
+//! swarms the same way.
+//!
+//! Must not: change the scenario when swarm is off; draw from anything but the seed.
+
+use crate::faults::RandomKind;
+use crate::scenario::{PullModeName, Scenario};
+use crate::workload::sub_seed;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+
+/// The seed stream swarm draws come from (independent of the workload's and the faults').
+pub const STREAM_SWARM: u64 = 7;
+
+/// An inclusive range `[low, high]` a dimension is drawn from.
+pub type Span = [u64; 2];
+
+/// Which dimensions of a scenario a swarm run may vary, and within what bounds. Every field
+/// is optional: an absent one stays as the scenario has it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SwarmOptions {
+    /// Run with a random non-empty subset of `random_faults.kinds`.
+    pub fault_kinds: bool,
+    /// `random_faults.count`.
+    pub fault_count: Option<Span>,
+    /// `topology.agents`.
+    pub agents: Option<Span>,
+    /// `topology.pairs`.
+    pub pairs: Option<Span>,
+    /// `topology.proxies`.
+    pub proxies: Option<Span>,
+    /// `workload.interactions`.
+    pub interactions: Option<Span>,
+    /// `workload.mean_gap_ms`.
+    pub mean_gap_ms: Option<Span>,
+    /// A random non-empty subset of `workload.media`.
+    pub media: bool,
+    /// A random non-empty subset of `workload.priorities`.
+    pub priorities: bool,
+    /// `workload.vip_per_mille`.
+    pub vip_per_mille: Option<Span>,
+    /// `agents.accept_per_mille`.
+    pub accept_per_mille: Option<Span>,
+    /// `is.agent_capacity`.
+    pub agent_capacity: Option<Span>,
+    /// Round-robin or ordered proxy pulls.
+    pub pull_mode: bool,
+    /// `ors.new_session_on_reroute` on or off.
+    pub new_session_on_reroute: bool,
+    /// `ors.om_memory_optimization` on or off.
+    pub om_memory_optimization: bool,
+    /// `urs.agent_reservation` on or off.
+    pub agent_reservation: bool,
+}
+
+impl SwarmOptions {
+    /// The dimensions `--swarm` varies for a scenario without a `[swarm]` section: fault kinds
+    /// and counts (up to twice the scenario's), fewer agents, half to one and a half times the
+    /// interactions, gaps from half to twice the scenario's, media, priority and VIP mix, how
+    /// often agents accept, and the options that have two documented behaviours (pull mode,
+    /// ORS memory optimization, URS reservation). Topology is only shrunk, never grown, so
+    /// that what the scenario names still exists.
+    ///
+    /// `new_session_on_reroute` is left to the scenario's `[swarm]` section: a strategy written
+    /// for re-pulls to reach the session that redirected (its default, `false`) redirects again
+    /// from a fresh session when it is `true`, and the interaction loops between queues for
+    /// good, as it would in the product (found by this swarm: `ors` seed 273 shrinks to one
+    /// interaction redirected to `triaged` by session after session).
+    pub fn default_for(scenario: &Scenario) -> SwarmOptions {
+        let random = scenario.random_faults.as_ref();
+        let workload = &scenario.workload;
+        let agents = u64::from(scenario.topology.agents);
+        let interactions = u64::from(workload.interactions);
+        let gap = workload.mean_gap_ms;
+        let pairs = u64::from(scenario.topology.pairs);
+        let proxies = u64::from(scenario.topology.proxies);
+        SwarmOptions {
+            fault_kinds: random.is_some_and(|r| r.kinds.len() > 1),
+            fault_count: random.map(|r| [0, u64::from(r.count) * 2]),
+            agents: (agents > 1).then(|| [agents.div_ceil(2), agents]),
+            pairs: (pairs > 1).then_some([1, pairs]),
+            proxies: (proxies > 1).then_some([1, proxies]),
+            interactions: (interactions > 1)
+                .then(|| [interactions.div_ceil(2), interactions * 3 / 2]),
+            mean_gap_ms: (gap > 1).then(|| [gap / 2, gap * 2]),
+            media: workload.media.len() > 1,
+            priorities: workload.priorities.len() > 1,
+            vip_per_mille: (workload.vip_per_mille > 0).then_some([0, 500]),
+            accept_per_mille: Some([500, 1000]),
+            agent_capacity: None,
+            pull_mode: proxies > 0,
+            new_session_on_reroute: false,
+            om_memory_optimization: scenario.ors.is_some(),
+            agent_reservation: scenario.urs.is_some(),
+        }
+    }
+}
+
+/// One drawn dimension: what it became, or that the scenario could not take it.
+struct Draws {
+    rng: ChaCha8Rng,
+    said: String,
+}
+
+impl Draws {
+    fn span(&mut self, span: Span) -> u64 {
+        let (low, high) = (span[0].min(span[1]), span[0].max(span[1]));
+        self.rng.random_range(low..=high)
+    }
+
+    fn coin(&mut self) -> bool {
+        self.rng.random_bool(0.5)
+    }
+
+    /// A random non-empty subset of `items`, in their order.
+    fn subset<T: Clone>(&mut self, items: &[T]) -> Vec<T> {
+        let mut keep: Vec<bool> = items.iter().map(|_| self.rng.random_bool(0.5)).collect();
+        if !keep.iter().any(|k| *k) && !keep.is_empty() {
+            let index = self.rng.random_range(0..keep.len());
+            keep[index] = true;
+        }
+        items
+            .iter()
+            .zip(keep)
+            .filter(|(_, k)| *k)
+            .map(|(item, _)| item.clone())
+            .collect()
+    }
+
+    /// Applies `change` to `scenario` and keeps it if the scenario still validates.
+    fn try_apply(
+        &mut self,
+        scenario: &mut Scenario,
+        name: &str,
+        shown: String,
+        change: impl FnOnce(&mut Scenario),
+    ) {
+        let mut candidate = scenario.clone();
+        change(&mut candidate);
+        if candidate == *scenario {
+            return;
+        }
+        if candidate.validate().is_ok() {
+            *scenario = candidate;
+            let _ = write!(self.said, " {name}={shown}");
+        } else {
+            let _ = write!(self.said, " {name}=({shown}: kept)");
+        }
+    }
+}
+
+/// The scenario seed `seed` runs under swarm testing, and a one-line account of what it drew
+/// (e.g. `swarm: agents=3 fault_kinds=[crash,hold] fault_count=2`).
+pub fn swarm(scenario: &Scenario, seed: u64) -> (Scenario, String) {
+    let options = scenario
+        .swarm
+        .clone()
+        .unwrap_or_else(|| SwarmOptions::default_for(scenario));
+    let mut draws = Draws {
+        rng: ChaCha8Rng::seed_from_u64(sub_seed(seed, STREAM_SWARM)),
+        said: "swarm:".to_string(),
+    };
+    let mut out = scenario.clone();
+    draw_faults(&options, &mut draws, &mut out);
+    draw_topology(&options, &mut draws, &mut out);
+    draw_workload(&options, &mut draws, &mut out);
+    draw_options(&options, &mut draws, &mut out);
+    (out, draws.said)
+}
+
+fn draw_faults(options: &SwarmOptions, draws: &mut Draws, out: &mut Scenario) {
+    let Some(random) = out.random_faults.clone() else {
+        return;
+    };
+    if options.fault_kinds {
+        let kinds = draws.subset(&random.kinds);
+        let shown = kind_names(&kinds);
+        draws.try_apply(out, "fault_kinds", shown, |s| {
+            if let Some(r) = s.random_faults.as_mut() {
+                r.kinds = kinds;
+            }
+        });
+    }
+    if let Some(span) = options.fault_count {
+        let count = draws.span(span).min(1000) as u32;
+        draws.try_apply(out, "fault_count", count.to_string(), |s| {
+            if let Some(r) = s.random_faults.as_mut() {
+                r.count = count;
+            }
+        });
+    }
+}
+
+fn kind_names(kinds: &[RandomKind]) -> String {
+    let names: Vec<String> = kinds
+        .iter()
+        .map(|kind| {
+            toml::Value::try_from(kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_else(|| format!("{kind:?}"))
+        })
+        .collect();
+    format!("[{}]", names.join(","))
+}
+
+fn draw_topology(options: &SwarmOptions, draws: &mut Draws, out: &mut Scenario) {
+    if let Some(span) = options.agents {
+        let agents = draws.span(span).max(1) as u32;
+        draws.try_apply(out, "agents", agents.to_string(), |s| {
+            s.topology.agents = agents;
+        });
+    }
+    if let Some(span) = options.pairs {
+        let pairs = draws.span(span).clamp(1, 64) as u16;
+        draws.try_apply(out, "pairs", pairs.to_string(), |s| {
+            s.topology.pairs = pairs
+        });
+    }
+    if let Some(span) = options.proxies {
+        let proxies = draws.span(span).min(16) as u32;
+        draws.try_apply(out, "proxies", proxies.to_string(), |s| {
+            s.topology.proxies = proxies;
+        });
+    }
+}
+
+fn draw_workload(options: &SwarmOptions, draws: &mut Draws, out: &mut Scenario) {
+    if let Some(span) = options.interactions {
+        let interactions = draws.span(span).min(1_000_000) as u32;
+        draws.try_apply(out, "interactions", interactions.to_string(), |s| {
+            s.workload.interactions = interactions;
+        });
+    }
+    if let Some(span) = options.mean_gap_ms {
+        let gap = draws.span(span);
+        draws.try_apply(out, "mean_gap_ms", gap.to_string(), |s| {
+            s.workload.mean_gap_ms = gap;
+        });
+    }
+    if options.media {
+        let media = draws.subset(&out.workload.media);
+        let shown = format!("[{}]", media.join(","));
+        draws.try_apply(out, "media", shown, |s| s.workload.media = media);
+    }
+    if options.priorities {
+        let mut priorities = draws.subset(&out.workload.priorities);
+        priorities.shuffle(&mut draws.rng);
+        let shown = format!("{priorities:?}").replace(' ', "");
+        draws.try_apply(out, "priorities", shown, |s| {
+            s.workload.priorities = priorities;
+        });
+    }
+    if let Some(span) = options.vip_per_mille {
+        let vip = draws.span(span).min(1000) as u32;
+        draws.try_apply(out, "vip_per_mille", vip.to_string(), |s| {
+            s.workload.vip_per_mille = vip;
+        });
+    }
+}
+
+fn draw_options(options: &SwarmOptions, draws: &mut Draws, out: &mut Scenario) {
+    if let Some(span) = options.accept_per_mille {
+        let accept = draws.span(span).min(1000) as u32;
+        draws.try_apply(out, "accept_per_mille", accept.to_string(), |s| {
+            s.agents.accept_per_mille = accept;
+        });
+    }
+    if let Some(span) = options.agent_capacity {
+        let capacity = draws.span(span).max(1) as u32;
+        draws.try_apply(out, "agent_capacity", capacity.to_string(), |s| {
+            s.is.agent_capacity = capacity;
+        });
+    }
+    if options.pull_mode {
+        let (mode, shown) = if draws.coin() {
+            (PullModeName::Ordered, "ordered")
+        } else {
+            (PullModeName::RoundRobin, "round-robin")
+        };
+        draws.try_apply(out, "pull_mode", shown.to_string(), |s| {
+            s.proxy.pull_mode = mode;
+        });
+    }
+    if options.new_session_on_reroute {
+        let on = draws.coin();
+        draws.try_apply(out, "new_session_on_reroute", on.to_string(), |s| {
+            if let Some(ors) = s.ors.as_mut() {
+                ors.new_session_on_reroute = on;
+            }
+        });
+    }
+    if options.om_memory_optimization {
+        let on = draws.coin();
+        draws.try_apply(out, "om_memory_optimization", on.to_string(), |s| {
+            if let Some(ors) = s.ors.as_mut() {
+                ors.om_memory_optimization = on;
+            }
+        });
+    }
+    if options.agent_reservation {
+        let on = draws.coin();
+        draws.try_apply(out, "agent_reservation", on.to_string(), |s| {
+            if let Some(urs) = s.urs.as_mut() {
+                urs.agent_reservation = on;
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn swarm_is_a_function_of_the_seed() {
+        let scenario = Scenario::load("cluster-faults").expect("built-in");
+        let (a, said_a) = swarm(&scenario, 5);
+        let (b, said_b) = swarm(&scenario, 5);
+        assert_eq!(a, b);
+        assert_eq!(said_a, said_b);
+        let differ = (0..20).any(|seed| swarm(&scenario, seed).0 != a);
+        assert!(differ, "twenty seeds all swarmed like seed 5");
+    }
+
+    #[test]
+    fn swarmed_scenarios_stay_valid_and_within_bounds() {
+        for (name, _) in crate::scenario::BUILT_IN {
+            let scenario = Scenario::load(name).expect("built-in");
+            for seed in 0..30 {
+                let (out, said) = swarm(&scenario, seed);
+                out.validate()
+                    .unwrap_or_else(|e| panic!("{name} seed {seed} ({said}): {e}"));
+                assert!(out.topology.agents <= scenario.topology.agents, "{said}");
+                if let (Some(before), Some(after)) = (&scenario.random_faults, &out.random_faults) {
+                    assert!(after.kinds.iter().all(|k| before.kinds.contains(k)));
+                    assert!(after.count <= before.count * 2, "{said}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_swarm_section_limits_what_varies() {
+        let mut scenario = Scenario::load("cluster-faults").expect("built-in");
+        scenario.swarm = Some(SwarmOptions {
+            agents: Some([2, 2]),
+            ..SwarmOptions::default()
+        });
+        for seed in 0..10 {
+            let (out, said) = swarm(&scenario, seed);
+            assert_eq!(out.topology.agents, 2, "{said}");
+            let mut same = out.clone();
+            same.topology.agents = scenario.topology.agents;
+            assert_eq!(same, scenario, "only agents may vary: {said}");
+        }
+    }
+}
