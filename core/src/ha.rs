@@ -575,6 +575,26 @@ impl Supervisor {
         });
     }
 
+    /// A manual switchover's demotion got no answer in time: the old primary may have stepped
+    /// down (and its answer was lost with the connection) or not. Believing it still primary
+    /// would leave a pair whose members are both backups without a primary for good
+    /// (cluster-faults seed 212 under [S-INV-live]: a demotion acked into a connection the
+    /// supervisor had just closed during a latency spike). Promoting the other member with a
+    /// new epoch is safe either way: the promotion fences the database, so a primary that did
+    /// not step down commits nothing more [S-OPS-switchover].
+    fn demote_unanswered(
+        &mut self,
+        now: SimTime,
+        pair: usize,
+        member: usize,
+        out: &mut Vec<Output>,
+    ) {
+        self.pairs[pair].primary = None;
+        if self.alive(now, pair, 1 - member) {
+            self.promote(now, pair, 1 - member, out);
+        }
+    }
+
     fn on_answer(
         &mut self,
         now: SimTime,
@@ -629,9 +649,12 @@ impl Supervisor {
             }
             let expired = self.pairs[pair]
                 .pending
-                .is_some_and(|p| now.saturating_sub(p.since) > self.cfg.heartbeat_timeout_ms);
-            if expired {
+                .filter(|p| now.saturating_sub(p.since) > self.cfg.heartbeat_timeout_ms);
+            if let Some(expired) = expired {
                 self.pairs[pair].pending = None;
+                if let Operation::Demote { member } = expired.operation {
+                    self.demote_unanswered(now, pair, member, out);
+                }
             }
             self.decide(now, pair, out);
         }

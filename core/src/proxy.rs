@@ -188,6 +188,8 @@ pub struct Proxy {
     abandoned_pulls: BTreeMap<RefId, (String, usize)>,
     /// When each client was last heard from.
     last_heard: BTreeMap<Peer, SimTime>,
+    /// When each node was last heard from (any frame), to tell a dead connection.
+    node_heard: Vec<SimTime>,
 }
 
 impl Proxy {
@@ -208,6 +210,7 @@ impl Proxy {
             rr_pull: BTreeMap::new(),
             abandoned_pulls: BTreeMap::new(),
             last_heard: BTreeMap::new(),
+            node_heard: vec![0; nodes],
         }
     }
 
@@ -1202,6 +1205,28 @@ impl Proxy {
         }
     }
 
+    /// A node a request to it timed out on, and that has sent nothing for a whole request
+    /// timeout, is taken for dead: the connection is closed (the shell connects again) and
+    /// everything asked of it fails at once. A TCP stream that lost a segment (a partition
+    /// that has healed since) stays silent for good, and the product's proxy finds such a
+    /// connection dead with its keepalive (ADDP) rather than wait on it forever; without this,
+    /// the interactions a node hands out on that connection never reach their clients
+    /// (cluster-faults seed 51 under [S-INV-live]: a pull answer lost on a stalled stream kept
+    /// an interaction owned by a router that never got it).
+    fn drop_if_dead(&mut self, now: SimTime, node: usize, out: &mut Vec<Output>) {
+        let heard = self.node_heard.get(node).copied().unwrap_or(now);
+        if !self.connected.get(node).copied().unwrap_or(false)
+            || heard + self.cfg.request_timeout_ms > now
+        {
+            return;
+        }
+        out.push(Output::Close(Peer::Server(node as u16)));
+        out.push(Output::Trace(TraceEvent::NodeDeclaredDead {
+            node: node as u16,
+        }));
+        self.node_lost(now, node, out);
+    }
+
     fn on_tick(&mut self, now: SimTime, out: &mut Vec<Output>) {
         let idle: Vec<u64> = self
             .ops
@@ -1221,8 +1246,15 @@ impl Proxy {
             })
             .map(|(ref_id, _)| *ref_id)
             .collect();
+        let mut silent_nodes = BTreeSet::new();
         for ref_id in expired {
+            if let Some((_, node)) = self.asked.get(&ref_id) {
+                silent_nodes.insert(*node);
+            }
             self.on_node_answer(now, ref_id, None, out);
+        }
+        for node in silent_nodes {
+            self.drop_if_dead(now, node, out);
         }
         let timeout = self.cfg.client_idle_timeout_ms;
         if timeout > 0 {
@@ -1244,9 +1276,19 @@ impl Proxy {
 
 impl Machine for Proxy {
     fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
+        if let Input::Frame(Peer::Server(node), _) = &input {
+            if let Some(heard) = self.node_heard.get_mut(usize::from(*node)) {
+                *heard = now;
+            }
+        }
         match input {
             Input::Start => self.on_tick(now, out),
-            Input::Connected(Peer::Server(node)) => self.node_connected(node as usize, out),
+            Input::Connected(Peer::Server(node)) => {
+                if let Some(heard) = self.node_heard.get_mut(node as usize) {
+                    *heard = now;
+                }
+                self.node_connected(node as usize, out)
+            }
             Input::Connected(Peer::Client(_)) => {}
             Input::Disconnected(Peer::Server(node)) => self.node_lost(now, node as usize, out),
             Input::Disconnected(client @ Peer::Client(_)) => self.client_left(client, out),

@@ -218,6 +218,11 @@ pub enum TraceEvent {
     Disconnected {
         peer: String,
     },
+    /// A proxy took node `node` (its index) for dead: a request timed out and nothing came from
+    /// it for a whole request timeout; it closes the connection and connects again.
+    NodeDeclaredDead {
+        node: u16,
+    },
     Fault {
         what: String,
     },
@@ -400,6 +405,7 @@ impl fmt::Display for TraceEvent {
             }
             E::Connected { peer } => write!(f, "connected {peer}"),
             E::Disconnected { peer } => write!(f, "disconnected {peer}"),
+            E::NodeDeclaredDead { node } => write!(f, "node-declared-dead srv{node}"),
             E::Fault { what } => write!(f, "FAULT {what}"),
             E::ProcessKilled => f.write_str("process-killed"),
             E::UrsSelected { ixn, agent } => write!(f, "urs-selected {ixn} {agent}"),

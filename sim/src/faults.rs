@@ -371,6 +371,69 @@ pub fn expand(
     plan
 }
 
+/// What the plan leaves broken at its end: hosts still down, links still cut or held, latency
+/// not back to the base. Empty when every fault is healed, which is what [S-INV-live] needs
+/// before it may ask the cluster to converge (a shrunk plan may have lost a heal).
+pub fn unhealed(plan: &[Fault], base_latency_max_ms: u64) -> Vec<String> {
+    use std::collections::BTreeSet;
+    let mut down: BTreeSet<&str> = BTreeSet::new();
+    let mut latency_ms = base_latency_max_ms;
+    let links = |kind: &'static str, x: &HostSet, y: &HostSet| {
+        let mut links: Vec<(&'static str, String, String)> = Vec::new();
+        for p in x.names() {
+            for q in y.names() {
+                // Two-way faults are symmetric: one key per unordered pair.
+                let (p, q) = if kind != "oneway" && q < p {
+                    (q, p)
+                } else {
+                    (p, q)
+                };
+                links.push((kind, p.to_string(), q.to_string()));
+            }
+        }
+        links
+    };
+    let mut cut: BTreeSet<(&'static str, String, String)> = BTreeSet::new();
+    for fault in plan {
+        match &fault.action {
+            FaultAction::Crash { host } | FaultAction::Upgrade { host, .. } => {
+                down.insert(host);
+            }
+            FaultAction::Start { host } | FaultAction::Bounce { host } => {
+                down.remove(host.as_str());
+            }
+            FaultAction::Partition { a, b } => cut.extend(links("partition", a, b)),
+            FaultAction::Repair { a, b } => {
+                for link in links("partition", a, b) {
+                    cut.remove(&link);
+                }
+            }
+            FaultAction::PartitionOneway { from, to } => {
+                cut.extend(links("oneway", from, to));
+            }
+            FaultAction::RepairOneway { from, to } => {
+                for link in links("oneway", from, to) {
+                    cut.remove(&link);
+                }
+            }
+            FaultAction::Hold { a, b } => cut.extend(links("hold", a, b)),
+            FaultAction::Release { a, b } => {
+                for link in links("hold", a, b) {
+                    cut.remove(&link);
+                }
+            }
+            FaultAction::Latency { max_ms } => latency_ms = *max_ms,
+            FaultAction::Switchover { .. } | FaultAction::SetSeats { .. } => {}
+        }
+    }
+    let mut broken: Vec<String> = down.iter().map(|host| format!("{host} down")).collect();
+    broken.extend(cut.iter().map(|(kind, p, q)| format!("{kind} {p}-{q}")));
+    if latency_ms != base_latency_max_ms {
+        broken.push(format!("latency {latency_ms} ms"));
+    }
+    broken
+}
+
 /// Carries out one action on the sim (operator commands through `operator`, the supervisor's
 /// desk); returns what the trace should say.
 pub fn apply(
@@ -442,5 +505,73 @@ fn operate(operator: Option<&OperatorDesk>, action: &FaultAction, command: Comma
         action.to_string()
     } else {
         format!("{action} (supervisor not running)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(at_ms: u64, action: FaultAction) -> Fault {
+        Fault { at_ms, action }
+    }
+
+    #[test]
+    fn a_plan_is_healed_only_when_every_fault_is_undone() {
+        let one = |h: &str| HostSet::One(h.to_string());
+        let mut plan = vec![
+            at(1, FaultAction::Crash { host: "is1".into() }),
+            at(
+                2,
+                FaultAction::PartitionOneway {
+                    from: one("is2"),
+                    to: one("proxy1"),
+                },
+            ),
+            at(
+                3,
+                FaultAction::Partition {
+                    a: one("a"),
+                    b: one("b"),
+                },
+            ),
+            at(4, FaultAction::Latency { max_ms: 500 }),
+        ];
+        assert_eq!(unhealed(&plan, 20).len(), 4, "{:?}", unhealed(&plan, 20));
+        plan.push(at(5, FaultAction::Start { host: "is1".into() }));
+        plan.push(at(
+            6,
+            FaultAction::RepairOneway {
+                from: one("is2"),
+                to: one("proxy1"),
+            },
+        ));
+        // A two-way repair named the other way round heals the same link.
+        plan.push(at(
+            7,
+            FaultAction::Repair {
+                a: one("b"),
+                b: one("a"),
+            },
+        ));
+        assert_eq!(unhealed(&plan, 20), vec!["latency 500 ms".to_string()]);
+        plan.push(at(8, FaultAction::Latency { max_ms: 20 }));
+        assert!(unhealed(&plan, 20).is_empty());
+        // A one-way repair the other way round does not.
+        plan.push(at(
+            9,
+            FaultAction::PartitionOneway {
+                from: one("x"),
+                to: one("y"),
+            },
+        ));
+        plan.push(at(
+            10,
+            FaultAction::RepairOneway {
+                from: one("y"),
+                to: one("x"),
+            },
+        ));
+        assert_eq!(unhealed(&plan, 20), vec!["oneway x-y".to_string()]);
     }
 }
