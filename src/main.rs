@@ -123,12 +123,19 @@ struct Variant {
     /// options it runs with (within the scenario's `[swarm]` section, or defaults).
     #[arg(long)]
     swarm: bool,
+    /// Turn on the fault points inside the servers (the scenario's `[buggify]` section, or
+    /// the defaults when it has none).
+    #[arg(long)]
+    buggify: bool,
 }
 
 impl Variant {
     fn apply(self, scenario: &mut Scenario) {
         if let Some(mode) = self.pull_mode {
             mode.apply(scenario);
+        }
+        if self.buggify {
+            scenario.enable_buggify();
         }
     }
 
@@ -138,13 +145,16 @@ impl Variant {
         if self.swarm {
             flags.push_str(" --swarm");
         }
+        if self.buggify {
+            flags.push_str(" --buggify");
+        }
         flags
     }
 
     fn token(self, named: &str, seed: u64) -> Option<ReproToken> {
         let text = Scenario::source(named).ok()?;
         let mode = self.pull_mode.map(PullModeArg::name);
-        Some(ReproToken::new(named, mode, seed, &text).with(self.swarm, false))
+        Some(ReproToken::new(named, mode, seed, &text).with(self.swarm, self.buggify))
     }
 
     fn of_token(token: &ReproToken) -> Variant {
@@ -155,6 +165,7 @@ impl Variant {
                 None => None,
             },
             swarm: token.swarm,
+            buggify: token.buggify,
         }
     }
 }
@@ -350,7 +361,7 @@ fn main() -> ExitCode {
             let report = sweep_with(&scenario, seeds, &options);
             for failure in &report.failures {
                 let token = ReproToken::new(&original, mode_name, failure.seed, &source)
-                    .with(variant.swarm, false);
+                    .with(variant.swarm, variant.buggify);
                 if json {
                     println!("{}", failure.to_json(&named, &token));
                 } else {

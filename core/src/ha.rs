@@ -20,6 +20,7 @@
 //! Must not: do I/O or read a clock (the database arrives as [`Control::Loaded`]); acknowledge a
 //! request of a node that was dropped.
 
+use crate::buggify::Buggify;
 use crate::db::{DbOp, IsDatabase};
 use crate::ids::{RefId, SimTime};
 use crate::is_node::{IsConfig, IsNode};
@@ -77,6 +78,8 @@ pub struct PairMember {
     promoting: Option<Promotion>,
     /// Open client connections: a promoted node learns of them, a demoted one closes them.
     conns: BTreeSet<Peer>,
+    /// The fault points each promoted node starts with.
+    buggify: Buggify,
 }
 
 impl PairMember {
@@ -93,7 +96,14 @@ impl PairMember {
             supervisor: None,
             promoting: None,
             conns: BTreeSet::new(),
+            buggify: Buggify::off(),
         }
+    }
+
+    /// The member whose promoted nodes have these fault points ([`crate::buggify`]).
+    pub fn with_buggify(mut self, buggify: Buggify) -> Self {
+        self.buggify = buggify;
+        self
     }
 
     pub fn role(&self) -> Role {
@@ -254,7 +264,7 @@ impl PairMember {
     ) {
         debug_assert!(self.node.is_none(), "a primary does not fence again");
         self.epoch = promotion.epoch;
-        self.node = Some(IsNode::new(self.cfg.node.clone(), db));
+        self.node = Some(IsNode::new(self.cfg.node.clone(), db).with_buggify(self.buggify.clone()));
         out.push(Output::Trace(TraceEvent::Promoted {
             pair: self.cfg.pair,
             epoch: self.epoch,

@@ -20,6 +20,7 @@
 //!
 //! Must not: trust a peer. Every request is validated and answered with a documented code.
 
+use crate::buggify::{Buggify, Site};
 use crate::db::{DbOp, Durable, IsDatabase, IxnRecord};
 use crate::ids::{AgentId, IxnId, RefId, SimTime, TenantId};
 use crate::kv::{KvList, KvValue};
@@ -263,6 +264,8 @@ pub struct IsNode {
     license_connected: bool,
     next_license_ref: u32,
     logins: u64,
+    /// Fault points [`Site::IsPullShort`] and [`Site::IsIdleCloseEarly`]; off by default.
+    buggify: Buggify,
 }
 
 impl IsNode {
@@ -292,6 +295,7 @@ impl IsNode {
             license_connected: false,
             next_license_ref: 0,
             logins: 0,
+            buggify: Buggify::off(),
         };
         for record in node.db.interactions.values() {
             match &record.owner {
@@ -314,6 +318,19 @@ impl IsNode {
             }
         }
         node
+    }
+
+    /// The node with these fault points ([`crate::buggify`]).
+    pub fn with_buggify(mut self, buggify: Buggify) -> Self {
+        self.buggify = buggify;
+        self
+    }
+
+    /// [`Site::IsPullShort`]: keeps the first half (at least one) of a pull's picks.
+    fn maybe_shorten(&mut self, picked: &mut Vec<IxnId>, out: &mut Vec<Output>) {
+        if picked.len() > 1 && self.buggify.fires(Site::IsPullShort, out) {
+            picked.truncate(picked.len().div_ceil(2));
+        }
     }
 
     pub fn config(&self) -> &IsConfig {
@@ -731,13 +748,14 @@ impl IsNode {
                 index += 1;
                 continue;
             };
-            let picked = self.select(queue, &view, self.held[index].count);
+            let mut picked = self.select(queue, &view, self.held[index].count);
             if picked.is_empty() {
                 index += 1;
                 continue;
             }
             let held = self.held.remove(index);
             self.cancel_timer(held.timer, out);
+            self.maybe_shorten(&mut picked, out);
             self.hand_out(
                 held.peer,
                 held.ref_id,
@@ -976,9 +994,17 @@ impl IsNode {
         match purpose {
             TimerPurpose::IdleSweep => {
                 let timeout = self.cfg.client_idle_timeout_ms;
+                let mut quiet = Vec::new();
                 for (peer, heard) in &self.last_heard {
                     if heard + timeout <= now {
                         out.push(Output::Close(*peer));
+                    } else if heard + timeout.div_ceil(4) <= now {
+                        quiet.push(*peer);
+                    }
+                }
+                for peer in quiet {
+                    if self.buggify.fires(Site::IsIdleCloseEarly, out) {
+                        out.push(Output::Close(peer));
                     }
                 }
                 self.timer(TimerPurpose::IdleSweep, now + timeout.div_ceil(2), out);
@@ -1335,8 +1361,9 @@ impl IsNode {
             return Err(ErrorCode::UnknownObject);
         }
         let view_cfg = self.view(queue, view).ok_or(ErrorCode::UnknownObject)?;
-        let picked = self.select(queue, &view_cfg, count);
+        let mut picked = self.select(queue, &view_cfg, count);
         if !picked.is_empty() || count == 0 || self.held.len() >= self.cfg.held_pulls_max {
+            self.maybe_shorten(&mut picked, out);
             self.hand_out(peer, ref_id, client, queue, view, picked, out);
             return Ok(());
         }

@@ -4,6 +4,7 @@
 //! Architecture invariant: nothing here does I/O, reads a clock, spawns a thread or draws
 //! randomness other than from a seeded RNG handed in at construction. Time arrives as `now`.
 
+pub mod buggify;
 pub mod clients;
 pub mod codec;
 pub mod db;

@@ -44,6 +44,7 @@
 //! Must not: hold interactions. Everything durable is on the nodes; a proxy restart loses only
 //! its cache, its agent table and its requests in progress (their clients time out).
 
+use crate::buggify::{Buggify, Site};
 use crate::clients::TICK_TIMER;
 use crate::ids::{AgentId, IxnId, RefId, SimTime, TenantId};
 use crate::is_node::TenantConfig;
@@ -190,6 +191,8 @@ pub struct Proxy {
     last_heard: BTreeMap<Peer, SimTime>,
     /// When each node was last heard from (any frame), to tell a dead connection.
     node_heard: Vec<SimTime>,
+    /// Fault points [`Site::ProxyForgetOwner`] and [`Site::ProxyMergeReversed`].
+    buggify: Buggify,
 }
 
 impl Proxy {
@@ -211,7 +214,14 @@ impl Proxy {
             abandoned_pulls: BTreeMap::new(),
             last_heard: BTreeMap::new(),
             node_heard: vec![0; nodes],
+            buggify: Buggify::off(),
         }
+    }
+
+    /// The proxy with these fault points ([`crate::buggify`]).
+    pub fn with_buggify(mut self, buggify: Buggify) -> Self {
+        self.buggify = buggify;
+        self
     }
 
     /// The node the proxy's cache names for `ixn`.
@@ -623,6 +633,9 @@ impl Proxy {
         out: &mut Vec<Output>,
     ) -> Result<(), ErrorCode> {
         let id = *ixn.value().ok_or(ErrorCode::NotAccessible)?;
+        if self.cache.contains_key(&id) && self.buggify.fires(Site::ProxyForgetOwner, out) {
+            self.cache.remove(&id);
+        }
         if let Some(node) = self.cache.get(&id).copied() {
             if !self.connected[node] {
                 return Err(ErrorCode::NotAccessible);
@@ -792,9 +805,18 @@ impl Proxy {
                 }
                 if op.waiting.is_empty() {
                     let op = self.ops.remove(&op_id).expect("op exists");
-                    let OpKind::Merge { items, error, .. } = op.kind else {
+                    let OpKind::Merge {
+                        mut items, error, ..
+                    } = op.kind
+                    else {
                         return;
                     };
+                    if error.is_none()
+                        && items.len() > 1
+                        && self.buggify.fires(Site::ProxyMergeReversed, out)
+                    {
+                        items.reverse();
+                    }
                     let merged = match op.request {
                         Request::Snapshot { .. } => Event::SnapshotContent { items },
                         _ => Event::InteractionsFound { items },

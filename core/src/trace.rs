@@ -278,6 +278,10 @@ pub enum TraceEvent {
         /// Taken by its own pull (not handed over or listed again).
         pulled: bool,
     },
+    /// A fault point fired: the machine took this rare but legal path ([`crate::buggify`]).
+    Buggify {
+        site: &'static str,
+    },
 }
 
 impl TraceEvent {
@@ -436,6 +440,7 @@ impl fmt::Display for TraceEvent {
                 }
                 Ok(())
             }
+            E::Buggify { site } => write!(f, "buggify {site}"),
             E::LatePullReturned { client, ixn } => {
                 write!(f, "late-pull-returned {ixn} for={client}")
             }

@@ -12,7 +12,11 @@ use crate::oracles::{self, OracleInput, Violation};
 use crate::scenario::Scenario;
 use crate::shell::{run_host, HostCtx, OperatorDesk};
 use crate::trace::Trace;
-use crate::workload::{self, sub_seed, STREAM_AGENT, STREAM_PROXY_CHOICE};
+use crate::workload::{
+    self, sub_seed, STREAM_AGENT, STREAM_BUGGIFY_ACTIVATION, STREAM_BUGGIFY_MACHINE,
+    STREAM_BUGGIFY_SHELL, STREAM_PROXY_CHOICE,
+};
+use ixsim_core::buggify::{Activation, Buggify};
 use ixsim_core::clients::agent::{AgentConfig, AgentDesktop};
 use ixsim_core::clients::media::{MediaServer, MediaServerConfig};
 use ixsim_core::clients::prober::{self, Prober, ProberConfig};
@@ -65,6 +69,8 @@ pub struct Stats {
     pub max_agents_logged_in: u64,
     /// Agents logged in to the whole cluster at the end.
     pub agents_logged_in_at_end: u64,
+    /// Fault points that fired (`[buggify]`, trace events `buggify SITE`).
+    pub buggify_fired: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -119,6 +125,7 @@ struct Hosts {
 
 fn ctx(
     scenario: &Scenario,
+    seed: u64,
     trace: &Rc<RefCell<Trace>>,
     host: u16,
     servers: Vec<Vec<String>>,
@@ -133,6 +140,32 @@ fn ctx(
         connect_timeout_ms: scenario.client.connect_timeout_ms,
         reconnect_backoff_ms: scenario.client.reconnect_backoff_ms,
         operator: None,
+        buggify: buggify(scenario, seed, host, STREAM_BUGGIFY_SHELL),
+    }
+}
+
+/// Which fault points the run activates (from the seed only: the same on every host).
+fn activation(scenario: &Scenario, seed: u64) -> Option<(Activation, u32)> {
+    let options = scenario.buggify.as_ref()?;
+    let allowed = options.allowed_sites();
+    let active = Buggify::activation(
+        sub_seed(seed, STREAM_BUGGIFY_ACTIVATION),
+        options.activate_per_mille,
+        &allowed,
+    );
+    Some((active, options.fire_per_mille))
+}
+
+/// The fault points of host `host`'s shell (`STREAM_BUGGIFY_SHELL`) or machine
+/// (`STREAM_BUGGIFY_MACHINE`); off without a `[buggify]` section.
+fn buggify(scenario: &Scenario, seed: u64, host: u16, stream: u64) -> Buggify {
+    match activation(scenario, seed) {
+        Some((active, fire_per_mille)) => Buggify::new(
+            active,
+            fire_per_mille,
+            sub_seed(seed, stream + u64::from(host)),
+        ),
+        None => Buggify::off(),
     }
 }
 
@@ -148,6 +181,7 @@ fn host_id(names: &[String], name: &str) -> u16 {
 fn build_is_hosts(
     sim: &mut turmoil::Sim<'_>,
     scenario: &Scenario,
+    seed: u64,
     trace: &Rc<RefCell<Trace>>,
     names: &[String],
 ) -> Vec<(u16, Rc<RefCell<IsDatabase>>)> {
@@ -160,7 +194,9 @@ fn build_is_hosts(
                 Some(_) => vec![vec!["license".to_string()]],
                 None => Vec::new(),
             };
-            let mut is_ctx = ctx(scenario, trace, host_id(names, &host), license);
+            let host_index = host_id(names, &host);
+            let mut is_ctx = ctx(scenario, seed, trace, host_index, license);
+            let faults = buggify(scenario, seed, host_index, STREAM_BUGGIFY_MACHINE);
             is_ctx.listen = true;
             is_ctx.durable = Some(db.clone());
             let cfg = is_config(scenario, node);
@@ -171,12 +207,14 @@ fn build_is_hosts(
                     planted_bug: scenario.ha.planted_bug.map(Into::into),
                 };
                 sim.host(host, move || {
-                    run_host(is_ctx.clone(), PairMember::new(pair_cfg.clone()))
+                    let member = PairMember::new(pair_cfg.clone()).with_buggify(faults.clone());
+                    run_host(is_ctx.clone(), member)
                 });
             } else {
                 let store = db.clone();
                 sim.host(host, move || {
-                    let node = IsNode::new(cfg.clone(), store.borrow().clone());
+                    let node = IsNode::new(cfg.clone(), store.borrow().clone())
+                        .with_buggify(faults.clone());
                     run_host(is_ctx.clone(), node)
                 });
             }
@@ -190,6 +228,7 @@ fn build_is_hosts(
 fn build_supervisor(
     sim: &mut turmoil::Sim<'_>,
     scenario: &Scenario,
+    seed: u64,
     trace: &Rc<RefCell<Trace>>,
     names: &[String],
 ) -> OperatorDesk {
@@ -211,7 +250,7 @@ fn build_supervisor(
         lease_ms: scenario.ha.heartbeat_timeout_ms,
     };
     let desk: OperatorDesk = Rc::new(RefCell::new(None));
-    let mut sup_ctx = ctx(scenario, trace, host_id(names, "supervisor"), servers);
+    let mut sup_ctx = ctx(scenario, seed, trace, host_id(names, "supervisor"), servers);
     sup_ctx.operator = Some(desk.clone());
     sim.host("supervisor", move || {
         run_host(sup_ctx.clone(), Supervisor::new(cfg.clone()))
@@ -223,6 +262,7 @@ fn build_supervisor(
 fn build_proxies(
     sim: &mut turmoil::Sim<'_>,
     scenario: &Scenario,
+    seed: u64,
     trace: &Rc<RefCell<Trace>>,
     names: &[String],
 ) {
@@ -250,10 +290,13 @@ fn build_proxies(
             client_idle_timeout_ms: scenario.is.client_idle_timeout_ms,
             tick_ms: scenario.client.tick_ms,
         };
-        let mut proxy_ctx = ctx(scenario, trace, host_id(names, &name), scenario.is_hosts());
+        let host_index = host_id(names, &name);
+        let mut proxy_ctx = ctx(scenario, seed, trace, host_index, scenario.is_hosts());
         proxy_ctx.listen = true;
+        let faults = buggify(scenario, seed, host_index, STREAM_BUGGIFY_MACHINE);
         sim.host(name, move || {
-            run_host(proxy_ctx.clone(), Proxy::new(cfg.clone()))
+            let proxy = Proxy::new(cfg.clone()).with_buggify(faults.clone());
+            run_host(proxy_ctx.clone(), proxy)
         });
     }
 }
@@ -275,7 +318,7 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
         let draw = sub_seed(seed, STREAM_PROXY_CHOICE + u64::from(host_id(&names, host)));
         vec![vec![proxies[(draw % proxies.len() as u64) as usize].clone()]]
     };
-    let databases = build_is_hosts(sim, scenario, &trace, &names);
+    let databases = build_is_hosts(sim, scenario, seed, &trace, &names);
 
     let media_cfg = MediaServerConfig {
         name: "media".to_string(),
@@ -286,6 +329,7 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
     let mailbox = Rc::new(RefCell::new(Mailbox::default()));
     let mut media_ctx = ctx(
         scenario,
+        seed,
         &trace,
         host_id(&names, "media"),
         servers_of("media"),
@@ -315,6 +359,7 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
     };
     let router_ctx = ctx(
         scenario,
+        seed,
         &trace,
         host_id(&names, "router1"),
         servers_of("router1"),
@@ -339,7 +384,9 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
             tick_ms: client.tick_ms,
         };
         let name = format!("agent{index}");
-        let agent_ctx = ctx(scenario, &trace, host_id(&names, &name), servers_of(&name));
+        let host_index = host_id(&names, &name);
+        let agent_ctx = ctx(scenario, seed, &trace, host_index, servers_of(&name));
+        let faults = buggify(scenario, seed, host_index, STREAM_BUGGIFY_MACHINE);
         let incarnations = Rc::new(Cell::new(0u32));
         let agent_seed = sub_seed(seed, STREAM_AGENT + u64::from(index));
         sim.host(name, move || {
@@ -349,18 +396,19 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
                 agent_cfg.clone(),
                 sub_seed(agent_seed, u64::from(incarnation)),
                 incarnation,
-            );
+            )
+            .with_buggify(faults.clone());
             run_host(agent_ctx.clone(), desktop)
         });
     }
     let operator = scenario
         .has_supervisor()
-        .then(|| build_supervisor(sim, scenario, &trace, &names));
-    build_proxies(sim, scenario, &trace, &names);
+        .then(|| build_supervisor(sim, scenario, seed, &trace, &names));
+    build_proxies(sim, scenario, seed, &trace, &names);
     if let Some(options) = &scenario.prober {
         let mut servers = vec![vec!["proxy1".to_string()]];
         servers.extend(scenario.is_hosts().into_iter().take(2));
-        let prober_ctx = ctx(scenario, &trace, host_id(&names, "prober"), servers);
+        let prober_ctx = ctx(scenario, seed, &trace, host_id(&names, "prober"), servers);
         let cfg = ProberConfig {
             name: "prober".to_string(),
             steps: match options.script {
@@ -442,7 +490,7 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
                     urs.rotate_left(index % count);
                     servers.push(urs);
                 }
-                let mut ors_ctx = ctx(scenario, &trace, host_id(&names, &name), servers);
+                let mut ors_ctx = ctx(scenario, seed, &trace, host_id(&names, &name), servers);
                 if ors.backup {
                     // The supervisor connects to pair members.
                     ors_ctx.listen = true;
@@ -453,6 +501,12 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
                 let incarnations = Rc::new(Cell::new(0u32));
                 let installed = versions.clone();
                 let host = name.clone();
+                let faults = buggify(
+                    scenario,
+                    seed,
+                    host_id(&names, &name),
+                    STREAM_BUGGIFY_MACHINE,
+                );
                 sim.host(name, move || {
                     incarnations.set(incarnations.get() + 1);
                     let mut cfg = cfg.clone();
@@ -464,7 +518,10 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
                     {
                         cfg.version = version;
                     }
-                    run_host(ors_ctx.clone(), OrsServer::new(cfg))
+                    run_host(
+                        ors_ctx.clone(),
+                        OrsServer::new(cfg).with_buggify(faults.clone()),
+                    )
                 });
             }
         }
@@ -502,6 +559,7 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
             };
             let mut urs_ctx = ctx(
                 scenario,
+                seed,
                 &trace,
                 host_id(&names, &name),
                 scenario.is_hosts(),
@@ -517,7 +575,13 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
         }
     }
     if let Some(license) = &scenario.license {
-        let mut license_ctx = ctx(scenario, &trace, host_id(&names, "license"), Vec::new());
+        let mut license_ctx = ctx(
+            scenario,
+            seed,
+            &trace,
+            host_id(&names, "license"),
+            Vec::new(),
+        );
         license_ctx.listen = true;
         let cfg = LicenseConfig { pool: license.pool };
         sim.host("license", move || {
@@ -569,6 +633,7 @@ fn stats(trace: &Trace, databases: &[(u16, IsDatabase)], lost: usize) -> Stats {
             }
             TraceEvent::RequestTimedOut { .. } => stats.request_timeouts += 1,
             TraceEvent::Fault { .. } => stats.faults += 1,
+            TraceEvent::Buggify { .. } => stats.buggify_fired += 1,
             _ => {}
         }
     }

@@ -7,6 +7,7 @@
 
 use crate::faults::{Fault, FaultAction, RandomFaults, RandomKind};
 use crate::swarm::SwarmOptions;
+use ixsim_core::buggify::Site;
 use ixsim_core::ha::HaBug;
 use ixsim_core::ids::TenantId;
 use ixsim_core::is_node::{
@@ -87,6 +88,75 @@ pub struct Scenario {
     pub regression: Option<Regression>,
     /// Which dimensions `--swarm` may vary per seed (absent: [`SwarmOptions::default_for`]).
     pub swarm: Option<SwarmOptions>,
+    /// Fault points inside the servers (issue 6 buggify, `ixsim_core::buggify`). Absent: none
+    /// fires and nothing is drawn for them.
+    pub buggify: Option<BuggifyOptions>,
+}
+
+/// `[buggify]`: which fault points a run may take, and how often.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuggifyOptions {
+    /// Chance (per mille) that the seed activates each site for the run.
+    #[serde(default = "defaults::activate_per_mille")]
+    pub activate_per_mille: u32,
+    /// Chance (per mille) that an activated site fires each time a machine reaches it.
+    #[serde(default = "defaults::fire_per_mille")]
+    pub fire_per_mille: u32,
+    /// Only these sites (by name, see `ixsim_core::buggify::Site`); absent: every site.
+    #[serde(default)]
+    pub sites: Option<Vec<String>>,
+}
+
+impl Default for BuggifyOptions {
+    fn default() -> Self {
+        BuggifyOptions {
+            activate_per_mille: defaults::activate_per_mille(),
+            fire_per_mille: defaults::fire_per_mille(),
+            sites: None,
+        }
+    }
+}
+
+impl BuggifyOptions {
+    /// The sites a run may activate (unknown names are rejected by validation).
+    pub fn allowed_sites(&self) -> Vec<Site> {
+        match &self.sites {
+            None => Site::ALL.to_vec(),
+            Some(names) => names.iter().filter_map(|name| Site::parse(name)).collect(),
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.activate_per_mille > 1000 {
+            return Err(format!(
+                "buggify.activate_per_mille must be in 0..=1000, not {}",
+                self.activate_per_mille
+            ));
+        }
+        if self.fire_per_mille > 1000 {
+            return Err(format!(
+                "buggify.fire_per_mille must be in 0..=1000, not {}",
+                self.fire_per_mille
+            ));
+        }
+        let Some(names) = &self.sites else {
+            return Ok(());
+        };
+        if names.is_empty() {
+            return Err("buggify.sites is empty; omit it to allow every site".to_string());
+        }
+        for name in names {
+            if Site::parse(name).is_none() {
+                let known: Vec<&str> = Site::ALL.iter().map(|site| site.name()).collect();
+                return Err(format!(
+                    "buggify.sites: unknown site `{name}` (known: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -111,6 +181,12 @@ pub struct Liveness {
 mod defaults {
     pub fn tick_ms() -> u64 {
         5
+    }
+    pub fn activate_per_mille() -> u32 {
+        250
+    }
+    pub fn fire_per_mille() -> u32 {
+        50
     }
     pub fn one() -> u32 {
         1
@@ -691,6 +767,14 @@ impl Scenario {
         Ok(scenario)
     }
 
+    /// Turns the fault points on with the default rates when the scenario has no `[buggify]`
+    /// section (the CLI's `--buggify`); a section the scenario has is kept as written.
+    pub fn enable_buggify(&mut self) {
+        if self.buggify.is_none() {
+            self.buggify = Some(BuggifyOptions::default());
+        }
+    }
+
     /// Is there a supervisor (host `supervisor`): IS pairs with backups, or ORS pairs.
     pub fn has_supervisor(&self) -> bool {
         self.topology.backup || self.ors.as_ref().is_some_and(|ors| ors.backup)
@@ -1043,6 +1127,9 @@ impl Scenario {
 
     /// Every problem the runner could not honour, as one message naming the field.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(buggify) = &self.buggify {
+            buggify.validate()?;
+        }
         self.validate_cluster()?;
         self.validate_ors()?;
         let check = |ok: bool, problem: &str| if ok { Ok(()) } else { Err(problem.to_string()) };

@@ -19,6 +19,7 @@
 use crate::codec::FrameCodec;
 use crate::trace::Trace;
 use futures::{SinkExt, StreamExt};
+use ixsim_core::buggify::{Buggify, Site, SLOW_SEND_MS, SLOW_WRITE_MS};
 use ixsim_core::db::{Commit, DbOp, DbSession, Durable};
 use ixsim_core::ids::SimTime;
 use ixsim_core::machine::{Command, Control, Input, Machine, Output, Peer, TimerId, WriteId};
@@ -50,6 +51,8 @@ pub struct HostCtx {
     pub reconnect_backoff_ms: u64,
     /// Where the runner drops operator commands for this host's machine (the supervisor's).
     pub operator: Option<OperatorDesk>,
+    /// The shell's fault points ([`Site::DbWriteSlow`], [`Site::SendSlow`]); off by default.
+    pub buggify: Buggify,
 }
 
 /// The runner's line to a host's machine for operator commands: the running shell puts its
@@ -216,6 +219,10 @@ struct Driver<M> {
     session: DbSession,
     inputs: VecDeque<Feed>,
     outputs: Vec<Output>,
+    buggify: Buggify,
+    /// Frames a [`Site::SendSlow`] holds back, per peer: the connection's generation, when
+    /// they go, and the frames in order (later sends to the peer queue behind them).
+    slow: BTreeMap<Peer, (u64, SimTime, VecDeque<Message>)>,
 }
 
 impl<M: Machine> Driver<M> {
@@ -240,12 +247,9 @@ impl<M: Machine> Driver<M> {
 
     fn carry_out(&mut self, now: SimTime, output: Output) {
         match output {
-            Output::Send(peer, message) => {
-                if let Some((_, tx)) = self.conns.get(&peer) {
-                    let _ = tx.send(message);
-                }
-            }
+            Output::Send(peer, message) => self.send(now, peer, message),
             Output::Close(peer) => {
+                self.slow.remove(&peer);
                 if self.conns.remove(&peer).is_some() {
                     self.trace(
                         now,
@@ -269,10 +273,74 @@ impl<M: Machine> Driver<M> {
                 }
             }
             Output::Persist(write, op) => {
-                self.commits
-                    .push_back((now + self.ctx.db_write_ms, write, op));
+                let mut due = now + self.ctx.db_write_ms;
+                if self.buggify.fire(Site::DbWriteSlow) {
+                    self.trace(
+                        now,
+                        TraceEvent::Buggify {
+                            site: Site::DbWriteSlow.name(),
+                        },
+                    );
+                    due += SLOW_WRITE_MS;
+                }
+                // The store commits in issue order: a write is never due before an earlier one.
+                let due = self
+                    .commits
+                    .back()
+                    .map_or(due, |(last, _, _)| due.max(*last));
+                self.commits.push_back((due, write, op));
             }
             Output::Trace(event) => self.trace(now, event),
+        }
+    }
+
+    /// Sends `message` to `peer` now, or behind frames a [`Site::SendSlow`] holds back.
+    fn send(&mut self, now: SimTime, peer: Peer, message: Message) {
+        let Some((generation, tx)) = self.conns.get(&peer) else {
+            return;
+        };
+        if let Some((held, _, queue)) = self.slow.get_mut(&peer) {
+            if held == generation {
+                queue.push_back(message);
+                return;
+            }
+        }
+        if self.buggify.fire(Site::SendSlow) {
+            let generation = *generation;
+            self.trace(
+                now,
+                TraceEvent::Buggify {
+                    site: Site::SendSlow.name(),
+                },
+            );
+            let queue = VecDeque::from([message]);
+            self.slow
+                .insert(peer, (generation, now + SLOW_SEND_MS, queue));
+            return;
+        }
+        let _ = tx.send(message);
+    }
+
+    /// Sends the frames whose [`Site::SendSlow`] delay is over, on the connection they were
+    /// meant for (none if it closed meanwhile).
+    fn flush_slow(&mut self, now: SimTime) {
+        let due: Vec<Peer> = self
+            .slow
+            .iter()
+            .filter(|(_, (_, at, _))| *at <= now)
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in due {
+            let Some((held, _, queue)) = self.slow.remove(&peer) else {
+                continue;
+            };
+            if let Some((generation, tx)) = self.conns.get(&peer) {
+                if *generation == held {
+                    for message in queue {
+                        let _ = tx.send(message);
+                    }
+                }
+            }
         }
     }
 
@@ -330,10 +398,8 @@ impl<M: Machine> Driver<M> {
     fn next_deadline(&self) -> Option<SimTime> {
         let timer = self.deadlines.first().map(|(at, _)| *at);
         let commit = self.commits.front().map(|(due, _, _)| *due);
-        match (timer, commit) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let slow = self.slow.values().map(|(_, at, _)| *at).min();
+        [timer, commit, slow].into_iter().flatten().min()
     }
 
     fn on_event(&mut self, now: SimTime, event: ShellEvent) {
@@ -377,6 +443,7 @@ impl<M: Machine> Driver<M> {
                     .is_some_and(|(current, _)| *current == generation)
                 {
                     self.conns.remove(&peer);
+                    self.slow.remove(&peer);
                     let what = if corrupt {
                         format!("{peer} (corrupt frame)")
                     } else {
@@ -431,7 +498,10 @@ pub async fn run_host<M: Machine + 'static>(ctx: HostCtx, machine: M) -> turmoil
         *desk.borrow_mut() = Some(tx);
         rx
     });
+    let buggify = ctx.buggify.clone();
     let mut driver = Driver {
+        buggify,
+        slow: BTreeMap::new(),
         ctx,
         machine,
         conns: BTreeMap::new(),
@@ -459,6 +529,7 @@ pub async fn run_host<M: Machine + 'static>(ctx: HostCtx, machine: M) -> turmoil
             }
             _ = tokio::time::sleep(Duration::from_millis(sleep_ms.unwrap_or(0))), if sleep_ms.is_some() => {
                 let now = now_ms();
+                driver.flush_slow(now);
                 driver.fire_due_timers(now);
                 driver.commit_due(now);
             }

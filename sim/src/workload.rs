@@ -25,6 +25,12 @@ pub const STREAM_WORKLOAD: u64 = 1;
 pub const STREAM_AGENT: u64 = 1000;
 /// Which proxy each client picks (plus the client's host id).
 pub const STREAM_PROXY_CHOICE: u64 = 5000;
+/// Which fault points a run activates (`[buggify]`).
+pub const STREAM_BUGGIFY_ACTIVATION: u64 = 7000;
+/// Each machine's fault-point draws (plus the host id).
+pub const STREAM_BUGGIFY_MACHINE: u64 = 8000;
+/// Each host shell's fault-point draws (plus the host id).
+pub const STREAM_BUGGIFY_SHELL: u64 = 9000;
 
 pub fn draw(scenario: &Scenario, seed: u64) -> Vec<SubmitSpec> {
     let workload = &scenario.workload;

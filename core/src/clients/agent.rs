@@ -9,6 +9,7 @@
 //! [S-INV-owner] oracle checks from these that no interaction is ever in two agents' hands.
 
 use super::{Pending, TICK_TIMER};
+use crate::buggify::{Buggify, Site};
 use crate::ids::{AgentId, IxnId, SimTime, TenantId};
 use crate::machine::{Input, Machine, Output, Peer};
 use crate::protocol::{ClientKind, ErrorCode, Event, Field, Message, Request};
@@ -58,9 +59,17 @@ pub struct AgentDesktop {
     unconfirmed: BTreeSet<IxnId>,
     pending: Pending<Sent>,
     last_sent_at: SimTime,
+    /// Fault point [`Site::AgentDeclineInvite`]; off by default.
+    buggify: Buggify,
 }
 
 impl AgentDesktop {
+    /// The desktop with these fault points ([`crate::buggify`]).
+    pub fn with_buggify(mut self, buggify: Buggify) -> Self {
+        self.buggify = buggify;
+        self
+    }
+
     /// `seed` drives handling times and accept decisions; `incarnation` counts process starts.
     pub fn new(cfg: AgentConfig, seed: u64, incarnation: u32) -> Self {
         debug_assert!(
@@ -77,6 +86,7 @@ impl AgentDesktop {
             unconfirmed: BTreeSet::new(),
             pending: Pending::default(),
             last_sent_at: 0,
+            buggify: Buggify::off(),
         }
     }
 
@@ -129,7 +139,8 @@ impl AgentDesktop {
     }
 
     fn on_invite(&mut self, now: SimTime, ixn: IxnId, out: &mut Vec<Output>) {
-        let accept = self.rng.random_range(0..1000) < self.cfg.accept_per_mille;
+        let accept = self.rng.random_range(0..1000) < self.cfg.accept_per_mille
+            && !self.buggify.fires(Site::AgentDeclineInvite, out);
         if accept {
             self.send(
                 now,

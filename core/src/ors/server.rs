@@ -35,6 +35,7 @@
 
 use super::assoc::{Associations, Link, Refused, SessionId};
 use super::strategy::{Action, Run, Strategy};
+use crate::buggify::{Buggify, Site};
 use crate::clients::{Pending, TICK_TIMER};
 use crate::db::DbOp;
 use crate::ids::{AgentId, IxnId, RefId, SimTime, TenantId};
@@ -320,6 +321,8 @@ pub struct OrsServer {
     urs_connected: bool,
     urs_pending: Pending<Submit>,
     delivering: BTreeMap<IxnId, Delivering>,
+    /// Fault point [`Site::OrsPullOne`]; off by default.
+    buggify: Buggify,
 }
 
 impl OrsServer {
@@ -362,7 +365,14 @@ impl OrsServer {
             urs_connected: false,
             urs_pending: Pending::default(),
             delivering: BTreeMap::new(),
+            buggify: Buggify::off(),
         }
+    }
+
+    /// The server with these fault points ([`crate::buggify`]).
+    pub fn with_buggify(mut self, buggify: Buggify) -> Self {
+        self.buggify = buggify;
+        self
     }
 
     /// Registers with the nodes, as primary only: a backup keeps its connections but takes no
@@ -1562,6 +1572,11 @@ impl OrsServer {
         // Pulls wait for the registration's answer: the node first lists what this name still
         // owns, which counts against the limit.
         if self.registered && self.cfg.pull_by_this_node && !self.pulling && room > 0 {
+            let count = if room > 1 && self.buggify.fires(Site::OrsPullOne, out) {
+                1
+            } else {
+                room
+            };
             if let Some(queue) = self
                 .cfg
                 .queues
@@ -1571,13 +1586,13 @@ impl OrsServer {
                     tenant: Field::Value(self.cfg.tenant),
                     queue: queue.queue.clone(),
                     view: queue.view.clone(),
-                    count: room,
+                    count,
                     hold_ms: None,
                 };
                 self.next_queue += 1;
                 self.pulling = true;
                 out.push(Output::Trace(TraceEvent::OrsPullAsked {
-                    count: room,
+                    count,
                     holding: self.owned.len() as u32,
                 }));
                 let hold = self.cfg.pull_hold_timeout_ms;
