@@ -325,6 +325,15 @@ impl Sut {
                 }
                 Output::SetTimer(_, at) => self.timer = Some(at),
                 Output::CancelTimer(_) => self.timer = None,
+                // A node that let a request time out and has been silent for a whole timeout
+                // is taken for dead; the proxy fails what it asked there at once (in the
+                // outputs that follow) and the shell would connect again.
+                Output::Close(Peer::Server(node)) => {
+                    assert!(
+                        self.forget_node(node as usize),
+                        "proxy closed node {node}, which is not connected"
+                    );
+                }
                 Output::Close(peer) => panic!("proxy closed {peer:?}"),
                 Output::Persist(..) => panic!("the proxy has no database"),
                 Output::Trace(_) => {}
@@ -653,8 +662,18 @@ impl Sut {
     }
 
     fn node_down(&mut self, node: usize) {
-        if !self.up.remove(&node) {
+        if !self.forget_node(node) {
             return;
+        }
+        // Each lost answer may complete a different request: attribute the step to none.
+        self.feed(Input::Disconnected(Peer::Server(node as u16)), None);
+    }
+
+    /// The model's side of a node connection ending (the node went away, or the proxy closed
+    /// it): what was asked of it will not be answered. False when it was not up.
+    fn forget_node(&mut self, node: usize) -> bool {
+        if !self.up.remove(&node) {
+            return false;
         }
         let lost: Vec<Option<u32>> = self
             .outstanding
@@ -673,8 +692,7 @@ impl Sut {
                 asked.saw_node_down = true;
             }
         }
-        // Each lost answer may complete a different request: attribute the step to none.
-        self.feed(Input::Disconnected(Peer::Server(node as u16)), None);
+        true
     }
 
     fn advance(&mut self, by: u64) {

@@ -16,6 +16,7 @@
 //! Must not: draw a random number when off. [`Buggify::off`] (the default) never fires and
 //! never touches an RNG, so runs without buggify keep their trace hashes bit for bit.
 
+use crate::ids::SimTime;
 use crate::machine::Output;
 use crate::trace::TraceEvent;
 use rand::{Rng, SeedableRng};
@@ -127,6 +128,9 @@ pub struct Buggify {
     fire_per_mille: u32,
     /// None when off: nothing is ever drawn.
     rng: Option<ChaCha8Rng>,
+    /// From this time on nothing fires (and nothing is drawn): the heal period of a run that
+    /// judges liveness is free of faults, those inside the servers included.
+    quiet_from_ms: Option<SimTime>,
 }
 
 impl Buggify {
@@ -163,16 +167,24 @@ impl Buggify {
             active,
             fire_per_mille,
             rng: Some(ChaCha8Rng::seed_from_u64(machine_seed)),
+            quiet_from_ms: None,
         }
+    }
+
+    /// The same fault points, silent from `quiet_from_ms` on.
+    pub fn quiet_from(mut self, quiet_from_ms: Option<SimTime>) -> Self {
+        self.quiet_from_ms = quiet_from_ms;
+        self
     }
 
     pub fn is_off(&self) -> bool {
         self.rng.is_none()
     }
 
-    /// Whether `site` fires this time. Draws only for an activated site.
-    pub fn fire(&mut self, site: Site) -> bool {
-        if !self.active.contains(site) {
+    /// Whether `site` fires this time (at `now`). Draws only for an activated site before the
+    /// quiet time.
+    pub fn fire(&mut self, site: Site, now: SimTime) -> bool {
+        if !self.active.contains(site) || self.quiet_from_ms.is_some_and(|quiet| now >= quiet) {
             return false;
         }
         let Some(rng) = self.rng.as_mut() else {
@@ -182,8 +194,8 @@ impl Buggify {
     }
 
     /// [`Buggify::fire`], tracing the firing for the machine's output.
-    pub fn fires(&mut self, site: Site, out: &mut Vec<Output>) -> bool {
-        let fired = self.fire(site);
+    pub fn fires(&mut self, site: Site, now: SimTime, out: &mut Vec<Output>) -> bool {
+        let fired = self.fire(site, now);
         if fired {
             out.push(Output::Trace(TraceEvent::Buggify { site: site.name() }));
         }
@@ -209,7 +221,7 @@ mod tests {
     #[test]
     fn off_never_fires() {
         let mut buggify = Buggify::off();
-        assert!(Site::ALL.into_iter().all(|site| !buggify.fire(site)));
+        assert!(Site::ALL.into_iter().all(|site| !buggify.fire(site, 0)));
         assert!(buggify.is_off());
     }
 
@@ -218,7 +230,7 @@ mod tests {
         let active = Buggify::activation(7, 1000, &Site::ALL);
         assert_eq!(active.sites(), Site::ALL.to_vec());
         let mut buggify = Buggify::new(active, 1000, 9);
-        assert!(Site::ALL.into_iter().all(|site| buggify.fire(site)));
+        assert!(Site::ALL.into_iter().all(|site| buggify.fire(site, 0)));
     }
 
     #[test]

@@ -327,8 +327,8 @@ impl IsNode {
     }
 
     /// [`Site::IsPullShort`]: keeps the first half (at least one) of a pull's picks.
-    fn maybe_shorten(&mut self, picked: &mut Vec<IxnId>, out: &mut Vec<Output>) {
-        if picked.len() > 1 && self.buggify.fires(Site::IsPullShort, out) {
+    fn maybe_shorten(&mut self, now: SimTime, picked: &mut Vec<IxnId>, out: &mut Vec<Output>) {
+        if picked.len() > 1 && self.buggify.fires(Site::IsPullShort, now, out) {
             picked.truncate(picked.len().div_ceil(2));
         }
     }
@@ -737,7 +737,7 @@ impl IsNode {
         self.persist(DbOp::Put(record), then, out);
     }
 
-    fn serve_held(&mut self, _now: SimTime, queue: &str, out: &mut Vec<Output>) {
+    fn serve_held(&mut self, now: SimTime, queue: &str, out: &mut Vec<Output>) {
         let mut index = 0;
         while index < self.held.len() {
             if self.held[index].queue != queue {
@@ -755,7 +755,7 @@ impl IsNode {
             }
             let held = self.held.remove(index);
             self.cancel_timer(held.timer, out);
-            self.maybe_shorten(&mut picked, out);
+            self.maybe_shorten(now, &mut picked, out);
             self.hand_out(
                 held.peer,
                 held.ref_id,
@@ -1003,7 +1003,7 @@ impl IsNode {
                     }
                 }
                 for peer in quiet {
-                    if self.buggify.fires(Site::IsIdleCloseEarly, out) {
+                    if self.buggify.fires(Site::IsIdleCloseEarly, now, out) {
                         out.push(Output::Close(peer));
                     }
                 }
@@ -1363,7 +1363,7 @@ impl IsNode {
         let view_cfg = self.view(queue, view).ok_or(ErrorCode::UnknownObject)?;
         let mut picked = self.select(queue, &view_cfg, count);
         if !picked.is_empty() || count == 0 || self.held.len() >= self.cfg.held_pulls_max {
-            self.maybe_shorten(&mut picked, out);
+            self.maybe_shorten(now, &mut picked, out);
             self.hand_out(peer, ref_id, client, queue, view, picked, out);
             return Ok(());
         }

@@ -633,7 +633,7 @@ impl Proxy {
         out: &mut Vec<Output>,
     ) -> Result<(), ErrorCode> {
         let id = *ixn.value().ok_or(ErrorCode::NotAccessible)?;
-        if self.cache.contains_key(&id) && self.buggify.fires(Site::ProxyForgetOwner, out) {
+        if self.cache.contains_key(&id) && self.buggify.fires(Site::ProxyForgetOwner, now, out) {
             self.cache.remove(&id);
         }
         if let Some(node) = self.cache.get(&id).copied() {
@@ -813,7 +813,7 @@ impl Proxy {
                     };
                     if error.is_none()
                         && items.len() > 1
-                        && self.buggify.fires(Site::ProxyMergeReversed, out)
+                        && self.buggify.fires(Site::ProxyMergeReversed, now, out)
                     {
                         items.reverse();
                     }

@@ -43,6 +43,8 @@ pub struct OracleInput<'a> {
     pub end_ms: SimTime,
     /// [S-INV-live]'s settle time, when the scenario asks for liveness.
     pub settle_ms: Option<SimTime>,
+    /// How many interactions an agent may hold at once (`is.agent_capacity`).
+    pub agent_capacity: u32,
     /// The ORS configuration [S-ORS-pull] judges against, when there are ORS hosts.
     pub ors: Option<OrsPullRules>,
 }
@@ -173,9 +175,13 @@ pub fn ors_pull(input: &OracleInput<'_>) -> Vec<Violation> {
     violations
 }
 
-/// [S-INV-live]: a healed cluster converges. Every interaction acknowledged at `t` is completed
-/// by the end of the run if the run went on for `settle_ms` past both `t` and the last fault
-/// (the last `FAULT` entry, which is the last heal: every drawn fault heals within the run).
+/// [S-INV-live]: a healed cluster converges: every queued interaction is delivered when agents
+/// are available. An interaction acknowledged at `t` and not completed by the end is a
+/// violation when the run went on for `settle_ms` past both `t` and the last fault (the last
+/// `FAULT` entry: the runner judges liveness only when the plan leaves nothing broken), and an
+/// agent sat available (alive, logged in, holding less than its capacity) for half of
+/// `settle_ms` at a stretch in that time. An overloaded cluster, whose agents never have a free
+/// moment, is slow, not stuck; a backlog with idle agents beside it is stuck.
 pub fn live(input: &OracleInput<'_>) -> Vec<Violation> {
     let Some(settle_ms) = input.settle_ms else {
         return Vec::new();
@@ -185,20 +191,131 @@ pub fn live(input: &OracleInput<'_>) -> Vec<Violation> {
         completed,
         last_fault,
     } = Completion::of(input);
+    let idle_ms = settle_ms / 2;
+    let available = Availability::of(input);
     acked
         .iter()
         .filter(|(ixn, at)| {
-            !completed.contains(ixn) && input.end_ms >= (**at).max(last_fault) + settle_ms
+            let from = (**at).max(last_fault);
+            !completed.contains(ixn) && input.end_ms >= from + settle_ms
         })
-        .map(|(ixn, at)| Violation {
-            oracle: LIVE,
-            at_ms: input.end_ms,
-            detail: format!(
-                "{ixn} (acknowledged at {at} ms, last fault at {last_fault} ms) was not completed \
-                 within {settle_ms} ms of both"
-            ),
+        .filter_map(|(ixn, at)| {
+            let from = (*at).max(last_fault);
+            let (agent, idle_from) = available.idle_stretch(from, input.end_ms, idle_ms)?;
+            Some(Violation {
+                oracle: LIVE,
+                at_ms: input.end_ms,
+                detail: format!(
+                    "{ixn} (acknowledged at {at} ms, last fault at {last_fault} ms) was not \
+                     completed within {settle_ms} ms of both, while {agent} was available \
+                     from {idle_from} ms for {idle_ms} ms or more"
+                ),
+            })
         })
         .collect()
+}
+
+/// When each agent could take work: alive, logged in on some node, holding (as the nodes count)
+/// less than its capacity. Stretches of availability per agent, as `[from, to)`.
+struct Availability {
+    stretches: BTreeMap<AgentId, Vec<(SimTime, SimTime)>>,
+}
+
+impl Availability {
+    fn of(input: &OracleInput<'_>) -> Self {
+        let trace = input.trace;
+        let capacity = input.agent_capacity.max(1) as usize;
+        let agent_of_host: BTreeMap<u16, AgentId> = trace
+            .hosts
+            .iter()
+            .enumerate()
+            .filter_map(|(index, name)| {
+                let number = name.strip_prefix("agent")?.parse().ok()?;
+                Some((index as u16, AgentId(number)))
+            })
+            .collect();
+        let mut holding: BTreeMap<AgentId, BTreeSet<IxnId>> = BTreeMap::new();
+        let mut dead: BTreeSet<AgentId> = BTreeSet::new();
+        let mut logins: BTreeMap<u16, BTreeSet<AgentId>> = BTreeMap::new();
+        let mut since: BTreeMap<AgentId, SimTime> = BTreeMap::new();
+        let mut stretches: BTreeMap<AgentId, Vec<(SimTime, SimTime)>> = BTreeMap::new();
+        for entry in &trace.entries {
+            let own = agent_of_host.get(&entry.host).copied();
+            if let Some(agent) = own {
+                dead.remove(&agent);
+            }
+            match &entry.event {
+                // What a node counts against the agent's capacity: from its acceptance until
+                // the node stops it or takes it back (a desktop that lost its connection has
+                // forgotten it, but the node keeps it for the agent through the owner's grace
+                // [S-IS-owner], and so it is not free for other work yet).
+                TraceEvent::Accepted { agent, ixn } | TraceEvent::AgentTook { agent, ixn } => {
+                    holding.entry(*agent).or_default().insert(*ixn);
+                }
+                TraceEvent::AgentCompleted { ixn, .. }
+                | TraceEvent::Stopped { ixn }
+                | TraceEvent::Released { ixn, .. }
+                | TraceEvent::Queued { ixn, .. }
+                | TraceEvent::Placed { ixn, .. } => {
+                    for held in holding.values_mut() {
+                        held.remove(ixn);
+                    }
+                }
+                TraceEvent::AgentLoggedIn { agent } => {
+                    logins.entry(entry.host).or_default().insert(*agent);
+                }
+                TraceEvent::AgentLoggedOut { agent } => {
+                    logins.entry(entry.host).or_default().remove(agent);
+                }
+                TraceEvent::ProcessKilled
+                | TraceEvent::Demoted { .. }
+                | TraceEvent::Fenced { .. } => {
+                    logins.remove(&entry.host);
+                    if let Some(agent) = own {
+                        dead.insert(agent);
+                    }
+                }
+                _ => continue,
+            }
+            for agent in agent_of_host.values() {
+                let free = !dead.contains(agent)
+                    && logins.values().any(|set| set.contains(agent))
+                    && holding.get(agent).map_or(0, BTreeSet::len) < capacity;
+                match (free, since.get(agent).copied()) {
+                    (true, None) => {
+                        since.insert(*agent, entry.at);
+                    }
+                    (false, Some(from)) => {
+                        since.remove(agent);
+                        stretches.entry(*agent).or_default().push((from, entry.at));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (agent, from) in since {
+            stretches
+                .entry(agent)
+                .or_default()
+                .push((from, SimTime::MAX));
+        }
+        Availability { stretches }
+    }
+
+    /// An agent available for `idle_ms` at a stretch within `[from, to]`, and when it began.
+    fn idle_stretch(
+        &self,
+        from: SimTime,
+        to: SimTime,
+        idle_ms: SimTime,
+    ) -> Option<(AgentId, SimTime)> {
+        self.stretches.iter().find_map(|(agent, stretches)| {
+            stretches.iter().find_map(|(start, end)| {
+                let (start, end) = ((*start).max(from), (*end).min(to));
+                (end >= start + idle_ms).then_some((*agent, start))
+            })
+        })
+    }
 }
 
 /// [S-ORS-detach]: an ORS session routes an interaction away only after it got
@@ -303,7 +420,7 @@ struct Completion {
     acked: BTreeMap<IxnId, SimTime>,
     /// Those completed and not brought back since.
     completed: BTreeSet<IxnId>,
-    /// When the last fault (or heal) was applied.
+    /// When the last fault (or heal, or fault point inside a server) was applied.
     last_fault: SimTime,
 }
 
@@ -316,7 +433,11 @@ impl Completion {
         };
         for entry in &input.trace.entries {
             match &entry.event {
-                TraceEvent::Fault { .. } => completion.last_fault = entry.at,
+                // A fault point inside a server is a fault too (they fall silent at the last
+                // heal when liveness is judged).
+                TraceEvent::Fault { .. } | TraceEvent::Buggify { .. } => {
+                    completion.last_fault = entry.at;
+                }
                 TraceEvent::SubmitAcked { ixn } => {
                     completion.acked.entry(*ixn).or_insert(entry.at);
                 }

@@ -164,9 +164,34 @@ fn buggify(scenario: &Scenario, seed: u64, host: u16, stream: u64) -> Buggify {
             active,
             fire_per_mille,
             sub_seed(seed, stream + u64::from(host)),
-        ),
+        )
+        .quiet_from(buggify_quiet_from(scenario, seed)),
         None => Buggify::off(),
     }
+}
+
+/// When the fault points fall silent: in a run that judges liveness [S-INV-live], at the last
+/// fault of the plan (its last heal), so that the heal period is free of every fault; with no
+/// faults at all, `settle_ms` before the end. Never, without liveness.
+fn buggify_quiet_from(scenario: &Scenario, seed: u64) -> Option<SimTime> {
+    let settle_ms = scenario.liveness.as_ref()?.settle_ms;
+    let plan = expand_plan(scenario, seed);
+    Some(match plan.last() {
+        Some(last) => last.at_ms,
+        None => scenario.duration_ms.saturating_sub(settle_ms),
+    })
+}
+
+/// The run's fault plan: the scenario's faults and the seed's random ones, in time order.
+pub fn expand_plan(scenario: &Scenario, seed: u64) -> Vec<faults::Fault> {
+    faults::expand(
+        &scenario.faults,
+        scenario.random_faults.as_ref(),
+        &scenario.hosts(),
+        scenario.network.latency_max_ms,
+        (scenario.supervised_pairs().len() as u16).max(scenario.topology.pairs),
+        seed,
+    )
 }
 
 /// Trace host id of `name` (its registration order).
@@ -700,14 +725,7 @@ fn cluster_logins(trace: &Trace) -> (u64, u64) {
 pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
     let mut sim = builder(scenario, seed).build();
     let hosts = build_hosts(&mut sim, scenario, seed);
-    let faults = faults::expand(
-        &scenario.faults,
-        scenario.random_faults.as_ref(),
-        &scenario.hosts(),
-        scenario.network.latency_max_ms,
-        (scenario.supervised_pairs().len() as u16).max(scenario.topology.pairs),
-        seed,
-    );
+    let faults = expand_plan(scenario, seed);
     let mut next_fault = 0;
     let duration = Duration::from_millis(scenario.duration_ms);
     while sim.elapsed() < duration {
@@ -759,6 +777,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
             .as_ref()
             .filter(|_| faults::unhealed(&faults, scenario.network.latency_max_ms).is_empty())
             .map(|l| l.settle_ms),
+        agent_capacity: scenario.is.agent_capacity,
         ors: scenario.ors.as_ref().map(|ors| oracles::OrsPullRules {
             hosts: scenario
                 .ors_pairs()

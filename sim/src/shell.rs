@@ -274,7 +274,7 @@ impl<M: Machine> Driver<M> {
             }
             Output::Persist(write, op) => {
                 let mut due = now + self.ctx.db_write_ms;
-                if self.buggify.fire(Site::DbWriteSlow) {
+                if self.buggify.fire(Site::DbWriteSlow, now) {
                     self.trace(
                         now,
                         TraceEvent::Buggify {
@@ -305,7 +305,7 @@ impl<M: Machine> Driver<M> {
                 return;
             }
         }
-        if self.buggify.fire(Site::SendSlow) {
+        if self.buggify.fire(Site::SendSlow, now) {
             let generation = *generation;
             self.trace(
                 now,

@@ -15,7 +15,7 @@
 
 use crate::oracles::Violation;
 use crate::scenario::Scenario;
-use crate::{faults, workload};
+use crate::workload;
 use serde::Serialize;
 use std::fmt;
 
@@ -81,14 +81,7 @@ pub enum ShrinkError {
 /// off. Running it with `seed` gives the same trace as the original.
 pub fn materialize(scenario: &Scenario, seed: u64) -> Scenario {
     let mut out = scenario.clone();
-    out.faults = faults::expand(
-        &scenario.faults,
-        scenario.random_faults.as_ref(),
-        &scenario.hosts(),
-        scenario.network.latency_max_ms,
-        (scenario.supervised_pairs().len() as u16).max(scenario.topology.pairs),
-        seed,
-    );
+    out.faults = crate::runner::expand_plan(scenario, seed);
     out.random_faults = None;
     out.workload.submits = workload::materialize(scenario, seed);
     out.workload.interactions = out.workload.submits.len() as u32;

@@ -140,7 +140,7 @@ impl AgentDesktop {
 
     fn on_invite(&mut self, now: SimTime, ixn: IxnId, out: &mut Vec<Output>) {
         let accept = self.rng.random_range(0..1000) < self.cfg.accept_per_mille
-            && !self.buggify.fires(Site::AgentDeclineInvite, out);
+            && !self.buggify.fires(Site::AgentDeclineInvite, now, out);
         if accept {
             self.send(
                 now,

@@ -1572,7 +1572,7 @@ impl OrsServer {
         // Pulls wait for the registration's answer: the node first lists what this name still
         // owns, which counts against the limit.
         if self.registered && self.cfg.pull_by_this_node && !self.pulling && room > 0 {
-            let count = if room > 1 && self.buggify.fires(Site::OrsPullOne, out) {
+            let count = if room > 1 && self.buggify.fires(Site::OrsPullOne, now, out) {
                 1
             } else {
                 room
