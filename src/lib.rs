@@ -35,8 +35,9 @@ pub struct RunSummary {
     /// Under `--swarm`: what the seed drew (`swarm: agents=3 fault_count=2 ...`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub swarm: Option<String>,
+    /// The whole trace (rendered to text only when asked: [`RunSummary::trace_text`]).
     #[serde(skip)]
-    pub trace_text: String,
+    pub trace: ixsim_sim::trace::Trace,
 }
 
 /// The scenario seed `seed` runs: `scenario` itself, or under swarm testing what the seed drew
@@ -75,8 +76,13 @@ impl RunSummary {
             sim_ms: outcome.sim_ms,
             stats: outcome.stats,
             violations: outcome.violations,
-            trace_text: outcome.trace.render(),
+            trace: outcome.trace,
         })
+    }
+
+    /// The trace as `ixsim run --trace` prints it.
+    pub fn trace_text(&self) -> String {
+        self.trace.render()
     }
 
     pub fn to_json(&self) -> String {

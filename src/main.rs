@@ -525,7 +525,7 @@ fn run_one(
         }
     };
     if trace {
-        print!("{}", summary.trace_text);
+        print!("{}", summary.trace_text());
     }
     if json {
         println!("{}", summary.to_json());

@@ -237,9 +237,13 @@ impl<M: Machine> Driver<M> {
                 Feed::Input(input) => self.machine.handle(now, input, &mut self.outputs),
                 Feed::Control(control) => self.machine.control(now, control, &mut self.outputs),
             }
-            let outputs = std::mem::take(&mut self.outputs);
-            for output in outputs {
+            // The buffer goes back after use: one allocation per host, not one per input.
+            let mut outputs = std::mem::take(&mut self.outputs);
+            for output in outputs.drain(..) {
                 self.carry_out(now, output);
+            }
+            if self.outputs.is_empty() {
+                self.outputs = outputs;
             }
         }
         self.commit_due(now);
