@@ -415,6 +415,36 @@ pub fn one_writer(input: &OracleInput<'_>) -> Vec<Violation> {
 }
 
 /// What the trace says became of the acknowledged interactions ([S-INV-lost], [S-INV-live]).
+/// The lives of each interaction id: a media server may submit an id again after its first
+/// life was stopped (its submit answer was lost), and an agent's completion of the first life
+/// can reach the trace after the second began. A completion counts for the life the agent took.
+#[derive(Default)]
+struct Lives {
+    /// How many times each id was submitted (and taken in).
+    current: BTreeMap<IxnId, u32>,
+    /// The life each agent-held id was taken in.
+    taken_in: BTreeMap<IxnId, u32>,
+}
+
+impl Lives {
+    fn observe(&mut self, event: &TraceEvent) {
+        match event {
+            TraceEvent::Submitted { ixn, .. } => *self.current.entry(*ixn).or_default() += 1,
+            TraceEvent::AgentTook { ixn, .. } => {
+                let life = self.current.get(ixn).copied().unwrap_or(0);
+                self.taken_in.insert(*ixn, life);
+            }
+            _ => {}
+        }
+    }
+
+    /// Does an agent's completion of `ixn` end its current life (not an earlier one)?
+    fn completes_current(&self, ixn: IxnId) -> bool {
+        self.taken_in.get(&ixn).copied().unwrap_or(0)
+            == self.current.get(&ixn).copied().unwrap_or(0)
+    }
+}
+
 struct Completion {
     /// Every acknowledged interaction, with when it was first acknowledged.
     acked: BTreeMap<IxnId, SimTime>,
@@ -431,7 +461,9 @@ impl Completion {
             completed: BTreeSet::new(),
             last_fault: 0,
         };
+        let mut lives = Lives::default();
         for entry in &input.trace.entries {
+            lives.observe(&entry.event);
             match &entry.event {
                 // A fault point inside a server is a fault too (they fall silent at the last
                 // heal when liveness is judged).
@@ -444,6 +476,7 @@ impl Completion {
                 // The agent may not have seen the acknowledgement before the run ended; the
                 // node's record that the owner stopped it is the completion, unless a restart
                 // brought the interaction back (the stop never reached the database).
+                TraceEvent::AgentCompleted { ixn, .. } if !lives.completes_current(*ixn) => {}
                 TraceEvent::AgentCompleted { ixn, .. } | TraceEvent::Stopped { ixn } => {
                     completion.completed.insert(*ixn);
                 }
@@ -683,10 +716,12 @@ pub fn durable(input: &OracleInput<'_>) -> Vec<Violation> {
     // The node (database) each interaction was last submitted to.
     let mut node_of: BTreeMap<IxnId, u16> = BTreeMap::new();
     let mut serving = Serving::default();
+    let mut lives = Lives::default();
     let mut violations = Vec::new();
     let entries = &input.trace.entries;
     for (index, entry) in entries.iter().enumerate() {
         let speaks = serving.observe(entry.host, &entry.event);
+        lives.observe(&entry.event);
         match &entry.event {
             TraceEvent::SubmitAcked { ixn } => {
                 acked.insert(*ixn);
@@ -695,7 +730,9 @@ pub fn durable(input: &OracleInput<'_>) -> Vec<Violation> {
                 held.insert(*ixn, entry.host);
             }
             TraceEvent::AgentCompleted { ixn, .. } => {
-                completed.insert(*ixn);
+                if lives.completes_current(*ixn) {
+                    completed.insert(*ixn);
+                }
                 held.remove(ixn);
             }
             TraceEvent::AgentDropped { ixn, .. } => {

@@ -71,6 +71,11 @@ pub struct Stats {
     pub agents_logged_in_at_end: u64,
     /// Fault points that fired (`[buggify]`, trace events `buggify SITE`).
     pub buggify_fired: u64,
+    /// Interactions submitted again after their first life was stopped: the media server's
+    /// submit answer was lost and it retried the same client-supplied id once the node had
+    /// forgotten it, so the item was handled twice. The product's documented hazard of
+    /// client-supplied ids (seeds 002 and 004, "Duplicate Interaction IDs"), reported here.
+    pub resubmitted_after_stop: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -642,6 +647,7 @@ fn stats(trace: &Trace, databases: &[(u16, IsDatabase)], lost: usize) -> Stats {
     let mut stats = Stats::default();
     let mut acked = BTreeSet::new();
     let mut completed = BTreeSet::new();
+    let mut stopped = BTreeSet::new();
     for entry in &trace.entries {
         match &entry.event {
             TraceEvent::SubmitAcked { ixn } => {
@@ -659,6 +665,12 @@ fn stats(trace: &Trace, databases: &[(u16, IsDatabase)], lost: usize) -> Stats {
             TraceEvent::RequestTimedOut { .. } => stats.request_timeouts += 1,
             TraceEvent::Fault { .. } => stats.faults += 1,
             TraceEvent::Buggify { .. } => stats.buggify_fired += 1,
+            TraceEvent::Stopped { ixn } => {
+                stopped.insert(*ixn);
+            }
+            TraceEvent::Submitted { ixn, .. } if stopped.remove(ixn) => {
+                stats.resubmitted_after_stop += 1;
+            }
             _ => {}
         }
     }

@@ -200,11 +200,16 @@ impl Router {
                     self.holding.insert(ixn, Holding::Idle);
                 }
             }
-            // The node lists what this name still owns when it registers again (a pull answer
-            // may have been lost with the old connection).
+            // The node lists what this name still owns, with no agent, when it registers again:
+            // a pull answer may have been lost with the old connection, and an offer the
+            // router still waits on was lost with it, or with the old primary (a switchover
+            // loads the interaction with no invite open). Both are offered again at once; an
+            // invite still open on the node answers InvalidState and the router waits for it.
+            // (Waiting out the delivery timeout instead left a failed-over interaction idle
+            // beside free agents for 6 s: cluster-faults --swarm --buggify seed 755.)
             Event::TakenFromQueue { items } => {
                 for item in items {
-                    self.holding.entry(item.id).or_insert(Holding::Idle);
+                    self.holding.insert(item.id, Holding::Idle);
                 }
             }
             Event::Ack { .. }
