@@ -98,6 +98,21 @@ pub fn ors_pull(input: &OracleInput<'_>) -> Vec<Violation> {
     let mut violations = Vec::new();
     // Interaction -> (ORS host, session) associated with it.
     let mut holder: BTreeMap<IxnId, (u16, u64)> = BTreeMap::new();
+    // ORS instances (client name prefixes) registered at each proxy host.
+    let mut behind: BTreeMap<u16, BTreeSet<String>> = BTreeMap::new();
+    let trace = input.trace;
+    // An instance whose registration ended at the nodes (its own unregistration, or the proxy
+    // it was registered through went away) controls nothing until it registers again: another
+    // instance that pulls its parked interactions gets NotRegistered for a transfer and starts
+    // over, writing its own session into the user data, which the instance finds when it comes
+    // back (lost-control) [S-ORS-assoc]. Its holds end with its registration.
+    let drop_instance = |holder: &mut BTreeMap<IxnId, (u16, u64)>, instance: &str| {
+        let pair = format!("{instance}b");
+        holder.retain(|_, (h, _)| {
+            let name = trace.host_name(*h);
+            name != instance && name != pair
+        });
+    };
     for entry in &input.trace.entries {
         let mut fail = |detail: String| {
             violations.push(Violation {
@@ -133,7 +148,28 @@ pub fn ors_pull(input: &OracleInput<'_>) -> Vec<Violation> {
                     rules.pull_limit
                 ))
             }
-            TraceEvent::ProcessKilled => holder.retain(|_, (h, _)| *h != entry.host),
+            TraceEvent::ClientRegistered { client } if host.starts_with("proxy") => {
+                let instance = client.split('.').next().unwrap_or_default();
+                if rules.hosts.contains_key(instance) {
+                    behind.entry(entry.host).or_default().insert(instance.to_string());
+                }
+            }
+            TraceEvent::ClientGone { client } => {
+                let instance = client.split('.').next().unwrap_or_default();
+                if rules.hosts.contains_key(instance) {
+                    drop_instance(&mut holder, instance);
+                } else if let Some(proxy) = trace.hosts.iter().position(|name| name == client) {
+                    for instance in behind.remove(&(proxy as u16)).unwrap_or_default() {
+                        drop_instance(&mut holder, &instance);
+                    }
+                }
+            }
+            TraceEvent::ProcessKilled => {
+                holder.retain(|_, (h, _)| *h != entry.host);
+                for instance in behind.remove(&entry.host).unwrap_or_default() {
+                    drop_instance(&mut holder, &instance);
+                }
+            }
             TraceEvent::Released {
                 ixn,
                 reason: ReleaseReason::OwnerGone,
