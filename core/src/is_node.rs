@@ -1244,6 +1244,20 @@ impl IsNode {
                 self.leave(now, &previous, peer, out);
             }
         }
+        // Back within its grace period: the pending release of what it owns is off. A grace
+        // timer left running (one set when this node restarted, say) would otherwise release
+        // the name's interactions early, counted from the wrong departure, the next time the
+        // name is away, while its agent may still hold them (urs-direct --swarm --buggify seed
+        // 879: released 1.6 s after the proxy went, the agent still working on it) [S-IS-owner].
+        let stale: Vec<TimerId> = self
+            .timers
+            .iter()
+            .filter(|(_, purpose)| matches!(purpose, TimerPurpose::OwnerGrace(c) if *c == name))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            self.cancel_timer(id, out);
+        }
         if let Some(old_peer) = self.client_peers.insert(name.clone(), peer) {
             if old_peer != peer {
                 // A second connection under the same name takes over; the old one is dropped.

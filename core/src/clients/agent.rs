@@ -171,6 +171,11 @@ impl AgentDesktop {
                     .rng
                     .random_range(self.cfg.handle_ms_min..=self.cfg.handle_ms_max);
                 self.handling.insert(ixn, (now + handle_ms, false));
+                // Definitely the agent's now, even if an earlier accept of it had no definite
+                // answer (its node went down meanwhile and offered it again): a disconnect must
+                // drop it like any other (urs-direct --swarm --buggify seed 1180: the desktop
+                // kept treating it as unconfirmed and never said it let go).
+                self.unconfirmed.remove(&ixn);
                 out.push(Output::Trace(TraceEvent::AgentTook { agent, ixn }));
             }
             // The proxy lost the node before the answer (2002, 2003): the accept may have gone
