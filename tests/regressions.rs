@@ -34,11 +34,19 @@ fn a_wrong_pinned_hash_and_a_missing_section_are_reported() {
     let dir = std::env::temp_dir().join(format!("ixsim-regression-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let pinned = dir.join("pinned.toml");
-    std::fs::write(
-        &pinned,
-        format!("{text}trace_hash = \"0000000000000000\"\n"),
-    )
-    .expect("write");
+    // The section need not be the file's last: pin the hash right under its header.
+    let pinned_text = text.replacen(
+        "\n[regression]\n",
+        "\n[regression]\ntrace_hash = \"0000000000000000\"\n",
+        1,
+    );
+    assert_ne!(
+        pinned_text,
+        text,
+        "{} has no [regression] header",
+        file.display()
+    );
+    std::fs::write(&pinned, pinned_text).expect("write");
     let error = ixsim::check_regression(&pinned).expect_err("the hash differs");
     assert!(error.contains("pins 0000000000000000"), "{error}");
     let bare = dir.join("bare.toml");

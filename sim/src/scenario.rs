@@ -83,14 +83,14 @@ pub struct Scenario {
     /// [S-INV-live]: how long after the last fault (and after its acknowledgement) every
     /// interaction must be completed. Absent: liveness is not judged.
     pub liveness: Option<Liveness>,
-    /// A regression file (`scenarios/regressions/`): the seed that once failed, what it found,
-    /// and optionally the trace hash it must keep. `cargo test` runs every such file.
-    pub regression: Option<Regression>,
     /// Which dimensions `--swarm` may vary per seed (absent: [`SwarmOptions::default_for`]).
     pub swarm: Option<SwarmOptions>,
     /// Fault points inside the servers (issue 6 buggify, `ixsim_core::buggify`). Absent: none
     /// fires and nothing is drawn for them.
     pub buggify: Option<BuggifyOptions>,
+    /// A regression file (`scenarios/regressions/`): the seed that once failed, what it found,
+    /// and optionally the trace hash it must keep. `cargo test` runs every such file.
+    pub regression: Option<Regression>,
 }
 
 /// `[buggify]`: which fault points a run may take, and how often.
