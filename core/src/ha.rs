@@ -230,10 +230,23 @@ impl PairMember {
     }
 
     fn promote(&mut self, supervisor: Peer, ref_id: RefId, epoch: u64, out: &mut Vec<Output>) {
-        if self.node.is_some() {
-            // Already primary (the supervisor lost our answer): nothing newer holds the lock,
-            // or our writes would have been refused.
+        if self.node.is_some() && epoch <= self.epoch {
+            // Already primary under this epoch (the supervisor lost our answer).
             return Self::reply(supervisor, ref_id, Event::Ack { ixn: None }, out);
+        }
+        if self.node.is_some() {
+            // Already primary, but the supervisor hands out a newer epoch: it believes the lock
+            // is ours at that epoch, so the database must be fenced with it. Otherwise an older
+            // promotion still on its way to the other member (held on a link, say) fences the
+            // database after this one and the pair ends with no primary while the supervisor
+            // believes this member serves (cluster-faults --swarm --buggify seed 632). Start
+            // over under the new epoch: step down, fence, serve again.
+            self.step_down(
+                TraceEvent::Demoted {
+                    pair: self.cfg.pair,
+                },
+                out,
+            );
         }
         if self.promoting.is_some() {
             // One fence at a time; the supervisor asks again after its timeout.

@@ -400,6 +400,25 @@ impl UrsServer {
             Sent::Reserve { wait, agent } => {
                 if matches!(event, Event::Ack { .. }) {
                     self.answer(now, wait, agent, out);
+                } else if let Event::Error {
+                    code: code @ (ErrorCode::InteractionNotFound | ErrorCode::InvalidAttribute),
+                } = event
+                {
+                    // The node does not have the interaction (stopped, or not this node's):
+                    // the agent's state did not change there, so no report will correct the
+                    // place this pick counted off at once. Give it back and end the request;
+                    // retrying it every tick counted every agent's places off one by one until
+                    // the URS saw no free agent on that node at all (ors --swarm --buggify seed
+                    // 1583: urs-no-target beside idle agents).
+                    if let Some(done) = self.waits.remove(&wait) {
+                        if let Some(state) = self.seen[done.node].get_mut(&agent) {
+                            state.free += 1;
+                        }
+                        out.push(Output::Trace(TraceEvent::UrsNoTarget { ixn: done.ixn }));
+                        if let Origin::Ors { peer, ref_id } = done.origin {
+                            Self::reply(peer, ref_id, Event::Error { code }, out);
+                        }
+                    }
                 } else {
                     // Another router was faster. The node told every router of that
                     // reservation before it answered this one, so what this URS knows of the

@@ -226,17 +226,23 @@ pub fn live(input: &OracleInput<'_>) -> Vec<Violation> {
         acked,
         completed,
         last_fault,
+        freed_at,
     } = Completion::of(input);
     let idle_ms = settle_ms / 2;
     let available = Availability::of(input);
+    // The clock starts at the acknowledgement, the last fault, and the end of an owner grace
+    // period the interaction waited out (the owner's own departure is a fault's doing too).
+    let start = |ixn: &IxnId, at: SimTime| {
+        at.max(last_fault)
+            .max(freed_at.get(ixn).copied().unwrap_or(0))
+    };
     acked
         .iter()
         .filter(|(ixn, at)| {
-            let from = (**at).max(last_fault);
-            !completed.contains(ixn) && input.end_ms >= from + settle_ms
+            !completed.contains(ixn) && input.end_ms >= start(ixn, **at) + settle_ms
         })
         .filter_map(|(ixn, at)| {
-            let from = (*at).max(last_fault);
+            let from = start(ixn, *at);
             let (agent, idle_from) = available.idle_stretch(from, input.end_ms, idle_ms)?;
             Some(Violation {
                 oracle: LIVE,
@@ -488,6 +494,9 @@ struct Completion {
     completed: BTreeSet<IxnId>,
     /// When the last fault (or heal, or fault point inside a server) was applied.
     last_fault: SimTime,
+    /// When a node last took each interaction back from an owner that was gone for its whole
+    /// grace period: until then it was legitimately held for that owner [S-IS-owner].
+    freed_at: BTreeMap<IxnId, SimTime>,
 }
 
 impl Completion {
@@ -496,6 +505,7 @@ impl Completion {
             acked: BTreeMap::new(),
             completed: BTreeSet::new(),
             last_fault: 0,
+            freed_at: BTreeMap::new(),
         };
         let mut lives = Lives::default();
         for entry in &input.trace.entries {
@@ -516,7 +526,13 @@ impl Completion {
                 TraceEvent::AgentCompleted { ixn, .. } | TraceEvent::Stopped { ixn } => {
                     completion.completed.insert(*ixn);
                 }
-                TraceEvent::Released { ixn, .. } | TraceEvent::Queued { ixn, .. } => {
+                TraceEvent::Released { ixn, reason, .. } => {
+                    completion.completed.remove(ixn);
+                    if *reason == ReleaseReason::OwnerGone {
+                        completion.freed_at.insert(*ixn, entry.at);
+                    }
+                }
+                TraceEvent::Queued { ixn, .. } => {
                     completion.completed.remove(ixn);
                 }
                 _ => {}
