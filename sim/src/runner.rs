@@ -130,7 +130,7 @@ struct Hosts {
 
 fn ctx(
     scenario: &Scenario,
-    seed: u64,
+    points: &FaultPoints,
     trace: &Rc<RefCell<Trace>>,
     host: u16,
     servers: Vec<Vec<String>>,
@@ -145,46 +145,58 @@ fn ctx(
         connect_timeout_ms: scenario.client.connect_timeout_ms,
         reconnect_backoff_ms: scenario.client.reconnect_backoff_ms,
         operator: None,
-        buggify: buggify(scenario, seed, host, STREAM_BUGGIFY_SHELL),
+        buggify: points.for_host(host, STREAM_BUGGIFY_SHELL),
     }
 }
 
-/// Which fault points the run activates (from the seed only: the same on every host).
-fn activation(scenario: &Scenario, seed: u64) -> Option<(Activation, u32)> {
-    let options = scenario.buggify.as_ref()?;
-    let allowed = options.allowed_sites();
-    let active = Buggify::activation(
-        sub_seed(seed, STREAM_BUGGIFY_ACTIVATION),
-        options.activate_per_mille,
-        &allowed,
-    );
-    Some((active, options.fire_per_mille))
+/// The run's fault points, worked out once per run: which sites the seed activates (the same on
+/// every host), how often they fire, and when they fall silent.
+pub(crate) struct FaultPoints {
+    seed: u64,
+    active: Option<(Activation, u32)>,
+    quiet_from_ms: Option<SimTime>,
 }
 
-/// The fault points of host `host`'s shell (`STREAM_BUGGIFY_SHELL`) or machine
-/// (`STREAM_BUGGIFY_MACHINE`); off without a `[buggify]` section.
-fn buggify(scenario: &Scenario, seed: u64, host: u16, stream: u64) -> Buggify {
-    match activation(scenario, seed) {
-        Some((active, fire_per_mille)) => Buggify::new(
+impl FaultPoints {
+    /// Off without a `[buggify]` section. In a run that judges liveness [S-INV-live] the sites
+    /// fall silent at the last fault of `plan` (its last heal), so that the heal period is free
+    /// of every fault; with no faults at all, `settle_ms` before the end.
+    fn new(scenario: &Scenario, seed: u64, plan: &[faults::Fault]) -> Self {
+        let active = scenario.buggify.as_ref().map(|options| {
+            let active = Buggify::activation(
+                sub_seed(seed, STREAM_BUGGIFY_ACTIVATION),
+                options.activate_per_mille,
+                &options.allowed_sites(),
+            );
+            (active, options.fire_per_mille)
+        });
+        let quiet_from_ms = scenario
+            .liveness
+            .as_ref()
+            .map(|liveness| match plan.last() {
+                Some(last) => last.at_ms,
+                None => scenario.duration_ms.saturating_sub(liveness.settle_ms),
+            });
+        FaultPoints {
+            seed,
             active,
-            fire_per_mille,
-            sub_seed(seed, stream + u64::from(host)),
-        )
-        .quiet_from(buggify_quiet_from(scenario, seed)),
-        None => Buggify::off(),
+            quiet_from_ms,
+        }
     }
-}
 
-/// When the fault points fall silent: in a run that judges liveness [S-INV-live], at the last
-/// fault of the plan (its last heal), so that the heal period is free of every fault; with no
-/// faults at all, `settle_ms` before the end. Never, without liveness.
-fn buggify_quiet_from(scenario: &Scenario, seed: u64) -> Option<SimTime> {
-    let settle_ms = scenario.liveness.as_ref()?.settle_ms;
-    let plan = expand_plan(scenario, seed);
-    Some(match plan.last() {
-        Some(last) => last.at_ms,
-        None => scenario.duration_ms.saturating_sub(settle_ms),
-    })
+    /// The fault points of host `host`'s shell (`STREAM_BUGGIFY_SHELL`) or machine
+    /// (`STREAM_BUGGIFY_MACHINE`).
+    fn for_host(&self, host: u16, stream: u64) -> Buggify {
+        match self.active {
+            Some((active, fire_per_mille)) => Buggify::new(
+                active,
+                fire_per_mille,
+                sub_seed(self.seed, stream + u64::from(host)),
+            )
+            .quiet_from(self.quiet_from_ms),
+            None => Buggify::off(),
+        }
+    }
 }
 
 /// The run's fault plan: the scenario's faults and the seed's random ones, in time order.
@@ -211,7 +223,7 @@ fn host_id(names: &[String], name: &str) -> u16 {
 fn build_is_hosts(
     sim: &mut turmoil::Sim<'_>,
     scenario: &Scenario,
-    seed: u64,
+    points: &FaultPoints,
     trace: &Rc<RefCell<Trace>>,
     names: &[String],
 ) -> Vec<(u16, Rc<RefCell<IsDatabase>>)> {
@@ -225,8 +237,8 @@ fn build_is_hosts(
                 None => Vec::new(),
             };
             let host_index = host_id(names, &host);
-            let mut is_ctx = ctx(scenario, seed, trace, host_index, license);
-            let faults = buggify(scenario, seed, host_index, STREAM_BUGGIFY_MACHINE);
+            let mut is_ctx = ctx(scenario, points, trace, host_index, license);
+            let faults = points.for_host(host_index, STREAM_BUGGIFY_MACHINE);
             is_ctx.listen = true;
             is_ctx.durable = Some(db.clone());
             let cfg = is_config(scenario, node);
@@ -258,7 +270,7 @@ fn build_is_hosts(
 fn build_supervisor(
     sim: &mut turmoil::Sim<'_>,
     scenario: &Scenario,
-    seed: u64,
+    points: &FaultPoints,
     trace: &Rc<RefCell<Trace>>,
     names: &[String],
 ) -> OperatorDesk {
@@ -280,7 +292,13 @@ fn build_supervisor(
         lease_ms: scenario.ha.heartbeat_timeout_ms,
     };
     let desk: OperatorDesk = Rc::new(RefCell::new(None));
-    let mut sup_ctx = ctx(scenario, seed, trace, host_id(names, "supervisor"), servers);
+    let mut sup_ctx = ctx(
+        scenario,
+        points,
+        trace,
+        host_id(names, "supervisor"),
+        servers,
+    );
     sup_ctx.operator = Some(desk.clone());
     sim.host("supervisor", move || {
         run_host(sup_ctx.clone(), Supervisor::new(cfg.clone()))
@@ -292,7 +310,7 @@ fn build_supervisor(
 fn build_proxies(
     sim: &mut turmoil::Sim<'_>,
     scenario: &Scenario,
-    seed: u64,
+    points: &FaultPoints,
     trace: &Rc<RefCell<Trace>>,
     names: &[String],
 ) {
@@ -321,9 +339,9 @@ fn build_proxies(
             tick_ms: scenario.client.tick_ms,
         };
         let host_index = host_id(names, &name);
-        let mut proxy_ctx = ctx(scenario, seed, trace, host_index, scenario.is_hosts());
+        let mut proxy_ctx = ctx(scenario, points, trace, host_index, scenario.is_hosts());
         proxy_ctx.listen = true;
-        let faults = buggify(scenario, seed, host_index, STREAM_BUGGIFY_MACHINE);
+        let faults = points.for_host(host_index, STREAM_BUGGIFY_MACHINE);
         sim.host(name, move || {
             let proxy = Proxy::new(cfg.clone()).with_buggify(faults.clone());
             run_host(proxy_ctx.clone(), proxy)
@@ -332,7 +350,12 @@ fn build_proxies(
 }
 
 /// Registers every host of the scenario with `sim`.
-fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Hosts {
+fn build_hosts(
+    sim: &mut turmoil::Sim<'_>,
+    scenario: &Scenario,
+    seed: u64,
+    points: &FaultPoints,
+) -> Hosts {
     let versions = faults::Versions::default();
     let mut names = scenario.hosts();
     names.push("runner".to_string());
@@ -348,7 +371,7 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
         let draw = sub_seed(seed, STREAM_PROXY_CHOICE + u64::from(host_id(&names, host)));
         vec![vec![proxies[(draw % proxies.len() as u64) as usize].clone()]]
     };
-    let databases = build_is_hosts(sim, scenario, seed, &trace, &names);
+    let databases = build_is_hosts(sim, scenario, points, &trace, &names);
 
     let media_cfg = MediaServerConfig {
         name: "media".to_string(),
@@ -359,7 +382,7 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
     let mailbox = Rc::new(RefCell::new(Mailbox::default()));
     let mut media_ctx = ctx(
         scenario,
-        seed,
+        points,
         &trace,
         host_id(&names, "media"),
         servers_of("media"),
@@ -389,7 +412,7 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
     };
     let router_ctx = ctx(
         scenario,
-        seed,
+        points,
         &trace,
         host_id(&names, "router1"),
         servers_of("router1"),
@@ -415,8 +438,8 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
         };
         let name = format!("agent{index}");
         let host_index = host_id(&names, &name);
-        let agent_ctx = ctx(scenario, seed, &trace, host_index, servers_of(&name));
-        let faults = buggify(scenario, seed, host_index, STREAM_BUGGIFY_MACHINE);
+        let agent_ctx = ctx(scenario, points, &trace, host_index, servers_of(&name));
+        let faults = points.for_host(host_index, STREAM_BUGGIFY_MACHINE);
         let incarnations = Rc::new(Cell::new(0u32));
         let agent_seed = sub_seed(seed, STREAM_AGENT + u64::from(index));
         sim.host(name, move || {
@@ -433,12 +456,12 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
     }
     let operator = scenario
         .has_supervisor()
-        .then(|| build_supervisor(sim, scenario, seed, &trace, &names));
-    build_proxies(sim, scenario, seed, &trace, &names);
+        .then(|| build_supervisor(sim, scenario, points, &trace, &names));
+    build_proxies(sim, scenario, points, &trace, &names);
     if let Some(options) = &scenario.prober {
         let mut servers = vec![vec!["proxy1".to_string()]];
         servers.extend(scenario.is_hosts().into_iter().take(2));
-        let prober_ctx = ctx(scenario, seed, &trace, host_id(&names, "prober"), servers);
+        let prober_ctx = ctx(scenario, points, &trace, host_id(&names, "prober"), servers);
         let cfg = ProberConfig {
             name: "prober".to_string(),
             steps: match options.script {
@@ -520,7 +543,7 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
                     urs.rotate_left(index % count);
                     servers.push(urs);
                 }
-                let mut ors_ctx = ctx(scenario, seed, &trace, host_id(&names, &name), servers);
+                let mut ors_ctx = ctx(scenario, points, &trace, host_id(&names, &name), servers);
                 if ors.backup {
                     // The supervisor connects to pair members.
                     ors_ctx.listen = true;
@@ -531,12 +554,7 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
                 let incarnations = Rc::new(Cell::new(0u32));
                 let installed = versions.clone();
                 let host = name.clone();
-                let faults = buggify(
-                    scenario,
-                    seed,
-                    host_id(&names, &name),
-                    STREAM_BUGGIFY_MACHINE,
-                );
+                let faults = points.for_host(host_id(&names, &name), STREAM_BUGGIFY_MACHINE);
                 sim.host(name, move || {
                     incarnations.set(incarnations.get() + 1);
                     let mut cfg = cfg.clone();
@@ -589,7 +607,7 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
             };
             let mut urs_ctx = ctx(
                 scenario,
-                seed,
+                points,
                 &trace,
                 host_id(&names, &name),
                 scenario.is_hosts(),
@@ -607,7 +625,7 @@ fn build_hosts(sim: &mut turmoil::Sim<'_>, scenario: &Scenario, seed: u64) -> Ho
     if let Some(license) = &scenario.license {
         let mut license_ctx = ctx(
             scenario,
-            seed,
+            points,
             &trace,
             host_id(&names, "license"),
             Vec::new(),
@@ -736,8 +754,9 @@ fn cluster_logins(trace: &Trace) -> (u64, u64) {
 /// Runs `scenario` with `seed` and checks the oracles.
 pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
     let mut sim = builder(scenario, seed).build();
-    let hosts = build_hosts(&mut sim, scenario, seed);
     let faults = expand_plan(scenario, seed);
+    let points = FaultPoints::new(scenario, seed, &faults);
+    let hosts = build_hosts(&mut sim, scenario, seed, &points);
     let mut next_fault = 0;
     let duration = Duration::from_millis(scenario.duration_ms);
     while sim.elapsed() < duration {
