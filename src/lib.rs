@@ -46,12 +46,13 @@ pub fn scenario_for_seed(
     scenario: &Scenario,
     seed: u64,
     swarm: bool,
-) -> (Scenario, Option<String>) {
+) -> (std::borrow::Cow<'_, Scenario>, Option<String>) {
     if swarm {
         let (swarmed, said) = ixsim_sim::swarm::swarm(scenario, seed);
-        (swarmed, Some(said))
+        (std::borrow::Cow::Owned(swarmed), Some(said))
     } else {
-        (scenario.clone(), None)
+        // No copy per seed of a sweep that does not swarm.
+        (std::borrow::Cow::Borrowed(scenario), None)
     }
 }
 
