@@ -163,6 +163,37 @@ impl Draws {
     }
 }
 
+impl Draws {
+    /// A dimension drawn from `span` when it varies, kept within `low..=high`.
+    fn number(
+        &mut self,
+        out: &mut Scenario,
+        name: &str,
+        span: Option<Span>,
+        (low, high): (u64, u64),
+        set: impl FnOnce(&mut Scenario, u64),
+    ) {
+        if let Some(span) = span {
+            let value = self.span(span).clamp(low, high);
+            self.try_apply(out, name, value.to_string(), |s| set(s, value));
+        }
+    }
+
+    /// An option on or off, when it varies.
+    fn toggle(
+        &mut self,
+        out: &mut Scenario,
+        name: &str,
+        varies: bool,
+        set: impl FnOnce(&mut Scenario, bool),
+    ) {
+        if varies {
+            let on = self.coin();
+            self.try_apply(out, name, on.to_string(), |s| set(s, on));
+        }
+    }
+}
+
 /// The scenario seed `seed` runs under swarm testing, and a one-line account of what it drew
 /// (e.g. `swarm: agents=3 fault_kinds=[crash,hold] fault_count=2`).
 pub fn swarm(scenario: &Scenario, seed: u64) -> (Scenario, String) {
@@ -195,14 +226,17 @@ fn draw_faults(options: &SwarmOptions, draws: &mut Draws, out: &mut Scenario) {
             }
         });
     }
-    if let Some(span) = options.fault_count {
-        let count = draws.span(span).min(1000) as u32;
-        draws.try_apply(out, "fault_count", count.to_string(), |s| {
+    draws.number(
+        out,
+        "fault_count",
+        options.fault_count,
+        (0, 1000),
+        |s, n| {
             if let Some(r) = s.random_faults.as_mut() {
-                r.count = count;
+                r.count = n as u32;
             }
-        });
-    }
+        },
+    );
 }
 
 fn kind_names(kinds: &[RandomKind]) -> String {
@@ -219,39 +253,32 @@ fn kind_names(kinds: &[RandomKind]) -> String {
 }
 
 fn draw_topology(options: &SwarmOptions, draws: &mut Draws, out: &mut Scenario) {
-    if let Some(span) = options.agents {
-        let agents = draws.span(span).max(1) as u32;
-        draws.try_apply(out, "agents", agents.to_string(), |s| {
-            s.topology.agents = agents;
-        });
-    }
-    if let Some(span) = options.pairs {
-        let pairs = draws.span(span).clamp(1, 64) as u16;
-        draws.try_apply(out, "pairs", pairs.to_string(), |s| {
-            s.topology.pairs = pairs
-        });
-    }
-    if let Some(span) = options.proxies {
-        let proxies = draws.span(span).min(16) as u32;
-        draws.try_apply(out, "proxies", proxies.to_string(), |s| {
-            s.topology.proxies = proxies;
-        });
-    }
+    let (agents, pairs, proxies) = (options.agents, options.pairs, options.proxies);
+    draws.number(out, "agents", agents, (1, u64::from(u32::MAX)), |s, n| {
+        s.topology.agents = n as u32;
+    });
+    draws.number(out, "pairs", pairs, (1, 64), |s, n| {
+        s.topology.pairs = n as u16
+    });
+    draws.number(out, "proxies", proxies, (0, 16), |s, n| {
+        s.topology.proxies = n as u32;
+    });
 }
 
 fn draw_workload(options: &SwarmOptions, draws: &mut Draws, out: &mut Scenario) {
-    if let Some(span) = options.interactions {
-        let interactions = draws.span(span).min(1_000_000) as u32;
-        draws.try_apply(out, "interactions", interactions.to_string(), |s| {
-            s.workload.interactions = interactions;
-        });
-    }
-    if let Some(span) = options.mean_gap_ms {
-        let gap = draws.span(span);
-        draws.try_apply(out, "mean_gap_ms", gap.to_string(), |s| {
-            s.workload.mean_gap_ms = gap;
-        });
-    }
+    let interactions = options.interactions;
+    draws.number(out, "interactions", interactions, (0, 1_000_000), |s, n| {
+        s.workload.interactions = n as u32;
+    });
+    draws.number(
+        out,
+        "mean_gap_ms",
+        options.mean_gap_ms,
+        (0, u64::MAX),
+        |s, n| {
+            s.workload.mean_gap_ms = n;
+        },
+    );
     if options.media {
         let media = draws.subset(&out.workload.media);
         let shown = format!("[{}]", media.join(","));
@@ -265,27 +292,32 @@ fn draw_workload(options: &SwarmOptions, draws: &mut Draws, out: &mut Scenario) 
             s.workload.priorities = priorities;
         });
     }
-    if let Some(span) = options.vip_per_mille {
-        let vip = draws.span(span).min(1000) as u32;
-        draws.try_apply(out, "vip_per_mille", vip.to_string(), |s| {
-            s.workload.vip_per_mille = vip;
-        });
-    }
+    draws.number(
+        out,
+        "vip_per_mille",
+        options.vip_per_mille,
+        (0, 1000),
+        |s, n| {
+            s.workload.vip_per_mille = n as u32;
+        },
+    );
 }
 
 fn draw_options(options: &SwarmOptions, draws: &mut Draws, out: &mut Scenario) {
-    if let Some(span) = options.accept_per_mille {
-        let accept = draws.span(span).min(1000) as u32;
-        draws.try_apply(out, "accept_per_mille", accept.to_string(), |s| {
-            s.agents.accept_per_mille = accept;
-        });
-    }
-    if let Some(span) = options.agent_capacity {
-        let capacity = draws.span(span).max(1) as u32;
-        draws.try_apply(out, "agent_capacity", capacity.to_string(), |s| {
-            s.is.agent_capacity = capacity;
-        });
-    }
+    let accept = options.accept_per_mille;
+    draws.number(out, "accept_per_mille", accept, (0, 1000), |s, n| {
+        s.agents.accept_per_mille = n as u32;
+    });
+    let capacity = options.agent_capacity;
+    draws.number(
+        out,
+        "agent_capacity",
+        capacity,
+        (1, u64::from(u32::MAX)),
+        |s, n| {
+            s.is.agent_capacity = n as u32;
+        },
+    );
     if options.pull_mode {
         let (mode, shown) = if draws.coin() {
             (PullModeName::Ordered, "ordered")
@@ -296,30 +328,28 @@ fn draw_options(options: &SwarmOptions, draws: &mut Draws, out: &mut Scenario) {
             s.proxy.pull_mode = mode;
         });
     }
-    if options.new_session_on_reroute {
-        let on = draws.coin();
-        draws.try_apply(out, "new_session_on_reroute", on.to_string(), |s| {
-            if let Some(ors) = s.ors.as_mut() {
-                ors.new_session_on_reroute = on;
-            }
-        });
-    }
-    if options.om_memory_optimization {
-        let on = draws.coin();
-        draws.try_apply(out, "om_memory_optimization", on.to_string(), |s| {
-            if let Some(ors) = s.ors.as_mut() {
-                ors.om_memory_optimization = on;
-            }
-        });
-    }
-    if options.agent_reservation {
-        let on = draws.coin();
-        draws.try_apply(out, "agent_reservation", on.to_string(), |s| {
+    let reroute = options.new_session_on_reroute;
+    draws.toggle(out, "new_session_on_reroute", reroute, |s, on| {
+        if let Some(ors) = s.ors.as_mut() {
+            ors.new_session_on_reroute = on;
+        }
+    });
+    let memory = options.om_memory_optimization;
+    draws.toggle(out, "om_memory_optimization", memory, |s, on| {
+        if let Some(ors) = s.ors.as_mut() {
+            ors.om_memory_optimization = on;
+        }
+    });
+    draws.toggle(
+        out,
+        "agent_reservation",
+        options.agent_reservation,
+        |s, on| {
             if let Some(urs) = s.urs.as_mut() {
                 urs.agent_reservation = on;
             }
-        });
-    }
+        },
+    );
 }
 
 #[cfg(test)]
