@@ -1,5 +1,4 @@
-//! Bodies of the fuzz targets, as plain library functions so that stable `cargo test` replays
-//! the corpora through exactly the code that `cargo +nightly fuzz run` exercises.
+//! The `codec_decode` fuzz target.
 
 use ixsim_core::codec;
 

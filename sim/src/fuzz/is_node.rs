@@ -1,0 +1,1 @@
+//! The `is_node` fuzz target (being written).

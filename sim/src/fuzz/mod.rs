@@ -1,0 +1,14 @@
+//! Bodies of the fuzz targets, as plain library functions so that stable `cargo test` replays
+//! the corpora through exactly the code that `cargo +nightly fuzz run` exercises. Each target in
+//! `fuzz/fuzz_targets/` is one call into this module.
+//!
+//! A target panics when it finds a bug (a broken invariant, a reply the spec does not allow, a
+//! violated oracle); input it cannot use is ignored, never a finding.
+
+pub mod codec;
+pub mod is_node;
+pub mod ors_session;
+pub mod proxy;
+pub mod scenario;
+
+pub use codec::codec_decode;

@@ -1,0 +1,1 @@
+//! The `ors_session` fuzz target (being written).

@@ -1,0 +1,1 @@
+//! The `proxy` fuzz target (being written).

@@ -1,0 +1,1 @@
+//! The `scenario` fuzz target (being written).
