@@ -96,6 +96,15 @@ enum Command {
         #[arg(long, default_value_t = 400)]
         max_runs: u32,
     },
+    /// Turn an input of the `scenario` fuzz target (a crash file from `cargo fuzz run scenario`)
+    /// into a scenario file that `ixsim run` replays and `ixsim shrink` makes smaller.
+    FuzzScenario {
+        /// The fuzz input (e.g. fuzz/artifacts/scenario/crash-...).
+        input: std::path::PathBuf,
+        /// Where to write the scenario file (default: print it).
+        #[arg(long, short)]
+        out: Option<std::path::PathBuf>,
+    },
     /// List the built-in scenarios.
     Scenarios,
     /// Measure speed: seeds per second on one core and simulated time per wall time, for each
@@ -286,6 +295,7 @@ fn main() -> ExitCode {
             variant.apply(&mut scenario);
             shrink_one(&named, &scenario, seed, variant, &out, max_runs)
         }
+        Command::FuzzScenario { input, out } => fuzz_scenario(&input, out.as_deref()),
         Command::Repro { token, trace, json } => {
             let token = match ReproToken::parse(&token) {
                 Ok(token) => token,
@@ -540,4 +550,37 @@ fn run_one(
     } else {
         ExitCode::from(1)
     }
+}
+
+/// `ixsim fuzz-scenario INPUT [--out FILE]`: the scenario file a `scenario` fuzz input stands
+/// for, and the command that runs it.
+fn fuzz_scenario(input: &std::path::Path, out: Option<&std::path::Path>) -> ExitCode {
+    let bytes = match std::fs::read(input) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            eprintln!("error: cannot read {}: {error}", input.display());
+            return ExitCode::from(2);
+        }
+    };
+    let (text, seed) = match ixsim_sim::fuzz::scenario::scenario_file(&bytes) {
+        Ok(file) => file,
+        Err(error) => {
+            eprintln!("error: {}: {error}", input.display());
+            return ExitCode::from(2);
+        }
+    };
+    let Some(out) = out else {
+        print!("{text}");
+        eprintln!("seed {seed}");
+        return ExitCode::SUCCESS;
+    };
+    if let Err(error) = std::fs::write(out, &text) {
+        eprintln!("error: cannot write {}: {error}", out.display());
+        return ExitCode::from(2);
+    }
+    let shown = out.display();
+    println!("wrote {shown} (seed {seed})");
+    println!("  {}", ixsim::repro_command(&shown.to_string(), seed));
+    println!("  ixsim shrink --scenario {shown} --seed {seed}");
+    ExitCode::SUCCESS
 }

@@ -224,3 +224,28 @@ fn regenerate_codec_decode_corpus() {
         std::fs::write(dir.join(format!("frame-{index:02}")), bytes).unwrap();
     }
 }
+
+#[test]
+fn scenario_corpus_replays() {
+    let count = replay("scenario", ixsim::sim::fuzz::scenario::scenario);
+    assert!(count > 0, "fuzz/corpus/scenario is empty");
+}
+
+/// Writes the built-in part of the `scenario` seed corpus: each built-in scenario as it is
+/// (seed 1, its own random faults kept), and with swarm draws (seed 2). The bytes follow the
+/// field order of `ScenarioInput` (base, seed, swarm, buggify, random_faults; the rest empty).
+#[test]
+#[ignore = "regenerates checked-in files"]
+fn regenerate_scenario_corpus() {
+    use ixsim::sim::fuzz::scenario::ScenarioInput;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/scenario");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (base, name) in ixsim::sim::scenario::built_in_names().iter().enumerate() {
+        for (variant, swarm) in [("", 0u8), ("-swarm", 1)] {
+            let bytes = [base as u8, 1 + swarm, 0, swarm, 0, 1];
+            let (scenario, _) = ScenarioInput::decode(&bytes).unwrap().build().unwrap();
+            assert_eq!(scenario.name, format!("fuzz-{name}"));
+            std::fs::write(dir.join(format!("{name}{variant}")), bytes).unwrap();
+        }
+    }
+}

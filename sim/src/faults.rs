@@ -304,57 +304,18 @@ pub fn expand(
                 .random_range(0..others.len().max(1))
                 .min(others.len().saturating_sub(1))]
             .clone();
-            let (fault, heal) = match kind {
-                RandomKind::Crash => (
-                    FaultAction::Crash { host: host.clone() },
-                    Some(FaultAction::Start { host }),
-                ),
-                RandomKind::Bounce => (FaultAction::Bounce { host }, None),
-                RandomKind::Partition => {
-                    let (a, b) = (HostSet::One(host), HostSet::One(other));
-                    (
-                        FaultAction::Partition {
-                            a: a.clone(),
-                            b: b.clone(),
-                        },
-                        Some(FaultAction::Repair { a, b }),
-                    )
-                }
-                RandomKind::PartitionOneway => {
-                    let (from, to) = (HostSet::One(host), HostSet::One(other));
-                    (
-                        FaultAction::PartitionOneway {
-                            from: from.clone(),
-                            to: to.clone(),
-                        },
-                        Some(FaultAction::RepairOneway { from, to }),
-                    )
-                }
-                RandomKind::Hold => {
-                    let (a, b) = (HostSet::One(host), HostSet::One(other));
-                    (
-                        FaultAction::Hold {
-                            a: a.clone(),
-                            b: b.clone(),
-                        },
-                        Some(FaultAction::Release { a, b }),
-                    )
-                }
-                RandomKind::Latency => (
-                    FaultAction::Latency {
-                        max_ms: random.latency_spike_ms,
-                    },
-                    Some(FaultAction::Latency {
-                        max_ms: base_latency_max_ms,
-                    }),
-                ),
-                RandomKind::Switchover => (
-                    FaultAction::Switchover {
-                        pair: rng.random_range(1..=pairs.max(1)),
-                    },
-                    None,
-                ),
+            let pair = match kind {
+                RandomKind::Switchover => rng.random_range(1..=pairs.max(1)),
+                _ => 0,
             };
+            let (fault, heal) = fault_and_heal(
+                kind,
+                host,
+                other,
+                pair,
+                random.latency_spike_ms,
+                base_latency_max_ms,
+            );
             plan.push(Fault {
                 at_ms,
                 action: fault,
@@ -369,6 +330,65 @@ pub fn expand(
     }
     plan.sort_by_key(|fault| fault.at_ms);
     plan
+}
+
+/// One fault of `kind` and the action that heals it (none for a bounce or a switchover, which
+/// heal themselves): `host` is hit, `other` is the far side of a partition or hold, `pair` the
+/// pair a switchover names, `spike_ms` the latency of a latency fault and `base_latency_max_ms`
+/// the latency its heal restores. The seed's random faults and the `scenario` fuzz target's
+/// faults are both made here.
+pub fn fault_and_heal(
+    kind: RandomKind,
+    host: String,
+    other: String,
+    pair: u16,
+    spike_ms: u64,
+    base_latency_max_ms: u64,
+) -> (FaultAction, Option<FaultAction>) {
+    match kind {
+        RandomKind::Crash => (
+            FaultAction::Crash { host: host.clone() },
+            Some(FaultAction::Start { host }),
+        ),
+        RandomKind::Bounce => (FaultAction::Bounce { host }, None),
+        RandomKind::Partition => {
+            let (a, b) = (HostSet::One(host), HostSet::One(other));
+            (
+                FaultAction::Partition {
+                    a: a.clone(),
+                    b: b.clone(),
+                },
+                Some(FaultAction::Repair { a, b }),
+            )
+        }
+        RandomKind::PartitionOneway => {
+            let (from, to) = (HostSet::One(host), HostSet::One(other));
+            (
+                FaultAction::PartitionOneway {
+                    from: from.clone(),
+                    to: to.clone(),
+                },
+                Some(FaultAction::RepairOneway { from, to }),
+            )
+        }
+        RandomKind::Hold => {
+            let (a, b) = (HostSet::One(host), HostSet::One(other));
+            (
+                FaultAction::Hold {
+                    a: a.clone(),
+                    b: b.clone(),
+                },
+                Some(FaultAction::Release { a, b }),
+            )
+        }
+        RandomKind::Latency => (
+            FaultAction::Latency { max_ms: spike_ms },
+            Some(FaultAction::Latency {
+                max_ms: base_latency_max_ms,
+            }),
+        ),
+        RandomKind::Switchover => (FaultAction::Switchover { pair }, None),
+    }
 }
 
 /// What the plan leaves broken at its end: hosts still down, links still cut or held, latency
