@@ -231,15 +231,25 @@ fn scenario_corpus_replays() {
     assert!(count > 0, "fuzz/corpus/scenario is empty");
 }
 
-/// Writes the built-in part of the `scenario` seed corpus: each built-in scenario as it is
-/// (seed 1, its own random faults kept), and with swarm draws (seed 2). The bytes follow the
-/// field order of `ScenarioInput` (base, seed, swarm, buggify, random_faults; the rest empty).
+/// Writes the `scenario` seed corpus: each built-in scenario as it is (seed 1, its own random
+/// faults kept) and with swarm draws (seed 2), and for each one input with an explicit workload
+/// and fault plan (the first of a fixed pseudo-random byte sequence that makes one with at least
+/// four submits and two faults), so that the fuzzer starts from inputs long enough to carry
+/// both. The short bytes follow the field order of `ScenarioInput` (base, seed, swarm, buggify,
+/// random_faults; the rest empty).
 #[test]
 #[ignore = "regenerates checked-in files"]
 fn regenerate_scenario_corpus() {
     use ixsim::sim::fuzz::scenario::ScenarioInput;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/scenario");
     std::fs::create_dir_all(&dir).unwrap();
+    let mut state: u64 = 0x2026_1201;
+    let mut next_byte = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 24) as u8
+    };
     for (base, name) in ixsim::sim::scenario::built_in_names().iter().enumerate() {
         for (variant, swarm) in [("", 0u8), ("-swarm", 1)] {
             let bytes = [base as u8, 1 + swarm, 0, swarm, 0, 1];
@@ -247,5 +257,15 @@ fn regenerate_scenario_corpus() {
             assert_eq!(scenario.name, format!("fuzz-{name}"));
             std::fs::write(dir.join(format!("{name}{variant}")), bytes).unwrap();
         }
+        let planned = (0..100_000)
+            .find_map(|_| {
+                let mut bytes: Vec<u8> = (0..96).map(|_| next_byte()).collect();
+                bytes[0] = base as u8;
+                let (scenario, _) = ScenarioInput::decode(&bytes)?.build()?;
+                let rich = scenario.faults.len() >= 2 && scenario.workload.submits.len() >= 4;
+                rich.then_some(bytes)
+            })
+            .expect("some bytes make a planned input");
+        std::fs::write(dir.join(format!("{name}-planned")), planned).unwrap();
     }
 }
