@@ -40,6 +40,7 @@ use ixsim_core::ors::strategy::Strategy as OrsStrategy;
 use ixsim_core::protocol::{ErrorCode, Event, IxnInfo, Message, Request};
 use ixsim_core::trace::TraceEvent;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::OnceLock;
 
 const SERVER: Peer = Peer::Server(0);
 const URS: Peer = Peer::Server(1);
@@ -228,6 +229,23 @@ final = true
 "#,
 ];
 
+/// [`STRATEGIES`], parsed and validated once (every fuzz execution would parse them again).
+fn parsed_strategies() -> &'static [OrsStrategy] {
+    static PARSED: OnceLock<Vec<OrsStrategy>> = OnceLock::new();
+    PARSED.get_or_init(|| {
+        STRATEGIES
+            .iter()
+            .map(|text| {
+                let strategy: OrsStrategy = toml::from_str(text).expect("harness strategy parses");
+                strategy
+                    .validate(&[TARGETS.to_string()])
+                    .expect("harness strategy is valid");
+                strategy
+            })
+            .collect()
+    })
+}
+
 /// What one run is: the strategy of the server's queue (an index into [`STRATEGIES`]) and
 /// `new-session-on-reroute`.
 #[derive(Clone, Debug)]
@@ -303,16 +321,7 @@ impl Harness {
     /// A server running `setup`'s strategy (with `bug` planted), started and connected to the
     /// node and the URS; its registration is answered.
     pub fn new(setup: Setup, bug: Option<OrsBug>) -> Self {
-        let strategies: Vec<OrsStrategy> = STRATEGIES
-            .iter()
-            .map(|text| {
-                let strategy: OrsStrategy = toml::from_str(text).expect("harness strategy parses");
-                strategy
-                    .validate(&[TARGETS.to_string()])
-                    .expect("harness strategy is valid");
-                strategy
-            })
-            .collect();
+        let strategies = parsed_strategies().to_vec();
         let cfg = OrsConfig {
             name: "ors1.1".into(),
             tenant: TenantId(1),
