@@ -32,6 +32,39 @@ fn codec_decode_corpus_replays() {
     assert!(count > 0, "fuzz/corpus/codec_decode is empty");
 }
 
+#[test]
+fn ors_session_corpus_replays() {
+    let count = replay("ors_session", ixsim::sim::fuzz::ors_session);
+    assert!(count > 0, "fuzz/corpus/ors_session is empty");
+}
+
+/// The planted `OrsBug::RouteWithoutDetach` (a `<deliver>` goes ahead although the detach was
+/// refused) is caught by the `ors_session` target on its minimized finding, naming
+/// [S-ORS-detach]; the same input passes on the real server.
+#[test]
+fn ors_session_catches_route_without_detach() {
+    use ixsim::sim::fuzz::ors_session::{ors_session_planted, OrsBug};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions/ors_session-planted/route-without-detach");
+    let bytes = std::fs::read(&path).expect("the planted finding is checked in");
+    ors_session_planted(&bytes, None);
+    let caught = std::panic::catch_unwind(|| {
+        ors_session_planted(&bytes, Some(OrsBug::RouteWithoutDetach));
+    });
+    let Err(panic) = caught else {
+        panic!("the planted bug went unnoticed");
+    };
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    assert!(
+        message.contains("[S-ORS-detach]") && message.contains("without interaction.detach.done"),
+        "caught for another reason: {message}"
+    );
+}
+
 /// Writes the seed corpus of `codec_decode`: one frame of each request and event kind, as the
 /// machines send them. Run with `cargo test --test fuzz_corpus -- --ignored` after a protocol
 /// change, then commit `fuzz/corpus/codec_decode/`.

@@ -12,4 +12,5 @@ pub mod proxy;
 pub mod scenario;
 
 pub use codec::codec_decode;
+pub use ors_session::ors_session;
 pub use scenario::scenario;
