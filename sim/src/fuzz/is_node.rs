@@ -550,6 +550,10 @@ impl Model {
                         self.leave(&previous);
                     }
                 }
+                // Back under its name: the pending releases of what it owns are off, as the node
+                // cancels its grace timers. A grace left running would release them early, the
+                // next time the name is away, counted from the wrong departure [S-IS-owner].
+                self.graces.retain(|(_, graced)| graced != name);
                 if let Some(other) = self.peer_of_name(name) {
                     if other != peer {
                         // The node closes the older connection under this name.
