@@ -1098,7 +1098,7 @@ pub const MAX_STEPS: usize = 200;
 /// `Arbitrary` draws the kind with the proptest suite's weights (connect 4, disconnect 1, request
 /// 20, crash during a request 1, restart 1, advance 3 out of 30), so that restarts do not cut
 /// every sequence short.
-#[derive(Clone, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Op {
     /// Connects the peer; `name` 0 connects without registering, anything else registers under
     /// a name from [`NAMES`].
@@ -1146,8 +1146,7 @@ impl<'a> Arbitrary<'a> for Op {
 /// interaction by index, or a missing, wrongly typed or unknown attribute; tenant, media, queue
 /// and view selectors mostly pick a valid value and sometimes a missing, wrongly typed or unknown
 /// one.
-#[derive(Arbitrary, Clone, Debug)]
-#[allow(missing_docs)]
+#[derive(Arbitrary, Clone, PartialEq, Eq, Debug)]
 pub enum RequestOp {
     Register {
         name: u8,
