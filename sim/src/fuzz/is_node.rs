@@ -148,11 +148,17 @@ pub fn vip_data(vip: bool) -> KvList {
 /// The answer to one request, as far as the model predicts it.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Reply {
+    /// `EventAck`, naming the interaction if the request was about one.
     Ack(Option<IxnId>),
+    /// `EventError` with this code.
     Error(ErrorCode),
+    /// `EventTakenFromQueue` with these interactions, in order (empty when a hold times out).
     Taken(Vec<IxnId>),
+    /// `EventFound` for this interaction.
     Found(IxnId),
+    /// `EventSnapshotContent` with these interactions, in order.
     Snapshot(Vec<IxnId>),
+    /// `EventInteractionsFound` with these interactions, in order.
     FoundMany(Vec<IxnId>),
 }
 
