@@ -12,5 +12,6 @@ pub mod proxy;
 pub mod scenario;
 
 pub use codec::codec_decode;
+pub use is_node::is_node;
 pub use ors_session::ors_session;
 pub use scenario::scenario;
