@@ -12,3 +12,4 @@ pub mod proxy;
 pub mod scenario;
 
 pub use codec::codec_decode;
+pub use proxy::proxy;
