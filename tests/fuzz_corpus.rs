@@ -239,7 +239,7 @@ mod proxy_input {
     use ixsim_sim::fuzz::proxy::{Op, Req};
 
     fn variant(out: &mut Vec<u8>, index: u64, count: u64) {
-        let x = ((index << 32) + count - 1) / count;
+        let x = (index << 32).div_ceil(count);
         out.extend(u32::try_from(x).expect("variant fits").to_le_bytes());
     }
 
