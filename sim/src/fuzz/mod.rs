@@ -14,4 +14,5 @@ pub mod scenario;
 pub use codec::codec_decode;
 pub use is_node::is_node;
 pub use ors_session::ors_session;
+pub use proxy::proxy;
 pub use scenario::scenario;
