@@ -281,7 +281,7 @@ impl Harness {
     /// request's own step serves (a lookup's forward or an ordered pull's second phase, sent
     /// when the first phase ended by a timeout or a node loss).
     ///
-    /// Among identical requests of the client in flight, it is the newest one whose first
+    /// Among identical requests of the client in flight, it is the oldest one whose first
     /// phase can have ended: none of its node requests from earlier steps is still waiting
     /// within the timeout, and (but for a pull, which may go to several nodes at once) it got
     /// no node request in this step yet. Attributing to the newest twin regardless misfiled a
@@ -319,8 +319,13 @@ impl Harness {
                     }
                 })
         };
+        // Oldest first: the proxy keeps its operations in a map by increasing id and ends them
+        // in that order, so when a node loss ends the first phase of several twins at once,
+        // their second-phase requests go out oldest twin first (fuzz regression
+        // `proxy/twin-forwards-after-node-loss`).
         matching
             .iter()
+            .rev()
             .copied()
             .find(|index| phase_over(*index))
             .or_else(|| matching.first().copied())
