@@ -1520,10 +1520,14 @@ impl OrsServer {
             }
             self.drain_events(now, out);
         }
-        // Hand-overs and placements that did not get through are tried again.
+        // Hand-overs and placements that did not get through are tried again; not one whose
+        // interaction a session has since delivered again: the agent's answer settles that
+        // one, and placing it would pull it from under the invite (found by the ors_session
+        // fuzz target: a refused return-to-queue retried while the live session's new
+        // delivery was being offered) [S-INV-owner].
         if self.registered {
             for (ixn, queue) in std::mem::take(&mut self.to_place) {
-                if self.owned.contains_key(&ixn) {
+                if self.owned.contains_key(&ixn) && !self.delivering.contains_key(&ixn) {
                     self.place_back(now, ixn, queue, out);
                 }
             }
