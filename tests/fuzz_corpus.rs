@@ -309,15 +309,18 @@ fn is_node_corpus_replays() {
     assert!(count > 0, "fuzz/corpus/is_node is empty");
 }
 
+/// Appends the bytes `arbitrary`'s derive reads as variant `index` of an enum with `count`
+/// variants: a little-endian `u32` scaled onto the variant count.
+fn arbitrary_variant(out: &mut Vec<u8>, index: u64, count: u64) {
+    let x = (index << 32).div_ceil(count);
+    out.extend(u32::try_from(x).expect("variant fits").to_le_bytes());
+}
+
 /// The bytes that `arbitrary` decodes into `ops` (the inverse of `Op::arbitrary` for these
 /// ops: the kind as one byte with the weights of `Op`, `RequestOp`'s variant as a `u32` tag,
 /// every field one byte).
 fn encode_is_node(ops: &[ixsim_sim::fuzz::is_node::Op]) -> Vec<u8> {
     use ixsim_sim::fuzz::is_node::{Op, RequestOp};
-    fn tag(bytes: &mut Vec<u8>, index: u64, count: u64) {
-        let x = ((index << 32).div_ceil(count)) as u32;
-        bytes.extend_from_slice(&x.to_le_bytes());
-    }
     fn request(bytes: &mut Vec<u8>, request: &RequestOp) {
         let (index, fields): (u64, Vec<u8>) = match *request {
             RequestOp::Register { name } => (0, vec![name]),
@@ -365,7 +368,7 @@ fn encode_is_node(ops: &[ixsim_sim::fuzz::is_node::Op]) -> Vec<u8> {
             } => (17, vec![tenant, key, u8::from(vip), max]),
             RequestOp::Demote => (18, vec![]),
         };
-        tag(bytes, index, 19);
+        arbitrary_variant(bytes, index, 19);
         bytes.extend(fields);
     }
     let mut bytes = Vec::new();
@@ -997,10 +1000,7 @@ mod proxy_input {
     use arbitrary::{Arbitrary, Unstructured};
     use ixsim_sim::fuzz::proxy::{Op, Req};
 
-    fn variant(out: &mut Vec<u8>, index: u64, count: u64) {
-        let x = (index << 32).div_ceil(count);
-        out.extend(u32::try_from(x).expect("variant fits").to_le_bytes());
-    }
+    use super::arbitrary_variant as variant;
 
     fn req(out: &mut Vec<u8>, req: Req) {
         let n = 12;

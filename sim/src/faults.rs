@@ -197,8 +197,8 @@ impl fmt::Display for FaultAction {
 /// configured one). Written by `upgrade` actions, read by the host when it starts.
 pub type Versions = std::rc::Rc<std::cell::RefCell<std::collections::BTreeMap<String, String>>>;
 
-/// Kinds of fault the seed may draw.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Kinds of fault the seed may draw (and the `scenario` fuzz target's inputs name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, arbitrary::Arbitrary)]
 #[serde(rename_all = "kebab-case")]
 pub enum RandomKind {
     Crash,

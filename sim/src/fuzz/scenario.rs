@@ -56,34 +56,9 @@ pub struct SubmitInput {
     pub vip: bool,
 }
 
-#[derive(Clone, Copy, Debug, Arbitrary)]
-pub enum FaultKindInput {
-    Crash,
-    Bounce,
-    Partition,
-    PartitionOneway,
-    Hold,
-    Latency,
-    Switchover,
-}
-
-impl From<FaultKindInput> for RandomKind {
-    fn from(kind: FaultKindInput) -> RandomKind {
-        match kind {
-            FaultKindInput::Crash => RandomKind::Crash,
-            FaultKindInput::Bounce => RandomKind::Bounce,
-            FaultKindInput::Partition => RandomKind::Partition,
-            FaultKindInput::PartitionOneway => RandomKind::PartitionOneway,
-            FaultKindInput::Hold => RandomKind::Hold,
-            FaultKindInput::Latency => RandomKind::Latency,
-            FaultKindInput::Switchover => RandomKind::Switchover,
-        }
-    }
-}
-
 #[derive(Clone, Debug, Arbitrary)]
 pub struct FaultInput {
-    pub kind: FaultKindInput,
+    pub kind: RandomKind,
     /// When, in 50 ms from the workload's start (modulo the first two thirds of the run).
     pub at: u16,
     /// How long until the heal, in 20 ms, plus 100 ms.
@@ -202,7 +177,7 @@ impl ScenarioInput {
             let pairs = scenario.supervised_pairs().len().max(1);
             let pair = 1 + (usize::from(fault.pair) % pairs) as u16;
             let (action, heal) = fault_and_heal(
-                fault.kind.into(),
+                fault.kind,
                 host,
                 other,
                 pair,
@@ -293,7 +268,7 @@ mod tests {
                 })
                 .collect(),
             faults: vec![FaultInput {
-                kind: FaultKindInput::Crash,
+                kind: RandomKind::Crash,
                 at: 10,
                 heal_after: 30,
                 host: 0,
