@@ -986,8 +986,19 @@ impl OrsServer {
         } else if alive {
             let event = delivery_error(delivering.submit);
             self.events.push_back((session, event.into()));
+        } else if self
+            .assoc
+            .holder_or_detacher(ixn)
+            .is_some_and(|holder| self.sessions.contains_key(&holder))
+        {
+            // An orphaned delivery (its session heard of the failure when the connection
+            // closed) whose interaction a live session still holds or detached: that session
+            // decides what happens next, and may have delivered it again. Placing it now
+            // would pull it from under the session (found by the ors_session fuzz target:
+            // returned to its queue, then delivered again by the session that attached it
+            // back) [S-INV-owner].
         } else if let Some(owned) = self.owned.get(&ixn) {
-            // Its session is gone: back to its queue, never dropped.
+            // No live session holds it: back to its queue, never dropped.
             let queue = owned.queue.clone();
             self.trace(session, ixn, "returned-to-queue", out);
             self.place_back(now, ixn, queue, out);
@@ -1520,14 +1531,12 @@ impl OrsServer {
             }
             self.drain_events(now, out);
         }
-        // Hand-overs and placements that did not get through are tried again; not one whose
-        // interaction a session has since delivered again: the agent's answer settles that
-        // one, and placing it would pull it from under the invite (found by the ors_session
-        // fuzz target: a refused return-to-queue retried while the live session's new
-        // delivery was being offered) [S-INV-owner].
+        // Hand-overs and placements that did not get through are tried again. A placement is
+        // only ever of an interaction no live session holds (see `on_delivery_outcome`), so
+        // no session can have delivered it again meanwhile.
         if self.registered {
             for (ixn, queue) in std::mem::take(&mut self.to_place) {
-                if self.owned.contains_key(&ixn) && !self.delivering.contains_key(&ixn) {
+                if self.owned.contains_key(&ixn) {
                     self.place_back(now, ixn, queue, out);
                 }
             }
