@@ -233,6 +233,18 @@ impl Proxy {
         self.ops.len()
     }
 
+    /// The client request (its connection and the client's reference id) that the node
+    /// request `ref_id` is part of, while that request is in progress; `None` for housekeeping
+    /// and for a request whose operation has ended. For harnesses: the proxy gives node
+    /// requests its own reference ids, so among identical requests of one client only the
+    /// proxy knows which one a lookup's forward or an ordered pull's second phase serves.
+    pub fn serves(&self, ref_id: RefId) -> Option<(Peer, RefId)> {
+        match self.asked.get(&ref_id)? {
+            (Asked::Op(op), _) => self.ops.get(op).map(|op| (op.client, op.ref_id)),
+            (Asked::Quiet, _) => None,
+        }
+    }
+
     fn tenant(&self, id: TenantId) -> Option<&TenantConfig> {
         self.cfg.tenants.iter().find(|tenant| tenant.id == id)
     }

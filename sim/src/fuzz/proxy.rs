@@ -133,10 +133,6 @@ struct NodeRequest {
     request: Request,
     /// The client request it serves (None: the proxy's housekeeping).
     for_request: Option<u32>,
-    /// When the proxy sent it.
-    sent_at: SimTime,
-    /// The harness step (input fed to the proxy) that sent it.
-    step: u64,
 }
 
 /// The system-under-test driver and reference model in one: the proxy, the nodes' and clients'
@@ -152,11 +148,6 @@ pub struct Harness {
     asked: BTreeMap<u32, Asked>,
     outstanding: Vec<NodeRequest>,
     timer: Option<SimTime>,
-    /// Inputs fed to the proxy so far.
-    step: u64,
-    /// Client requests the proxy answers in the outputs being processed: a node request in
-    /// the same outputs cannot serve one of them (its operation is over).
-    replied_now: BTreeSet<u32>,
 }
 
 /// The nodes serving a tenant (see [`config`]).
@@ -184,8 +175,6 @@ impl Harness {
             asked: BTreeMap::new(),
             outstanding: Vec::new(),
             timer: None,
-            step: 0,
-            replied_now: BTreeSet::new(),
         };
         sut.feed(Input::Start, None);
         sut
@@ -201,17 +190,7 @@ impl Harness {
     /// Feeds one input; `cause` is the client request this step works for.
     fn feed(&mut self, input: Input, cause: Option<u32>) {
         let mut out = Vec::new();
-        self.step += 1;
         self.proxy.handle(self.now, input, &mut out);
-        self.replied_now = out
-            .iter()
-            .filter_map(|output| match output {
-                Output::Send(Peer::Client(_), Message::Event { ref_id, .. }) => {
-                    ref_id.map(|RefId(id)| id)
-                }
-                _ => None,
-            })
-            .collect();
         for output in out {
             match output {
                 Output::Send(Peer::Server(node), message) => {
@@ -238,12 +217,10 @@ impl Harness {
                         request,
                         Request::RegisterClient { .. } | Request::Unregister
                     );
-                    let for_request = match (housekeeping, cause) {
-                        (true, _) => None,
-                        (false, Some(cause)) => Some(cause),
-                        // Sent while handling a node loss or a timeout: a lookup's or an
-                        // ordered pull's second phase. Find the client request it serves.
-                        (false, None) => self.attribute(client.as_deref(), &request),
+                    let for_request = if housekeeping {
+                        None
+                    } else {
+                        self.served(ref_id, client.as_deref(), &request, cause)
                     };
                     if let Some(index) = for_request {
                         if let Some(asked) = self.asked.get_mut(&index) {
@@ -256,8 +233,6 @@ impl Harness {
                         client,
                         request,
                         for_request,
-                        sent_at: self.now,
-                        step: self.step,
                     });
                 }
                 Output::Send(Peer::Client(conn), message) => {
@@ -290,60 +265,61 @@ impl Harness {
         }
     }
 
-    /// The unanswered request of client `name` that a node request sent outside that
-    /// request's own step serves (a lookup's forward or an ordered pull's second phase, sent
-    /// when the first phase ended by a timeout or a node loss).
-    ///
-    /// Among identical requests of the client in flight, it is the oldest one whose first
-    /// phase can have ended: none of its node requests from earlier steps is still waiting
-    /// within the timeout, and (but for a pull, which may go to several nodes at once) it got
-    /// no node request in this step yet. Attributing to the newest twin regardless misfiled a
-    /// forward's "found" under a younger twin whose own lookup then, rightly, failed 2003
-    /// (PROPTEST_RNG_SEED=199; fuzz regression `proxy/lookup-twin-2003`). A twin the proxy
-    /// answers in the same outputs is over and cannot be the one (fuzz regression
-    /// `proxy/twin-answered-in-same-step`).
-    fn attribute(&self, name: Option<&str>, request: &Request) -> Option<u32> {
-        let name = name?;
-        let matching: Vec<u32> = self
+    /// The client request the node request `ref_id` serves. Sent in that request's own step
+    /// (`cause`), it is that one. Sent while the proxy handled a node loss or a timeout (a
+    /// lookup's forward or an ordered pull's second phase) it can serve any request in flight,
+    /// and among identical requests of one client the proxy's reference ids are the only
+    /// record of which: the harness asks the proxy ([`Proxy::serves`]) and checks that the
+    /// request it names is one of that client's, unanswered, asking the same thing. (Guessing
+    /// by timing instead misfiled node answers between such twins five times: the
+    /// `proxy/lookup-twin-2003`, `twin-forwards-after-node-loss`, `twin-answered-in-same-step`
+    /// and `lookup-twin-timeout-between-ticks` regressions, and PROPTEST_RNG_SEED=199.)
+    fn served(
+        &self,
+        ref_id: RefId,
+        name: Option<&str>,
+        request: &Request,
+        cause: Option<u32>,
+    ) -> Option<u32> {
+        let Some((peer, RefId(index))) = self.proxy.serves(ref_id) else {
+            // Its operation ended in this very step: no answer to it can count.
+            return cause;
+        };
+        if let Some(cause) = cause {
+            assert_eq!(
+                index, cause,
+                "[S-PX-route] a node request sent for r{cause} is filed under r{index}: {request:?}"
+            );
+            return Some(cause);
+        }
+        let asked = self
             .asked
-            .iter()
-            .rev()
-            .filter(|(index, asked)| asked.answered.is_none() && !self.replied_now.contains(index))
-            .filter(|(_, asked)| format!("client{}", asked.client) == name)
-            .filter(|(_, asked)| {
-                asked.request == *request
+            .get(&index)
+            .unwrap_or_else(|| panic!("[S-PX-route] {request:?} serves r{index}, never asked"));
+        let Peer::Client(conn) = peer else {
+            panic!("[S-PX-route] {request:?} serves a request of {peer:?}, not a client");
+        };
+        let client_name = format!("client{}", asked.client);
+        assert!(
+            asked.conn == conn
+                && asked.answered.is_none()
+                && name == Some(client_name.as_str())
+                && (asked.request == *request
                     || matches!(
                         (&asked.request, request),
-                        (Request::Pull { .. }, Request::Pull { .. })
-                    )
-            })
-            .map(|(index, _)| *index)
-            .collect();
-        let phase_over = |index: u32| {
-            let asked = &self.asked[&index];
-            let pull = matches!(asked.request, Request::Pull { .. });
-            let hold = if pull { HOLD_MS } else { 0 };
-            self.outstanding
-                .iter()
-                .filter(|pending| pending.for_request == Some(index))
-                .all(|pending| {
-                    if pending.step == self.step {
-                        pull
-                    } else {
-                        pending.sent_at + TIMEOUT_MS + hold <= self.now
-                    }
-                })
-        };
-        // Oldest first: the proxy keeps its operations in a map by increasing id and ends them
-        // in that order, so when a node loss ends the first phase of several twins at once,
-        // their second-phase requests go out oldest twin first (fuzz regression
-        // `proxy/twin-forwards-after-node-loss`).
-        matching
-            .iter()
-            .rev()
-            .copied()
-            .find(|index| phase_over(*index))
-            .or_else(|| matching.first().copied())
+                        // An ordered pull peeks at the heads (again each tick while idle),
+                        // then takes.
+                        (
+                            Request::Pull { .. },
+                            Request::Pull { .. } | Request::Snapshot { .. }
+                        )
+                    )),
+            "[S-PX-route] {request:?} for {name:?} sent on behalf of r{index} {:?} of \
+             {client_name} (answered {:?})",
+            asked.request,
+            asked.answered
+        );
+        Some(index)
     }
 
     /// Checks one reply against the rules.
@@ -460,17 +436,12 @@ impl Harness {
             }
             // Node codes are passed through: a node must have said it (or it is a revoked
             // login's reason, or the proxy's own agent table).
-            // (Two identical requests of one client in flight cannot be told apart when a node
-            // request is sent outside their own steps: accept the answer on either.)
             other => assert!(
-                self.asked.values().any(|twin| {
-                    twin.client == asked.client
-                        && twin.request == asked.request
-                        && twin
-                            .answers
-                            .iter()
-                            .any(|(_, e)| e == &Event::Error { code: other })
-                }) || (other == ErrorCode::AgentUnavailable)
+                asked
+                    .answers
+                    .iter()
+                    .any(|(_, e)| e == &Event::Error { code: other })
+                    || (other == ErrorCode::AgentUnavailable)
                     || (other == ErrorCode::NotRegistered),
                 "[S-PX-route] {other:?} for {request:?} that no node gave (answers {:?})",
                 asked.answers
