@@ -462,23 +462,15 @@ impl Harness {
     /// offered [S-INV-owner], pulls within the limit [S-ORS-pull].
     fn on_request(&mut self, ref_id: RefId, request: Request) {
         assert!(self.connected, "sent {request:?} while disconnected");
-        let about = match &request {
-            Request::UpdateUserData { ixn, .. }
-            | Request::PlaceInQueue { ixn, .. }
-            | Request::Deliver { ixn, .. }
-            | Request::Transfer { ixn, .. } => ixn.value().copied(),
-            Request::Pull { count, .. } => {
-                let asked = *count + self.owned.len() as u32;
-                assert!(
-                    asked <= PULL_LIMIT,
-                    "[S-ORS-pull] asked for {count} owning {}",
-                    self.owned.len()
-                );
-                None
-            }
-            _ => None,
-        };
-        if let Some(ixn) = about {
+        if let Request::Pull { count, .. } = &request {
+            let asked = *count + self.owned.len() as u32;
+            assert!(
+                asked <= PULL_LIMIT,
+                "[S-ORS-pull] asked for {count} owning {}",
+                self.owned.len()
+            );
+        }
+        if let Some(ixn) = about(&request) {
             assert!(
                 self.owned.contains(&ixn),
                 "[S-INV-owner] request about {ixn}, which the server does not own: {request:?}"
@@ -549,6 +541,20 @@ impl Harness {
                 self.detached.insert((session, ixn));
             }
             "error.interaction.detach" => {}
+            "returned-to-queue" => {
+                // Only what no live session holds or detached goes back to its queue: placing
+                // it pulls it from under that session, which may route it again.
+                let holder = self.holder.get(&ixn).filter(|s| self.live.contains(s));
+                let detacher = self
+                    .detached
+                    .iter()
+                    .find(|(s, other)| *other == ixn && self.live.contains(s));
+                assert!(
+                    holder.is_none() && detacher.is_none(),
+                    "[S-INV-owner] {ixn} returned to its queue while live session {:?} holds it",
+                    holder.or(detacher.map(|(s, _)| s))
+                );
+            }
             "route-redirect" | "route-deliver" => {
                 assert!(
                     self.detached.contains(&(session, ixn)),
@@ -652,9 +658,20 @@ impl Harness {
         }
     }
 
+    /// Takes the `index`-th (modulo) outstanding request of `kind` that the node can answer
+    /// now. Requests are answered in any order, as several nodes or a slow one could, but
+    /// never one about an interaction before an earlier one about the same interaction: the
+    /// node handles a connection's requests in arrival order, so an older user-data write
+    /// cannot land after a newer one. (Answering them out of order let a dead session's
+    /// `ORS_Session` tag overwrite its successor's, and the server rightly took the
+    /// interaction for someone else's: a false [S-INV-owner] finding of the fuzz target.)
     fn take(&mut self, kind: fn(&Request) -> bool, index: usize) -> Option<(RefId, Request)> {
         let positions: Vec<usize> = (0..self.outstanding.len())
             .filter(|i| kind(&self.outstanding[*i].1))
+            .filter(|i| {
+                let ixn = about(&self.outstanding[*i].1);
+                ixn.is_none() || !self.outstanding[..*i].iter().any(|(_, r)| about(r) == ixn)
+            })
             .collect();
         if positions.is_empty() {
             return None;
@@ -869,6 +886,17 @@ impl Harness {
                 "[S-INV-owner] {ixn} held by a session that ended"
             );
         }
+    }
+}
+
+/// The interaction a request to the node is about, if any.
+fn about(request: &Request) -> Option<IxnId> {
+    match request {
+        Request::UpdateUserData { ixn, .. }
+        | Request::PlaceInQueue { ixn, .. }
+        | Request::Deliver { ixn, .. }
+        | Request::Transfer { ixn, .. } => ixn.value().copied(),
+        _ => None,
     }
 }
 
