@@ -202,6 +202,7 @@ fn proxy_config() -> ProxyConfig {
         request_timeout_ms: 1000,
         client_idle_timeout_ms: 0,
         tick_ms: 50,
+        planted_bug: None,
     }
 }
 

@@ -65,6 +65,33 @@ fn ors_session_catches_route_without_detach() {
     );
 }
 
+/// The planted `ProxyBug::UnreachableLookupNotFound` (a broadcast lookup that some node did not
+/// answer says "not found" instead of 2003) is caught by the `proxy` target on its minimized
+/// finding, naming [S-PX-2003]; the same input passes on the real proxy.
+#[test]
+fn proxy_catches_unreachable_lookup_not_found() {
+    use ixsim::sim::fuzz::proxy::{proxy_planted, ProxyBug};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions/proxy-planted/unreachable-lookup-not-found");
+    let bytes = std::fs::read(&path).expect("the planted finding is checked in");
+    proxy_planted(&bytes, None);
+    let caught = std::panic::catch_unwind(|| {
+        proxy_planted(&bytes, Some(ProxyBug::UnreachableLookupNotFound));
+    });
+    let Err(panic) = caught else {
+        panic!("the planted bug went unnoticed");
+    };
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    assert!(
+        message.contains("[S-PX-2003]") && message.contains("InteractionNotFound"),
+        "caught for another reason: {message}"
+    );
+}
+
 /// Writes the seed corpus of `codec_decode`: one frame of each request and event kind, as the
 /// machines send them. Run with `cargo test --test fuzz_corpus -- --ignored` after a protocol
 /// change, then commit `fuzz/corpus/codec_decode/`.

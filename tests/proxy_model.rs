@@ -153,3 +153,48 @@ prop_state_machine! {
     #[test]
     fn proxy_error_rules_ordered(sequential 1..120 => ProxyTest<true>);
 }
+
+/// The planted `ProxyBug::UnreachableLookupNotFound` is caught by the model when one node
+/// says "not found" and another never answers: that is 2003 [S-PX-2003], and the same steps
+/// pass on the real proxy.
+#[test]
+fn model_catches_not_found_from_a_partial_broadcast() {
+    use ixsim_sim::fuzz::proxy::ProxyBug;
+    let run = |bug: Option<ProxyBug>| {
+        let mut harness = Harness::planted(PullMode::RoundRobin, bug);
+        harness.apply(Transition::Register(0));
+        for node in 0..NODES {
+            harness.apply(Transition::NodeUp(node));
+        }
+        // Registrations first (flavour 1 acknowledges them).
+        while harness.pending_node_requests() > 0 {
+            harness.apply(Transition::Answer(0, 1));
+        }
+        harness.apply(Transition::Request(
+            0,
+            Request::Find {
+                ixn: Field::Value(IxnId(IDS[0])),
+            },
+        ));
+        assert_eq!(
+            harness.pending_node_requests(),
+            NODES,
+            "a broadcast to every node"
+        );
+        // Node 0 loses the connection; the others say "not found" (flavour 1).
+        harness.apply(Transition::NodeDown(0));
+        while harness.pending_node_requests() > 0 {
+            harness.apply(Transition::Answer(0, 1));
+        }
+    };
+    run(None);
+    let caught = std::panic::catch_unwind(|| run(Some(ProxyBug::UnreachableLookupNotFound)));
+    let Err(panic) = caught else {
+        panic!("the planted bug went unnoticed");
+    };
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        message.contains("[S-PX-2003]") && message.contains("went unanswered"),
+        "caught for another reason: {message}"
+    );
+}

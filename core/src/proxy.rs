@@ -94,6 +94,17 @@ pub struct ProxyConfig {
     /// a partition would otherwise stay registered, and its agent logged in, for good.
     pub client_idle_timeout_ms: u64,
     pub tick_ms: u64,
+    /// A bug planted to prove that a harness finds it (never set in a real run).
+    pub planted_bug: Option<ProxyBug>,
+}
+
+/// Bugs the harness can plant in the proxy to prove its checks find them.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ProxyBug {
+    /// A broadcast lookup that found the interaction nowhere, while some node did not answer,
+    /// answers "not found" instead of 2003: the client takes an interaction that may well be on
+    /// the silent node for gone. Caught by [S-PX-2003].
+    UnreachableLookupNotFound,
 }
 
 #[derive(Clone, Debug)]
@@ -964,14 +975,15 @@ impl Proxy {
                 let who = (op.client, op.name.as_str(), op.ref_id);
                 self.forward(now, who, *node, op.request.clone(), 0, out);
             }
-            ([], true) => self.fail(
-                op.client,
-                op.ref_id,
-                &op.request,
-                ErrorCode::NotAccessible,
-                out,
-            ),
-            ([], false) => self.reply(
+            ([], true) if self.cfg.planted_bug != Some(ProxyBug::UnreachableLookupNotFound) => self
+                .fail(
+                    op.client,
+                    op.ref_id,
+                    &op.request,
+                    ErrorCode::NotAccessible,
+                    out,
+                ),
+            ([], _) => self.reply(
                 op.client,
                 op.ref_id,
                 Event::Error {

@@ -337,6 +337,7 @@ fn build_proxies(
             request_timeout_ms: scenario.proxy.request_timeout_ms,
             client_idle_timeout_ms: scenario.is.client_idle_timeout_ms,
             tick_ms: scenario.client.tick_ms,
+            planted_bug: None,
         };
         let host_index = host_id(names, &name);
         let mut proxy_ctx = ctx(scenario, points, trace, host_index, scenario.is_hosts());

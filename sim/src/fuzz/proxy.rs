@@ -19,6 +19,7 @@ use ixsim_core::is_node::{MediaConfig, TenantConfig};
 use ixsim_core::kv::{KvList, KvValue};
 use ixsim_core::machine::{Input, Machine, Output, Peer};
 use ixsim_core::protocol::{ClientKind, ErrorCode, Event, Field, IxnInfo, Message, Request};
+pub use ixsim_core::proxy::ProxyBug;
 use ixsim_core::proxy::{Proxy, ProxyConfig, ProxyNode, PullMode};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -81,6 +82,7 @@ pub fn config(pull_mode: PullMode) -> ProxyConfig {
         request_timeout_ms: TIMEOUT_MS,
         client_idle_timeout_ms: 0,
         tick_ms: 50,
+        planted_bug: None,
     }
 }
 
@@ -165,8 +167,16 @@ fn tenant_ok(tenant: &Field<TenantId>) -> bool {
 impl Harness {
     /// A started proxy with no node and no client connected.
     pub fn new(mode: PullMode) -> Self {
+        Self::planted(mode, None)
+    }
+
+    /// [`Harness::new`] with `bug` planted in the proxy (harness self-test).
+    pub fn planted(mode: PullMode, bug: Option<ProxyBug>) -> Self {
         let mut sut = Harness {
-            proxy: Proxy::new(config(mode)),
+            proxy: Proxy::new(ProxyConfig {
+                planted_bug: bug,
+                ..config(mode)
+            }),
             now: 0,
             up: BTreeSet::new(),
             clients: BTreeMap::new(),
@@ -423,7 +433,9 @@ impl Harness {
                 "[S-PX-2006] 2006 for {request:?} with every node answering"
             ),
             ErrorCode::InteractionNotFound => {
-                // Either a node said so about a cached interaction, or every node did.
+                // A node said so: the cached owner, the node a lookup found it on (which lost
+                // it meanwhile), or every node of a broadcast. A broadcast in which some node
+                // did not answer, or could not tell, and none found it is 2003 instead.
                 assert!(
                     asked.answers.iter().any(|(_, e)| matches!(
                         e,
@@ -432,6 +444,15 @@ impl Harness {
                         }
                     )),
                     "[S-PX-2003] InteractionNotFound for {request:?} though no node said so"
+                );
+                let unanswered = asked.answers.len() < asked.node_requests;
+                assert!(
+                    !found.is_empty() || !(unanswered || unsure),
+                    "[S-PX-2003] InteractionNotFound for {request:?} though {} of its {} node \
+                     requests went unanswered (answers {:?}): some node could not tell",
+                    asked.node_requests - asked.answers.len().min(asked.node_requests),
+                    asked.node_requests,
+                    asked.answers
                 );
             }
             // Node codes are passed through: a node must have said it (or it is a revoked
@@ -934,6 +955,11 @@ impl Op {
 /// Every op is meaningful in every state (one the state ignores, such as a request from a
 /// client that is not connected, changes nothing), so no input is rejected.
 pub fn proxy(bytes: &[u8]) {
+    proxy_planted(bytes, None);
+}
+
+/// [`proxy`] against a proxy with `bug` planted (harness self-test).
+pub fn proxy_planted(bytes: &[u8], bug: Option<ProxyBug>) {
     let mut u = Unstructured::new(bytes);
     let Ok(mode) = u8::arbitrary(&mut u) else {
         return;
@@ -943,7 +969,7 @@ pub fn proxy(bytes: &[u8]) {
     } else {
         PullMode::RoundRobin
     };
-    let mut harness = Harness::new(mode);
+    let mut harness = Harness::planted(mode, bug);
     for _ in 0..MAX_STEPS {
         if u.is_empty() {
             break;
@@ -953,5 +979,15 @@ pub fn proxy(bytes: &[u8]) {
         };
         harness.apply(op.transition());
         harness.check_invariants();
+    }
+}
+
+/// The planted proxy bug a name stands for (`IXSIM_PLANTED_BUG` of the `proxy` fuzz target).
+pub fn proxy_bug_named(name: &str) -> Result<ProxyBug, String> {
+    match name {
+        "unreachable-lookup-not-found" => Ok(ProxyBug::UnreachableLookupNotFound),
+        _ => Err(format!(
+            "unknown planted proxy bug `{name}` (unreachable-lookup-not-found)"
+        )),
     }
 }
