@@ -525,6 +525,19 @@ impl Model {
         }
     }
 
+    /// A pull's or snapshot's routing: the tenant exists, the queue is the tenant's, and the
+    /// view is defined on it (`all` everywhere, `vip` on q1).
+    fn view(tenant: &Field<TenantId>, queue: &str, view: &str) -> Result<(), ErrorCode> {
+        let tenant = Self::tenant(tenant)?;
+        if Self::queue_tenant(queue) != Some(tenant) {
+            return Err(ErrorCode::UnknownObject);
+        }
+        if view != "all" && !(view == "vip" && queue == "q1") {
+            return Err(ErrorCode::UnknownObject);
+        }
+        Ok(())
+    }
+
     fn owned(&self, name: &str, ixn: &Field<IxnId>) -> Result<IxnId, ErrorCode> {
         let id = *ixn.value().ok_or(ErrorCode::InvalidAttribute)?;
         let stored = self.ixns.get(&id).ok_or(ErrorCode::InteractionNotFound)?;
@@ -628,13 +641,7 @@ impl Model {
                 count,
                 hold_ms: _,
             } => {
-                let tenant = Self::tenant(tenant)?;
-                if Self::queue_tenant(queue) != Some(tenant) {
-                    return Err(ErrorCode::UnknownObject);
-                }
-                if view != "all" && !(view == "vip" && queue == "q1") {
-                    return Err(ErrorCode::UnknownObject);
-                }
+                Self::view(tenant, queue, view)?;
                 let picked = self.select(queue, view, *count);
                 if !picked.is_empty() || *count == 0 || self.held.len() >= HELD_MAX {
                     self.hand_out(ref_id, &name, picked);
@@ -778,13 +785,7 @@ impl Model {
                 view,
                 max,
             } => {
-                let tenant = Self::tenant(tenant)?;
-                if Self::queue_tenant(queue) != Some(tenant) {
-                    return Err(ErrorCode::UnknownObject);
-                }
-                if view != "all" && !(view == "vip" && queue == "q1") {
-                    return Err(ErrorCode::UnknownObject);
-                }
+                Self::view(tenant, queue, view)?;
                 let mut items: Vec<(Reverse<i32>, u64, IxnId)> = self
                     .ixns
                     .iter()
