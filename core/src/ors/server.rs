@@ -986,11 +986,7 @@ impl OrsServer {
         } else if alive {
             let event = delivery_error(delivering.submit);
             self.events.push_back((session, event.into()));
-        } else if self
-            .assoc
-            .holder_or_detacher(ixn)
-            .is_some_and(|holder| self.sessions.contains_key(&holder))
-        {
+        } else if self.live_holder_or_detacher(ixn).is_some() {
             // An orphaned delivery (its session heard of the failure when the connection
             // closed) whose interaction a live session still holds or detached: that session
             // decides what happens next, and may have delivered it again. Placing it now
@@ -1003,6 +999,13 @@ impl OrsServer {
             self.trace(session, ixn, "returned-to-queue", out);
             self.place_back(now, ixn, queue, out);
         }
+    }
+
+    /// The live session that holds or detached `ixn`, if any.
+    fn live_holder_or_detacher(&self, ixn: IxnId) -> Option<SessionId> {
+        self.assoc
+            .holder_or_detacher(ixn)
+            .filter(|session| self.sessions.contains_key(session))
     }
 
     /// The agent's answer to a delivery this process did not send (its predecessor did, before
@@ -1151,8 +1154,7 @@ impl OrsServer {
             self.parked.remove(&ixn);
             if self.recovering.remove(&ixn) {
                 // Back with its recovered session, which resumes on its own.
-                let session = self.assoc.holder_or_detacher(ixn);
-                if let Some(session) = session.filter(|s| self.sessions.contains_key(s)) {
+                if let Some(session) = self.live_holder_or_detacher(ixn) {
                     self.trace(session, ixn, "recovered-owned", out);
                     continue;
                 }
