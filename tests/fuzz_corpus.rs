@@ -38,20 +38,20 @@ fn ors_session_corpus_replays() {
     assert!(count > 0, "fuzz/corpus/ors_session is empty");
 }
 
-/// The planted `OrsBug::RouteWithoutDetach` (a `<deliver>` goes ahead although the detach was
-/// refused) is caught by the `ors_session` target on its minimized finding, naming
-/// [S-ORS-detach]; the same input passes on the real server.
-#[test]
-fn ors_session_catches_route_without_detach() {
-    use ixsim::sim::fuzz::ors_session::{ors_session_planted, OrsBug};
+/// The planted finding `fuzz/regressions/<name>` passes through `clean` and makes `planted`
+/// panic with a message holding every one of `expected`.
+fn planted_finding_is_caught(
+    name: &str,
+    clean: impl Fn(&[u8]),
+    planted: impl Fn(&[u8]) + std::panic::RefUnwindSafe,
+    expected: &[&str],
+) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/regressions/ors_session-planted/route-without-detach");
+        .join("fuzz/regressions")
+        .join(name);
     let bytes = std::fs::read(&path).expect("the planted finding is checked in");
-    ors_session_planted(&bytes, None);
-    let caught = std::panic::catch_unwind(|| {
-        ors_session_planted(&bytes, Some(OrsBug::RouteWithoutDetach));
-    });
-    let Err(panic) = caught else {
+    clean(&bytes);
+    let Err(panic) = std::panic::catch_unwind(|| planted(&bytes)) else {
         panic!("the planted bug went unnoticed");
     };
     let message = panic
@@ -60,8 +60,22 @@ fn ors_session_catches_route_without_detach() {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or_default();
     assert!(
-        message.contains("[S-ORS-detach]") && message.contains("without interaction.detach.done"),
+        expected.iter().all(|part| message.contains(part)),
         "caught for another reason: {message}"
+    );
+}
+
+/// The planted `OrsBug::RouteWithoutDetach` (a `<deliver>` goes ahead although the detach was
+/// refused) is caught by the `ors_session` target on its minimized finding, naming
+/// [S-ORS-detach]; the same input passes on the real server.
+#[test]
+fn ors_session_catches_route_without_detach() {
+    use ixsim::sim::fuzz::ors_session::{ors_session_planted, OrsBug};
+    planted_finding_is_caught(
+        "ors_session-planted/route-without-detach",
+        |bytes| ors_session_planted(bytes, None),
+        |bytes| ors_session_planted(bytes, Some(OrsBug::RouteWithoutDetach)),
+        &["[S-ORS-detach]", "without interaction.detach.done"],
     );
 }
 
@@ -71,24 +85,11 @@ fn ors_session_catches_route_without_detach() {
 #[test]
 fn proxy_catches_unreachable_lookup_not_found() {
     use ixsim::sim::fuzz::proxy::{proxy_planted, ProxyBug};
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/regressions/proxy-planted/unreachable-lookup-not-found");
-    let bytes = std::fs::read(&path).expect("the planted finding is checked in");
-    proxy_planted(&bytes, None);
-    let caught = std::panic::catch_unwind(|| {
-        proxy_planted(&bytes, Some(ProxyBug::UnreachableLookupNotFound));
-    });
-    let Err(panic) = caught else {
-        panic!("the planted bug went unnoticed");
-    };
-    let message = panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or_default();
-    assert!(
-        message.contains("[S-PX-2003]") && message.contains("InteractionNotFound"),
-        "caught for another reason: {message}"
+    planted_finding_is_caught(
+        "proxy-planted/unreachable-lookup-not-found",
+        |bytes| proxy_planted(bytes, None),
+        |bytes| proxy_planted(bytes, Some(ProxyBug::UnreachableLookupNotFound)),
+        &["[S-PX-2003]", "InteractionNotFound"],
     );
 }
 
