@@ -985,12 +985,7 @@ impl Driver {
     fn advance(&mut self, by: u64) {
         let until = self.now + by;
         loop {
-            let due = self
-                .timers
-                .iter()
-                .filter(|(_, at)| **at <= until)
-                .min_by_key(|(id, at)| (**at, **id))
-                .map(|(id, at)| (*id, *at));
+            let due = super::next_timer(&self.timers, until);
             let Some((id, at)) = due else { break };
             self.timers.remove(&id);
             self.now = at;

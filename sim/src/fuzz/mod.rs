@@ -16,3 +16,16 @@ pub use is_node::is_node;
 pub use ors_session::ors_session;
 pub use proxy::proxy;
 pub use scenario::scenario;
+
+use ixsim_core::ids::SimTime;
+use ixsim_core::machine::TimerId;
+use std::collections::BTreeMap;
+
+/// The timer of a harness's set that fires first at or before `until` (on a tie, the lower id).
+fn next_timer(timers: &BTreeMap<TimerId, SimTime>, until: SimTime) -> Option<(TimerId, SimTime)> {
+    timers
+        .iter()
+        .filter(|(_, at)| **at <= until)
+        .min_by_key(|(id, at)| (**at, **id))
+        .map(|(id, at)| (*id, *at))
+}

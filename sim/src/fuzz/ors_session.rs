@@ -836,12 +836,7 @@ impl Harness {
     fn wait(&mut self, ms: u64) {
         let until = self.now + ms;
         loop {
-            let timer = self
-                .timers
-                .iter()
-                .filter(|(_, at)| **at <= until)
-                .min_by_key(|(id, at)| (**at, **id))
-                .map(|(id, at)| (*id, *at));
+            let timer = super::next_timer(&self.timers, until);
             let invite = self
                 .at_agent
                 .iter()
