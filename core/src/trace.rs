@@ -9,23 +9,47 @@
 use crate::ids::{AgentId, IxnId, SimTime, TenantId};
 use crate::kv::KvList;
 use crate::protocol::{ErrorCode, Request};
+use serde::Serialize;
 use std::fmt;
 
+/// Interaction ids in serialized traces: the trace's hex text.
+mod hex {
+    use crate::ids::IxnId;
+    use serde::ser::{SerializeSeq, Serializer};
+
+    pub fn ixn<S: Serializer>(ixn: &IxnId, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(ixn)
+    }
+
+    pub fn ixns<S: Serializer>(ixns: &[IxnId], serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(ixns.len()))?;
+        for ixn in ixns {
+            seq.serialize_element(&ixn.to_string())?;
+        }
+        seq.end()
+    }
+}
+
 /// Why an interaction went back to its queue without a RequestPlaceInQueue.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ReleaseReason {
     /// The owning client stayed disconnected past the grace period [S-IS-owner].
     OwnerGone,
 }
 
 /// Why an agent desktop stopped holding an interaction without completing it.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum DropReason {
     Disconnected,
     Refused,
 }
 
-#[derive(Clone, PartialEq, Eq, Debug)]
+/// Serializes (for `ixsim run --trace --json`) as `{"event": "kebab-name", ...fields}`, with
+/// interaction ids as the hex text the trace shows (a JSON number cannot hold 64 bits exactly).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
 pub enum TraceEvent {
     // Interaction Server node.
     NodeStarted {
@@ -33,6 +57,7 @@ pub enum TraceEvent {
         interactions: usize,
     },
     Submitted {
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
         tenant: TenantId,
         queue: String,
@@ -48,11 +73,13 @@ pub enum TraceEvent {
         client: String,
         queue: String,
         view: String,
+        #[serde(serialize_with = "hex::ixns")]
         ixns: Vec<IxnId>,
     },
     /// An ORS session's step that concerns control of an interaction [S-ORS].
     OrsSession {
         session: u64,
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
         what: String,
     },
@@ -68,6 +95,7 @@ pub enum TraceEvent {
         client: String,
         queue: String,
         view: String,
+        #[serde(serialize_with = "hex::ixns")]
         ixns: Vec<IxnId>,
     },
     PullHeld {
@@ -79,46 +107,56 @@ pub enum TraceEvent {
         client: String,
     },
     Placed {
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
         queue: String,
     },
     /// A submitted or placed interaction is durable and now pullable in `queue`.
     Queued {
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
         queue: String,
     },
     Released {
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
         queue: String,
         reason: ReleaseReason,
     },
     /// The (re)started node loaded this interaction from the database, owned or pullable.
     Loaded {
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
         queue: String,
         owner: Option<String>,
     },
     UserDataChanged {
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
         changes: KvList,
     },
     Invited {
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
         agent: AgentId,
     },
     InviteTimedOut {
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
         agent: AgentId,
     },
     Accepted {
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
         agent: AgentId,
     },
     Rejected {
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
         agent: AgentId,
     },
     Stopped {
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
     },
     AgentLoggedIn {
@@ -152,21 +190,26 @@ pub enum TraceEvent {
     },
     // Clients.
     SubmitAcked {
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
     },
     SubmitGaveUp {
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
     },
     AgentTook {
         agent: AgentId,
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
     },
     AgentCompleted {
         agent: AgentId,
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
     },
     AgentDropped {
         agent: AgentId,
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
         reason: DropReason,
     },
@@ -231,27 +274,32 @@ pub enum TraceEvent {
     ProcessKilled,
     /// A URS selected (and, with `agent_reservation`, reserved) `agent` for `ixn` [S-URS-select].
     UrsSelected {
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
         agent: AgentId,
     },
     /// A URS found no available agent for `ixn` within the submit's timeout.
     UrsNoTarget {
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
     },
     /// A node answered a pull after the proxy gave up on it; the proxy puts the interaction
     /// back in its queue on the client's behalf.
     LatePullReturned {
         client: String,
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
     },
     /// An owner handed an interaction to another client (RequestTransfer).
     Transferred {
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
         from: String,
         to: String,
     },
     /// Direct mode: the node submitted `ixn` to URS client `urs` for `strategy` [S-URS-rr].
     RouteRequested {
+        #[serde(serialize_with = "hex::ixn")]
         ixn: IxnId,
         urs: String,
         strategy: String,
@@ -273,6 +321,7 @@ pub enum TraceEvent {
     /// An ORS took interactions (pulled, forwarded to it, or told again after a reconnect) and
     /// now holds `holding` in all [S-ORS-pull].
     OrsTook {
+        #[serde(serialize_with = "hex::ixns")]
         ixns: Vec<IxnId>,
         holding: u32,
         /// Taken by its own pull (not handed over or listed again).

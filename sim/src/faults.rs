@@ -161,6 +161,9 @@ impl FaultAction {
             | FaultAction::SetSeats { .. } => None,
         };
         if let Some((a, b)) = sides {
+            if a.names().is_empty() || b.names().is_empty() {
+                return Err(format!("{self}: a side names no host"));
+            }
             if a.names().iter().any(|host| b.names().contains(host)) {
                 return Err(format!("{self}: a host cannot be on both sides"));
             }

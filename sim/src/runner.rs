@@ -10,7 +10,7 @@
 use crate::faults::{self, FaultAction};
 use crate::oracles::{self, OracleInput, Violation};
 use crate::scenario::Scenario;
-use crate::shell::{run_host, HostCtx, OperatorDesk};
+use crate::shell::{run_host, HostCtx, OperatorDesk, RunBudget};
 use crate::trace::Trace;
 use crate::workload::{
     self, sub_seed, STREAM_AGENT, STREAM_BUGGIFY_ACTIVATION, STREAM_BUGGIFY_MACHINE,
@@ -41,6 +41,10 @@ use thiserror::Error;
 pub enum RunError {
     #[error("host software failed: {0}")]
     Host(String),
+    /// The run broke its budget (a zero-delay loop, or far more work than any workload): it
+    /// was stopped there.
+    #[error("run stopped: {0}")]
+    Budget(String),
 }
 
 /// Counts a user reads first: did the work get done, and did anything go missing.
@@ -146,6 +150,7 @@ fn ctx(
         reconnect_backoff_ms: scenario.client.reconnect_backoff_ms,
         operator: None,
         buggify: points.for_host(host, STREAM_BUGGIFY_SHELL),
+        budget: points.budget.clone(),
     }
 }
 
@@ -155,6 +160,9 @@ pub(crate) struct FaultPoints {
     seed: u64,
     active: Option<(Activation, u32)>,
     quiet_from_ms: Option<SimTime>,
+    /// The run's input budget, handed to every host (it travels with the fault points because
+    /// every host context is built from them).
+    budget: Rc<RunBudget>,
 }
 
 impl FaultPoints {
@@ -181,6 +189,7 @@ impl FaultPoints {
             seed,
             active,
             quiet_from_ms,
+            budget: Rc::new(RunBudget::default()),
         }
     }
 
@@ -781,8 +790,10 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
             }
             next_fault += 1;
         }
-        sim.step()
-            .map_err(|error| RunError::Host(error.to_string()))?;
+        sim.step().map_err(|error| match points.budget.exceeded() {
+            Some(problem) => RunError::Budget(problem),
+            None => RunError::Host(error.to_string()),
+        })?;
     }
     let end_ms = sim.elapsed().as_millis() as SimTime;
     drop(sim);

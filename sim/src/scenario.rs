@@ -711,6 +711,52 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ),
 ];
 
+/// The largest scenario file read: 4 MiB. A longer file (or an endless one such as
+/// `/dev/zero`) is refused after reading this much, never read whole.
+pub const MAX_SCENARIO_BYTES: u64 = 4 << 20;
+
+/// The largest time anywhere in a scenario (every key ending in `_ms`, the `_ms_min`/`_ms_max`
+/// pairs, a strategy timer's `ms`): 24 simulated hours. Runs last at most an hour; what is
+/// longer is a typo or a value meant to wrap, and sums of such values stay far from `u64::MAX`.
+pub const MAX_TIME_MS: u64 = 86_400_000;
+
+/// The most connect attempts a host may be able to make in one run: turmoil gives each host
+/// 16384 ephemeral ports and keeps one per timed-out attempt (see `Scenario::validate_client`).
+pub const MAX_CONNECT_ATTEMPTS: u64 = 12_000;
+
+/// The most entries any list in a scenario may have (faults, strategies, states, queues, ...);
+/// `[[workload.submits]]` may have as many as `workload.interactions` allows.
+pub const MAX_LIST_LEN: usize = 10_000;
+
+/// Reads the text file at `path`, at most `limit` bytes of it: a longer file is an error that
+/// says so, and nothing past the limit is read.
+pub fn read_bounded(path: &str, limit: u64) -> Result<String, ScenarioError> {
+    let bytes = read_bounded_bytes(path, limit)?;
+    let fail = |problem: String| ScenarioError::Read(path.to_string(), problem);
+    String::from_utf8(bytes).map_err(|error| {
+        fail(format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            error.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+/// The bytes of the file at `path`, at most `limit` of them: a longer file is an error that
+/// says so, and nothing past the limit is read.
+pub fn read_bounded_bytes(path: &str, limit: u64) -> Result<Vec<u8>, ScenarioError> {
+    use std::io::Read as _;
+    let fail = |problem: String| ScenarioError::Read(path.to_string(), problem);
+    let file = std::fs::File::open(path).map_err(|error| fail(error.to_string()))?;
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|error| fail(error.to_string()))?;
+    if bytes.len() as u64 > limit {
+        return Err(fail(format!("longer than {limit} bytes (the most read)")));
+    }
+    Ok(bytes)
+}
+
 pub fn built_in_names() -> Vec<&'static str> {
     BUILT_IN.iter().map(|(name, _)| *name).collect()
 }
@@ -722,8 +768,7 @@ impl Scenario {
         if let Some((_, text)) = BUILT_IN.iter().find(|(name, _)| *name == name_or_path) {
             return Ok((*text).to_string());
         }
-        std::fs::read_to_string(name_or_path)
-            .map_err(|error| ScenarioError::Read(name_or_path.to_string(), error.to_string()))
+        read_bounded(name_or_path, MAX_SCENARIO_BYTES)
     }
 
     /// A short content hash of a scenario's text (SHA-256, 12 hex digits): bug-report tokens
@@ -749,8 +794,7 @@ impl Scenario {
                 built_in_names().join(", "),
             ));
         }
-        let text = std::fs::read_to_string(name_or_path)
-            .map_err(|error| ScenarioError::Read(name_or_path.to_string(), error.to_string()))?;
+        let text = read_bounded(name_or_path, MAX_SCENARIO_BYTES)?;
         Scenario::parse(name_or_path, &text)
     }
 
@@ -1040,6 +1084,112 @@ impl Scenario {
             .unwrap_or_default()
     }
 
+    /// The most servers one host keeps connections to (each a reconnect loop of its own): the
+    /// supervisor two per pair, proxies and URS one per IS pair, the prober three, ORS its IS
+    /// side and its URS, every other client one.
+    fn most_server_loops(&self) -> u64 {
+        let pairs = u64::from(self.topology.pairs);
+        let supervisor = 2 * self.supervised_pairs().len() as u64;
+        let fan_out = if self.topology.proxies > 0 || self.urs.is_some() {
+            pairs
+        } else {
+            1
+        };
+        let prober = if self.prober.is_some() { 3 } else { 1 };
+        let ors = if self.ors.is_some() && self.urs.is_some() {
+            2
+        } else {
+            1
+        };
+        [supervisor, fan_out, prober, ors]
+            .into_iter()
+            .max()
+            .unwrap_or(1)
+    }
+
+    /// Client connection timing the simulated network can honour. Every connect attempt takes
+    /// an ephemeral port of its host, and turmoil keeps the port of an attempt that timed out
+    /// (a server down or cut off) for the rest of the run: a host that could try more often
+    /// than its ports allow would die of "ports exhausted" mid-run. Zero timeouts retry
+    /// without time passing, which exhausts them at once.
+    fn validate_client(&self) -> Result<(), String> {
+        let client = &self.client;
+        if client.connect_timeout_ms == 0 || client.reconnect_backoff_ms == 0 {
+            return Err(
+                "client.connect_timeout_ms and client.reconnect_backoff_ms must be > 0".to_string(),
+            );
+        }
+        let period_ms = client.connect_timeout_ms + client.reconnect_backoff_ms;
+        let attempts = self.duration_ms / period_ms * self.most_server_loops();
+        if attempts > MAX_CONNECT_ATTEMPTS {
+            return Err(format!(
+                "client.connect_timeout_ms + client.reconnect_backoff_ms = {period_ms} ms lets a host try to connect up to {attempts} times in a {} ms run, more than the {MAX_CONNECT_ATTEMPTS} its simulated ports allow: make them longer or the run shorter",
+                self.duration_ms
+            ));
+        }
+        Ok(())
+    }
+
+    /// What is certainly not meant but can run: a run where nothing can happen. Printed as
+    /// warnings by the CLI; the run goes ahead.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let duration = self.duration_ms;
+        let mut warn = |cond: bool, text: String| {
+            if cond {
+                warnings.push(text);
+            }
+        };
+        warn(
+            self.tick_ms >= duration,
+            format!(
+                "tick_ms = {} is not shorter than the run ({duration} ms)",
+                self.tick_ms
+            ),
+        );
+        warn(
+            self.network.latency_min_ms >= duration,
+            format!(
+                "network.latency_min_ms = {} ms: no message arrives before the end of the run ({duration} ms)",
+                self.network.latency_min_ms
+            ),
+        );
+        warn(
+            self.client.tick_ms >= duration,
+            format!(
+                "client.tick_ms = {} ms: clients never tick before the end of the run ({duration} ms)",
+                self.client.tick_ms
+            ),
+        );
+        warn(
+            self.client.connect_timeout_ms < 2 * self.network.latency_min_ms,
+            format!(
+                "client.connect_timeout_ms = {} ms is shorter than the quickest round trip (2 x network.latency_min_ms = {} ms): no connection is ever made",
+                self.client.connect_timeout_ms,
+                2 * self.network.latency_min_ms
+            ),
+        );
+        warn(
+            self.client.request_timeout_ms < 2 * self.network.latency_min_ms,
+            format!(
+                "client.request_timeout_ms = {} ms is shorter than the quickest round trip ({} ms): every request times out",
+                self.client.request_timeout_ms,
+                2 * self.network.latency_min_ms
+            ),
+        );
+        let first_submit = match self.workload.submits.iter().map(|s| s.at_ms).min() {
+            Some(at_ms) => at_ms,
+            None => self.workload.start_ms,
+        };
+        warn(
+            self.workload.interactions > 0 && first_submit >= duration,
+            format!(
+                "the workload starts at {first_submit} ms, after the end of the run ({duration} ms): nothing is submitted"
+            ),
+        );
+        warnings
+    }
+
     fn validate_cluster(&self) -> Result<(), String> {
         if self.topology.proxies > 16 {
             return Err("topology.proxies must be <= 16".to_string());
@@ -1125,12 +1275,26 @@ impl Scenario {
         Ok(())
     }
 
+    /// Every time value at most [`MAX_TIME_MS`] and every list at most [`MAX_LIST_LEN`] long,
+    /// each checked by its key's path (`client.tick_ms`, `faults[3].at_ms`), so that a new
+    /// field is bounded as soon as it is written. Runs before every other check, whose
+    /// arithmetic on these values then cannot overflow.
+    fn check_bounds(&self) -> Result<(), String> {
+        let value = serde_json::to_value(self).map_err(|error| format!("internal: {error}"))?;
+        check_value_bounds(&value, "")
+    }
+
     /// Every problem the runner could not honour, as one message naming the field.
     pub fn validate(&self) -> Result<(), String> {
+        self.check_bounds()?;
+        if let Some(swarm) = &self.swarm {
+            swarm.validate()?;
+        }
         if let Some(buggify) = &self.buggify {
             buggify.validate()?;
         }
         self.validate_cluster()?;
+        self.validate_client()?;
         self.validate_ors()?;
         let check = |ok: bool, problem: &str| if ok { Ok(()) } else { Err(problem.to_string()) };
         if let Some(liveness) = &self.liveness {
@@ -1355,6 +1519,67 @@ impl Scenario {
                     .collect(),
             })
             .collect()
+    }
+}
+
+/// Is `key` a time in milliseconds: `..._ms`, `..._ms_min`/`..._ms_max`, or a timer's `ms`?
+fn is_time_key(key: &str) -> bool {
+    key == "ms" || key.split('_').any(|word| word == "ms")
+}
+
+fn check_value_bounds(value: &serde_json::Value, path: &str) -> Result<(), String> {
+    use serde_json::Value;
+    match value {
+        Value::Object(fields) => {
+            for (key, field) in fields {
+                let here = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                if is_time_key(key) {
+                    check_time(field, &here)?;
+                }
+                check_value_bounds(field, &here)?;
+            }
+            Ok(())
+        }
+        Value::Array(items) => {
+            let most = if path == "workload.submits" {
+                1_000_000
+            } else {
+                MAX_LIST_LEN
+            };
+            if items.len() > most {
+                return Err(format!(
+                    "{path} has {} entries; at most {most} are allowed",
+                    items.len()
+                ));
+            }
+            for (index, item) in items.iter().enumerate() {
+                check_value_bounds(item, &format!("{path}[{index}]"))?;
+            }
+            Ok(())
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => Ok(()),
+    }
+}
+
+/// A time value (or a list of them, as a `[swarm]` range) must be at most [`MAX_TIME_MS`].
+fn check_time(value: &serde_json::Value, path: &str) -> Result<(), String> {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) => match number.as_u64() {
+            Some(ms) if ms <= MAX_TIME_MS => Ok(()),
+            _ => Err(format!(
+                "{path} = {number} is out of range: times must be in 0..={MAX_TIME_MS} ms (24 h)"
+            )),
+        },
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(index, item)| check_time(item, &format!("{path}[{index}]"))),
+        Value::Null | Value::Bool(_) | Value::String(_) | Value::Object(_) => Ok(()),
     }
 }
 

@@ -53,6 +53,56 @@ pub struct HostCtx {
     pub operator: Option<OperatorDesk>,
     /// The shell's fault points ([`Site::DbWriteSlow`], [`Site::SendSlow`]); off by default.
     pub buggify: Buggify,
+    /// The run's budget of machine inputs, shared by every host.
+    pub budget: Rc<RunBudget>,
+}
+
+/// Most inputs one host's machine may take at one simulated instant. Past it the machine is
+/// spinning without time passing (a zero-delay timer re-armed forever, two outputs feeding
+/// each other), and the run ends with [`RunBudget::exceeded`] naming the host.
+pub const MAX_INPUTS_PER_INSTANT: u64 = 100_000;
+
+/// Most inputs all machines of one run may take together: a run that gets here is far past any
+/// workload a scenario can describe (a million interactions take about 30 million), so it ends
+/// with a clear error instead of running for hours.
+pub const MAX_INPUTS_PER_RUN: u64 = 200_000_000;
+
+/// A run's shared budget of machine inputs, and the first host that broke it.
+#[derive(Debug, Default)]
+pub struct RunBudget {
+    inputs: std::cell::Cell<u64>,
+    exceeded: RefCell<Option<String>>,
+}
+
+impl RunBudget {
+    /// Counts one input; the problem when the run's budget is spent.
+    fn spend(&self) -> Result<(), String> {
+        let inputs = self.inputs.get() + 1;
+        self.inputs.set(inputs);
+        if inputs > MAX_INPUTS_PER_RUN {
+            return Err(format!(
+                "the run took more than {MAX_INPUTS_PER_RUN} machine inputs (the run's event budget)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Inputs taken so far by every machine of the run.
+    pub fn inputs(&self) -> u64 {
+        self.inputs.get()
+    }
+
+    /// Why the run was stopped, if a host broke the budget.
+    pub fn exceeded(&self) -> Option<String> {
+        self.exceeded.borrow().clone()
+    }
+
+    fn record(&self, problem: &str) {
+        let mut exceeded = self.exceeded.borrow_mut();
+        if exceeded.is_none() {
+            *exceeded = Some(problem.to_string());
+        }
+    }
 }
 
 /// The runner's line to a host's machine for operator commands: the running shell puts its
@@ -223,6 +273,10 @@ struct Driver<M> {
     /// Frames a [`Site::SendSlow`] holds back, per peer: the connection's generation, when
     /// they go, and the frames in order (later sends to the peer queue behind them).
     slow: BTreeMap<Peer, (u64, SimTime, VecDeque<Message>)>,
+    /// The simulated instant inputs were last taken at, and how many at it.
+    instant: (SimTime, u64),
+    /// Why this host stopped taking inputs (a budget broken); the host then ends.
+    halted: Option<String>,
 }
 
 impl<M: Machine> Driver<M> {
@@ -230,9 +284,39 @@ impl<M: Machine> Driver<M> {
         self.ctx.trace.borrow_mut().push(now, self.ctx.host, event);
     }
 
-    /// Feeds queued inputs to the machine and carries out its outputs until nothing is left.
+    /// Counts one input at `now` against the host's and the run's budgets.
+    fn spend(&mut self, now: SimTime) -> Result<(), String> {
+        if self.instant.0 == now {
+            self.instant.1 += 1;
+        } else {
+            self.instant = (now, 1);
+        }
+        if self.instant.1 > MAX_INPUTS_PER_INSTANT {
+            return Err(format!(
+                "host {} took more than {MAX_INPUTS_PER_INSTANT} inputs at {now} ms without simulated time passing (a zero-delay loop)",
+                self.ctx.trace.borrow().hosts.get(usize::from(self.ctx.host)).map_or("?", |name| name.as_str())
+            ));
+        }
+        self.ctx
+            .budget
+            .spend()
+            .map_err(|problem| format!("at {now} ms {problem}"))
+    }
+
+    /// Feeds queued inputs to the machine and carries out its outputs until nothing is left,
+    /// or until a budget is broken (then the host halts).
     fn pump(&mut self, now: SimTime) {
         while let Some(feed) = self.inputs.pop_front() {
+            if self.halted.is_some() {
+                self.inputs.clear();
+                return;
+            }
+            if let Err(problem) = self.spend(now) {
+                self.ctx.budget.record(&problem);
+                self.halted = Some(problem);
+                self.inputs.clear();
+                return;
+            }
             match feed {
                 Feed::Input(input) => self.machine.handle(now, input, &mut self.outputs),
                 Feed::Control(control) => self.machine.control(now, control, &mut self.outputs),
@@ -515,9 +599,14 @@ pub async fn run_host<M: Machine + 'static>(ctx: HostCtx, machine: M) -> turmoil
         session: DbSession::default(),
         inputs: VecDeque::from([Feed::Input(Input::Start)]),
         outputs: Vec::new(),
+        instant: (0, 0),
+        halted: None,
     };
     driver.pump(now_ms());
     loop {
+        if let Some(problem) = driver.halted.take() {
+            return Err(problem.into());
+        }
         let now = now_ms();
         let sleep_ms = driver.next_deadline().map(|at| at.saturating_sub(now));
         tokio::select! {

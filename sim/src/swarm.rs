@@ -110,6 +110,34 @@ impl SwarmOptions {
     }
 }
 
+impl SwarmOptions {
+    /// Every range written `[low, high]` with `low <= high`: an inverted one is a mistake the
+    /// draws would otherwise quietly turn around.
+    pub fn validate(&self) -> Result<(), String> {
+        let spans = [
+            ("fault_count", self.fault_count),
+            ("agents", self.agents),
+            ("pairs", self.pairs),
+            ("proxies", self.proxies),
+            ("interactions", self.interactions),
+            ("mean_gap_ms", self.mean_gap_ms),
+            ("vip_per_mille", self.vip_per_mille),
+            ("accept_per_mille", self.accept_per_mille),
+            ("agent_capacity", self.agent_capacity),
+        ];
+        for (name, span) in spans {
+            if let Some([low, high]) = span {
+                if low > high {
+                    return Err(format!(
+                        "swarm.{name} = [{low}, {high}] is inverted: write [low, high] with low <= high"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One drawn dimension: what it became, or that the scenario could not take it.
 struct Draws {
     rng: ChaCha8Rng,

@@ -76,6 +76,36 @@ impl Trace {
         text
     }
 
+    /// The trace as JSON (`ixsim run --trace --json`): one object per event,
+    /// `{"t_ms": 1200, "host": "is1", "event": "submitted", ...its fields}`, in trace order,
+    /// and a last `{"event": "truncated"}` when recording stopped at [`TRACE_EVENTS_MAX`].
+    pub fn to_json(&self) -> serde_json::Value {
+        #[derive(serde::Serialize)]
+        struct Entry<'a> {
+            t_ms: SimTime,
+            host: &'a str,
+            #[serde(flatten)]
+            event: &'a TraceEvent,
+        }
+        let mut events: Vec<serde_json::Value> = self
+            .entries
+            .iter()
+            .map(|entry| {
+                let shown = Entry {
+                    t_ms: entry.at,
+                    host: self.host_name(entry.host),
+                    event: &entry.event,
+                };
+                serde_json::to_value(shown)
+                    .unwrap_or_else(|error| serde_json::json!({ "error": error.to_string() }))
+            })
+            .collect();
+        if self.truncated {
+            events.push(serde_json::json!({ "event": "truncated" }));
+        }
+        serde_json::Value::Array(events)
+    }
+
     /// SHA-256 of the rendered text, first 16 hex digits.
     pub fn hash(&self) -> String {
         let mut hasher = Sha256::new();

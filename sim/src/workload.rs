@@ -43,9 +43,17 @@ pub fn draw(scenario: &Scenario, seed: u64) -> Vec<SubmitSpec> {
     }
     let mut rng = ChaCha8Rng::seed_from_u64(sub_seed(seed, STREAM_WORKLOAD));
     let mut at_ms = workload.start_ms;
-    let mut submits = Vec::with_capacity(workload.interactions as usize);
+    // Only what the run can submit is drawn and kept: a million interactions configured for a
+    // nine-second run cost what the run submits, not a million specs. The draws are sequential,
+    // so the submits kept are the same as when all were drawn. (The run's last step may end up
+    // to a tick past `duration_ms`; what is due by then is kept.)
+    let last_ms = scenario.duration_ms + scenario.tick_ms;
+    let mut submits = Vec::new();
     for index in 0..workload.interactions {
         at_ms += rng.random_range(0..=workload.mean_gap_ms * 2);
+        if at_ms > last_ms {
+            break;
+        }
         let media = workload.media[rng.random_range(0..workload.media.len())].clone();
         let priority = workload.priorities[rng.random_range(0..workload.priorities.len())];
         let vip = rng.random_range(0..1000) < workload.vip_per_mille;

@@ -90,6 +90,28 @@ pub enum Action {
     Exit,
 }
 
+/// Every event an ORS session can be sent besides its own timers' names (which are events
+/// too): the results of its actions, an interaction arriving or taken away, and recovery after
+/// a switchover. A transition on anything else is a typo: no server ever sends it.
+pub const SERVER_EVENTS: &[&str] = &[
+    "interaction.present",
+    "interaction.notcontrolled",
+    "interaction.update.done",
+    "error.interaction.update",
+    "interaction.detach.done",
+    "error.interaction.detach",
+    "interaction.attach.done",
+    "error.interaction.attach",
+    "error.interaction.associate",
+    "interaction.redirect.done",
+    "error.interaction.redirect",
+    "interaction.deliver.done",
+    "error.interaction.deliver",
+    "queue.submit.done",
+    "error.queue.submit",
+    "_sendSessionRecovered",
+];
+
 impl Strategy {
     fn state(&self, name: &str) -> Option<&StateDef> {
         self.states.iter().find(|state| state.name == name)
@@ -146,8 +168,137 @@ impl Strategy {
         if !can_end {
             return fail("no final state and no exit: sessions would never end".to_string());
         }
+        self.check_events().or_else(fail)?;
+        self.check_zero_delay_cycles().or_else(fail)
+    }
+
+    /// Every action of the strategy, wherever it is written.
+    fn actions(&self) -> impl Iterator<Item = &Action> {
+        self.states.iter().flat_map(|state| {
+            state
+                .on_entry
+                .iter()
+                .chain(state.transitions.iter().flat_map(|t| t.actions.iter()))
+        })
+    }
+
+    /// The names of the timers the strategy starts, with `ms = 0` only when `zero`.
+    fn timer_names(&self, zero: bool) -> BTreeSet<&str> {
+        self.actions()
+            .filter_map(|action| match action {
+                Action::StartTimer { name, ms } if !zero || *ms == 0 => Some(name.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Every transition waits for an event something can send: a server event or one of the
+    /// strategy's timers (a `prefix.*` pattern must match at least one of them).
+    fn check_events(&self) -> Result<(), String> {
+        let timers = self.timer_names(false);
+        let known: Vec<&str> = SERVER_EVENTS.iter().copied().chain(timers).collect();
+        for state in &self.states {
+            for transition in &state.transitions {
+                let pattern = &transition.event;
+                if !known.iter().any(|event| matches(pattern, event)) {
+                    return Err(format!(
+                        "state `{}` waits for event `{pattern}`, which no server sends and no timer of this strategy is named (events: {})",
+                        state.name,
+                        known.join(", ")
+                    ));
+                }
+            }
+        }
         Ok(())
     }
+
+    /// No cycle of transitions taken on zero-delay timers that each start a zero-delay timer
+    /// again: such a session would step forever without simulated time passing. An edge goes
+    /// from a state to where a transition on a zero-delay timer's event leads (itself when it
+    /// has no target), when that transition's actions, or the entry actions of the state it
+    /// enters, start a zero-delay timer.
+    fn check_zero_delay_cycles(&self) -> Result<(), String> {
+        let zero = self.timer_names(true);
+        if zero.is_empty() {
+            return Ok(());
+        }
+        let starts_zero = |actions: &[Action]| {
+            actions
+                .iter()
+                .any(|action| matches!(action, Action::StartTimer { ms: 0, .. }))
+        };
+        let index = |name: &str| self.states.iter().position(|state| state.name == name);
+        let edges: Vec<Vec<usize>> = self
+            .states
+            .iter()
+            .enumerate()
+            .map(|(from, state)| {
+                state
+                    .transitions
+                    .iter()
+                    .filter(|t| zero.iter().any(|event| matches(&t.event, event)))
+                    .filter_map(|t| {
+                        let to = match &t.target {
+                            Some(target) => index(target)?,
+                            None => from,
+                        };
+                        let entered = t.target.is_some() && starts_zero(&self.states[to].on_entry);
+                        (starts_zero(&t.actions) || entered).then_some(to)
+                    })
+                    .collect()
+            })
+            .collect();
+        match find_cycle(&edges) {
+            Some(cycle) => {
+                let names: Vec<&str> = cycle
+                    .iter()
+                    .map(|&state| self.states[state].name.as_str())
+                    .collect();
+                Err(format!(
+                    "zero-delay timers loop through states {} without time passing (give a timer ms > 0)",
+                    names.join(" -> ")
+                ))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// A cycle in the directed graph `edges` (node -> successors), as the nodes along it with the
+/// first repeated at the end, if there is one.
+fn find_cycle(edges: &[Vec<usize>]) -> Option<Vec<usize>> {
+    // 0 = unseen, 1 = on the current path, 2 = done.
+    let mut color = vec![0u8; edges.len()];
+    for start in 0..edges.len() {
+        if color[start] != 0 {
+            continue;
+        }
+        // Depth-first without recursion: (node, next successor to look at).
+        let mut path: Vec<(usize, usize)> = vec![(start, 0)];
+        color[start] = 1;
+        while let Some(&mut (node, ref mut next)) = path.last_mut() {
+            let Some(&succ) = edges[node].get(*next) else {
+                color[node] = 2;
+                path.pop();
+                continue;
+            };
+            *next += 1;
+            match color[succ] {
+                0 => {
+                    color[succ] = 1;
+                    path.push((succ, 0));
+                }
+                1 => {
+                    let from = path.iter().position(|(n, _)| *n == succ).unwrap_or(0);
+                    let mut cycle: Vec<usize> = path[from..].iter().map(|(n, _)| *n).collect();
+                    cycle.push(succ);
+                    return Some(cycle);
+                }
+                _ => {}
+            }
+        }
+    }
+    None
 }
 
 /// Whether `pattern` matches `event`.
@@ -244,6 +395,100 @@ impl Run {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`SERVER_EVENTS`] is what the session machine sends: every event name written in
+    /// `server.rs` is listed (else validation would refuse a strategy that waits for it).
+    #[test]
+    fn server_events_lists_every_event_the_server_sends() {
+        let source = include_str!("server.rs");
+        let mut written = BTreeSet::new();
+        for piece in source.split('"').skip(1).step_by(2) {
+            let event_like = ["interaction.", "error.", "queue.", "_send"]
+                .iter()
+                .any(|prefix| piece.starts_with(prefix))
+                && !piece.contains(' ');
+            if event_like {
+                written.insert(piece);
+            }
+        }
+        assert!(written.len() >= 10, "found only {written:?}");
+        for event in &written {
+            assert!(
+                SERVER_EVENTS.contains(event),
+                "server.rs sends `{event}`, missing from SERVER_EVENTS"
+            );
+        }
+        for event in SERVER_EVENTS {
+            assert!(
+                written.contains(event),
+                "SERVER_EVENTS lists `{event}`, never sent"
+            );
+        }
+    }
+
+    fn timer_strategy(ms: u64, back_to_itself: bool) -> Strategy {
+        let target = if back_to_itself { "wait" } else { "done" };
+        Strategy {
+            name: "t".into(),
+            initial: "wait".into(),
+            states: vec![
+                state(
+                    "wait",
+                    vec![Action::StartTimer {
+                        name: "again".into(),
+                        ms,
+                    }],
+                    vec![
+                        transition("again", Some(target), vec![]),
+                        transition("interaction.notcontrolled", Some("done"), vec![]),
+                    ],
+                ),
+                StateDef {
+                    is_final: true,
+                    ..state("done", vec![], vec![])
+                },
+            ],
+        }
+    }
+
+    /// A zero-delay timer that leads back to the state starting it loops without time
+    /// passing: refused, naming the states. With a delay, or leading elsewhere, it is fine.
+    #[test]
+    fn zero_delay_timer_cycles_are_refused() {
+        let problem = timer_strategy(0, true).validate(&[]).unwrap_err();
+        assert!(
+            problem.contains("zero-delay") && problem.contains("wait -> wait"),
+            "{problem}"
+        );
+        timer_strategy(10, true)
+            .validate(&[])
+            .expect("a delay lets time pass");
+        timer_strategy(0, false).validate(&[]).expect("no cycle");
+        // A targetless transition that starts the zero timer again loops too.
+        let mut stay = timer_strategy(10, true);
+        stay.states[0].transitions[0] = transition(
+            "again",
+            None,
+            vec![Action::StartTimer {
+                name: "again".into(),
+                ms: 0,
+            }],
+        );
+        assert!(stay.validate(&[]).is_err());
+    }
+
+    /// A transition on an event no server sends and no timer is named is a typo.
+    #[test]
+    fn transitions_on_unknown_events_are_refused() {
+        let mut typo = timer_strategy(10, false);
+        typo.states[0].transitions[1].event = "interaction.notcontroled".into();
+        let problem = typo.validate(&[]).unwrap_err();
+        assert!(problem.contains("`interaction.notcontroled`"), "{problem}");
+        typo.states[0].transitions[1].event = "interaction.*".into();
+        typo.validate(&[]).expect("a prefix matching server events");
+        typo.states[0].transitions[1].event = "interactoin.*".into();
+        assert!(typo.validate(&[]).is_err());
+    }
 
     fn transition(event: &str, target: Option<&str>, actions: Vec<Action>) -> TransitionDef {
         TransitionDef {
@@ -377,7 +622,7 @@ mod tests {
                 "a",
                 vec![],
                 vec![transition(
-                    "go",
+                    "interaction.present",
                     Some("a"),
                     vec![Action::Exit, Action::Deliver],
                 )],
@@ -386,7 +631,7 @@ mod tests {
         strategy.validate(&[]).expect("valid");
         let (mut run, _) = Run::start(&strategy);
         assert_eq!(run.on_event(&strategy, "other"), Step::default());
-        let step = run.on_event(&strategy, "go");
+        let step = run.on_event(&strategy, "interaction.present");
         assert_eq!(step.actions, vec![Action::Exit]);
         assert!(step.finished);
     }
