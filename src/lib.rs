@@ -35,6 +35,9 @@ pub struct RunSummary {
     /// Under `--swarm`: what the seed drew (`swarm: agents=3 fault_count=2 ...`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub swarm: Option<String>,
+    /// The bug-report token of this run (`ixsim repro TOKEN`), when the scenario's text is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
     /// The whole trace (rendered to text only when asked: [`RunSummary::trace_text`]).
     #[serde(skip)]
     pub trace: ixsim_sim::trace::Trace,
@@ -57,18 +60,17 @@ pub fn scenario_for_seed(
 }
 
 impl RunSummary {
-    pub fn run(scenario: &Scenario, seed: u64) -> Result<Self, ixsim_sim::RunError> {
+    /// Runs one seed. A run that does not finish (a panic, a host failure, a broken budget) is
+    /// the `Err`, described exactly as a sweep describes that seed ([`Failure::crash`]), so
+    /// that the repro line of a sweep shows what the sweep saw.
+    pub fn run(scenario: &Scenario, seed: u64) -> Result<Self, String> {
         Self::run_variant(scenario, seed, false)
     }
 
     /// [`RunSummary::run`], under swarm testing when `swarm`.
-    pub fn run_variant(
-        scenario: &Scenario,
-        seed: u64,
-        swarm: bool,
-    ) -> Result<Self, ixsim_sim::RunError> {
+    pub fn run_variant(scenario: &Scenario, seed: u64, swarm: bool) -> Result<Self, String> {
         let (scenario, said) = scenario_for_seed(scenario, seed, swarm);
-        let outcome = ixsim_sim::run(&scenario, seed)?;
+        let outcome = run_caught(&scenario, seed)?;
         Ok(RunSummary {
             swarm: said,
             seed,
@@ -77,6 +79,7 @@ impl RunSummary {
             sim_ms: outcome.sim_ms,
             stats: outcome.stats,
             violations: outcome.violations,
+            token: None,
             trace: outcome.trace,
         })
     }
@@ -86,8 +89,21 @@ impl RunSummary {
         self.trace.render()
     }
 
+    /// One JSON object (`ixsim run --json`); with `trace`, the whole trace as its `trace`
+    /// field, an array of events ([`ixsim_sim::trace::Trace::to_json`]).
+    pub fn to_json_with(&self, trace: bool) -> String {
+        let mut value = match serde_json::to_value(self) {
+            Ok(value) => value,
+            Err(error) => return serde_json::json!({ "error": error.to_string() }).to_string(),
+        };
+        if let (true, Some(fields)) = (trace, value.as_object_mut()) {
+            fields.insert("trace".to_string(), self.trace.to_json());
+        }
+        value.to_string()
+    }
+
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"))
+        self.to_json_with(false)
     }
 
     pub fn to_text(&self) -> String {
@@ -195,9 +211,15 @@ impl ReproToken {
                 "ordered" | "round-robin" if pull_mode.is_none() => {
                     pull_mode = Some(variation.to_string());
                 }
-                "swarm" => swarm = true,
-                "buggify" => buggify = true,
-                _ => break,
+                "swarm" if !swarm => swarm = true,
+                "buggify" if !buggify => buggify = true,
+                // A `+` that belongs to a file's name.
+                _ if Scenario::source(named).is_ok() => break,
+                _ => {
+                    return Err(format!(
+                        "`{text}`: unknown or repeated variation `+{variation}` (known: +ordered or +round-robin, +swarm, +buggify, each once)"
+                    ))
+                }
             }
             named = rest;
         }
@@ -232,15 +254,74 @@ impl std::fmt::Display for ReproToken {
     }
 }
 
-/// Where the scenario of a token is: its name or path if that still has the same content;
-/// else a file under `search` (recursively) with the token's content hash. `Err` says why not.
-pub fn locate_scenario(token: &ReproToken, search: &std::path::Path) -> Result<String, String> {
-    if let Ok(text) = Scenario::source(&token.scenario) {
-        if Scenario::content_hash(&text) == token.hash {
-            return Ok(token.scenario.clone());
+/// The repository this binary was built from (where its built-in scenarios came from).
+pub const BUILT_FROM: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Where `ixsim repro` looks for a token's scenario by content: `./scenarios`, then the
+/// `scenarios/` of the repository the binary was built from (so a token replays from any
+/// directory of a machine that has that checkout).
+pub fn scenario_search_dirs() -> Vec<std::path::PathBuf> {
+    let mut dirs = vec![std::path::PathBuf::from("scenarios")];
+    let built = std::path::Path::new(BUILT_FROM).join("scenarios");
+    if built.canonicalize().ok() != dirs[0].canonicalize().ok() {
+        dirs.push(built);
+    }
+    dirs
+}
+
+/// Most files `locate_scenario` reads while searching for a content hash.
+const SEARCH_FILES_MAX: usize = 10_000;
+
+/// Where the scenario of a token is: its name or path if that still has the same content (a
+/// relative path is tried from here, then from the repository the binary was built from);
+/// else a `.toml` file under one of `search` (recursively) with the token's content hash.
+/// `Err` says why not and where it looked.
+pub fn locate_scenario(
+    token: &ReproToken,
+    search: &[std::path::PathBuf],
+) -> Result<String, String> {
+    let named = std::path::Path::new(&token.scenario);
+    let mut candidates = vec![token.scenario.clone()];
+    if named.is_relative() && Scenario::source(&token.scenario).is_err() {
+        let built = std::path::Path::new(BUILT_FROM).join(named);
+        candidates.push(built.to_string_lossy().to_string());
+    }
+    for candidate in &candidates {
+        if let Ok(text) = Scenario::source(candidate) {
+            if Scenario::content_hash(&text) == token.hash {
+                return Ok(candidate.clone());
+            }
         }
     }
-    let mut stack = vec![search.to_path_buf()];
+    let mut read = 0;
+    for root in search {
+        if let Some(found) = find_by_hash(root, &token.hash, &mut read) {
+            return Ok(found);
+        }
+    }
+    let looked: Vec<String> = search.iter().map(|dir| dir.display().to_string()).collect();
+    let existing = candidates
+        .iter()
+        .find(|candidate| Scenario::source(candidate).is_ok());
+    match existing {
+        Some(found) => Err(format!(
+            "scenario `{found}` has changed since the report (content hash {} expected) and no .toml file under {} has that content",
+            token.hash,
+            looked.join(" or ")
+        )),
+        None => Err(format!(
+            "no scenario `{}` (looked for it as {}) and no .toml file under {} has content hash {}",
+            token.scenario,
+            candidates.join(" and "),
+            looked.join(" or "),
+            token.hash
+        )),
+    }
+}
+
+/// A `.toml` file under `root` (recursively, in name order) whose text has content hash `hash`.
+fn find_by_hash(root: &std::path::Path, hash: &str, read: &mut usize) -> Option<String> {
+    let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
@@ -251,23 +332,23 @@ pub fn locate_scenario(token: &ReproToken, search: &std::path::Path) -> Result<S
             if path.is_dir() {
                 stack.push(path);
             } else if path.extension().is_some_and(|ext| ext == "toml") {
-                let same = std::fs::read_to_string(&path)
-                    .is_ok_and(|text| Scenario::content_hash(&text) == token.hash);
+                *read += 1;
+                if *read > SEARCH_FILES_MAX {
+                    return None;
+                }
+                let shown = path.to_string_lossy().to_string();
+                let same = ixsim_sim::scenario::read_bounded(
+                    &shown,
+                    ixsim_sim::scenario::MAX_SCENARIO_BYTES,
+                )
+                .is_ok_and(|text| Scenario::content_hash(&text) == hash);
                 if same {
-                    return Ok(path.to_string_lossy().to_string());
+                    return Some(shown);
                 }
             }
         }
     }
-    match Scenario::source(&token.scenario) {
-        Ok(_) => Err(format!(
-            "scenario `{}` has changed since the report (content hash {} expected) and no file under {} has that content",
-            token.scenario,
-            token.hash,
-            search.display()
-        )),
-        Err(error) => Err(error.to_string()),
-    }
+    None
 }
 
 /// Runs one regression file (`scenarios/regressions/`): its `[regression]` seed must violate
@@ -358,7 +439,7 @@ pub fn shrink_report(
 ) -> String {
     let (before, after) = (shrunk.before, shrunk.after);
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let text = Scenario::source(&shown).unwrap_or_default();
     let token = ReproToken::new(&shown, None, seed, &text);
     let violation = &shrunk.violation;
     format!(
@@ -394,7 +475,8 @@ pub fn repro_command(scenario: &str, seed: u64) -> String {
 pub struct Failure {
     pub seed: u64,
     pub violations: Vec<Violation>,
-    /// The run did not finish: a panic or host failure, with its message.
+    /// The run did not finish: what stopped it (a panic, a host failure, a broken budget),
+    /// as [`run_caught`] describes it.
     pub crash: Option<String>,
 }
 
@@ -418,7 +500,7 @@ impl Failure {
 
     pub fn first_problem(&self) -> String {
         if let Some(crash) = &self.crash {
-            return format!("run crashed: {crash}");
+            return crash.clone();
         }
         match self.violations.first() {
             Some(v) => format!(
@@ -485,14 +567,35 @@ pub fn check_seed(scenario: &Scenario, seed: u64) -> (u64, Option<Failure>) {
     (sim_ms, failure)
 }
 
+/// Runs one seed; a run that does not finish is the `Err`, described in one line: `run
+/// crashed: MESSAGE` for a panic (a bug in ixsim), else the [`ixsim_sim::RunError`]. `run` and
+/// `sweep` both go through here, so a seed reads the same in both. The panic hook stays as the
+/// caller set it (a sweep silences it for all its threads; `run` with [`quiet_panics`]).
+pub fn run_caught(scenario: &Scenario, seed: u64) -> Result<ixsim_sim::Outcome, String> {
+    match std::panic::catch_unwind(|| ixsim_sim::run(scenario, seed)) {
+        Ok(Ok(outcome)) => Ok(outcome),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(payload) => Err(format!("run crashed: {}", panic_message(payload.as_ref()))),
+    }
+}
+
+/// Runs `work` with the panic hook silenced (a caught panic is reported by its caller, once,
+/// as one line), then restores the hook.
+pub fn quiet_panics<T>(work: impl FnOnce() -> T) -> T {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = work();
+    std::panic::set_hook(hook);
+    result
+}
+
 /// [`check_seed`], with the run's trace hash (none when it did not finish).
 fn check_seed_hashed(scenario: &Scenario, seed: u64) -> (u64, Option<String>, Option<Failure>) {
-    let result = std::panic::catch_unwind(|| ixsim_sim::run(scenario, seed));
-    match result {
-        Ok(Ok(outcome)) if outcome.violations.is_empty() => {
+    match run_caught(scenario, seed) {
+        Ok(outcome) if outcome.violations.is_empty() => {
             (outcome.sim_ms, Some(outcome.trace_hash), None)
         }
-        Ok(Ok(outcome)) => (
+        Ok(outcome) => (
             outcome.sim_ms,
             Some(outcome.trace_hash),
             Some(Failure {
@@ -501,22 +604,13 @@ fn check_seed_hashed(scenario: &Scenario, seed: u64) -> (u64, Option<String>, Op
                 crash: None,
             }),
         ),
-        Ok(Err(error)) => (
+        Err(crash) => (
             0,
             None,
             Some(Failure {
                 seed,
                 violations: Vec::new(),
-                crash: Some(error.to_string()),
-            }),
-        ),
-        Err(payload) => (
-            0,
-            None,
-            Some(Failure {
-                seed,
-                violations: Vec::new(),
-                crash: Some(panic_message(payload.as_ref())),
+                crash: Some(crash),
             }),
         ),
     }
@@ -583,6 +677,8 @@ pub fn sweep_with(scenario: &Scenario, seeds: Range<u64>, options: &SweepOptions
     let stopped = std::sync::atomic::AtomicBool::new(false);
     // Wall-clock time is measured here, in the CLI, only to report speed; it never reaches a sim.
     let started = std::time::Instant::now();
+    // The next seed to take; never advanced past `seeds.end`, so a range at the top of u64
+    // cannot wrap around to seed 0.
     let next = AtomicU64::new(seeds.start);
     let sim_ms = AtomicU64::new(0);
     let failures = Mutex::new(Vec::new());
@@ -599,10 +695,12 @@ pub fn sweep_with(scenario: &Scenario, seeds: Range<u64>, options: &SweepOptions
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| loop {
-                let seed = next.fetch_add(1, Ordering::Relaxed);
-                if seed >= seeds.end {
+                let taken = next.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |seed| {
+                    (seed < seeds.end).then(|| seed + 1)
+                });
+                let Ok(seed) = taken else {
                     break;
-                }
+                };
                 if !options.in_shard(seeds.start, seed) {
                     continue;
                 }
@@ -624,7 +722,7 @@ pub fn sweep_with(scenario: &Scenario, seeds: Range<u64>, options: &SweepOptions
                             seed,
                             violations: Vec::new(),
                             crash: Some(format!(
-                                "nondeterministic: trace hash {} then {} in the same process",
+                                "run nondeterministic: trace hash {} then {} in the same process",
                                 hash.unwrap_or_default(),
                                 again.unwrap_or_default()
                             )),

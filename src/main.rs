@@ -9,9 +9,33 @@ use ixsim::{
     locate_scenario, repro_command, sweep, sweep_with, ReproToken, RunSummary, SweepOptions,
 };
 use ixsim_sim::scenario::PullModeName;
-use ixsim_sim::{Scenario, ScenarioError};
+use ixsim_sim::Scenario;
 use std::io::IsTerminal;
 use std::process::ExitCode;
+
+/// Writes to stdout. A closed pipe (`ixsim run --trace | head`) ends the program quietly with
+/// exit 0, as command-line tools do, where `print!` would panic; any other write error is
+/// exit 2 with a message.
+fn emit(text: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {error}");
+        std::process::exit(2);
+    }
+}
+
+macro_rules! out {
+    ($($arg:tt)*) => { emit(format_args!($($arg)*)) };
+}
+
+macro_rules! outln {
+    () => { emit(format_args!("\n")) };
+    ($($arg:tt)*) => { emit(format_args!("{}\n", format_args!($($arg)*))) };
+}
 
 #[derive(Parser)]
 #[command(
@@ -50,8 +74,8 @@ enum Command {
         #[arg(long, value_parser = parse_range)]
         seeds: std::ops::Range<u64>,
         /// Threads to use (default: all cores).
-        #[arg(long)]
-        jobs: Option<usize>,
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+        jobs: Option<u16>,
         #[command(flatten)]
         variant: Variant,
         /// Run only shard I of N (1-based): every N-th seed of the range, from its I-th.
@@ -93,7 +117,7 @@ enum Command {
         #[arg(long, default_value = "scenarios/regressions")]
         out: std::path::PathBuf,
         /// Most candidate runs to try.
-        #[arg(long, default_value_t = 400)]
+        #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         max_runs: u32,
     },
     /// Turn an input of the `scenario` fuzz target (a crash file from `cargo fuzz run scenario`)
@@ -113,7 +137,7 @@ enum Command {
         #[arg(long)]
         scenario: Option<String>,
         /// Seeds to run per scenario.
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
         seeds: u64,
         /// Instead: the cost per interaction as the workload grows 1x, 10x and 100x (more
         /// interactions over a proportionally longer run), and the process's peak memory.
@@ -249,11 +273,28 @@ fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
     Ok(start..end)
 }
 
-fn load(scenario: &str) -> Result<Scenario, ExitCode> {
-    Scenario::load(scenario).map_err(|error: ScenarioError| {
-        eprintln!("error: {error}");
-        ExitCode::from(2)
-    })
+/// Loads a scenario; a bad one is exit 2 with its one-line error (under `--json` also as
+/// `{"error": ...}` on stdout, which then still holds one JSON document). Prints the scenario's
+/// warnings (runs where nothing can happen) on stderr.
+fn load(scenario: &str, json: bool) -> Result<Scenario, ExitCode> {
+    match Scenario::load(scenario) {
+        Ok(loaded) => {
+            for warning in loaded.warnings() {
+                eprintln!("warning: {scenario}: {warning}");
+            }
+            Ok(loaded)
+        }
+        Err(error) => Err(bad_input(&error.to_string(), json)),
+    }
+}
+
+/// Exit 2 for bad input, with its one-line error.
+fn bad_input(error: &str, json: bool) -> ExitCode {
+    eprintln!("error: {error}");
+    if json {
+        outln!("{}", serde_json::json!({ "error": error }));
+    }
+    ExitCode::from(2)
 }
 
 fn main() -> ExitCode {
@@ -273,7 +314,7 @@ fn main() -> ExitCode {
             json,
             variant,
         } => {
-            let mut scenario = match load(&named) {
+            let mut scenario = match load(&named, json) {
                 Ok(scenario) => scenario,
                 Err(code) => return code,
             };
@@ -288,7 +329,7 @@ fn main() -> ExitCode {
             out,
             max_runs,
         } => {
-            let mut scenario = match load(&named) {
+            let mut scenario = match load(&named, false) {
                 Ok(scenario) => scenario,
                 Err(code) => return code,
             };
@@ -299,17 +340,11 @@ fn main() -> ExitCode {
         Command::Repro { token, trace, json } => {
             let token = match ReproToken::parse(&token) {
                 Ok(token) => token,
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    return ExitCode::from(2);
-                }
+                Err(error) => return bad_input(&error, json),
             };
-            let path = match locate_scenario(&token, std::path::Path::new("scenarios")) {
+            let path = match locate_scenario(&token, &ixsim::scenario_search_dirs()) {
                 Ok(path) => path,
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    return ExitCode::from(2);
-                }
+                Err(error) => return bad_input(&error, json),
             };
             if token.version != env!("CARGO_PKG_VERSION") {
                 eprintln!(
@@ -318,7 +353,7 @@ fn main() -> ExitCode {
                     env!("CARGO_PKG_VERSION")
                 );
             }
-            let mut scenario = match load(&path) {
+            let mut scenario = match load(&path, json) {
                 Ok(scenario) => scenario,
                 Err(code) => return code,
             };
@@ -351,17 +386,19 @@ fn main() -> ExitCode {
             let original = scenario;
             let source = Scenario::source(&original).unwrap_or_default();
             let mode_name = variant.pull_mode.map(|mode| mode.name());
-            let mut scenario = match load(&original) {
+            let mut scenario = match load(&original, json) {
                 Ok(scenario) => scenario,
                 Err(code) => return code,
             };
             variant.apply(&mut scenario);
             // The repro line carries the variations.
             let named = format!("{original}{}", variant.flags());
-            let jobs =
-                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let jobs = jobs.map_or_else(
+                || std::thread::available_parallelism().map_or(1, |n| n.get()),
+                usize::from,
+            );
             let options = SweepOptions {
-                jobs: jobs.max(1),
+                jobs,
                 progress: std::io::stderr().is_terminal(),
                 shard,
                 check_determinism,
@@ -373,17 +410,17 @@ fn main() -> ExitCode {
                 let token = ReproToken::new(&original, mode_name, failure.seed, &source)
                     .with(variant.swarm, variant.buggify);
                 if json {
-                    println!("{}", failure.to_json(&named, &token));
+                    outln!("{}", failure.to_json(&named, &token));
                 } else {
-                    println!("FAIL seed {}: {}", failure.seed, failure.first_problem());
-                    println!("  {}", repro_command(&named, failure.seed));
-                    println!("  ixsim repro {token}");
+                    outln!("FAIL seed {}: {}", failure.seed, failure.first_problem());
+                    outln!("  {}", repro_command(&named, failure.seed));
+                    outln!("  ixsim repro {token}");
                 }
             }
             if json {
                 eprintln!("{}", report.summary());
             } else {
-                println!("{}", report.summary());
+                outln!("{}", report.summary());
             }
             if report.failures.is_empty() {
                 ExitCode::SUCCESS
@@ -397,11 +434,11 @@ fn main() -> ExitCode {
             growth: true,
         } => {
             let name = scenario.unwrap_or_else(|| "smoke".to_string());
-            let base = match load(&name) {
+            let base = match load(&name, false) {
                 Ok(scenario) => scenario,
                 Err(code) => return code,
             };
-            println!(
+            outln!(
                 "{:<8} {:>12} {:>8} {:>14} {:>16} {:>14}",
                 "workload",
                 "interactions",
@@ -423,7 +460,7 @@ fn main() -> ExitCode {
                 let per_seed = report.wall_ms as f64 / runs as f64;
                 let per_interaction =
                     per_seed * 1000.0 / f64::from(scenario.workload.interactions.max(1));
-                println!(
+                outln!(
                     "{:<8} {:>12} {:>8} {:>14.1} {:>16.1} {:>14}",
                     format!("{factor}x"),
                     scenario.workload.interactions,
@@ -445,18 +482,22 @@ fn main() -> ExitCode {
                     .map(|n| n.to_string())
                     .collect(),
             };
-            println!(
+            outln!(
                 "{:<16} {:>8} {:>12} {:>14} {:>8}",
-                "scenario", "seeds", "seeds/s/core", "sim/wall time", "failed"
+                "scenario",
+                "seeds",
+                "seeds/s/core",
+                "sim/wall time",
+                "failed"
             );
             for name in names {
-                let scenario = match load(&name) {
+                let scenario = match load(&name, false) {
                     Ok(scenario) => scenario,
                     Err(code) => return code,
                 };
                 let report = sweep(&scenario, 0..seeds.max(1), 1, false);
                 let wall_s = report.wall_ms.max(1) as f64 / 1000.0;
-                println!(
+                outln!(
                     "{:<16} {:>8} {:>12.1} {:>13.0}x {:>8}",
                     name,
                     report.seeds,
@@ -472,7 +513,7 @@ fn main() -> ExitCode {
                 let description = Scenario::parse(name, text)
                     .map(|s| s.description)
                     .unwrap_or_default();
-                println!("{name:<16} {description}");
+                outln!("{name:<16} {description}");
             }
             ExitCode::SUCCESS
         }
@@ -498,7 +539,7 @@ fn shrink_one(
 ) -> ExitCode {
     let (scenario, said) = ixsim::scenario_for_seed(scenario, seed, variant.swarm);
     if let Some(said) = said {
-        println!("{said}");
+        outln!("{said}");
     }
     let shrunk = match ixsim_sim::shrink::shrink(&scenario, seed, max_runs) {
         Ok(shrunk) => shrunk,
@@ -515,10 +556,13 @@ fn shrink_one(
             return ExitCode::from(2);
         }
     };
-    print!("{}", ixsim::shrink_report(&shrunk, &origin, seed, &path));
+    out!("{}", ixsim::shrink_report(&shrunk, &origin, seed, &path));
     ExitCode::SUCCESS
 }
 
+/// `ixsim run` and `ixsim repro`: one seed, its summary (and trace), exit 1 on a violation or
+/// a run that did not finish. Under `--json` stdout is one JSON document: the summary with
+/// its `token` (and `trace`, an array of events, with `--trace`).
 fn run_one(
     scenario: &Scenario,
     seed: u64,
@@ -527,22 +571,36 @@ fn run_one(
     json: bool,
     token: Option<ReproToken>,
 ) -> ExitCode {
-    let summary = match RunSummary::run_variant(scenario, seed, swarm) {
+    let mut summary = match ixsim::quiet_panics(|| RunSummary::run_variant(scenario, seed, swarm)) {
         Ok(summary) => summary,
-        Err(error) => {
-            eprintln!("error: {error}");
+        Err(crash) => {
+            // The same line a sweep prints for this seed.
+            eprintln!("FAIL seed {seed}: {crash}");
+            let token = token.map(|token| token.to_string());
+            if json {
+                let failed = serde_json::json!({
+                    "seed": seed,
+                    "scenario": scenario.name,
+                    "crash": crash,
+                    "token": token,
+                });
+                outln!("{failed}");
+            } else if let Some(token) = token {
+                outln!("bug report: ixsim repro {token}");
+            }
             return ExitCode::from(1);
         }
     };
-    if trace {
-        print!("{}", summary.trace_text());
-    }
+    summary.token = token.as_ref().map(ToString::to_string);
     if json {
-        println!("{}", summary.to_json());
+        outln!("{}", summary.to_json_with(trace));
     } else {
-        print!("{}", summary.to_text());
+        if trace {
+            out!("{}", summary.trace_text());
+        }
+        out!("{}", summary.to_text());
         if let (Some(token), false) = (&token, summary.violations.is_empty()) {
-            println!("bug report: ixsim repro {token}");
+            outln!("bug report: ixsim repro {token}");
         }
     }
     if summary.violations.is_empty() {
@@ -555,10 +613,12 @@ fn run_one(
 /// `ixsim fuzz-scenario INPUT [--out FILE]`: the scenario file a `scenario` fuzz input stands
 /// for, and the command that runs it.
 fn fuzz_scenario(input: &std::path::Path, out: Option<&std::path::Path>) -> ExitCode {
-    let bytes = match std::fs::read(input) {
+    // Fuzz inputs are small (libFuzzer's -max_len); a megabyte is far past any of them.
+    let shown = input.display().to_string();
+    let bytes = match ixsim_sim::scenario::read_bounded_bytes(&shown, 1 << 20) {
         Ok(bytes) => bytes,
         Err(error) => {
-            eprintln!("error: cannot read {}: {error}", input.display());
+            eprintln!("error: {error}");
             return ExitCode::from(2);
         }
     };
@@ -570,7 +630,7 @@ fn fuzz_scenario(input: &std::path::Path, out: Option<&std::path::Path>) -> Exit
         }
     };
     let Some(out) = out else {
-        print!("{text}");
+        out!("{text}");
         eprintln!("seed {seed}");
         return ExitCode::SUCCESS;
     };
@@ -579,8 +639,8 @@ fn fuzz_scenario(input: &std::path::Path, out: Option<&std::path::Path>) -> Exit
         return ExitCode::from(2);
     }
     let shown = out.display();
-    println!("wrote {shown} (seed {seed})");
-    println!("  {}", ixsim::repro_command(&shown.to_string(), seed));
-    println!("  ixsim shrink --scenario {shown} --seed {seed}");
+    outln!("wrote {shown} (seed {seed})");
+    outln!("  {}", ixsim::repro_command(&shown.to_string(), seed));
+    outln!("  ixsim shrink --scenario {shown} --seed {seed}");
     ExitCode::SUCCESS
 }
