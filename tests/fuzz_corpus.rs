@@ -331,6 +331,14 @@ fn regenerate_scenario_corpus() {
     }
 }
 
+/// The `scenario_toml` corpus starts as the built-in scenario files and the regression files
+/// (`cp scenarios/*.toml scenarios/regressions/*.toml fuzz/corpus/scenario_toml/`).
+#[test]
+fn scenario_toml_corpus_replays() {
+    let count = replay("scenario_toml", ixsim::sim::fuzz::scenario_toml);
+    assert!(count > 0, "fuzz/corpus/scenario_toml is empty");
+}
+
 #[test]
 fn is_node_corpus_replays() {
     let count = replay("is_node", ixsim_sim::fuzz::is_node);

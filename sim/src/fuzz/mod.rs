@@ -10,12 +10,14 @@ pub mod is_node;
 pub mod ors_session;
 pub mod proxy;
 pub mod scenario;
+pub mod scenario_toml;
 
 pub use codec::codec_decode;
 pub use is_node::is_node;
 pub use ors_session::ors_session;
 pub use proxy::proxy;
 pub use scenario::scenario;
+pub use scenario_toml::scenario_toml;
 
 use ixsim_core::ids::SimTime;
 use ixsim_core::machine::TimerId;
