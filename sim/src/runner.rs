@@ -189,7 +189,11 @@ impl FaultPoints {
             seed,
             active,
             quiet_from_ms,
-            budget: Rc::new(RunBudget::default()),
+            budget: Rc::new(RunBudget::for_run(
+                scenario.hosts().len() as u64,
+                scenario.duration_ms,
+                u64::from(scenario.workload.interactions),
+            )),
         }
     }
 

@@ -1459,6 +1459,14 @@ impl Scenario {
             ));
         }
         let mut cases = BTreeSet::new();
+        for pair in submits.windows(2) {
+            if pair[1].at_ms < pair[0].at_ms {
+                return Err(format!(
+                    "[[workload.submits]] must be in time order: case {} at {} ms comes after case {} at {} ms",
+                    pair[1].case, pair[1].at_ms, pair[0].case, pair[0].at_ms
+                ));
+            }
+        }
         for submit in submits {
             let which = format!("workload.submits case {}", submit.case);
             if !cases.insert(submit.case) {

@@ -57,31 +57,43 @@ pub struct HostCtx {
     pub budget: Rc<RunBudget>,
 }
 
-/// Most inputs one host's machine may take at one simulated instant. Past it the machine is
-/// spinning without time passing (a zero-delay timer re-armed forever, two outputs feeding
-/// each other), and the run ends with [`RunBudget::exceeded`] naming the host.
-pub const MAX_INPUTS_PER_INSTANT: u64 = 100_000;
-
-/// Most inputs all machines of one run may take together: a run that gets here is far past any
-/// workload a scenario can describe (a million interactions take about 30 million), so it ends
-/// with a clear error instead of running for hours.
-pub const MAX_INPUTS_PER_RUN: u64 = 200_000_000;
-
 /// A run's shared budget of machine inputs, and the first host that broke it.
-#[derive(Debug, Default)]
+///
+/// Two limits, both sized from the scenario so that no workload it can describe reaches them:
+/// inputs one host takes at one simulated instant (past it the machine is spinning without
+/// time passing: a zero-delay timer re-armed forever, a write answered by a write), and inputs
+/// all hosts take in the whole run (past it the run is far beyond any workload). Either ends
+/// the run with [`RunBudget::exceeded`] naming the host and the cause.
+#[derive(Debug)]
 pub struct RunBudget {
+    per_instant: u64,
+    per_run: u64,
     inputs: std::cell::Cell<u64>,
     exceeded: RefCell<Option<String>>,
 }
 
 impl RunBudget {
+    /// Per instant: 100,000 plus 64 per interaction (a million interactions submitted at one
+    /// instant is a flood, not a loop). Per run: 10 million, plus two per host per simulated
+    /// millisecond (more than a host ticking every millisecond takes), plus 1,000 per
+    /// interaction.
+    pub fn for_run(hosts: u64, duration_ms: u64, interactions: u64) -> Self {
+        RunBudget {
+            per_instant: 100_000 + 64 * interactions,
+            per_run: 10_000_000 + 2 * hosts * duration_ms + 1_000 * interactions,
+            inputs: std::cell::Cell::new(0),
+            exceeded: RefCell::new(None),
+        }
+    }
+
     /// Counts one input; the problem when the run's budget is spent.
     fn spend(&self) -> Result<(), String> {
         let inputs = self.inputs.get() + 1;
         self.inputs.set(inputs);
-        if inputs > MAX_INPUTS_PER_RUN {
+        if inputs > self.per_run {
             return Err(format!(
-                "the run took more than {MAX_INPUTS_PER_RUN} machine inputs (the run's event budget)"
+                "the run took more than {} machine inputs (the run's budget)",
+                self.per_run
             ));
         }
         Ok(())
@@ -291,9 +303,10 @@ impl<M: Machine> Driver<M> {
         } else {
             self.instant = (now, 1);
         }
-        if self.instant.1 > MAX_INPUTS_PER_INSTANT {
+        let most = self.ctx.budget.per_instant;
+        if self.instant.1 > most {
             return Err(format!(
-                "host {} took more than {MAX_INPUTS_PER_INSTANT} inputs at {now} ms without simulated time passing (a zero-delay loop)",
+                "host {} took more than {most} inputs at {now} ms without simulated time passing (a zero-delay loop)",
                 self.ctx.trace.borrow().hosts.get(usize::from(self.ctx.host)).map_or("?", |name| name.as_str())
             ));
         }
