@@ -590,3 +590,21 @@ fn a_loop_past_validation_is_stopped_by_the_budget() {
         "{error}"
     );
 }
+
+/// A panic inside a host's connection task (here turmoil's "ports exhausted", from zero
+/// connect timeouts put past validation) ends the run naming the host, where tokio swallowed
+/// it and the run went on without that connection loop.
+#[test]
+fn a_connection_task_panic_ends_the_run() {
+    let smoke = built_in("smoke");
+    let zero = with_key(&smoke, "client", "connect_timeout_ms", "0");
+    let zero = with_key(&zero, "client", "reconnect_backoff_ms", "0");
+    let mut scenario: ixsim::sim::Scenario = toml::from_str(&zero).expect("parses");
+    scenario.duration_ms = 2000;
+    let error = ixsim::quiet_panics(|| ixsim::RunSummary::run(&scenario, 0))
+        .expect_err("the run does not finish");
+    assert!(
+        error.contains("a connection task of host") && error.contains("ports exhausted"),
+        "{error}"
+    );
+}

@@ -798,6 +798,9 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
             Some(problem) => RunError::Budget(problem),
             None => RunError::Host(error.to_string()),
         })?;
+        if let Some(panic) = points.budget.panicked() {
+            return Err(RunError::Host(panic));
+        }
     }
     let end_ms = sim.elapsed().as_millis() as SimTime;
     drop(sim);

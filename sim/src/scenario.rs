@@ -1177,6 +1177,14 @@ impl Scenario {
                 2 * self.network.latency_min_ms
             ),
         );
+        warn(
+            self.is.invite_timeout_ms < 2 * self.network.latency_max_ms,
+            format!(
+                "is.invite_timeout_ms = {} ms is shorter than a slow round trip (2 x network.latency_max_ms = {} ms): agents' answers to invites can come too late",
+                self.is.invite_timeout_ms,
+                2 * self.network.latency_max_ms
+            ),
+        );
         let first_submit = match self.workload.submits.iter().map(|s| s.at_ms).min() {
             Some(at_ms) => at_ms,
             None => self.workload.start_ms,

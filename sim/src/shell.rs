@@ -70,6 +70,7 @@ pub struct RunBudget {
     per_run: u64,
     inputs: std::cell::Cell<u64>,
     exceeded: RefCell<Option<String>>,
+    panicked: RefCell<Option<String>>,
 }
 
 impl RunBudget {
@@ -83,6 +84,7 @@ impl RunBudget {
             per_run: 10_000_000 + 2 * hosts * duration_ms + 1_000 * interactions,
             inputs: std::cell::Cell::new(0),
             exceeded: RefCell::new(None),
+            panicked: RefCell::new(None),
         }
     }
 
@@ -107,6 +109,18 @@ impl RunBudget {
     /// Why the run was stopped, if a host broke the budget.
     pub fn exceeded(&self) -> Option<String> {
         self.exceeded.borrow().clone()
+    }
+
+    /// The first panic of a host's connection task, if one panicked.
+    pub fn panicked(&self) -> Option<String> {
+        self.panicked.borrow().clone()
+    }
+
+    fn record_panic(&self, problem: &str) {
+        let mut panicked = self.panicked.borrow_mut();
+        if panicked.is_none() {
+            *panicked = Some(problem.to_string());
+        }
     }
 
     fn record(&self, problem: &str) {
@@ -238,10 +252,40 @@ async fn keep_connected(
     }
 }
 
+/// A task of the shell's own (a connection loop) that records its panic instead of dying
+/// alone: tokio would swallow the panic and the host would go on without that connection, a
+/// different system from the one the scenario describes. The run ends on it instead
+/// ([`RunBudget::panicked`]).
+fn spawn_guarded(guard: &TaskGuard, task: impl std::future::Future<Output = ()> + 'static) {
+    use futures::FutureExt as _;
+    let guard = guard.clone();
+    tokio::task::spawn_local(async move {
+        if let Err(payload) = std::panic::AssertUnwindSafe(task).catch_unwind().await {
+            let text = payload
+                .downcast_ref::<&str>()
+                .map(|text| (*text).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic".to_string());
+            guard.budget.record_panic(&format!(
+                "a connection task of host {} panicked: {text}",
+                guard.host
+            ));
+        }
+    });
+}
+
+/// What a guarded task needs: where to record its panic, and its host's name.
+#[derive(Clone)]
+struct TaskGuard {
+    budget: Rc<RunBudget>,
+    host: String,
+}
+
 async fn accept_clients(
     listener: TcpListener,
     events: mpsc::UnboundedSender<ShellEvent>,
     generations: Rc<RefCell<u64>>,
+    guard: TaskGuard,
 ) {
     let mut next_client = 0u32;
     while let Ok((stream, _)) = listener.accept().await {
@@ -259,7 +303,10 @@ async fn accept_clients(
         {
             return;
         }
-        tokio::task::spawn_local(run_connection(stream, rx, events.clone(), peer, generation));
+        spawn_guarded(
+            &guard,
+            run_connection(stream, rx, events.clone(), peer, generation),
+        );
     }
 }
 
@@ -575,23 +622,34 @@ async fn next_command(commands: &mut Option<mpsc::UnboundedReceiver<Command>>) -
 pub async fn run_host<M: Machine + 'static>(ctx: HostCtx, machine: M) -> turmoil::Result {
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let generations = Rc::new(RefCell::new(0u64));
+    let guard = TaskGuard {
+        budget: ctx.budget.clone(),
+        host: ctx.trace.borrow().host_name(ctx.host).to_string(),
+    };
     if ctx.listen {
         let listener = TcpListener::bind(("0.0.0.0", PORT)).await?;
-        tokio::task::spawn_local(accept_clients(
-            listener,
-            events_tx.clone(),
-            generations.clone(),
-        ));
+        spawn_guarded(
+            &guard,
+            accept_clients(
+                listener,
+                events_tx.clone(),
+                generations.clone(),
+                guard.clone(),
+            ),
+        );
     }
     for (index, addresses) in ctx.servers.iter().enumerate() {
-        tokio::task::spawn_local(keep_connected(
-            index as u16,
-            addresses.clone(),
-            events_tx.clone(),
-            generations.clone(),
-            ctx.connect_timeout_ms,
-            ctx.reconnect_backoff_ms,
-        ));
+        spawn_guarded(
+            &guard,
+            keep_connected(
+                index as u16,
+                addresses.clone(),
+                events_tx.clone(),
+                generations.clone(),
+                ctx.connect_timeout_ms,
+                ctx.reconnect_backoff_ms,
+            ),
+        );
     }
     drop(events_tx);
     let mut commands = ctx.operator.as_ref().map(|desk| {
