@@ -2,7 +2,9 @@
 //! names its SPEC tag, within a small range of seeds. A harness whose oracles miss these would
 //! pass every sweep while finding nothing.
 
-use ixsim::sim::oracles::{DURABLE, LOST, ORDER, OWNER};
+use ixsim::sim::faults::{Fault, FaultAction};
+use ixsim::sim::oracles::{DURABLE, LIC_CHECKOUT, LIC_SHRINK, LOST, ORDER, OWNER};
+use ixsim::sim::scenario::PlantedBugName;
 use ixsim::sim::Scenario;
 use std::collections::BTreeSet;
 
@@ -61,4 +63,60 @@ fn s_is_durable_catches_ack_before_write_under_restarts() {
 fn ack_before_write_is_invisible_without_crashes() {
     // Without a crash the early ack is harmless; an oracle firing here would be a false alarm.
     assert_eq!(first_failure("smoke", "ack-before-write", 0..5), None);
+}
+
+/// Seeds of `scenario` (with `bug` planted, `change` applied) whose run `oracle` fails, of
+/// `seeds`.
+fn caught_by(
+    scenario: &str,
+    bug: PlantedBugName,
+    oracle: &str,
+    seeds: std::ops::Range<u64>,
+    change: impl Fn(&mut Scenario),
+) -> Vec<u64> {
+    let mut scenario = Scenario::load(scenario).expect("built-in scenario");
+    scenario.is.planted_bug = Some(bug);
+    change(&mut scenario);
+    scenario.validate().expect("planted scenario is valid");
+    seeds
+        .filter(|seed| {
+            let outcome = ixsim::sim::run(&scenario, *seed).expect("run completes");
+            outcome.violations.iter().any(|v| v.oracle == oracle)
+        })
+        .collect()
+}
+
+/// [S-LIC-checkout]: a node that logs agents in without checking its seats (before its grant
+/// came, or past it) fails every `licensing` seed tried (100 of 100 in a sweep, first seed 0).
+#[test]
+fn s_lic_checkout_catches_login_that_ignores_seats() {
+    let caught = caught_by(
+        "licensing",
+        PlantedBugName::LoginIgnoresSeats,
+        LIC_CHECKOUT,
+        0..5,
+        |_| {},
+    );
+    assert_eq!(caught, vec![0, 1, 2, 3, 4]);
+}
+
+/// [S-LIC-shrink]: lowering pair 1's seats to 4 while ten agents are logged in must log six out;
+/// a node that keeps them is caught.
+#[test]
+fn s_lic_shrink_catches_lowered_seats_that_keep_logins() {
+    let lower = |scenario: &mut Scenario| {
+        scenario.topology.backup = true;
+        scenario.faults = vec![Fault {
+            at_ms: 7000,
+            action: FaultAction::SetSeats { pair: 1, seats: 4 },
+        }];
+    };
+    let caught = caught_by(
+        "licensing",
+        PlantedBugName::ShrinkKeepsLogins,
+        LIC_SHRINK,
+        0..5,
+        lower,
+    );
+    assert_eq!(caught, vec![0, 1, 2, 3, 4]);
 }

@@ -116,6 +116,10 @@ pub enum PlantedBug {
     AckBeforeWrite,
     /// Views ignore priority (FIFO only): caught by [S-INV-order].
     ViewIgnoresPriority,
+    /// Logins do not check the seat limit: caught by [S-LIC-checkout].
+    LoginIgnoresSeats,
+    /// Lowered seats log nobody out: caught by [S-LIC-shrink].
+    ShrinkKeepsLogins,
 }
 
 impl IsConfig {
@@ -610,7 +614,12 @@ impl IsNode {
             Some(PlantedBug::ViewIgnoresPriority) => {
                 return self.select_planted_fifo(queue, view, count)
             }
-            Some(PlantedBug::AckBeforeWrite) | None => {}
+            Some(
+                PlantedBug::AckBeforeWrite
+                | PlantedBug::LoginIgnoresSeats
+                | PlantedBug::ShrinkKeepsLogins,
+            )
+            | None => {}
         }
         let Some(set) = self.available.get(queue) else {
             return Vec::new();
@@ -1744,7 +1753,8 @@ impl IsNode {
             Some(_) => return Err(ErrorCode::InvalidState),
             None => {
                 let seats_used = self.agents.len() as u32;
-                if self.seat_limit().is_some_and(|seats| seats_used >= seats) {
+                let checks_seats = self.cfg.planted_bug != Some(PlantedBug::LoginIgnoresSeats);
+                if checks_seats && self.seat_limit().is_some_and(|seats| seats_used >= seats) {
                     return Err(ErrorCode::NoSeat);
                 }
                 self.logins += 1;
@@ -1878,6 +1888,9 @@ impl IsNode {
             return;
         };
         out.push(Output::Trace(TraceEvent::SeatLimit { seats: limit }));
+        if self.cfg.planted_bug == Some(PlantedBug::ShrinkKeepsLogins) {
+            return;
+        }
         while self.agents.len() as u32 > limit {
             let Some((agent, conn)) = self
                 .agents

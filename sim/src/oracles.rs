@@ -9,6 +9,10 @@
 //! primary decides after the promotion never reaches the database (the fence), and
 //! [S-OPS-switchover] checks exactly that.
 
+mod licensing;
+
+pub use licensing::{licensing, SeatRules, LIC_CHECKOUT, LIC_SHRINK};
+
 use crate::trace::Trace;
 use ixsim_core::db::IsDatabase;
 use ixsim_core::ids::{AgentId, IxnId, SimTime};
@@ -47,6 +51,8 @@ pub struct OracleInput<'a> {
     pub agent_capacity: u32,
     /// The ORS configuration [S-ORS-pull] judges against, when there are ORS hosts.
     pub ors: Option<OrsPullRules>,
+    /// The pool and configured seats [S-LIC-checkout] judges against.
+    pub seats: SeatRules,
 }
 
 /// What [S-ORS-pull] needs to know of the ORS cluster.
@@ -76,6 +82,7 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations.extend(durable(input));
     violations.extend(one_writer(input));
     violations.extend(ors_detach(input));
+    violations.extend(licensing(input, &input.seats));
     violations
 }
 

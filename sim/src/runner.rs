@@ -828,6 +828,9 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
             .filter(|_| faults::unhealed(&faults, scenario.network.latency_max_ms).is_empty())
             .map(|l| l.settle_ms),
         agent_capacity: scenario.is.agent_capacity,
+        seats: oracles::SeatRules {
+            pool: scenario.license.as_ref().map(|license| license.pool),
+        },
         ors: scenario.ors.as_ref().map(|ors| oracles::OrsPullRules {
             hosts: scenario
                 .ors_pairs()

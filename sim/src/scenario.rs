@@ -486,7 +486,8 @@ pub struct IsOptions {
     /// Close client connections silent this long (ADDP); clients ping when idle.
     pub client_idle_timeout_ms: u64,
     /// Plant a known bug in every node (harness self-test): `pull-ignores-ownership`,
-    /// `ack-before-write` or `view-ignores-priority`.
+    /// `ack-before-write`, `view-ignores-priority`, `login-ignores-seats` or
+    /// `shrink-keeps-logins`.
     pub planted_bug: Option<PlantedBugName>,
 }
 
@@ -496,6 +497,8 @@ pub enum PlantedBugName {
     PullIgnoresOwnership,
     AckBeforeWrite,
     ViewIgnoresPriority,
+    LoginIgnoresSeats,
+    ShrinkKeepsLogins,
 }
 
 impl From<PlantedBugName> for PlantedBug {
@@ -504,6 +507,8 @@ impl From<PlantedBugName> for PlantedBug {
             PlantedBugName::PullIgnoresOwnership => PlantedBug::PullIgnoresOwnership,
             PlantedBugName::AckBeforeWrite => PlantedBug::AckBeforeWrite,
             PlantedBugName::ViewIgnoresPriority => PlantedBug::ViewIgnoresPriority,
+            PlantedBugName::LoginIgnoresSeats => PlantedBug::LoginIgnoresSeats,
+            PlantedBugName::ShrinkKeepsLogins => PlantedBug::ShrinkKeepsLogins,
         }
     }
 }
