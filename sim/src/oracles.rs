@@ -8,6 +8,29 @@
 //! node index, and only the host that started node `p` last speaks for it: what a deposed
 //! primary decides after the promotion never reaches the database (the fence), and
 //! [S-OPS-switchover] checks exactly that.
+//!
+//! # Which SPEC tag is checked where
+//!
+//! Checked on every run, by a named oracle here (a violation carries the tag): [S-INV-lost],
+//! [S-INV-owner] (with [S-IS-pull]'s "an owned interaction is never returned to another
+//! puller"), [S-INV-order], [S-IS-durable], [S-OPS-switchover], [S-ORS-detach], [S-ORS-pull]
+//! (with [S-ORS-session] across the cluster), [S-LIC-checkout], [S-LIC-shrink]
+//! (`licensing.rs`), and [S-INV-live] in scenarios with `[liveness]`; [S-IS-owner]'s release
+//! after the grace period is part of [S-INV-owner] and [S-INV-live].
+//!
+//! Checked only outside sweeps (issue 16 turns these into run-time oracles): against reference
+//! models by the proptest suites and fuzz targets: [S-IS-submit], [S-IS-hold], [S-IS-place],
+//! [S-IS-deliver], [S-IS-stop], [S-IS-owner] (`is_node`), [S-PX-route], [S-PX-2000] to
+//! [S-PX-2006], [S-PX-disabled], [S-PX-fifo], [S-LIC-revoke] (`proxy`), [S-ORS-assoc]
+//! (`ors_session`); by scenario tests: [S-PX-fifo] (the `pull_order_inversions` stat,
+//! `tests/cluster.rs`), [S-URS-rr], [S-URS-scope] (`tests/urs_direct.rs`), [S-ORS-submit],
+//! [S-ORS-fail], [S-URS-select] (`tests/ors.rs`), [S-ORS-ha], [S-OPS-rolling]
+//! (`tests/ors_failover.rs`). Not checked by anything yet: [S-IS-snapshot] and [S-PX-merge]
+//! (what fan-outs return), [S-PX-agent], [S-PX-cache], [S-PX-pull], [S-INV-machine] (the node
+//! has `check_invariants`; no run calls it).
+//!
+//! Not modelled yet, so not checkable: [S-VOICE-*] and [S-SITE-*] (issue 19), [S-SCXML-load]
+//! (issue 20), [S-ESP-*], [S-DB-dap], [S-OPS-dap] (issue 22).
 
 mod licensing;
 
