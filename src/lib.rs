@@ -280,18 +280,26 @@ pub fn locate_scenario(
     token: &ReproToken,
     search: &[std::path::PathBuf],
 ) -> Result<String, String> {
+    // Each candidate path with its text, each read once.
     let named = std::path::Path::new(&token.scenario);
-    let mut candidates = vec![token.scenario.clone()];
-    if named.is_relative() && Scenario::source(&token.scenario).is_err() {
-        let built = std::path::Path::new(BUILT_FROM).join(named);
-        candidates.push(built.to_string_lossy().to_string());
+    let mut candidates = vec![(
+        token.scenario.clone(),
+        Scenario::source(&token.scenario).ok(),
+    )];
+    if named.is_relative() && candidates[0].1.is_none() {
+        let built = std::path::Path::new(BUILT_FROM)
+            .join(named)
+            .to_string_lossy()
+            .to_string();
+        let text = Scenario::source(&built).ok();
+        candidates.push((built, text));
     }
-    for candidate in &candidates {
-        if let Ok(text) = Scenario::source(candidate) {
-            if Scenario::content_hash(&text) == token.hash {
-                return Ok(candidate.clone());
-            }
-        }
+    let same = candidates.iter().find(|(_, text)| {
+        text.as_deref()
+            .is_some_and(|text| Scenario::content_hash(text) == token.hash)
+    });
+    if let Some((path, _)) = same {
+        return Ok(path.clone());
     }
     let mut read = 0;
     for root in search {
@@ -302,7 +310,9 @@ pub fn locate_scenario(
     let looked: Vec<String> = search.iter().map(|dir| dir.display().to_string()).collect();
     let existing = candidates
         .iter()
-        .find(|candidate| Scenario::source(candidate).is_ok());
+        .find(|(_, text)| text.is_some())
+        .map(|(path, _)| path);
+    let tried: Vec<&str> = candidates.iter().map(|(path, _)| path.as_str()).collect();
     match existing {
         Some(found) => Err(format!(
             "scenario `{found}` has changed since the report (content hash {} expected) and no .toml file under {} has that content",
@@ -312,7 +322,7 @@ pub fn locate_scenario(
         None => Err(format!(
             "no scenario `{}` (looked for it as {}) and no .toml file under {} has content hash {}",
             token.scenario,
-            candidates.join(" and "),
+            tried.join(" and "),
             looked.join(" or "),
             token.hash
         )),
@@ -551,16 +561,6 @@ impl SweepReport {
     }
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        return (*text).to_string();
-    }
-    if let Some(text) = payload.downcast_ref::<String>() {
-        return text.clone();
-    }
-    "panic".to_string()
-}
-
 /// Runs one seed, turning panics and host failures into a [`Failure`].
 pub fn check_seed(scenario: &Scenario, seed: u64) -> (u64, Option<Failure>) {
     let (sim_ms, _, failure) = check_seed_hashed(scenario, seed);
@@ -575,7 +575,10 @@ pub fn run_caught(scenario: &Scenario, seed: u64) -> Result<ixsim_sim::Outcome, 
     match std::panic::catch_unwind(|| ixsim_sim::run(scenario, seed)) {
         Ok(Ok(outcome)) => Ok(outcome),
         Ok(Err(error)) => Err(error.to_string()),
-        Err(payload) => Err(format!("run crashed: {}", panic_message(payload.as_ref()))),
+        Err(payload) => Err(format!(
+            "run crashed: {}",
+            ixsim_sim::shell::panic_message(payload.as_ref())
+        )),
     }
 }
 
@@ -690,65 +693,65 @@ pub fn sweep_with(scenario: &Scenario, seeds: Range<u64>, options: &SweepOptions
         );
         bar
     });
-    let quiet_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            scope.spawn(|| loop {
-                let taken = next.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |seed| {
-                    (seed < seeds.end).then(|| seed + 1)
-                });
-                let Ok(seed) = taken else {
-                    break;
-                };
-                if !options.in_shard(seeds.start, seed) {
-                    continue;
-                }
-                if options
-                    .time_limit
-                    .is_some_and(|limit| started.elapsed() >= limit)
-                {
-                    stopped.store(true, Ordering::Relaxed);
-                    break;
-                }
-                let (scenario, _) = scenario_for_seed(scenario, seed, options.swarm);
-                let (ran_ms, hash, mut failure) = check_seed_hashed(&scenario, seed);
-                ran.fetch_add(1, Ordering::Relaxed);
-                if options.checks_determinism(seed) && failure.is_none() {
-                    rechecked.fetch_add(1, Ordering::Relaxed);
-                    let (_, again, _) = check_seed_hashed(&scenario, seed);
-                    if again != hash {
-                        failure = Some(Failure {
-                            seed,
-                            violations: Vec::new(),
-                            crash: Some(format!(
+    // Caught panics are failures of their seed, reported once by the sweep.
+    quiet_panics(|| {
+        std::thread::scope(|scope| {
+            for _ in 0..jobs {
+                scope.spawn(|| loop {
+                    let taken = next.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |seed| {
+                        (seed < seeds.end).then(|| seed + 1)
+                    });
+                    let Ok(seed) = taken else {
+                        break;
+                    };
+                    if !options.in_shard(seeds.start, seed) {
+                        continue;
+                    }
+                    if options
+                        .time_limit
+                        .is_some_and(|limit| started.elapsed() >= limit)
+                    {
+                        stopped.store(true, Ordering::Relaxed);
+                        break;
+                    }
+                    let (scenario, _) = scenario_for_seed(scenario, seed, options.swarm);
+                    let (ran_ms, hash, mut failure) = check_seed_hashed(&scenario, seed);
+                    ran.fetch_add(1, Ordering::Relaxed);
+                    if options.checks_determinism(seed) && failure.is_none() {
+                        rechecked.fetch_add(1, Ordering::Relaxed);
+                        let (_, again, _) = check_seed_hashed(&scenario, seed);
+                        if again != hash {
+                            failure = Some(Failure {
+                                seed,
+                                violations: Vec::new(),
+                                crash: Some(format!(
                                 "run nondeterministic: trace hash {} then {} in the same process",
                                 hash.unwrap_or_default(),
                                 again.unwrap_or_default()
                             )),
-                        });
+                            });
+                        }
                     }
-                }
-                sim_ms.fetch_add(ran_ms, Ordering::Relaxed);
-                if let Ok(mut list) = failures.lock() {
-                    if let Some(failure) = failure {
-                        list.push(failure);
+                    sim_ms.fetch_add(ran_ms, Ordering::Relaxed);
+                    if let Ok(mut list) = failures.lock() {
+                        if let Some(failure) = failure {
+                            list.push(failure);
+                        }
+                        if let Some(bar) = &bar {
+                            bar.set_message(format!(
+                                "{:.0} seeds/s  {} failed",
+                                bar.per_sec(),
+                                list.len()
+                            ));
+                        }
                     }
                     if let Some(bar) = &bar {
-                        bar.set_message(format!(
-                            "{:.0} seeds/s  {} failed",
-                            bar.per_sec(),
-                            list.len()
-                        ));
+                        bar.inc(1);
                     }
-                }
-                if let Some(bar) = &bar {
-                    bar.inc(1);
-                }
-            });
-        }
+                });
+            }
+        })
     });
-    std::panic::set_hook(quiet_hook);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }

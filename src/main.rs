@@ -33,7 +33,6 @@ macro_rules! out {
 }
 
 macro_rules! outln {
-    () => { emit(format_args!("\n")) };
     ($($arg:tt)*) => { emit(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
@@ -495,7 +494,7 @@ fn main() -> ExitCode {
                     Ok(scenario) => scenario,
                     Err(code) => return code,
                 };
-                let report = sweep(&scenario, 0..seeds.max(1), 1, false);
+                let report = sweep(&scenario, 0..seeds, 1, false);
                 let wall_s = report.wall_ms.max(1) as f64 / 1000.0;
                 outln!(
                     "{:<16} {:>8} {:>12.1} {:>13.0}x {:>8}",

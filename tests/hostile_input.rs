@@ -278,6 +278,49 @@ final = true
     scenario_refused("ports-exhausted", &fast, &["ports allow", "12000"]);
 }
 
+/// Command lines refused with exit 2: (label, arguments, what the error must say).
+const BAD_COMMAND_LINES: &[(&str, &[&str], &[&str])] = &[
+    (
+        "jobs-zero",
+        &["sweep", "--seeds", "0..2", "--jobs", "0"],
+        &["--jobs"],
+    ),
+    ("bench-seeds-zero", &["bench", "--seeds", "0"], &["--seeds"]),
+    (
+        "empty-range",
+        &["sweep", "--seeds", "5..5"],
+        &["empty seed range"],
+    ),
+    ("bad-range", &["sweep", "--seeds", "5-9"], &["not a range"]),
+    (
+        "bad-shard",
+        &["sweep", "--seeds", "0..9", "--shard", "0/3"],
+        &["shard"],
+    ),
+    (
+        "bad-fraction",
+        &["sweep", "--seeds", "0..9", "--check-determinism", "2"],
+        &["0..=1"],
+    ),
+    ("unknown-flag", &["run", "--sede", "3"], &["--sede"]),
+    (
+        "unknown-scenario",
+        &["run", "--scenario", "smok"],
+        &["unknown scenario `smok`"],
+    ),
+    ("bad-token", &["repro", "garbage"], &["not a repro token"]),
+    (
+        "token-variant",
+        &["repro", "ixsim:smoke+fast:0:abcdef012345:0.1.0"],
+        &["unknown or repeated variation `+fast`"],
+    ),
+    (
+        "token-repeated-variant",
+        &["repro", "ixsim:smoke+swarm+swarm:0:abcdef012345:0.1.0"],
+        &["`+swarm`"],
+    ),
+];
+
 #[test]
 fn certain_mistakes_are_refused() {
     let ors = built_in("ors");
@@ -338,45 +381,9 @@ fn certain_mistakes_are_refused() {
         &["owner_grace"],
     );
     scenario_refused("syntax", &format!("{smoke}\n[is\n"), &["line"]);
-    refused(
-        "jobs-zero",
-        &["sweep", "--seeds", "0..2", "--jobs", "0"],
-        &["--jobs"],
-    );
-    refused("bench-seeds-zero", &["bench", "--seeds", "0"], &["--seeds"]);
-    refused(
-        "empty-range",
-        &["sweep", "--seeds", "5..5"],
-        &["empty seed range"],
-    );
-    refused("bad-range", &["sweep", "--seeds", "5-9"], &["not a range"]);
-    refused(
-        "bad-shard",
-        &["sweep", "--seeds", "0..9", "--shard", "0/3"],
-        &["shard"],
-    );
-    refused(
-        "bad-fraction",
-        &["sweep", "--seeds", "0..9", "--check-determinism", "2"],
-        &["0..=1"],
-    );
-    refused("unknown-flag", &["run", "--sede", "3"], &["--sede"]);
-    refused(
-        "unknown-scenario",
-        &["run", "--scenario", "smok"],
-        &["unknown scenario `smok`"],
-    );
-    refused("bad-token", &["repro", "garbage"], &["not a repro token"]);
-    refused(
-        "token-variant",
-        &["repro", "ixsim:smoke+fast:0:abcdef012345:0.1.0"],
-        &["unknown or repeated variation `+fast`"],
-    );
-    refused(
-        "token-repeated-variant",
-        &["repro", "ixsim:smoke+swarm+swarm:0:abcdef012345:0.1.0"],
-        &["`+swarm`"],
-    );
+    for (label, args, says) in BAD_COMMAND_LINES {
+        refused(label, args, says);
+    }
 }
 
 /// Runs where nothing can happen go ahead, with a warning on stderr.

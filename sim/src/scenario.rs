@@ -729,6 +729,10 @@ pub const MAX_TIME_MS: u64 = 86_400_000;
 /// 16384 ephemeral ports and keeps one per timed-out attempt (see `Scenario::validate_client`).
 pub const MAX_CONNECT_ATTEMPTS: u64 = 12_000;
 
+/// The most interactions a workload may have (`workload.interactions`, and so the length of
+/// `[[workload.submits]]`).
+pub const MAX_INTERACTIONS: u32 = 1_000_000;
+
 /// The most entries any list in a scenario may have (faults, strategies, states, queues, ...);
 /// `[[workload.submits]]` may have as many as `workload.interactions` allows.
 pub const MAX_LIST_LEN: usize = 10_000;
@@ -925,44 +929,34 @@ impl Scenario {
                 .flat_map(|urs| urs.targets.iter().map(|t| t.name.clone()))
                 .collect();
             strategy.validate(&target_lists)?;
-            let needs_urs = strategy.states.iter().any(|state| {
-                state
-                    .on_entry
-                    .iter()
-                    .chain(state.transitions.iter().flat_map(|t| t.actions.iter()))
-                    .any(|action| matches!(action, Action::QueueSubmit { .. } | Action::Deliver))
-            });
+            let needs_urs = strategy
+                .actions()
+                .any(|action| matches!(action, Action::QueueSubmit { .. } | Action::Deliver));
             if needs_urs && self.urs.is_none() {
                 return Err(format!(
                     "strategy `{}`: queue-submit and deliver need a [urs] section",
                     strategy.name
                 ));
             }
-            for state in &strategy.states {
-                let actions = state
-                    .on_entry
-                    .iter()
-                    .chain(state.transitions.iter().flat_map(|t| t.actions.iter()));
-                for action in actions {
-                    let queue = match action {
-                        Action::Redirect { queue } => queue,
-                        Action::Associate { strategy: other } => {
-                            if !self.strategies.iter().any(|s| &s.name == other) {
-                                return Err(format!(
-                                    "strategy `{}` associates with unknown strategy `{other}`",
-                                    strategy.name
-                                ));
-                            }
-                            continue;
+            for action in strategy.actions() {
+                let queue = match action {
+                    Action::Redirect { queue } => queue,
+                    Action::Associate { strategy: other } => {
+                        if !self.strategies.iter().any(|s| &s.name == other) {
+                            return Err(format!(
+                                "strategy `{}` associates with unknown strategy `{other}`",
+                                strategy.name
+                            ));
                         }
-                        _ => continue,
-                    };
-                    if !self.queues.iter().any(|q| &q.name == queue) {
-                        return Err(format!(
-                            "strategy `{}` redirects to unknown queue `{queue}`",
-                            strategy.name
-                        ));
+                        continue;
                     }
+                    _ => continue,
+                };
+                if !self.queues.iter().any(|q| &q.name == queue) {
+                    return Err(format!(
+                        "strategy `{}` redirects to unknown queue `{queue}`",
+                        strategy.name
+                    ));
                 }
             }
         }
@@ -1338,8 +1332,8 @@ impl Scenario {
             "is.agent_capacity must be >= 1",
         )?;
         check(
-            self.workload.interactions <= 1_000_000,
-            "workload.interactions must be <= 1000000",
+            self.workload.interactions <= MAX_INTERACTIONS,
+            &format!("workload.interactions must be <= {MAX_INTERACTIONS}"),
         )?;
         check(
             !self.workload.media.is_empty(),
@@ -1567,7 +1561,7 @@ fn check_value_bounds(value: &serde_json::Value, path: &str) -> Result<(), Strin
         }
         Value::Array(items) => {
             let most = if path == "workload.submits" {
-                1_000_000
+                MAX_INTERACTIONS as usize
             } else {
                 MAX_LIST_LEN
             };

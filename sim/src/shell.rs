@@ -101,11 +101,6 @@ impl RunBudget {
         Ok(())
     }
 
-    /// Inputs taken so far by every machine of the run.
-    pub fn inputs(&self) -> u64 {
-        self.inputs.get()
-    }
-
     /// Why the run was stopped, if a host broke the budget.
     pub fn exceeded(&self) -> Option<String> {
         self.exceeded.borrow().clone()
@@ -117,18 +112,17 @@ impl RunBudget {
     }
 
     fn record_panic(&self, problem: &str) {
-        let mut panicked = self.panicked.borrow_mut();
-        if panicked.is_none() {
-            *panicked = Some(problem.to_string());
-        }
+        keep_first(&self.panicked, problem);
     }
 
     fn record(&self, problem: &str) {
-        let mut exceeded = self.exceeded.borrow_mut();
-        if exceeded.is_none() {
-            *exceeded = Some(problem.to_string());
-        }
+        keep_first(&self.exceeded, problem);
     }
+}
+
+/// Stores `problem` in `slot` unless an earlier one is there: the first cause is the one told.
+fn keep_first(slot: &RefCell<Option<String>>, problem: &str) {
+    slot.borrow_mut().get_or_insert_with(|| problem.to_string());
 }
 
 /// The runner's line to a host's machine for operator commands: the running shell puts its
@@ -261,17 +255,24 @@ fn spawn_guarded(guard: &TaskGuard, task: impl std::future::Future<Output = ()> 
     let guard = guard.clone();
     tokio::task::spawn_local(async move {
         if let Err(payload) = std::panic::AssertUnwindSafe(task).catch_unwind().await {
-            let text = payload
-                .downcast_ref::<&str>()
-                .map(|text| (*text).to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic".to_string());
             guard.budget.record_panic(&format!(
-                "a connection task of host {} panicked: {text}",
-                guard.host
+                "a connection task of host {} panicked: {}",
+                guard.host,
+                panic_message(payload.as_ref())
             ));
         }
     });
+}
+
+/// The text of a panic's payload (`panic!` with a literal or a formatted message).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        return (*text).to_string();
+    }
+    if let Some(text) = payload.downcast_ref::<String>() {
+        return text.clone();
+    }
+    "panic".to_string()
 }
 
 /// What a guarded task needs: where to record its panic, and its host's name.
@@ -354,7 +355,7 @@ impl<M: Machine> Driver<M> {
         if self.instant.1 > most {
             return Err(format!(
                 "host {} took more than {most} inputs at {now} ms without simulated time passing (a zero-delay loop)",
-                self.ctx.trace.borrow().hosts.get(usize::from(self.ctx.host)).map_or("?", |name| name.as_str())
+                self.ctx.trace.borrow().host_name(self.ctx.host)
             ));
         }
         self.ctx
@@ -366,11 +367,11 @@ impl<M: Machine> Driver<M> {
     /// Feeds queued inputs to the machine and carries out its outputs until nothing is left,
     /// or until a budget is broken (then the host halts).
     fn pump(&mut self, now: SimTime) {
+        if self.halted.is_some() {
+            self.inputs.clear();
+            return;
+        }
         while let Some(feed) = self.inputs.pop_front() {
-            if self.halted.is_some() {
-                self.inputs.clear();
-                return;
-            }
             if let Err(problem) = self.spend(now) {
                 self.ctx.budget.record(&problem);
                 self.halted = Some(problem);

@@ -131,19 +131,15 @@ impl Strategy {
             return fail(format!("initial state `{}` is not defined", self.initial));
         }
         let mut can_end = false;
-        for state in &self.states {
-            let actions = state
-                .on_entry
-                .iter()
-                .chain(state.transitions.iter().flat_map(|t| t.actions.iter()));
-            for action in actions {
-                can_end |= matches!(action, Action::Exit);
-                if let Action::QueueSubmit { targets, .. } = action {
-                    if !target_lists.contains(targets) {
-                        return fail(format!("unknown target list `{targets}`"));
-                    }
+        for action in self.actions() {
+            can_end |= matches!(action, Action::Exit);
+            if let Action::QueueSubmit { targets, .. } = action {
+                if !target_lists.contains(targets) {
+                    return fail(format!("unknown target list `{targets}`"));
                 }
             }
+        }
+        for state in &self.states {
             can_end |= state.is_final;
             for transition in &state.transitions {
                 let pattern = &transition.event;
@@ -172,8 +168,8 @@ impl Strategy {
         self.check_zero_delay_cycles().or_else(fail)
     }
 
-    /// Every action of the strategy, wherever it is written.
-    fn actions(&self) -> impl Iterator<Item = &Action> {
+    /// Every action of the strategy, wherever it is written (entry actions and transitions').
+    pub fn actions(&self) -> impl Iterator<Item = &Action> {
         self.states.iter().flat_map(|state| {
             state
                 .on_entry
