@@ -3,7 +3,7 @@
 //! pass every sweep while finding nothing.
 
 use ixsim::sim::faults::{Fault, FaultAction};
-use ixsim::sim::oracles::{DURABLE, LIC_CHECKOUT, LIC_SHRINK, LOST, ORDER, OWNER};
+use ixsim::sim::oracles::{AGENT_CAPACITY, DURABLE, LIC_CHECKOUT, LIC_SHRINK, LOST, ORDER, OWNER};
 use ixsim::sim::scenario::PlantedBugName;
 use ixsim::sim::Scenario;
 use std::collections::BTreeSet;
@@ -119,4 +119,34 @@ fn s_lic_shrink_catches_lowered_seats_that_keep_logins() {
         lower,
     );
     assert_eq!(caught, vec![0, 1, 2, 3, 4]);
+}
+
+/// [S-URS-select]: a node that delivers to a ready agent without checking its capacity offers a
+/// second interaction to an agent of capacity 1 while routers race for agents (99 of 100
+/// `switchover` seeds in a sweep, first seed 0).
+#[test]
+fn s_urs_select_catches_deliver_that_ignores_capacity() {
+    let caught = caught_by(
+        "switchover",
+        PlantedBugName::DeliverIgnoresCapacity,
+        AGENT_CAPACITY,
+        0..5,
+        |_| {},
+    );
+    assert_eq!(caught, vec![0, 1, 2, 3, 4]);
+}
+
+/// The capacity oracle is no false alarm: the correct node passes the same seeds.
+#[test]
+fn s_urs_select_passes_the_correct_node() {
+    let scenario = Scenario::load("switchover").expect("built-in scenario");
+    for seed in 0..5 {
+        let outcome = ixsim::sim::run(&scenario, seed).expect("run completes");
+        let capacity: Vec<_> = outcome
+            .violations
+            .iter()
+            .filter(|v| v.oracle == AGENT_CAPACITY)
+            .collect();
+        assert!(capacity.is_empty(), "seed {seed}: {capacity:?}");
+    }
 }

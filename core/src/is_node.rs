@@ -120,6 +120,9 @@ pub enum PlantedBug {
     LoginIgnoresSeats,
     /// Lowered seats log nobody out: caught by [S-LIC-shrink].
     ShrinkKeepsLogins,
+    /// RequestDeliver checks that the agent is ready but not that it has capacity left (the
+    /// node trusts the router's selection): caught by [S-URS-select].
+    DeliverIgnoresCapacity,
 }
 
 impl IsConfig {
@@ -617,7 +620,8 @@ impl IsNode {
             Some(
                 PlantedBug::AckBeforeWrite
                 | PlantedBug::LoginIgnoresSeats
-                | PlantedBug::ShrinkKeepsLogins,
+                | PlantedBug::ShrinkKeepsLogins
+                | PlantedBug::DeliverIgnoresCapacity,
             )
             | None => {}
         }
@@ -1535,7 +1539,9 @@ impl IsNode {
             .agents
             .get(&agent_id)
             .ok_or(ErrorCode::AgentUnavailable)?;
-        if !agent.ready || agent.free_for(self.cfg.agent_capacity, Some(id)) == 0 {
+        let checks_capacity = self.cfg.planted_bug != Some(PlantedBug::DeliverIgnoresCapacity);
+        let full = checks_capacity && agent.free_for(self.cfg.agent_capacity, Some(id)) == 0;
+        if !agent.ready || full {
             return Err(ErrorCode::AgentUnavailable);
         }
         let agent_peer = agent.peer;
@@ -1957,6 +1963,7 @@ impl IsNode {
                         ixn: record.id,
                         queue: record.queue.clone(),
                         owner: record.owner.clone(),
+                        agent: record.agent,
                     }));
                 }
                 // Owners from before the restart have no connection yet: each gets the grace

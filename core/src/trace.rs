@@ -129,6 +129,9 @@ pub enum TraceEvent {
         ixn: IxnId,
         queue: String,
         owner: Option<String>,
+        /// The agent handling it, when the stored owner is an agent's desktop (it counts
+        /// against the agent's capacity again) [S-URS-select].
+        agent: Option<AgentId>,
     },
     UserDataChanged {
         #[serde(serialize_with = "hex::ixn")]
@@ -411,10 +414,21 @@ impl fmt::Display for TraceEvent {
             E::PullExpired { client } => write!(f, "pull-expired by={client}"),
             E::Placed { ixn, queue } => write!(f, "placed {ixn} queue={queue}"),
             E::Queued { ixn, queue } => write!(f, "queued {ixn} queue={queue}"),
-            E::Loaded { ixn, queue, owner } => match owner {
-                Some(owner) => write!(f, "loaded {ixn} queue={queue} owner={owner}"),
-                None => write!(f, "loaded {ixn} queue={queue}"),
-            },
+            E::Loaded {
+                ixn,
+                queue,
+                owner,
+                agent,
+            } => {
+                write!(f, "loaded {ixn} queue={queue}")?;
+                if let Some(owner) = owner {
+                    write!(f, " owner={owner}")?;
+                }
+                match agent {
+                    Some(agent) => write!(f, " {agent}"),
+                    None => Ok(()),
+                }
+            }
             E::Released { ixn, queue, reason } => {
                 write!(f, "released {ixn} queue={queue} reason={reason:?}")
             }

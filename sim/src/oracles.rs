@@ -15,7 +15,7 @@
 //! [S-INV-owner] (with [S-IS-pull]'s "an owned interaction is never returned to another
 //! puller"), [S-INV-order], [S-IS-durable], [S-OPS-switchover], [S-ORS-detach], [S-ORS-pull]
 //! (with [S-ORS-session] across the cluster), [S-LIC-checkout], [S-LIC-shrink]
-//! (`licensing.rs`), and [S-INV-live] in scenarios with `[liveness]`; [S-IS-owner]'s release
+//! (`licensing.rs`), [S-URS-select] per node (`capacity.rs`), and [S-INV-live] in scenarios with `[liveness]`; [S-IS-owner]'s release
 //! after the grace period is part of [S-INV-owner] and [S-INV-live].
 //!
 //! Checked only outside sweeps (issue 16 turns these into run-time oracles): against reference
@@ -24,7 +24,7 @@
 //! [S-PX-2006], [S-PX-disabled], [S-PX-fifo], [S-LIC-revoke] (`proxy`), [S-ORS-assoc]
 //! (`ors_session`); by scenario tests: [S-PX-fifo] (the `pull_order_inversions` stat,
 //! `tests/cluster.rs`), [S-URS-rr], [S-URS-scope] (`tests/urs_direct.rs`), [S-ORS-submit],
-//! [S-ORS-fail], [S-URS-select] (`tests/ors.rs`), [S-ORS-ha], [S-OPS-rolling]
+//! [S-ORS-fail] (`tests/ors.rs`), [S-ORS-ha], [S-OPS-rolling]
 //! (`tests/ors_failover.rs`). Not checked by anything yet: [S-IS-snapshot] and [S-PX-merge]
 //! (what fan-outs return), [S-PX-agent], [S-PX-cache], [S-PX-pull], [S-INV-machine] (the node
 //! has `check_invariants`; no run calls it).
@@ -32,8 +32,10 @@
 //! Not modelled yet, so not checkable: [S-VOICE-*] and [S-SITE-*] (issue 19), [S-SCXML-load]
 //! (issue 20), [S-ESP-*], [S-DB-dap], [S-OPS-dap] (issue 22).
 
+mod capacity;
 mod licensing;
 
+pub use capacity::{agent_capacity, AGENT_CAPACITY};
 pub use licensing::{licensing, SeatRules, LIC_CHECKOUT, LIC_SHRINK};
 
 use crate::trace::Trace;
@@ -106,6 +108,7 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations.extend(one_writer(input));
     violations.extend(ors_detach(input));
     violations.extend(licensing(input, &input.seats));
+    violations.extend(agent_capacity(input));
     violations
 }
 
@@ -710,6 +713,7 @@ pub fn pull_order(input: &OracleInput<'_>) -> Vec<Violation> {
                 ixn,
                 queue,
                 owner: None,
+                ..
             } => {
                 model.make_available(*ixn, queue);
             }

@@ -70,6 +70,7 @@ pub fn inversions(trace: &Trace, views: &BTreeMap<String, Vec<ViewConfig>>) -> u
                 ixn,
                 queue,
                 owner: None,
+                ..
             } => {
                 if let Some(record) = records.get_mut(ixn) {
                     record.queue = queue.clone();

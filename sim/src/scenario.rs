@@ -499,6 +499,7 @@ pub enum PlantedBugName {
     ViewIgnoresPriority,
     LoginIgnoresSeats,
     ShrinkKeepsLogins,
+    DeliverIgnoresCapacity,
 }
 
 impl From<PlantedBugName> for PlantedBug {
@@ -509,6 +510,7 @@ impl From<PlantedBugName> for PlantedBug {
             PlantedBugName::ViewIgnoresPriority => PlantedBug::ViewIgnoresPriority,
             PlantedBugName::LoginIgnoresSeats => PlantedBug::LoginIgnoresSeats,
             PlantedBugName::ShrinkKeepsLogins => PlantedBug::ShrinkKeepsLogins,
+            PlantedBugName::DeliverIgnoresCapacity => PlantedBug::DeliverIgnoresCapacity,
         }
     }
 }
