@@ -7,9 +7,11 @@
 pub use ixsim_core as core;
 pub use ixsim_sim as sim;
 
+use ixsim_core::marks::{Mark, MarkCounts};
 use ixsim_sim::oracles::Violation;
 use ixsim_sim::{Scenario, Stats};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +40,8 @@ pub struct RunSummary {
     /// The bug-report token of this run (`ixsim repro TOKEN`), when the scenario's text is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
+    /// The coverage marks the run reached, by name, with how often ([`ixsim_core::marks`]).
+    pub marks: BTreeMap<&'static str, u64>,
     /// The whole trace (rendered to text only when asked: [`RunSummary::trace_text`]).
     #[serde(skip)]
     pub trace: ixsim_sim::trace::Trace,
@@ -80,6 +84,12 @@ impl RunSummary {
             stats: outcome.stats,
             violations: outcome.violations,
             token: None,
+            marks: outcome
+                .trace
+                .marks
+                .reached()
+                .map(|(mark, count)| (mark.name(), count))
+                .collect(),
             trace: outcome.trace,
         })
     }
@@ -537,6 +547,14 @@ pub struct SweepReport {
     pub failures: Vec<Failure>,
     pub wall_ms: u64,
     pub sim_ms: u64,
+    /// For every mark ([`Mark::ALL`]), how many of the finished seeds reached it.
+    pub marks: BTreeMap<Mark, u64>,
+    /// The marks the scenario says its sweeps must reach (`[coverage] marks`), judged only
+    /// in a sweep of at least `min_seeds` finished seeds.
+    pub declared: Vec<Mark>,
+    pub min_seeds: u64,
+    /// Seeds that ran to the end, violations or not.
+    pub finished: u64,
 }
 
 impl SweepReport {
@@ -559,12 +577,112 @@ impl SweepReport {
         }
         text
     }
+
+    /// The scenario's declared marks that no seed reached (none in a sweep too small to judge).
+    pub fn missing_marks(&self) -> Vec<Mark> {
+        if self.finished() < self.min_seeds {
+            return Vec::new();
+        }
+        self.declared
+            .iter()
+            .copied()
+            .filter(|mark| self.marks.get(mark).copied().unwrap_or(0) == 0)
+            .collect()
+    }
+
+    /// The marks report, one line each: which marks the seeds reached (by how many seeds, in
+    /// declaration order), which none did, and the declared ones missed.
+    pub fn marks_text(&self) -> String {
+        let reached: Vec<String> = Mark::ALL
+            .iter()
+            .filter_map(|mark| {
+                let seeds = self.marks.get(mark).copied().unwrap_or(0);
+                (seeds > 0).then(|| format!("{} {seeds}", mark.name()))
+            })
+            .collect();
+        let never: Vec<&str> = Mark::ALL
+            .iter()
+            .filter(|mark| self.marks.get(mark).copied().unwrap_or(0) == 0)
+            .map(|mark| mark.name())
+            .collect();
+        let mut text = format!(
+            "marks reached: {} of {} (seeds reaching each): {}",
+            reached.len(),
+            Mark::ALL.len(),
+            if reached.is_empty() {
+                "none".to_string()
+            } else {
+                reached.join(", ")
+            }
+        );
+        if !never.is_empty() {
+            let _ = write!(text, "\nmarks not reached: {}", never.join(", "));
+        }
+        if !self.declared.is_empty() && self.finished() < self.min_seeds {
+            let _ = write!(
+                text,
+                "\ndeclared marks not judged: {} finished seeds, fewer than coverage.min_seeds = {}",
+                self.finished(),
+                self.min_seeds
+            );
+        }
+        let missing = self.missing_marks();
+        if !self.declared.is_empty() && self.finished() >= self.min_seeds && missing.is_empty() {
+            let _ = write!(
+                text,
+                "\ndeclared marks: all {} reached",
+                self.declared.len()
+            );
+        }
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(|mark| mark.name()).collect();
+            let _ = write!(
+                text,
+                "\nMARKS MISSED: scenario {} declares marks none of its {} finished seeds reached: {} (exit {})",
+                self.scenario,
+                self.finished(),
+                names.join(", "),
+                EXIT_MARKS_MISSED
+            );
+        }
+        text
+    }
+
+    /// Seeds that ran to the end (a crashed seed reports no marks).
+    pub fn finished(&self) -> u64 {
+        self.finished
+    }
+
+    /// One JSON object for `sweep --json`, after the failures: the counts, the marks and the
+    /// declared marks missed.
+    pub fn to_json(&self) -> String {
+        let marks: BTreeMap<&str, u64> = self
+            .marks
+            .iter()
+            .map(|(mark, seeds)| (mark.name(), *seeds))
+            .collect();
+        let missing: Vec<&str> = self.missing_marks().iter().map(|m| m.name()).collect();
+        serde_json::json!({
+            "summary": self.scenario,
+            "seeds": self.seeds,
+            "failed": self.failures.len(),
+            "rechecked": self.rechecked,
+            "stopped_early": self.stopped_early,
+            "marks": marks,
+            "declared_marks": self.declared.iter().map(|m| m.name()).collect::<Vec<_>>(),
+            "marks_missed": missing,
+        })
+        .to_string()
+    }
 }
+
+/// Exit code of a sweep whose seeds all passed but missed a mark the scenario declares.
+pub const EXIT_MARKS_MISSED: u8 = 3;
 
 /// Runs one seed, turning panics and host failures into a [`Failure`].
 pub fn check_seed(scenario: &Scenario, seed: u64) -> (u64, Option<Failure>) {
-    let (sim_ms, _, failure) = check_seed_hashed(scenario, seed);
-    (sim_ms, failure)
+    let checked = check_seed_hashed(scenario, seed);
+    (checked.sim_ms, checked.failure)
 }
 
 /// Runs one seed; a run that does not finish is the `Err`, described in one line: `run
@@ -592,30 +710,38 @@ pub fn quiet_panics<T>(work: impl FnOnce() -> T) -> T {
     result
 }
 
-/// [`check_seed`], with the run's trace hash (none when it did not finish).
-fn check_seed_hashed(scenario: &Scenario, seed: u64) -> (u64, Option<String>, Option<Failure>) {
+/// One seed as a sweep sees it.
+struct Checked {
+    sim_ms: u64,
+    /// The trace hash and the marks reached (none when the run did not finish).
+    hash: Option<String>,
+    marks: Option<MarkCounts>,
+    failure: Option<Failure>,
+}
+
+/// [`check_seed`], with the run's trace hash and marks.
+fn check_seed_hashed(scenario: &Scenario, seed: u64) -> Checked {
     match run_caught(scenario, seed) {
-        Ok(outcome) if outcome.violations.is_empty() => {
-            (outcome.sim_ms, Some(outcome.trace_hash), None)
-        }
-        Ok(outcome) => (
-            outcome.sim_ms,
-            Some(outcome.trace_hash),
-            Some(Failure {
+        Ok(outcome) => Checked {
+            sim_ms: outcome.sim_ms,
+            hash: Some(outcome.trace_hash),
+            marks: Some(outcome.trace.marks),
+            failure: (!outcome.violations.is_empty()).then_some(Failure {
                 seed,
                 violations: outcome.violations,
                 crash: None,
             }),
-        ),
-        Err(crash) => (
-            0,
-            None,
-            Some(Failure {
+        },
+        Err(crash) => Checked {
+            sim_ms: 0,
+            hash: None,
+            marks: None,
+            failure: Some(Failure {
                 seed,
                 violations: Vec::new(),
                 crash: Some(crash),
             }),
-        ),
+        },
     }
 }
 
@@ -685,6 +811,9 @@ pub fn sweep_with(scenario: &Scenario, seeds: Range<u64>, options: &SweepOptions
     let next = AtomicU64::new(seeds.start);
     let sim_ms = AtomicU64::new(0);
     let failures = Mutex::new(Vec::new());
+    let finished = AtomicU64::new(0);
+    let reached: Mutex<BTreeMap<Mark, u64>> =
+        Mutex::new(Mark::ALL.iter().map(|mark| (*mark, 0)).collect());
     let bar = progress.then(|| {
         let bar = indicatif::ProgressBar::new(seeds.end - seeds.start);
         bar.set_style(
@@ -715,11 +844,19 @@ pub fn sweep_with(scenario: &Scenario, seeds: Range<u64>, options: &SweepOptions
                         break;
                     }
                     let (scenario, _) = scenario_for_seed(scenario, seed, options.swarm);
-                    let (ran_ms, hash, mut failure) = check_seed_hashed(&scenario, seed);
+                    let checked = check_seed_hashed(&scenario, seed);
+                    let (ran_ms, hash, mut failure) =
+                        (checked.sim_ms, checked.hash, checked.failure);
                     ran.fetch_add(1, Ordering::Relaxed);
+                    if let (Some(counts), Ok(mut seen)) = (checked.marks, reached.lock()) {
+                        finished.fetch_add(1, Ordering::Relaxed);
+                        for (mark, _) in counts.reached() {
+                            *seen.entry(mark).or_insert(0) += 1;
+                        }
+                    }
                     if options.checks_determinism(seed) && failure.is_none() {
                         rechecked.fetch_add(1, Ordering::Relaxed);
-                        let (_, again, _) = check_seed_hashed(&scenario, seed);
+                        let again = check_seed_hashed(&scenario, seed).hash;
                         if again != hash {
                             failure = Some(Failure {
                                 seed,
@@ -757,6 +894,7 @@ pub fn sweep_with(scenario: &Scenario, seeds: Range<u64>, options: &SweepOptions
     }
     let mut failures = failures.into_inner().unwrap_or_default();
     failures.sort_by_key(|failure| failure.seed);
+    let (declared, min_seeds) = scenario.declared_marks();
     SweepReport {
         scenario: scenario.name.clone(),
         seeds: ran.into_inner(),
@@ -765,6 +903,10 @@ pub fn sweep_with(scenario: &Scenario, seeds: Range<u64>, options: &SweepOptions
         failures,
         wall_ms: started.elapsed().as_millis() as u64,
         sim_ms: sim_ms.into_inner(),
+        marks: reached.into_inner().unwrap_or_default(),
+        declared,
+        min_seeds,
+        finished: finished.into_inner(),
     }
 }
 

@@ -130,6 +130,8 @@ enum Command {
     },
     /// List the built-in scenarios.
     Scenarios,
+    /// List the coverage marks (name, SPEC tag, meaning) a scenario's `[coverage]` may declare.
+    Marks,
     /// Measure speed: seeds per second on one core and simulated time per wall time, for each
     /// built-in scenario (or the one given).
     Bench {
@@ -417,14 +419,19 @@ fn main() -> ExitCode {
                 }
             }
             if json {
+                outln!("{}", report.to_json());
+                eprintln!("{}", report.marks_text());
                 eprintln!("{}", report.summary());
             } else {
+                outln!("{}", report.marks_text());
                 outln!("{}", report.summary());
             }
-            if report.failures.is_empty() {
-                ExitCode::SUCCESS
-            } else {
+            if !report.failures.is_empty() {
                 ExitCode::from(1)
+            } else if !report.missing_marks().is_empty() {
+                ExitCode::from(ixsim::EXIT_MARKS_MISSED)
+            } else {
+                ExitCode::SUCCESS
             }
         }
         Command::Bench {
@@ -513,6 +520,13 @@ fn main() -> ExitCode {
                     .map(|s| s.description)
                     .unwrap_or_default();
                 outln!("{name:<16} {description}");
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Marks => {
+            for mark in ixsim::core::marks::Mark::ALL {
+                let doc = mark.doc().split_whitespace().collect::<Vec<_>>().join(" ");
+                outln!("{:<30} {:<17} {doc}", mark.name(), mark.tag());
             }
             ExitCode::SUCCESS
         }

@@ -273,8 +273,10 @@ fn sweep_json_lines_name_the_oracle_and_the_repro() {
         .lines()
         .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
         .collect();
-    assert_eq!(lines.len(), 2);
+    assert_eq!(lines.len(), 3, "two failures and the summary");
     assert_eq!(lines[0]["oracle"], "S-ORS-detach");
+    assert_eq!(lines[2]["summary"], "detach-race");
+    assert_eq!(lines[2]["failed"], 2);
     assert!(lines[0]["repro"]
         .as_str()
         .is_some_and(|repro| repro.contains("--seed 0")));
@@ -364,4 +366,87 @@ fn fuzz_scenario_writes_a_file_that_runs() {
     assert_eq!(run["trace_hash"], direct.trace_hash.as_str());
     std::fs::remove_file(&out).ok();
     assert_bad_input(&["fuzz-scenario", "/nonexistent/input"], "cannot read");
+}
+
+/// Coverage marks (issue 16): `sweep` reports which marks its seeds reached; a scenario's
+/// `[coverage] marks` that no seed of a large enough sweep reached fail it with exit code 3
+/// (`--json`: `marks_missed`), a smaller sweep reports without judging, and an unknown mark
+/// name is a scenario error (exit 2).
+#[test]
+fn sweep_reports_marks_and_fails_on_a_declared_mark_missed() {
+    let smoke = ixsim::sim::scenario::BUILT_IN
+        .iter()
+        .find(|(name, _)| *name == "smoke")
+        .map(|(_, text)| text.to_string())
+        .expect("built-in");
+    assert!(smoke.contains("[coverage]"), "smoke declares its marks");
+    let dir = std::env::temp_dir().join(format!("ixsim-marks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write scenario");
+        path.to_string_lossy().to_string()
+    };
+    // Lowered seats never happen in smoke: no seed can reach the mark.
+    let missed = write(
+        "missed.toml",
+        &smoke.replace("marks = [\n", "marks = [\n  \"is-seats-shrunk\",\n"),
+    );
+    let output = ixsim(&["sweep", "--scenario", &missed, "--seeds", "0..20"]);
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert_eq!(output.status.code(), Some(3), "{stdout}");
+    assert!(
+        stdout.contains("MARKS MISSED") && stdout.contains("is-seats-shrunk"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("marks reached:"), "{stdout}");
+    let output = ixsim(&["sweep", "--scenario", &missed, "--seeds", "0..20", "--json"]);
+    assert_eq!(output.status.code(), Some(3));
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().expect("summary")).expect("JSON summary");
+    assert_eq!(
+        summary["marks_missed"],
+        serde_json::json!(["is-seats-shrunk"])
+    );
+    assert_eq!(summary["marks"]["is-pull-held"], 20, "{summary}");
+    // Five seeds are fewer than coverage.min_seeds (20): reported, not judged.
+    let output = ixsim(&["sweep", "--scenario", &missed, "--seeds", "0..5"]);
+    assert!(output.status.success());
+    assert!(String::from_utf8_lossy(&output.stdout).contains("not judged"));
+    // The built-in passes its own declaration.
+    let output = ixsim(&["sweep", "--scenario", "smoke", "--seeds", "0..20"]);
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("declared marks: all 3 reached"), "{stdout}");
+    let unknown = write(
+        "unknown.toml",
+        &smoke.replace("marks = [\n", "marks = [\n  \"no-such-mark\",\n"),
+    );
+    let output = ixsim(&["sweep", "--scenario", &unknown, "--seeds", "0..2"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("unknown mark `no-such-mark`"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// `ixsim run --json` names the marks its seed reached; `ixsim marks` lists every mark.
+#[test]
+fn run_json_counts_marks_and_marks_lists_them() {
+    let value = json(&["run", "--scenario", "licensing", "--seed", "0", "--json"]);
+    assert!(
+        value["marks"]["is-login-no-seat"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{}",
+        value["marks"]
+    );
+    let output = ixsim(&["marks"]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    assert_eq!(
+        text.lines().count(),
+        ixsim::core::marks::Mark::ALL.len(),
+        "{text}"
+    );
+    assert!(text.contains("is-seats-shrunk") && text.contains("S-LIC-shrink"));
 }

@@ -25,6 +25,7 @@ use crate::db::{DbOp, IsDatabase};
 use crate::ids::{RefId, SimTime};
 use crate::is_node::{IsConfig, IsNode};
 use crate::machine::{Command, Control, Input, Machine, Output, Peer, TimerId, WriteId};
+use crate::marks::{mark, Mark};
 use crate::protocol::{ClientKind, ErrorCode, Event, Message, Request};
 use crate::trace::TraceEvent;
 use std::collections::BTreeSet;
@@ -140,7 +141,10 @@ impl PairMember {
                 Output::CancelTimer(TimerId(id)) => Output::CancelTimer(TimerId(self.wrap(id))),
                 // Write 0 of an incarnation is its fence; the node's writes follow it.
                 Output::Persist(WriteId(id), op) => Output::Persist(WriteId(self.wrap(id + 1)), op),
-                output @ (Output::Send(..) | Output::Close(_) | Output::Trace(_)) => output,
+                output @ (Output::Send(..)
+                | Output::Close(_)
+                | Output::Trace(_)
+                | Output::Mark(_)) => output,
             };
             out.push(output);
         }
@@ -378,6 +382,7 @@ impl Machine for PairMember {
                         Message::error(promotion.ref_id, code),
                     ));
                 } else if self.unwrap_current(write.0).is_some() {
+                    mark(Mark::HaWriteFenced, out);
                     self.step_down(
                         TraceEvent::Fenced {
                             pair: self.cfg.pair,
@@ -536,6 +541,7 @@ impl Supervisor {
             if self.alive(now, pair, primary) {
                 return;
             }
+            mark(Mark::SupervisorFailover, out);
             out.push(Output::Trace(TraceEvent::PrimaryLost {
                 pair: Self::pair_number(pair),
                 host: self.host(pair, primary),
@@ -642,6 +648,7 @@ impl Supervisor {
                 }
             }
             Operation::Demote { member } if ok => {
+                mark(Mark::SupervisorSwitchover, out);
                 self.pairs[pair].primary = None;
                 self.promote(now, pair, 1 - member, out);
             }

@@ -25,6 +25,7 @@ use crate::db::{DbOp, Durable, IsDatabase, IxnRecord};
 use crate::ids::{AgentId, IxnId, RefId, SimTime, TenantId};
 use crate::kv::{KvList, KvValue};
 use crate::machine::{Input, Machine, Output, Peer, TimerId, WriteId};
+use crate::marks::{mark, Mark};
 use crate::protocol::{AgentState, ClientKind, ErrorCode, Event, Field, IxnInfo, Message, Request};
 use crate::trace::{ReleaseReason, TraceEvent};
 use std::cmp::Reverse;
@@ -768,6 +769,7 @@ impl IsNode {
             }
             let held = self.held.remove(index);
             self.cancel_timer(held.timer, out);
+            mark(Mark::IsHeldPullServed, out);
             self.maybe_shorten(now, &mut picked, out);
             self.hand_out(
                 held.peer,
@@ -964,6 +966,9 @@ impl IsNode {
             out.push(Output::Trace(TraceEvent::ClientGone {
                 client: client.to_string(),
             }));
+            if self.owners.values().any(|owner| owner.client == client) {
+                mark(Mark::IsUrsWorkResubmitted, out);
+            }
             self.release_owned_by(now, client, out);
             return;
         }
@@ -1027,6 +1032,7 @@ impl IsNode {
                     return;
                 };
                 let held = self.held.remove(index);
+                mark(Mark::IsPullHoldExpired, out);
                 out.push(Output::Trace(TraceEvent::PullExpired {
                     client: held.client,
                 }));
@@ -1038,6 +1044,7 @@ impl IsNode {
             }
             TimerPurpose::Invite(ixn) => {
                 if let Some((agent, client)) = self.end_invite(ixn, out) {
+                    mark(Mark::IsInviteTimedOut, out);
                     out.push(Output::Trace(TraceEvent::InviteTimedOut { ixn, agent }));
                     if let Some(agent_state) = self.agents.get(&agent) {
                         self.send(
@@ -1055,6 +1062,9 @@ impl IsNode {
             }
             TimerPurpose::OwnerGrace(client) => {
                 if !self.client_peers.contains_key(&client) {
+                    if self.owners.values().any(|owner| owner.client == client) {
+                        mark(Mark::IsOwnerGraceReleased, out);
+                    }
                     self.release_owned_by(now, &client, out);
                 }
             }
@@ -1268,6 +1278,9 @@ impl IsNode {
             .filter(|(_, purpose)| matches!(purpose, TimerPurpose::OwnerGrace(c) if *c == name))
             .map(|(id, _)| *id)
             .collect();
+        if !stale.is_empty() && self.owners.values().any(|owner| owner.client == name) {
+            mark(Mark::IsOwnerBackInGrace, out);
+        }
         for id in stale {
             self.cancel_timer(id, out);
         }
@@ -1395,6 +1408,7 @@ impl IsNode {
             return Ok(());
         }
         let timer = self.timer(TimerPurpose::PullHold, now + hold_ms, out);
+        mark(Mark::IsPullHeld, out);
         out.push(Output::Trace(TraceEvent::PullHeld {
             client: client.to_string(),
             queue: queue.to_string(),
@@ -1542,6 +1556,9 @@ impl IsNode {
         let checks_capacity = self.cfg.planted_bug != Some(PlantedBug::DeliverIgnoresCapacity);
         let full = checks_capacity && agent.free_for(self.cfg.agent_capacity, Some(id)) == 0;
         if !agent.ready || full {
+            if agent.ready {
+                mark(Mark::IsDeliverAgentFull, out);
+            }
             return Err(ErrorCode::AgentUnavailable);
         }
         let agent_peer = agent.peer;
@@ -1665,6 +1682,9 @@ impl IsNode {
             .get(&agent_id)
             .ok_or(ErrorCode::AgentUnavailable)?;
         if !agent.ready || agent.free_for(self.cfg.agent_capacity, Some(id)) == 0 {
+            if agent.ready {
+                mark(Mark::IsReserveRefused, out);
+            }
             return Err(ErrorCode::AgentUnavailable);
         }
         let timer = self.timer(TimerPurpose::Reservation(agent_id, id), now + ms, out);
@@ -1761,6 +1781,7 @@ impl IsNode {
                 let seats_used = self.agents.len() as u32;
                 let checks_seats = self.cfg.planted_bug != Some(PlantedBug::LoginIgnoresSeats);
                 if checks_seats && self.seat_limit().is_some_and(|seats| seats_used >= seats) {
+                    mark(Mark::IsLoginNoSeat, out);
                     return Err(ErrorCode::NoSeat);
                 }
                 self.logins += 1;
@@ -1840,6 +1861,9 @@ impl IsNode {
             })
             .collect();
         let limit = max.min(self.cfg.max_interactions_per_snapshot) as usize;
+        if keys.len() > limit && max > self.cfg.max_interactions_per_snapshot {
+            mark(Mark::IsSnapshotCapped, out);
+        }
         let items = keys
             .into_iter()
             .take(limit)
@@ -1906,6 +1930,7 @@ impl IsNode {
             else {
                 break;
             };
+            mark(Mark::IsSeatsShrunk, out);
             self.send(conn, Message::unsolicited(Event::LoggedOut { agent }), out);
             self.logout(agent, out);
         }
@@ -1958,6 +1983,9 @@ impl IsNode {
                     node: self.cfg.node,
                     interactions: self.db.interactions.len(),
                 }));
+                if self.db.interactions.values().any(|r| r.owner.is_some()) {
+                    mark(Mark::IsLoadedOwned, out);
+                }
                 for record in self.db.interactions.values() {
                     out.push(Output::Trace(TraceEvent::Loaded {
                         ixn: record.id,

@@ -14,6 +14,7 @@ pub mod is_node;
 pub mod kv;
 pub mod license;
 pub mod machine;
+pub mod marks;
 pub mod ors;
 pub mod protocol;
 pub mod proxy;

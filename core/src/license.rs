@@ -16,6 +16,7 @@
 
 use crate::ids::SimTime;
 use crate::machine::{Input, Machine, Output};
+use crate::marks::{mark, Mark};
 use crate::protocol::{ErrorCode, Event, Message, Request};
 use crate::trace::TraceEvent;
 use std::collections::BTreeMap;
@@ -65,6 +66,9 @@ impl Machine for LicenseServer {
         let event = match request {
             Request::CheckOutSeats { group, seats } => {
                 let granted = self.check_out(&group, seats);
+                if granted < seats {
+                    mark(Mark::LicenseShortGrant, out);
+                }
                 out.push(Output::Trace(TraceEvent::SeatsGranted {
                     group,
                     requested: seats,

@@ -62,6 +62,8 @@ pub enum Output {
     /// Write to the durable store; acknowledge only after [`Input::Persisted`].
     Persist(WriteId, DbOp),
     Trace(TraceEvent),
+    /// The machine reached a coverage mark ([`crate::marks`]): counted for the run, not traced.
+    Mark(crate::marks::Mark),
 }
 
 /// Inputs that do not come from the network: the durable store's answers beyond "persisted",

@@ -49,6 +49,7 @@ use crate::clients::TICK_TIMER;
 use crate::ids::{AgentId, IxnId, RefId, SimTime, TenantId};
 use crate::is_node::TenantConfig;
 use crate::machine::{Input, Machine, Output, Peer};
+use crate::marks::{mark, Mark};
 use crate::protocol::{ClientKind, ErrorCode, Event, Field, IxnInfo, Message, Request};
 use crate::trace::TraceEvent;
 use std::cmp::Reverse;
@@ -301,6 +302,9 @@ impl Proxy {
         code: ErrorCode,
         out: &mut Vec<Output>,
     ) {
+        if code == ErrorCode::ConnectionLost {
+            mark(Mark::ProxyConnectionLost, out);
+        }
         out.push(Output::Trace(TraceEvent::request_failed(request, code)));
         self.reply(client, ref_id, Event::Error { code }, out);
     }
@@ -519,6 +523,7 @@ impl Proxy {
             .and_then(|t| t.media.iter().find(|m| &m.name == media))
             .ok_or(ErrorCode::NotAccessible)?;
         if !media_cfg.enabled {
+            mark(Mark::ProxyDisabledMedia, out);
             return Err(ErrorCode::NoNodeForMedia);
         }
         let candidates: Vec<usize> = (0..self.cfg.nodes.len())
@@ -663,6 +668,9 @@ impl Proxy {
             if !self.connected[node] {
                 return Err(ErrorCode::NotAccessible);
             }
+            if self.connected.iter().any(|up| !up) {
+                mark(Mark::ProxyCachedOwnerNodeDown, out);
+            }
             self.forward(now, who, node, request.clone(), 0, out);
             return Ok(());
         }
@@ -750,6 +758,7 @@ impl Proxy {
             return;
         };
         for item in items {
+            mark(Mark::ProxyLatePullReturned, out);
             out.push(Output::Trace(TraceEvent::LatePullReturned {
                 client: client.clone(),
                 ixn: item.id,
@@ -975,14 +984,16 @@ impl Proxy {
                 let who = (op.client, op.name.as_str(), op.ref_id);
                 self.forward(now, who, *node, op.request.clone(), 0, out);
             }
-            ([], true) if self.cfg.planted_bug != Some(ProxyBug::UnreachableLookupNotFound) => self
-                .fail(
+            ([], true) if self.cfg.planted_bug != Some(ProxyBug::UnreachableLookupNotFound) => {
+                mark(Mark::ProxyLookupUnanswered, out);
+                self.fail(
                     op.client,
                     op.ref_id,
                     &op.request,
                     ErrorCode::NotAccessible,
                     out,
-                ),
+                )
+            }
             ([], _) => self.reply(
                 op.client,
                 op.ref_id,
@@ -991,13 +1002,16 @@ impl Proxy {
                 },
                 out,
             ),
-            (_, _) => self.fail(
-                op.client,
-                op.ref_id,
-                &op.request,
-                ErrorCode::DuplicateAcrossNodes,
-                out,
-            ),
+            (_, _) => {
+                mark(Mark::ProxyDuplicateAcrossNodes, out);
+                self.fail(
+                    op.client,
+                    op.ref_id,
+                    &op.request,
+                    ErrorCode::DuplicateAcrossNodes,
+                    out,
+                )
+            }
         }
     }
 

@@ -25,6 +25,7 @@
 use crate::clients::{Pending, TICK_TIMER};
 use crate::ids::{AgentId, IxnId, RefId, SimTime, TenantId};
 use crate::machine::{Input, Machine, Output, Peer};
+use crate::marks::{mark, Mark};
 use crate::protocol::{AgentState, ClientKind, ErrorCode, Event, Field, Message, Request};
 use crate::trace::TraceEvent;
 use std::collections::BTreeMap;
@@ -414,6 +415,7 @@ impl UrsServer {
                         if let Some(state) = self.seen[done.node].get_mut(&agent) {
                             state.free += 1;
                         }
+                        mark(Mark::UrsNoTarget, out);
                         out.push(Output::Trace(TraceEvent::UrsNoTarget { ixn: done.ixn }));
                         if let Origin::Ors { peer, ref_id } = done.origin {
                             Self::reply(peer, ref_id, Event::Error { code }, out);
@@ -451,6 +453,7 @@ impl UrsServer {
             .collect();
         for id in expired {
             if let Some(wait) = self.waits.remove(&id) {
+                mark(Mark::UrsNoTarget, out);
                 out.push(Output::Trace(TraceEvent::UrsNoTarget { ixn: wait.ixn }));
                 let code = ErrorCode::AgentUnavailable;
                 if let Origin::Ors { peer, ref_id } = wait.origin {

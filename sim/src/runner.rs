@@ -90,6 +90,7 @@ pub struct Outcome {
     pub sim_ms: SimTime,
     pub stats: Stats,
     pub violations: Vec<Violation>,
+    /// The trace, with the coverage marks the run reached (`trace.marks`).
     pub trace: Trace,
 }
 

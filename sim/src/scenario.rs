@@ -14,6 +14,7 @@ use ixsim_core::is_node::{
     MediaConfig, PlantedBug, QueueConfig, TenantConfig, ViewCondition, ViewConfig,
 };
 use ixsim_core::kv::KvValue;
+use ixsim_core::marks::Mark;
 use ixsim_core::ors::server::OrsVersion;
 use ixsim_core::ors::strategy::{Action, Strategy};
 use ixsim_core::proxy::PullMode;
@@ -88,9 +89,23 @@ pub struct Scenario {
     /// Fault points inside the servers (issue 6 buggify, `ixsim_core::buggify`). Absent: none
     /// fires and nothing is drawn for them.
     pub buggify: Option<BuggifyOptions>,
+    /// `[coverage]`: the marks the scenario's sweeps must reach.
+    pub coverage: Option<Coverage>,
     /// A regression file (`scenarios/regressions/`): the seed that once failed, what it found,
     /// and optionally the trace hash it must keep. `cargo test` runs every such file.
     pub regression: Option<Regression>,
+}
+
+/// `[coverage]`: coverage marks ([`ixsim_core::marks`]) every sweep of the scenario must reach.
+/// A sweep of at least `min_seeds` finished seeds in which no seed reached one of `marks` fails
+/// with exit code 3 and names the marks; a smaller sweep reports them without judging (one
+/// seed need not reach every path).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Coverage {
+    pub marks: Vec<String>,
+    #[serde(default = "defaults::coverage_min_seeds")]
+    pub min_seeds: u64,
 }
 
 /// `[buggify]`: which fault points a run may take, and how often.
@@ -181,6 +196,9 @@ pub struct Liveness {
 mod defaults {
     pub fn tick_ms() -> u64 {
         5
+    }
+    pub fn coverage_min_seeds() -> u64 {
+        20
     }
     pub fn activate_per_mille() -> u32 {
         250
@@ -1294,8 +1312,49 @@ impl Scenario {
     }
 
     /// Every problem the runner could not honour, as one message naming the field.
+    /// The declared marks, known and each once.
+    fn validate_marks(&self) -> Result<(), String> {
+        let Some(coverage) = &self.coverage else {
+            return Ok(());
+        };
+        if coverage.min_seeds == 0 {
+            return Err("coverage.min_seeds must be >= 1".to_string());
+        }
+        let mut seen = BTreeSet::new();
+        for name in &coverage.marks {
+            if Mark::from_name(name).is_none() {
+                let known: Vec<&str> = Mark::ALL.iter().map(|mark| mark.name()).collect();
+                return Err(format!(
+                    "coverage.marks: unknown mark `{name}` (known: {})",
+                    known.join(", ")
+                ));
+            }
+            if !seen.insert(name.as_str()) {
+                return Err(format!("coverage.marks: `{name}` is listed twice"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The marks every sweep of this scenario must reach (`[coverage] marks`), and from how
+    /// many seeds on.
+    pub fn declared_marks(&self) -> (Vec<Mark>, u64) {
+        match &self.coverage {
+            Some(coverage) => (
+                coverage
+                    .marks
+                    .iter()
+                    .filter_map(|name| Mark::from_name(name))
+                    .collect(),
+                coverage.min_seeds,
+            ),
+            None => (Vec::new(), defaults::coverage_min_seeds()),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         self.check_bounds()?;
+        self.validate_marks()?;
         if let Some(swarm) = &self.swarm {
             swarm.validate()?;
         }

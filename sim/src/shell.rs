@@ -440,6 +440,7 @@ impl<M: Machine> Driver<M> {
                 self.commits.push_back((due, write, op));
             }
             Output::Trace(event) => self.trace(now, event),
+            Output::Mark(mark) => self.ctx.trace.borrow_mut().marks.hit(mark),
         }
     }
 

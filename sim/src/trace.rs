@@ -6,6 +6,7 @@
 //! must be replayable in full).
 
 use ixsim_core::ids::SimTime;
+use ixsim_core::marks::MarkCounts;
 use ixsim_core::trace::{render_time, TraceEvent};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
@@ -24,6 +25,9 @@ pub struct Trace {
     pub hosts: Vec<String>,
     pub entries: Vec<TraceEntry>,
     pub truncated: bool,
+    /// The coverage marks the run's machines reached ([`ixsim_core::marks`]), counted beside
+    /// the entries: never rendered nor hashed, so marks change no trace hash.
+    pub marks: MarkCounts,
 }
 
 impl Trace {
@@ -32,6 +36,7 @@ impl Trace {
             hosts,
             entries: Vec::new(),
             truncated: false,
+            marks: MarkCounts::default(),
         }
     }
 

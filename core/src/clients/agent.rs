@@ -12,6 +12,7 @@ use super::{Pending, TICK_TIMER};
 use crate::buggify::{Buggify, Site};
 use crate::ids::{AgentId, IxnId, SimTime, TenantId};
 use crate::machine::{Input, Machine, Output, Peer};
+use crate::marks::{mark, Mark};
 use crate::protocol::{ClientKind, ErrorCode, Event, Field, Message, Request};
 use crate::trace::{DropReason, TraceEvent};
 use rand::{Rng, SeedableRng};
@@ -126,6 +127,9 @@ impl AgentDesktop {
         self.pending.drain();
         let agent = self.cfg.agent;
         let unconfirmed = std::mem::take(&mut self.unconfirmed);
+        if !self.handling.is_empty() {
+            mark(Mark::AgentDisconnectedHandling, out);
+        }
         for ixn in std::mem::take(&mut self.handling).into_keys() {
             if unconfirmed.contains(&ixn) {
                 continue;

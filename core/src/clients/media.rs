@@ -14,6 +14,7 @@ use crate::db::{DbOp, Mailbox};
 use crate::ids::{IxnId, SimTime, TenantId};
 use crate::kv::KvList;
 use crate::machine::{Input, Machine, Output, Peer, WriteId};
+use crate::marks::{mark, Mark};
 use crate::protocol::{ClientKind, ErrorCode, Event, Field, Message, Request};
 use crate::trace::TraceEvent;
 use std::collections::VecDeque;
@@ -179,6 +180,7 @@ impl Machine for MediaServer {
                 self.connected = false;
                 for what in self.pending.drain() {
                     if let Sent::Submit(index) = what {
+                        mark(Mark::MediaSubmitRetried, out);
                         self.retry.push_back(index);
                     }
                 }

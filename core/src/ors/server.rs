@@ -41,6 +41,7 @@ use crate::db::DbOp;
 use crate::ids::{AgentId, IxnId, RefId, SimTime, TenantId};
 use crate::kv::{KvList, KvValue};
 use crate::machine::{Control, Input, Machine, Output, Peer, TimerId, WriteId};
+use crate::marks::{mark, Mark};
 use crate::protocol::{ClientKind, ErrorCode, Event, Field, IxnInfo, Message, Request};
 use crate::trace::TraceEvent;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -580,6 +581,7 @@ impl OrsServer {
                     idle_since: None,
                 },
             );
+            mark(Mark::OrsSessionRecovered, out);
             self.trace(saved.id, saved.ixn, "session-recovered", out);
             self.events
                 .push_back((saved.id, "_sendSessionRecovered".into()));
@@ -777,7 +779,10 @@ impl OrsServer {
                     };
                     let event = match result {
                         Ok(()) => "interaction.detach.done",
-                        Err(_) => "error.interaction.detach",
+                        Err(_) => {
+                            mark(Mark::OrsDetachRefused, out);
+                            "error.interaction.detach"
+                        }
                     };
                     self.trace(session, ixn, event, out);
                     self.events.push_back((session, event.into()));
@@ -798,6 +803,7 @@ impl OrsServer {
                     };
                     let event = match attached {
                         Ok(()) => {
+                            mark(Mark::OrsReattached, out);
                             self.bind(now, ixn, session, out);
                             "interaction.attach.done"
                         }
@@ -1332,6 +1338,7 @@ impl OrsServer {
                 .queue_on_fails
                 .clone()
                 .unwrap_or_else(|| queue.to_string());
+            mark(Mark::OrsQueuedOnFail, out);
             self.trace(0, ixn, &format!("session-failed to={to}"), out);
             self.place_back(now, ixn, to, out);
             return;
@@ -1353,6 +1360,7 @@ impl OrsServer {
         out: &mut Vec<Output>,
     ) {
         if !self.cfg.new_session_on_reroute {
+            mark(Mark::OrsToExistingSession, out);
             self.trace(session, ixn, "re-pulled", out);
             self.events
                 .push_back((session, "interaction.present".into()));

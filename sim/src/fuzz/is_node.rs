@@ -947,7 +947,7 @@ impl Driver {
                         self.timers.remove(&id);
                     }
                     Output::Persist(write, op) => self.pending.push((write, op)),
-                    Output::Trace(_) => {}
+                    Output::Trace(_) | Output::Mark(_) => {}
                 }
             }
             if commit && inputs.is_empty() {

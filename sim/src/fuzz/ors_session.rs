@@ -453,7 +453,7 @@ impl Harness {
                 Output::Trace(TraceEvent::OrsSession { session, ixn, what }) => {
                     self.on_trace(session, ixn, &what);
                 }
-                Output::Trace(_) => {}
+                Output::Trace(_) | Output::Mark(_) => {}
             }
         }
     }

@@ -270,7 +270,7 @@ impl Harness {
                 }
                 Output::Close(peer) => panic!("[S-PX-route] proxy closed {peer:?}"),
                 Output::Persist(..) => panic!("[S-PX-cache] the proxy has no database"),
-                Output::Trace(_) => {}
+                Output::Trace(_) | Output::Mark(_) => {}
             }
         }
     }
