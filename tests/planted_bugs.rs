@@ -3,7 +3,9 @@
 //! pass every sweep while finding nothing.
 
 use ixsim::sim::faults::{Fault, FaultAction};
-use ixsim::sim::oracles::{AGENT_CAPACITY, DURABLE, LIC_CHECKOUT, LIC_SHRINK, LOST, ORDER, OWNER};
+use ixsim::sim::oracles::{
+    AGENT_CAPACITY, DURABLE, LIC_CHECKOUT, LIC_SHRINK, LOST, MACHINE, ORDER, OWNER,
+};
 use ixsim::sim::scenario::PlantedBugName;
 use ixsim::sim::Scenario;
 use std::collections::BTreeSet;
@@ -149,4 +151,19 @@ fn s_urs_select_passes_the_correct_node() {
             .collect();
         assert!(capacity.is_empty(), "seed {seed}: {capacity:?}");
     }
+}
+
+/// [S-INV-machine]: the shells check each machine's own invariants after every input; a node
+/// whose stop forgets the agent's load breaks them at the first stop (100 of 100 `smoke` seeds,
+/// first seed 0), long before the stalled agent would show as a liveness failure.
+#[test]
+fn s_inv_machine_catches_stop_that_keeps_the_agent_load() {
+    let caught = caught_by(
+        "smoke",
+        PlantedBugName::StopKeepsLoad,
+        MACHINE,
+        0..5,
+        |_| {},
+    );
+    assert_eq!(caught, vec![0, 1, 2, 3, 4]);
 }

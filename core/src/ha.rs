@@ -395,6 +395,11 @@ impl Machine for PairMember {
             Control::Command(_) | Control::OrsLoaded(..) => {}
         }
     }
+
+    /// The serving node's invariants; a backup holds no node state.
+    fn check_invariants(&self) -> Result<(), String> {
+        self.node.as_ref().map_or(Ok(()), Machine::check_invariants)
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]

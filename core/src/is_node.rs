@@ -124,6 +124,9 @@ pub enum PlantedBug {
     /// RequestDeliver checks that the agent is ready but not that it has capacity left (the
     /// node trusts the router's selection): caught by [S-URS-select].
     DeliverIgnoresCapacity,
+    /// RequestStopProcessing forgets the handling agent's load: the agent looks busy forever
+    /// on this node. Caught by the node's own invariants [S-INV-machine].
+    StopKeepsLoad,
 }
 
 impl IsConfig {
@@ -368,10 +371,12 @@ impl IsNode {
         self.held.len()
     }
 
-    /// Checks the node's internal invariants; the proptest and fuzz suites call it after every
-    /// step.
-    pub fn check_invariants(&self) -> Result<(), String> {
-        let mut seen = BTreeSet::new();
+    /// [`Machine::check_invariants`]: every stored interaction is pullable in its own queue,
+    /// owned, or in flight (exactly one of them), and each agent's load is its invites plus
+    /// what it accepted.
+    fn invariants(&self) -> Result<(), String> {
+        // Counted, not collected: the shell runs this after every input of every run.
+        let mut accounted = 0usize;
         for (queue, set) in &self.available {
             for (_, _, ixn) in set {
                 let record = self
@@ -388,34 +393,39 @@ impl IsNode {
                 if self.owners.contains_key(ixn) || self.in_flight.contains(ixn) {
                     return Err(format!("{ixn} both available and owned/in flight"));
                 }
-                seen.insert(*ixn);
+                accounted += 1;
             }
         }
         for ixn in self.owners.keys() {
             if !self.db.interactions.contains_key(ixn) {
                 return Err(format!("owned {ixn} not in database"));
             }
-            seen.insert(*ixn);
         }
-        seen.extend(self.in_flight.iter().copied());
-        if seen.len() != self.db.interactions.len() {
+        // Owned and in flight at once is legal (an owner's write on its way): count it once.
+        let both = self
+            .in_flight
+            .iter()
+            .filter(|ixn| self.owners.contains_key(ixn))
+            .count();
+        accounted += self.owners.len() + self.in_flight.len() - both;
+        if accounted != self.db.interactions.len() {
             return Err(format!(
-                "{} interactions stored but {} accounted for (available, owned or in flight)",
+                "{} interactions stored but {accounted} accounted for (available, owned or in flight; an available one counted twice?)",
                 self.db.interactions.len(),
-                seen.len()
             ));
         }
+        // (invited, accepted) per agent, in one pass: the shell runs this after every input.
+        let mut loads: BTreeMap<AgentId, (usize, usize)> = BTreeMap::new();
+        for owner in self.owners.values() {
+            if let Some(invite) = &owner.invite {
+                loads.entry(invite.agent).or_default().0 += 1;
+            }
+            if let Some(agent) = owner.agent {
+                loads.entry(agent).or_default().1 += 1;
+            }
+        }
         for (agent_id, agent) in &self.agents {
-            let invited = self
-                .owners
-                .values()
-                .filter(|owner| owner.invite.as_ref().is_some_and(|i| i.agent == *agent_id))
-                .count();
-            let accepted = self
-                .owners
-                .values()
-                .filter(|owner| owner.agent == Some(*agent_id))
-                .count();
+            let (invited, accepted) = loads.get(agent_id).copied().unwrap_or_default();
             if agent.load as usize != invited + accepted {
                 return Err(format!(
                     "{agent_id} load {} but {invited} invited + {accepted} accepted",
@@ -622,7 +632,8 @@ impl IsNode {
                 PlantedBug::AckBeforeWrite
                 | PlantedBug::LoginIgnoresSeats
                 | PlantedBug::ShrinkKeepsLogins
-                | PlantedBug::DeliverIgnoresCapacity,
+                | PlantedBug::DeliverIgnoresCapacity
+                | PlantedBug::StopKeepsLoad,
             )
             | None => {}
         }
@@ -1527,7 +1538,11 @@ impl IsNode {
         out: &mut Vec<Output>,
     ) -> Result<(), ErrorCode> {
         let id = self.owned(client, ixn)?;
-        self.disown(id, out);
+        if self.cfg.planted_bug == Some(PlantedBug::StopKeepsLoad) {
+            self.owners.remove(&id);
+        } else {
+            self.disown(id, out);
+        }
         out.push(Output::Trace(TraceEvent::Stopped { ixn: id }));
         let then = vec![AfterWrite::Reply(
             peer,
@@ -1968,6 +1983,10 @@ impl Machine for IsNode {
     fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
         self.on_input(now, input, out);
         self.route_to_urs(out);
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        self.invariants()
     }
 }
 

@@ -105,4 +105,11 @@ pub trait Machine {
     fn control(&mut self, now: SimTime, control: Control, out: &mut Vec<Output>) {
         let _ = (now, control, out);
     }
+
+    /// The machine's own invariants [S-INV-machine]: consistent indexes, counts within bounds,
+    /// no state the protocol cannot reach. The host shell checks them after every input of
+    /// every run, and the model suites after every step; `Err` says what broke.
+    fn check_invariants(&self) -> Result<(), String> {
+        Ok(())
+    }
 }

@@ -275,6 +275,11 @@ pub enum TraceEvent {
     /// The runner killed this host's process (crash or bounce): whatever it held in memory is
     /// gone, including an agent's interactions.
     ProcessKilled,
+    /// The shell found the machine's own invariants broken after an input [S-INV-machine]
+    /// (reported once per host and run: a broken index tends to stay broken).
+    InvariantBroken {
+        problem: String,
+    },
     /// A URS selected (and, with `agent_reservation`, reserved) `agent` for `ixn` [S-URS-select].
     UrsSelected {
         #[serde(serialize_with = "hex::ixn")]
@@ -474,6 +479,7 @@ impl fmt::Display for TraceEvent {
             E::Disconnected { peer } => write!(f, "disconnected {peer}"),
             E::NodeDeclaredDead { node } => write!(f, "node-declared-dead srv{node}"),
             E::Fault { what } => write!(f, "FAULT {what}"),
+            E::InvariantBroken { problem } => write!(f, "invariant-broken {problem}"),
             E::ProcessKilled => f.write_str("process-killed"),
             E::UrsSelected { ixn, agent } => write!(f, "urs-selected {ixn} {agent}"),
             E::UrsNoTarget { ixn } => write!(f, "urs-no-target {ixn}"),

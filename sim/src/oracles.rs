@@ -15,7 +15,9 @@
 //! [S-INV-owner] (with [S-IS-pull]'s "an owned interaction is never returned to another
 //! puller"), [S-INV-order], [S-IS-durable], [S-OPS-switchover], [S-ORS-detach], [S-ORS-pull]
 //! (with [S-ORS-session] across the cluster), [S-LIC-checkout], [S-LIC-shrink]
-//! (`licensing.rs`), [S-URS-select] per node (`capacity.rs`), and [S-INV-live] in scenarios with `[liveness]`; [S-IS-owner]'s release
+//! (`licensing.rs`), [S-URS-select] per node (`capacity.rs`), [S-INV-machine] (the shells
+//! call `Machine::check_invariants` after every input; the IS node has invariants, the other
+//! machines the default none yet), and [S-INV-live] in scenarios with `[liveness]`; [S-IS-owner]'s release
 //! after the grace period is part of [S-INV-owner] and [S-INV-live].
 //!
 //! Checked only outside sweeps (issue 16 turns these into run-time oracles): against reference
@@ -26,8 +28,7 @@
 //! `tests/cluster.rs`), [S-URS-rr], [S-URS-scope] (`tests/urs_direct.rs`), [S-ORS-submit],
 //! [S-ORS-fail] (`tests/ors.rs`), [S-ORS-ha], [S-OPS-rolling]
 //! (`tests/ors_failover.rs`). Not checked by anything yet: [S-IS-snapshot] and [S-PX-merge]
-//! (what fan-outs return), [S-PX-agent], [S-PX-cache], [S-PX-pull], [S-INV-machine] (the node
-//! has `check_invariants`; no run calls it).
+//! (what fan-outs return), [S-PX-agent], [S-PX-cache], [S-PX-pull].
 //!
 //! Not modelled yet, so not checkable: [S-VOICE-*] and [S-SITE-*] (issue 19), [S-SCXML-load]
 //! (issue 20), [S-ESP-*], [S-DB-dap], [S-OPS-dap] (issue 22).
@@ -109,7 +110,29 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations.extend(ors_detach(input));
     violations.extend(licensing(input, &input.seats));
     violations.extend(agent_capacity(input));
+    violations.extend(machine_invariants(input));
     violations
+}
+
+pub const MACHINE: &str = "S-INV-machine";
+
+/// [S-INV-machine]: the host shells check each machine's own invariants
+/// ([`ixsim_core::machine::Machine::check_invariants`]) after every input; a broken one is in
+/// the trace (`invariant-broken`, once per host) and fails the run here.
+fn machine_invariants(input: &OracleInput<'_>) -> Vec<Violation> {
+    input
+        .trace
+        .entries
+        .iter()
+        .filter_map(|entry| match &entry.event {
+            TraceEvent::InvariantBroken { problem } => Some(Violation {
+                oracle: MACHINE,
+                at_ms: entry.at,
+                detail: format!("{}: {problem}", input.trace.host_name(entry.host)),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 pub const ORS_DETACH: &str = "S-ORS-detach";

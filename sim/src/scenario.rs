@@ -518,6 +518,7 @@ pub enum PlantedBugName {
     LoginIgnoresSeats,
     ShrinkKeepsLogins,
     DeliverIgnoresCapacity,
+    StopKeepsLoad,
 }
 
 impl From<PlantedBugName> for PlantedBug {
@@ -529,6 +530,7 @@ impl From<PlantedBugName> for PlantedBug {
             PlantedBugName::LoginIgnoresSeats => PlantedBug::LoginIgnoresSeats,
             PlantedBugName::ShrinkKeepsLogins => PlantedBug::ShrinkKeepsLogins,
             PlantedBugName::DeliverIgnoresCapacity => PlantedBug::DeliverIgnoresCapacity,
+            PlantedBugName::StopKeepsLoad => PlantedBug::StopKeepsLoad,
         }
     }
 }

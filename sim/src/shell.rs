@@ -337,6 +337,8 @@ struct Driver<M> {
     instant: (SimTime, u64),
     /// Why this host stopped taking inputs (a budget broken); the host then ends.
     halted: Option<String>,
+    /// The machine's invariants broke once and were reported [S-INV-machine].
+    invariant_broken: bool,
 }
 
 impl<M: Machine> Driver<M> {
@@ -381,6 +383,12 @@ impl<M: Machine> Driver<M> {
             match feed {
                 Feed::Input(input) => self.machine.handle(now, input, &mut self.outputs),
                 Feed::Control(control) => self.machine.control(now, control, &mut self.outputs),
+            }
+            if !self.invariant_broken {
+                if let Err(problem) = self.machine.check_invariants() {
+                    self.invariant_broken = true;
+                    self.trace(now, TraceEvent::InvariantBroken { problem });
+                }
             }
             // The buffer goes back after use: one allocation per host, not one per input.
             let mut outputs = std::mem::take(&mut self.outputs);
@@ -674,6 +682,7 @@ pub async fn run_host<M: Machine + 'static>(ctx: HostCtx, machine: M) -> turmoil
         outputs: Vec::new(),
         instant: (0, 0),
         halted: None,
+        invariant_broken: false,
     };
     driver.pump(now_ms());
     loop {
