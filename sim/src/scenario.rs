@@ -720,6 +720,10 @@ pub const BUILT_IN: &[(&str, &str)] = &[
     ),
     ("licensing", include_str!("../../scenarios/licensing.toml")),
     (
+        "licensing-changes",
+        include_str!("../../scenarios/licensing-changes.toml"),
+    ),
+    (
         "proxy-errors",
         include_str!("../../scenarios/proxy-errors.toml"),
     ),
