@@ -127,6 +127,12 @@ pub enum PlantedBug {
     /// RequestStopProcessing forgets the handling agent's load: the agent looks busy forever
     /// on this node. Caught by the node's own invariants [S-INV-machine].
     StopKeepsLoad,
+    /// A held pull lasts the node's own `pull-hold-timeout`, not the one the pull asked for
+    /// (the proxy's): caught by [S-IS-hold].
+    HoldIgnoresAsked,
+    /// A URS that went away is treated like any owner: what it held waits out the grace
+    /// period instead of going to another URS at once: caught by [S-URS-rr].
+    UrsGoneWaitsGrace,
 }
 
 impl IsConfig {
@@ -633,7 +639,9 @@ impl IsNode {
                 | PlantedBug::LoginIgnoresSeats
                 | PlantedBug::ShrinkKeepsLogins
                 | PlantedBug::DeliverIgnoresCapacity
-                | PlantedBug::StopKeepsLoad,
+                | PlantedBug::StopKeepsLoad
+                | PlantedBug::HoldIgnoresAsked
+                | PlantedBug::UrsGoneWaitsGrace,
             )
             | None => {}
         }
@@ -949,6 +957,13 @@ impl IsNode {
     /// One client is gone: its held pulls are dropped, its agents logged out, and what it owns
     /// gets the grace period.
     fn conn_gone(&mut self, now: SimTime, conn: Conn, out: &mut Vec<Output>) {
+        for held in self.held.iter().filter(|held| held.peer == conn) {
+            out.push(Output::Trace(TraceEvent::PullDropped {
+                client: held.client.clone(),
+                queue: held.queue.clone(),
+                view: held.view.clone(),
+            }));
+        }
         self.held.retain(|held| held.peer != conn);
         let logged_in: Vec<AgentId> = self
             .agents
@@ -971,7 +986,8 @@ impl IsNode {
         if self.client_peers.get(client) == Some(&peer) {
             self.client_peers.remove(client);
         }
-        if self.urs_strategies.remove(client).is_some() {
+        let was_urs = self.urs_strategies.remove(client).is_some();
+        if was_urs && self.cfg.planted_bug != Some(PlantedBug::UrsGoneWaitsGrace) {
             // Seed 003: what was pending in a URS that went away is resubmitted to another URS
             // with the strategy at once (no grace period: a URS holds no work of its own).
             out.push(Output::Trace(TraceEvent::ClientGone {
@@ -1046,6 +1062,8 @@ impl IsNode {
                 mark(Mark::IsPullHoldExpired, out);
                 out.push(Output::Trace(TraceEvent::PullExpired {
                     client: held.client,
+                    queue: held.queue,
+                    view: held.view,
                 }));
                 self.send(
                     held.peer,
@@ -1146,8 +1164,7 @@ impl IsNode {
                 count,
                 hold_ms,
             } => {
-                let hold_ms = hold_ms.unwrap_or(self.cfg.pull_hold_timeout_ms);
-                let pull = (tenant, queue.as_str(), view.as_str(), *count, hold_ms);
+                let pull = (tenant, queue.as_str(), view.as_str(), *count, *hold_ms);
                 self.pull(now, peer, ref_id, &client, pull, out)
             }
             Request::PlaceInQueue { ixn, queue } => {
@@ -1404,9 +1421,15 @@ impl IsNode {
         peer: Conn,
         ref_id: RefId,
         client: &str,
-        (tenant, queue, view, count, hold_ms): (&Field<TenantId>, &str, &str, u32, u64),
+        (tenant, queue, view, count, asked_ms): (&Field<TenantId>, &str, &str, u32, Option<u64>),
         out: &mut Vec<Output>,
     ) -> Result<(), ErrorCode> {
+        // The asker's hold wins over the node's own (the proxy's `pull-hold-timeout` overrides
+        // the nodes' [S-PX-pull]).
+        let hold_ms = match self.cfg.planted_bug {
+            Some(PlantedBug::HoldIgnoresAsked) => self.cfg.pull_hold_timeout_ms,
+            _ => asked_ms.unwrap_or(self.cfg.pull_hold_timeout_ms),
+        };
         let tenant = self.tenant_of(tenant)?;
         if self.cfg.queue(queue).is_none_or(|q| q.tenant != tenant) {
             return Err(ErrorCode::UnknownObject);
@@ -1424,6 +1447,7 @@ impl IsNode {
             client: client.to_string(),
             queue: queue.to_string(),
             view: view.to_string(),
+            asked_ms,
         }));
         self.held.push(HeldPull {
             peer,

@@ -106,6 +106,10 @@ pub enum ProxyBug {
     /// answers "not found" instead of 2003: the client takes an interaction that may well be on
     /// the silent node for gone. Caught by [S-PX-2003].
     UnreachableLookupNotFound,
+    /// A node that comes back after a lost connection is never marked connected again: the
+    /// proxy refuses its work with 2002 and 2003 while the connection is up. Caught by
+    /// [S-PX-2002] (the whole-cluster oracle).
+    ForgetsReconnect,
 }
 
 #[derive(Clone, Debug)]
@@ -185,6 +189,8 @@ enum Asked {
 pub struct Proxy {
     cfg: ProxyConfig,
     connected: Vec<bool>,
+    /// Nodes connected at least once ([`ProxyBug::ForgetsReconnect`] only).
+    ever_connected: BTreeSet<usize>,
     clients: BTreeMap<Peer, Client>,
     agents: BTreeMap<AgentId, AgentEntry>,
     /// Agents with an operation in progress [S-PX-2004].
@@ -213,6 +219,7 @@ impl Proxy {
         Proxy {
             cfg,
             connected: vec![false; nodes],
+            ever_connected: BTreeSet::new(),
             clients: BTreeMap::new(),
             agents: BTreeMap::new(),
             busy_agents: BTreeSet::new(),
@@ -1213,7 +1220,11 @@ impl Proxy {
 
     /// Node `node` (re)connected: register, then tell it every client and agent it must know.
     fn node_connected(&mut self, node: usize, out: &mut Vec<Output>) {
-        self.connected[node] = true;
+        let first = !self.ever_connected.contains(&node);
+        self.ever_connected.insert(node);
+        if first || self.cfg.planted_bug != Some(ProxyBug::ForgetsReconnect) {
+            self.connected[node] = true;
+        }
         let register = Request::RegisterClient {
             name: self.cfg.name.clone(),
             kind: ClientKind::Proxy,
@@ -1309,7 +1320,10 @@ impl Proxy {
         let mut silent_nodes = BTreeSet::new();
         for ref_id in expired {
             if let Some((_, node)) = self.asked.get(&ref_id) {
-                silent_nodes.insert(*node);
+                if silent_nodes.insert(*node) {
+                    // Before the answers it causes.
+                    out.push(Output::Trace(TraceEvent::NodeSilent { node: *node as u16 }));
+                }
             }
             self.on_node_answer(now, ref_id, None, out);
         }

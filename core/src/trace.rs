@@ -98,13 +98,25 @@ pub enum TraceEvent {
         #[serde(serialize_with = "hex::ixns")]
         ixns: Vec<IxnId>,
     },
+    /// A pull found nothing and is held; `asked_ms` is the hold the pull asked for (`None`:
+    /// the node's own `pull-hold-timeout`) [S-IS-hold].
     PullHeld {
         client: String,
         queue: String,
         view: String,
+        asked_ms: Option<u64>,
     },
+    /// A held pull's hold ran out: it was answered empty [S-IS-hold].
     PullExpired {
         client: String,
+        queue: String,
+        view: String,
+    },
+    /// A held pull's connection went away; the node dropped it unanswered.
+    PullDropped {
+        client: String,
+        queue: String,
+        view: String,
     },
     Placed {
         #[serde(serialize_with = "hex::ixn")]
@@ -269,6 +281,11 @@ pub enum TraceEvent {
     NodeDeclaredDead {
         node: u16,
     },
+    /// A proxy gave up waiting for node `node` (its index) on a request: no answer within the
+    /// proxy's request timeout [S-PX-2002].
+    NodeSilent {
+        node: u16,
+    },
     Fault {
         what: String,
     },
@@ -415,8 +432,24 @@ impl fmt::Display for TraceEvent {
                 client,
                 queue,
                 view,
-            } => write!(f, "pull-held by={client} {queue}/{view}"),
-            E::PullExpired { client } => write!(f, "pull-expired by={client}"),
+                asked_ms,
+            } => {
+                write!(f, "pull-held by={client} {queue}/{view}")?;
+                match asked_ms {
+                    Some(ms) => write!(f, " hold={ms}ms"),
+                    None => Ok(()),
+                }
+            }
+            E::PullExpired {
+                client,
+                queue,
+                view,
+            } => write!(f, "pull-expired by={client} {queue}/{view}"),
+            E::PullDropped {
+                client,
+                queue,
+                view,
+            } => write!(f, "pull-dropped by={client} {queue}/{view}"),
             E::Placed { ixn, queue } => write!(f, "placed {ixn} queue={queue}"),
             E::Queued { ixn, queue } => write!(f, "queued {ixn} queue={queue}"),
             E::Loaded {
@@ -478,6 +511,7 @@ impl fmt::Display for TraceEvent {
             E::Connected { peer } => write!(f, "connected {peer}"),
             E::Disconnected { peer } => write!(f, "disconnected {peer}"),
             E::NodeDeclaredDead { node } => write!(f, "node-declared-dead srv{node}"),
+            E::NodeSilent { node } => write!(f, "node-silent srv{node}"),
             E::Fault { what } => write!(f, "FAULT {what}"),
             E::InvariantBroken { problem } => write!(f, "invariant-broken {problem}"),
             E::ProcessKilled => f.write_str("process-killed"),

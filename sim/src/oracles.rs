@@ -15,17 +15,20 @@
 //! [S-INV-owner] (with [S-IS-pull]'s "an owned interaction is never returned to another
 //! puller"), [S-INV-order], [S-IS-durable], [S-OPS-switchover], [S-ORS-detach], [S-ORS-pull]
 //! (with [S-ORS-session] across the cluster), [S-LIC-checkout], [S-LIC-shrink]
-//! (`licensing.rs`), [S-URS-select] per node (`capacity.rs`), [S-INV-machine] (the shells
+//! (`licensing.rs`), [S-URS-select] per node (`capacity.rs`), [S-IS-hold] with [S-PX-pull]'s
+//! hold override (`hold.rs`: held no shorter than asked, answered within the hold and a tick),
+//! [S-URS-rr]'s resubmission at once (`resubmit.rs`), [S-PX-2002] and [S-PX-2003]
+//! refusals in whole-cluster runs (`refusals.rs`: only with a node down or silent), [S-INV-machine] (the shells
 //! call `Machine::check_invariants` after every input; the IS node has invariants, the other
 //! machines the default none yet), and [S-INV-live] in scenarios with `[liveness]`; [S-IS-owner]'s release
 //! after the grace period is part of [S-INV-owner] and [S-INV-live].
 //!
 //! Checked only outside sweeps (issue 16 turns these into run-time oracles): against reference
-//! models by the proptest suites and fuzz targets: [S-IS-submit], [S-IS-hold], [S-IS-place],
+//! models by the proptest suites and fuzz targets: [S-IS-submit], [S-IS-place],
 //! [S-IS-deliver], [S-IS-stop], [S-IS-owner] (`is_node`), [S-PX-route], [S-PX-2000] to
 //! [S-PX-2006], [S-PX-disabled], [S-PX-fifo], [S-LIC-revoke] (`proxy`), [S-ORS-assoc]
 //! (`ors_session`); by scenario tests: [S-PX-fifo] (the `pull_order_inversions` stat,
-//! `tests/cluster.rs`), [S-URS-rr], [S-URS-scope] (`tests/urs_direct.rs`), [S-ORS-submit],
+//! `tests/cluster.rs`), [S-URS-rr]'s round-robin and [S-URS-scope] (`tests/urs_direct.rs`), [S-ORS-submit],
 //! [S-ORS-fail] (`tests/ors.rs`), [S-ORS-ha], [S-OPS-rolling]
 //! (`tests/ors_failover.rs`). Not checked by anything yet: [S-IS-snapshot] and [S-PX-merge]
 //! (what fan-outs return), [S-PX-agent], [S-PX-cache], [S-PX-pull].
@@ -34,10 +37,16 @@
 //! (issue 20), [S-ESP-*], [S-DB-dap], [S-OPS-dap] (issue 22).
 
 mod capacity;
+mod hold;
 mod licensing;
+mod refusals;
+mod resubmit;
 
 pub use capacity::{agent_capacity, AGENT_CAPACITY};
+pub use hold::{held_pulls, HOLD};
 pub use licensing::{licensing, SeatRules, LIC_CHECKOUT, LIC_SHRINK};
+pub use refusals::{proxy_refusals, ProxyRules, PX_2002, PX_2003};
+pub use resubmit::{urs_resubmit, URS_RR};
 
 use crate::trace::Trace;
 use ixsim_core::db::IsDatabase;
@@ -79,6 +88,12 @@ pub struct OracleInput<'a> {
     pub ors: Option<OrsPullRules>,
     /// The pool and configured seats [S-LIC-checkout] judges against.
     pub seats: SeatRules,
+    /// The nodes' own `pull-hold-timeout`, for pulls that ask for no hold [S-IS-hold].
+    pub pull_hold_timeout_ms: SimTime,
+    /// One step of the sim: timers fire on it, so time bounds allow one tick.
+    pub tick_ms: SimTime,
+    /// The proxies, for [S-PX-2002] and [S-PX-2003].
+    pub proxies: ProxyRules,
 }
 
 /// What [S-ORS-pull] needs to know of the ORS cluster.
@@ -111,6 +126,9 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations.extend(licensing(input, &input.seats));
     violations.extend(agent_capacity(input));
     violations.extend(machine_invariants(input));
+    violations.extend(held_pulls(input));
+    violations.extend(urs_resubmit(input));
+    violations.extend(proxy_refusals(input, &input.proxies));
     violations
 }
 

@@ -351,7 +351,7 @@ fn build_proxies(
             request_timeout_ms: scenario.proxy.request_timeout_ms,
             client_idle_timeout_ms: scenario.is.client_idle_timeout_ms,
             tick_ms: scenario.client.tick_ms,
-            planted_bug: None,
+            planted_bug: scenario.proxy.planted_bug.map(Into::into),
         };
         let host_index = host_id(names, &name);
         let mut proxy_ctx = ctx(scenario, points, trace, host_index, scenario.is_hosts());
@@ -829,6 +829,19 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
             .filter(|_| faults::unhealed(&faults, scenario.network.latency_max_ms).is_empty())
             .map(|l| l.settle_ms),
         agent_capacity: scenario.is.agent_capacity,
+        pull_hold_timeout_ms: scenario.is.pull_hold_timeout_ms,
+        tick_ms: scenario.tick_ms,
+        proxies: oracles::ProxyRules {
+            hosts: scenario
+                .proxy_hosts()
+                .iter()
+                .filter_map(|name| trace.hosts.iter().position(|host| host == name))
+                .map(|index| index as u16)
+                .collect(),
+            nodes: scenario.topology.pairs,
+            window_ms: scenario.proxy.request_timeout_ms + scenario.client.tick_ms,
+            malformed: scenario.prober.is_some(),
+        },
         seats: oracles::SeatRules {
             pool: scenario.license.as_ref().map(|license| license.pool),
         },

@@ -324,6 +324,9 @@ pub struct ProxyOptions {
     pub pull_mode: PullModeName,
     /// How long the proxy waits for a node's answer.
     pub request_timeout_ms: u64,
+    /// A bug planted in every proxy, to prove the oracles catch it; `None` in every real
+    /// scenario.
+    pub planted_bug: Option<ProxyPlantedBug>,
 }
 
 impl Default for ProxyOptions {
@@ -332,6 +335,24 @@ impl Default for ProxyOptions {
             pull_hold_timeout_ms: 1000,
             pull_mode: PullModeName::RoundRobin,
             request_timeout_ms: 1500,
+            planted_bug: None,
+        }
+    }
+}
+
+/// `[proxy] planted_bug`: the proxy bugs of [`ixsim_core::proxy::ProxyBug`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyPlantedBug {
+    UnreachableLookupNotFound,
+    ForgetsReconnect,
+}
+
+impl From<ProxyPlantedBug> for ixsim_core::proxy::ProxyBug {
+    fn from(name: ProxyPlantedBug) -> Self {
+        match name {
+            ProxyPlantedBug::UnreachableLookupNotFound => Self::UnreachableLookupNotFound,
+            ProxyPlantedBug::ForgetsReconnect => Self::ForgetsReconnect,
         }
     }
 }
@@ -519,6 +540,8 @@ pub enum PlantedBugName {
     ShrinkKeepsLogins,
     DeliverIgnoresCapacity,
     StopKeepsLoad,
+    HoldIgnoresAsked,
+    UrsGoneWaitsGrace,
 }
 
 impl From<PlantedBugName> for PlantedBug {
@@ -531,6 +554,8 @@ impl From<PlantedBugName> for PlantedBug {
             PlantedBugName::ShrinkKeepsLogins => PlantedBug::ShrinkKeepsLogins,
             PlantedBugName::DeliverIgnoresCapacity => PlantedBug::DeliverIgnoresCapacity,
             PlantedBugName::StopKeepsLoad => PlantedBug::StopKeepsLoad,
+            PlantedBugName::HoldIgnoresAsked => PlantedBug::HoldIgnoresAsked,
+            PlantedBugName::UrsGoneWaitsGrace => PlantedBug::UrsGoneWaitsGrace,
         }
     }
 }

@@ -1,0 +1,151 @@
+//! Held pulls [S-IS-hold] (with [S-PX-pull]'s "the proxy's `pull-hold-timeout` overrides the
+//! nodes'"): a pull that finds nothing is held for the hold it asked for (`pull-held ...
+//! hold=Nms`; without one, the node's `is.pull_hold_timeout_ms`), then answered empty. Judged on
+//! every run, per node, from the node's facts: each held pull ends by being served (`pulled` for
+//! the same client, queue and view), by expiring (`pull-expired`), or by its connection going
+//! away (`pull-dropped`), and
+//!
+//! - it expires no earlier than its hold: a node that answers empty early makes its clients
+//!   spin;
+//! - it ends no later than its hold plus one tick (timers fire on the sim's tick): a node that
+//!   waits out its own, longer timeout, or forgets a held pull, starves the client, and
+//!   [S-INV-live]'s `settle_ms` is far too loose to notice.
+//!
+//! Held pulls die with the node's process (a crash, a demotion, a fence) and a restarted node
+//! starts with none. Only the host that started node `p` last speaks for it.
+
+use super::{OracleInput, Violation};
+use ixsim_core::ids::SimTime;
+use ixsim_core::trace::TraceEvent;
+use std::collections::{BTreeMap, VecDeque};
+
+pub const HOLD: &str = "S-IS-hold";
+
+/// (client, queue, view) -> the pulls held for it, oldest first: (held at, hold).
+type Held = BTreeMap<(String, String, String), VecDeque<(SimTime, SimTime)>>;
+
+struct NodeHolds {
+    host: u16,
+    held: Held,
+}
+
+pub fn held_pulls(input: &OracleInput<'_>) -> Vec<Violation> {
+    let trace = input.trace;
+    let tick = input.tick_ms;
+    let mut violations = Vec::new();
+    let mut node_of_host: BTreeMap<u16, u16> = BTreeMap::new();
+    let mut nodes: BTreeMap<u16, NodeHolds> = BTreeMap::new();
+    let overdue = |nodes: &mut BTreeMap<u16, NodeHolds>, now: SimTime, out: &mut Vec<Violation>| {
+        for holds in nodes.values_mut() {
+            for ((client, queue, view), list) in holds.held.iter_mut() {
+                while let Some(&(at, hold)) = list.front() {
+                    if now <= at + hold + tick {
+                        break;
+                    }
+                    list.pop_front();
+                    out.push(Violation {
+                        oracle: HOLD,
+                        at_ms: at + hold + tick,
+                        detail: format!(
+                            "{} held {client}'s pull of {queue}/{view} from {at} ms past its hold of {hold} ms, still unanswered at {now} ms",
+                            trace.host_name(holds.host)
+                        ),
+                    });
+                }
+            }
+        }
+    };
+    for entry in &trace.entries {
+        overdue(&mut nodes, entry.at, &mut violations);
+        if let TraceEvent::NodeStarted { node, .. } = &entry.event {
+            node_of_host.insert(entry.host, *node);
+            nodes.insert(
+                *node,
+                NodeHolds {
+                    host: entry.host,
+                    held: BTreeMap::new(),
+                },
+            );
+            continue;
+        }
+        let speaking = node_of_host
+            .get(&entry.host)
+            .copied()
+            .filter(|node| nodes.get(node).is_some_and(|n| n.host == entry.host));
+        let Some(node) = speaking else {
+            continue;
+        };
+        let Some(holds) = nodes.get_mut(&node) else {
+            continue;
+        };
+        let key = |client: &str, queue: &str, view: &str| {
+            (client.to_string(), queue.to_string(), view.to_string())
+        };
+        match &entry.event {
+            TraceEvent::PullHeld {
+                client,
+                queue,
+                view,
+                asked_ms,
+            } => {
+                let hold = asked_ms.unwrap_or(input.pull_hold_timeout_ms);
+                holds
+                    .held
+                    .entry(key(client, queue, view))
+                    .or_default()
+                    .push_back((entry.at, hold));
+            }
+            TraceEvent::Pulled {
+                client,
+                queue,
+                view,
+                ..
+            }
+            | TraceEvent::PullDropped {
+                client,
+                queue,
+                view,
+            } => {
+                if let Some(list) = holds.held.get_mut(&key(client, queue, view)) {
+                    list.pop_front();
+                }
+            }
+            TraceEvent::PullExpired {
+                client,
+                queue,
+                view,
+            } => {
+                let popped = holds
+                    .held
+                    .get_mut(&key(client, queue, view))
+                    .and_then(VecDeque::pop_front);
+                match popped {
+                    Some((at, hold)) if entry.at < at + hold => violations.push(Violation {
+                        oracle: HOLD,
+                        at_ms: entry.at,
+                        detail: format!(
+                            "{} answered {client}'s pull of {queue}/{view} empty after {} ms, before its hold of {hold} ms",
+                            trace.host_name(entry.host),
+                            entry.at - at
+                        ),
+                    }),
+                    Some(_) => {}
+                    None => violations.push(Violation {
+                        oracle: HOLD,
+                        at_ms: entry.at,
+                        detail: format!(
+                            "{} expired a pull of {queue}/{view} by {client} that it never held",
+                            trace.host_name(entry.host)
+                        ),
+                    }),
+                }
+            }
+            TraceEvent::ProcessKilled | TraceEvent::Demoted { .. } | TraceEvent::Fenced { .. } => {
+                nodes.remove(&node);
+            }
+            _ => {}
+        }
+    }
+    overdue(&mut nodes, input.end_ms, &mut violations);
+    violations
+}

@@ -1,0 +1,126 @@
+//! Proxy refusals in whole-cluster runs [S-PX-2002] [S-PX-2003]: the proxy model test and its
+//! fuzz target judge every answer of a proxy driven alone; this oracle judges what proxies
+//! refused in every sweep, so that a proxy that refuses where it must route fails a scenario.
+//!
+//! - [S-PX-2002] "lost connection to one of the asked nodes": a proxy answers 2002 only if one
+//!   of its node connections was down, or one of its nodes let a request time out
+//!   (`node-silent`: the model answers a request no node answered with 2002), at some moment
+//!   of the request's life (the window: the proxy's request timeout plus one client tick,
+//!   before the answer).
+//! - [S-PX-2003] "a broadcast lookup where some node did not answer": the same, for 2003, in
+//!   scenarios whose clients send only well-formed requests (a prober's malformed routing
+//!   attributes are 2003 too, by rule, and are judged by the proxy model test instead).
+//!
+//! A proxy's node connections are read from its own `connected srvN` / `disconnected srvN`
+//! facts (the shell's): down before the first connect and from a crash of the proxy until it
+//! connects again. Not judged here: 2001 (the refusal names no media type), 2004, 2005 and
+//! 2006 (the model test's).
+
+use super::{OracleInput, Violation};
+use ixsim_core::ids::SimTime;
+use ixsim_core::protocol::ErrorCode;
+use ixsim_core::trace::TraceEvent;
+use std::collections::BTreeMap;
+
+pub const PX_2002: &str = "S-PX-2002";
+pub const PX_2003: &str = "S-PX-2003";
+
+/// What the refusal oracle needs of the scenario.
+#[derive(Clone, Debug, Default)]
+pub struct ProxyRules {
+    /// Trace host ids of the proxies.
+    pub hosts: Vec<u16>,
+    pub nodes: u16,
+    /// How long before its answer a request may have started: the proxy's request timeout and
+    /// one client tick.
+    pub window_ms: SimTime,
+    /// Some client sends malformed requests on purpose (a prober): 2003 is not judged.
+    pub malformed: bool,
+}
+
+/// One proxy's view of its node connections.
+struct Links {
+    up: Vec<bool>,
+    /// When each node was last seen down (connection lost or never made).
+    last_down: Vec<SimTime>,
+}
+
+impl Links {
+    fn new(nodes: usize, now: SimTime) -> Self {
+        Links {
+            up: vec![false; nodes],
+            last_down: vec![now; nodes],
+        }
+    }
+
+    /// Was any node down at some moment of `[now - window, now]`?
+    fn any_down_since(&self, now: SimTime, window: SimTime) -> bool {
+        let since = now.saturating_sub(window);
+        self.up
+            .iter()
+            .zip(&self.last_down)
+            .any(|(up, last)| !up || *last >= since)
+    }
+}
+
+fn node_index(peer: &str) -> Option<usize> {
+    peer.strip_prefix("srv")?.parse().ok()
+}
+
+pub fn proxy_refusals(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violation> {
+    let trace = input.trace;
+    let nodes = usize::from(rules.nodes);
+    let mut violations = Vec::new();
+    let mut links: BTreeMap<u16, Links> = rules
+        .hosts
+        .iter()
+        .map(|host| (*host, Links::new(nodes, 0)))
+        .collect();
+    for entry in &trace.entries {
+        let Some(state) = links.get_mut(&entry.host) else {
+            continue;
+        };
+        match &entry.event {
+            TraceEvent::Connected { peer } => {
+                if let Some(up) = node_index(peer).and_then(|node| state.up.get_mut(node)) {
+                    *up = true;
+                }
+            }
+            TraceEvent::Disconnected { peer } => {
+                if let Some(node) = node_index(peer).filter(|node| *node < nodes) {
+                    state.up[node] = false;
+                    state.last_down[node] = entry.at;
+                }
+            }
+            // A node that let a request time out counts as lost for it.
+            TraceEvent::NodeSilent { node } => {
+                if let Some(last) = state.last_down.get_mut(usize::from(*node)) {
+                    *last = entry.at;
+                }
+            }
+            TraceEvent::ProcessKilled => *state = Links::new(nodes, entry.at),
+            TraceEvent::RequestFailed { request, code } => {
+                let (oracle, judged) = match code {
+                    ErrorCode::ConnectionLost => (PX_2002, true),
+                    ErrorCode::NotAccessible => (PX_2003, !rules.malformed),
+                    _ => continue,
+                };
+                if judged && !state.any_down_since(entry.at, rules.window_ms) {
+                    violations.push(Violation {
+                        oracle,
+                        at_ms: entry.at,
+                        detail: format!(
+                            "{} refused {request} with {} ({}) while connected to all {nodes} nodes for the last {} ms",
+                            trace.host_name(entry.host),
+                            code.number(),
+                            code.text(),
+                            rules.window_ms
+                        ),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    violations
+}

@@ -1,0 +1,131 @@
+//! Direct mode [S-URS-rr]: "resubmits pending interactions to another URS when one dies", at
+//! once. A URS holds no work of its own (seed 003), so unlike an agent or an ORS it gets no
+//! grace period: when a node sees a URS go (`client-gone` of a client it routed to), every
+//! interaction that URS still owned there is released back to its queue in the same input
+//! (`released ... reason=OwnerGone`), to be routed to another URS with the strategy. Judged on
+//! every run, per node, from its facts: `route-requested` makes the URS the owner; `accepted`
+//! (the agent's desktop owns it now), `transferred`, `placed`, `stopped` and `released` end that.
+//! Whatever the gone URS still owns when the node does anything at a later time is a violation:
+//! a node that waits out the owner grace period instead looks healthy to [S-INV-live].
+//!
+//! Ownership from before a restart (`loaded ... owner=urs`) waits for its owner's grace period
+//! like any other (the URS may come back under its name); only a URS seen leaving is judged.
+
+use super::{OracleInput, Violation};
+use ixsim_core::ids::{IxnId, SimTime};
+use ixsim_core::trace::TraceEvent;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const URS_RR: &str = "S-URS-rr";
+
+struct NodeRouting {
+    host: u16,
+    /// Interaction -> the URS client that owns it here.
+    owner: BTreeMap<IxnId, String>,
+    /// URS clients that routed here.
+    urs: BTreeSet<String>,
+    /// A URS left at this time: what it owned must be released before the node's next later
+    /// event.
+    gone: Vec<(SimTime, String)>,
+}
+
+impl NodeRouting {
+    fn still_owned(&self, urs: &str) -> Vec<IxnId> {
+        self.owner
+            .iter()
+            .filter(|(_, owner)| owner.as_str() == urs)
+            .map(|(ixn, _)| *ixn)
+            .collect()
+    }
+}
+
+pub fn urs_resubmit(input: &OracleInput<'_>) -> Vec<Violation> {
+    let trace = input.trace;
+    let mut violations = Vec::new();
+    let mut node_of_host: BTreeMap<u16, u16> = BTreeMap::new();
+    let mut nodes: BTreeMap<u16, NodeRouting> = BTreeMap::new();
+    let judge = |routing: &mut NodeRouting, now: Option<SimTime>, out: &mut Vec<Violation>| {
+        let due: Vec<(SimTime, String)> = routing
+            .gone
+            .iter()
+            .filter(|(at, _)| now.is_none_or(|now| now > *at))
+            .cloned()
+            .collect();
+        routing
+            .gone
+            .retain(|(at, _)| now.is_some_and(|now| now <= *at));
+        for (at, urs) in due {
+            let kept = routing.still_owned(&urs);
+            if let Some(first) = kept.first() {
+                out.push(Violation {
+                    oracle: URS_RR,
+                    at_ms: at,
+                    detail: format!(
+                        "{} kept {} interaction(s) of {urs} (first {first}) after {urs} left at {at} ms instead of resubmitting them at once",
+                        trace.host_name(routing.host),
+                        kept.len()
+                    ),
+                });
+                for ixn in kept {
+                    routing.owner.remove(&ixn);
+                }
+            }
+        }
+    };
+    for entry in &trace.entries {
+        if let TraceEvent::NodeStarted { node, .. } = &entry.event {
+            node_of_host.insert(entry.host, *node);
+            nodes.insert(
+                *node,
+                NodeRouting {
+                    host: entry.host,
+                    owner: BTreeMap::new(),
+                    urs: BTreeSet::new(),
+                    gone: Vec::new(),
+                },
+            );
+            continue;
+        }
+        let speaking = node_of_host
+            .get(&entry.host)
+            .copied()
+            .filter(|node| nodes.get(node).is_some_and(|n| n.host == entry.host));
+        let Some(node) = speaking else {
+            continue;
+        };
+        let Some(routing) = nodes.get_mut(&node) else {
+            continue;
+        };
+        judge(routing, Some(entry.at), &mut violations);
+        match &entry.event {
+            TraceEvent::RouteRequested { ixn, urs, .. } => {
+                routing.urs.insert(urs.clone());
+                routing.owner.insert(*ixn, urs.clone());
+            }
+            TraceEvent::Accepted { ixn, .. }
+            | TraceEvent::Placed { ixn, .. }
+            | TraceEvent::Stopped { ixn }
+            | TraceEvent::Released { ixn, .. } => {
+                routing.owner.remove(ixn);
+            }
+            TraceEvent::Transferred { ixn, to, .. } => {
+                if routing.urs.contains(to) {
+                    routing.owner.insert(*ixn, to.clone());
+                } else {
+                    routing.owner.remove(ixn);
+                }
+            }
+            TraceEvent::ClientGone { client } if routing.urs.contains(client) => {
+                routing.gone.push((entry.at, client.clone()));
+            }
+            TraceEvent::ProcessKilled | TraceEvent::Demoted { .. } | TraceEvent::Fenced { .. } => {
+                nodes.remove(&node);
+            }
+            _ => {}
+        }
+    }
+    for routing in nodes.values_mut() {
+        judge(routing, None, &mut violations);
+    }
+    violations
+}
