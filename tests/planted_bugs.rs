@@ -4,8 +4,8 @@
 
 use ixsim::sim::faults::{Fault, FaultAction};
 use ixsim::sim::oracles::{
-    AGENT_CAPACITY, DURABLE, HOLD, LIC_CHECKOUT, LIC_SHRINK, LOST, MACHINE, ORDER, OWNER, PX_2002,
-    URS_RR,
+    AGENT_CAPACITY, DURABLE, HOLD, IS_SNAPSHOT, LIC_CHECKOUT, LIC_SHRINK, LOST, MACHINE, ORDER,
+    OWNER, PX_2002, URS_RR,
 };
 use ixsim::sim::scenario::{PlantedBugName, ProxyPlantedBug};
 use ixsim::sim::Scenario;
@@ -236,4 +236,18 @@ fn s_px_2002_catches_a_proxy_that_forgets_a_reconnect() {
             outcome.violations.first()
         );
     }
+}
+
+/// [S-IS-snapshot] / [S-PX-merge]: a node that ignores `max-interactions-per-snapshot` puts more
+/// than its 4 into the `reporting` client's snapshots (100 of 100 seeds, first seed 0).
+#[test]
+fn s_is_snapshot_catches_a_snapshot_past_the_node_limit() {
+    let caught = caught_by(
+        "reporting",
+        PlantedBugName::SnapshotIgnoresLimit,
+        IS_SNAPSHOT,
+        0..5,
+        |_| {},
+    );
+    assert_eq!(caught, vec![0, 1, 2, 3, 4]);
 }

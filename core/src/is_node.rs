@@ -133,6 +133,9 @@ pub enum PlantedBug {
     /// A URS that went away is treated like any owner: what it held waits out the grace
     /// period instead of going to another URS at once: caught by [S-URS-rr].
     UrsGoneWaitsGrace,
+    /// Snapshots return everything the view holds, past `max-interactions-per-snapshot`:
+    /// caught by [S-IS-snapshot].
+    SnapshotIgnoresLimit,
 }
 
 impl IsConfig {
@@ -641,7 +644,8 @@ impl IsNode {
                 | PlantedBug::DeliverIgnoresCapacity
                 | PlantedBug::StopKeepsLoad
                 | PlantedBug::HoldIgnoresAsked
-                | PlantedBug::UrsGoneWaitsGrace,
+                | PlantedBug::UrsGoneWaitsGrace
+                | PlantedBug::SnapshotIgnoresLimit,
             )
             | None => {}
         }
@@ -1899,7 +1903,10 @@ impl IsNode {
                     .is_some_and(|record| view_cfg.matches(&record.user_data))
             })
             .collect();
-        let limit = max.min(self.cfg.max_interactions_per_snapshot) as usize;
+        let limit = match self.cfg.planted_bug {
+            Some(PlantedBug::SnapshotIgnoresLimit) => max as usize,
+            _ => max.min(self.cfg.max_interactions_per_snapshot) as usize,
+        };
         if keys.len() > limit && max > self.cfg.max_interactions_per_snapshot {
             mark(Mark::IsSnapshotCapped, out);
         }

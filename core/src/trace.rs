@@ -90,6 +90,16 @@ pub enum TraceEvent {
         answer: &'static str,
         code: Option<ErrorCode>,
     },
+    /// A prober's snapshot step (asked at `asked_at_ms` at the earliest) was answered with these
+    /// interactions [S-IS-snapshot] [S-PX-merge].
+    SnapshotSeen {
+        queue: String,
+        view: String,
+        max: u32,
+        asked_at_ms: SimTime,
+        #[serde(serialize_with = "hex::ixns")]
+        ixns: Vec<IxnId>,
+    },
     /// A proxy answered a client's pull with these interactions (from one node or several).
     ProxyPulled {
         client: String,
@@ -512,6 +522,16 @@ impl fmt::Display for TraceEvent {
             E::Disconnected { peer } => write!(f, "disconnected {peer}"),
             E::NodeDeclaredDead { node } => write!(f, "node-declared-dead srv{node}"),
             E::NodeSilent { node } => write!(f, "node-silent srv{node}"),
+            E::SnapshotSeen {
+                queue,
+                view,
+                max,
+                asked_at_ms,
+                ixns,
+            } => {
+                write!(f, "snapshot-seen {queue}/{view} max={max} asked={asked_at_ms}ms ")?;
+                ids(f, ixns)
+            }
             E::Fault { what } => write!(f, "FAULT {what}"),
             E::InvariantBroken { problem } => write!(f, "invariant-broken {problem}"),
             E::ProcessKilled => f.write_str("process-killed"),

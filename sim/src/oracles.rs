@@ -11,27 +11,33 @@
 //!
 //! # Which SPEC tag is checked where
 //!
-//! Checked on every run, by a named oracle here (a violation carries the tag): [S-INV-lost],
-//! [S-INV-owner] (with [S-IS-pull]'s "an owned interaction is never returned to another
-//! puller"), [S-INV-order], [S-IS-durable], [S-OPS-switchover], [S-ORS-detach], [S-ORS-pull]
-//! (with [S-ORS-session] across the cluster), [S-LIC-checkout], [S-LIC-shrink]
-//! (`licensing.rs`), [S-URS-select] per node (`capacity.rs`), [S-IS-hold] with [S-PX-pull]'s
-//! hold override (`hold.rs`: held no shorter than asked, answered within the hold and a tick),
-//! [S-URS-rr]'s resubmission at once (`resubmit.rs`), [S-PX-2002] and [S-PX-2003]
-//! refusals in whole-cluster runs (`refusals.rs`: only with a node down or silent), [S-INV-machine] (the shells
-//! call `Machine::check_invariants` after every input; the IS node has invariants, the other
-//! machines the default none yet), and [S-INV-live] in scenarios with `[liveness]`; [S-IS-owner]'s release
-//! after the grace period is part of [S-INV-owner] and [S-INV-live].
+//! Checked on every run, by a named oracle (a violation carries the tag):
 //!
-//! Checked only outside sweeps (issue 16 turns these into run-time oracles): against reference
-//! models by the proptest suites and fuzz targets: [S-IS-submit], [S-IS-place],
-//! [S-IS-deliver], [S-IS-stop], [S-IS-owner] (`is_node`), [S-PX-route], [S-PX-2000] to
-//! [S-PX-2006], [S-PX-disabled], [S-PX-fifo], [S-LIC-revoke] (`proxy`), [S-ORS-assoc]
-//! (`ors_session`); by scenario tests: [S-PX-fifo] (the `pull_order_inversions` stat,
-//! `tests/cluster.rs`), [S-URS-rr]'s round-robin and [S-URS-scope] (`tests/urs_direct.rs`), [S-ORS-submit],
-//! [S-ORS-fail] (`tests/ors.rs`), [S-ORS-ha], [S-OPS-rolling]
-//! (`tests/ors_failover.rs`). Not checked by anything yet: [S-IS-snapshot] and [S-PX-merge]
-//! (what fan-outs return), [S-PX-agent], [S-PX-cache], [S-PX-pull].
+//! - [S-INV-lost], [S-INV-owner] (with [S-IS-pull]'s "an owned interaction is never returned
+//!   to another puller"), [S-INV-order], [S-IS-durable], [S-OPS-switchover], [S-ORS-detach],
+//!   [S-ORS-pull] (with [S-ORS-session] across the cluster): here.
+//! - [S-INV-live], in scenarios with `[liveness]`: here. [S-IS-owner]'s release after the
+//!   grace period is part of it and of [S-INV-owner].
+//! - [S-LIC-checkout], [S-LIC-shrink]: `licensing.rs`.
+//! - [S-URS-select], per node (the model's capacity is per node): `capacity.rs`.
+//! - [S-IS-hold], with [S-PX-pull]'s hold override: `hold.rs` (a bound from the timeouts).
+//! - [S-URS-rr]'s resubmission at once: `resubmit.rs`.
+//! - [S-PX-2002], [S-PX-2003] refusals in whole-cluster runs: `refusals.rs`.
+//! - [S-IS-snapshot], [S-PX-merge] on a reporting client's snapshots: `snapshot.rs`.
+//! - [S-INV-machine]: the shells call `Machine::check_invariants` after every input (the IS
+//!   node has invariants; the other machines keep the default, none yet): here.
+//!
+//! Checked only outside sweeps: against reference models by the proptest suites and fuzz
+//! targets: [S-IS-submit], [S-IS-place], [S-IS-deliver], [S-IS-stop], [S-IS-owner]
+//! (`is_node`); [S-PX-route], [S-PX-2000], [S-PX-2001], [S-PX-2004], [S-PX-2005], [S-PX-2006],
+//! [S-PX-disabled], [S-LIC-revoke] (`proxy`); [S-ORS-assoc] (`ors_session`). By scenario
+//! tests: [S-PX-fifo] (the `pull_order_inversions` stat, `tests/cluster.rs`), [S-URS-rr]'s
+//! round-robin and [S-URS-scope] (`tests/urs_direct.rs`), [S-ORS-submit], [S-ORS-fail]
+//! (`tests/ors.rs`), [S-ORS-ha], [S-OPS-rolling] (`tests/ors_failover.rs`).
+//!
+//! Not checked by anything yet: what finds return ([S-PX-merge] for
+//! RequestFindInteractions), [S-PX-agent], [S-PX-cache], [S-PX-pull]'s round-robin, and
+//! [S-ORS-ha]'s recovery completeness (every recovered session gets its association back).
 //!
 //! Not modelled yet, so not checkable: [S-VOICE-*] and [S-SITE-*] (issue 19), [S-SCXML-load]
 //! (issue 20), [S-ESP-*], [S-DB-dap], [S-OPS-dap] (issue 22).
@@ -41,12 +47,14 @@ mod hold;
 mod licensing;
 mod refusals;
 mod resubmit;
+mod snapshot;
 
 pub use capacity::{agent_capacity, AGENT_CAPACITY};
 pub use hold::{held_pulls, HOLD};
 pub use licensing::{licensing, SeatRules, LIC_CHECKOUT, LIC_SHRINK};
 pub use refusals::{proxy_refusals, ProxyRules, PX_2002, PX_2003};
 pub use resubmit::{urs_resubmit, URS_RR};
+pub use snapshot::{snapshots, SnapshotRules, IS_SNAPSHOT, PX_MERGE};
 
 use crate::trace::Trace;
 use ixsim_core::db::IsDatabase;
@@ -94,6 +102,8 @@ pub struct OracleInput<'a> {
     pub tick_ms: SimTime,
     /// The proxies, for [S-PX-2002] and [S-PX-2003].
     pub proxies: ProxyRules,
+    /// The nodes' snapshot limit, for [S-IS-snapshot] and [S-PX-merge].
+    pub snapshots: SnapshotRules,
 }
 
 /// What [S-ORS-pull] needs to know of the ORS cluster.
@@ -129,6 +139,7 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations.extend(held_pulls(input));
     violations.extend(urs_resubmit(input));
     violations.extend(proxy_refusals(input, &input.proxies));
+    violations.extend(snapshots(input, &input.snapshots));
     violations
 }
 

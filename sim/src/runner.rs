@@ -483,6 +483,13 @@ fn build_hosts(
                 crate::scenario::ProberScript::ErrorCodes => {
                     prober::error_codes_script(&options.queue, options.start_ms, options.down_ms)
                 }
+                crate::scenario::ProberScript::Reporting => prober::reporting_script(
+                    &options.queue,
+                    options.start_ms,
+                    options.every_ms,
+                    options.until_ms.min(scenario.duration_ms),
+                    options.max,
+                ),
             },
             tick_ms: client.tick_ms,
         };
@@ -841,6 +848,10 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
             nodes: scenario.topology.pairs,
             window_ms: scenario.proxy.request_timeout_ms + scenario.client.tick_ms,
             malformed: scenario.prober.is_some(),
+        },
+        snapshots: oracles::SnapshotRules {
+            per_node: scenario.is.max_interactions_per_snapshot,
+            nodes: scenario.topology.pairs,
         },
         seats: oracles::SeatRules {
             pool: scenario.license.as_ref().map(|license| license.pool),

@@ -200,6 +200,12 @@ mod defaults {
     pub fn coverage_min_seeds() -> u64 {
         20
     }
+    pub fn prober_every_ms() -> u64 {
+        500
+    }
+    pub fn prober_max() -> u32 {
+        20
+    }
     pub fn activate_per_mille() -> u32 {
         250
     }
@@ -492,13 +498,24 @@ pub struct ProberOptions {
     /// The queue its submissions go to (keep it out of the router's way).
     pub queue: String,
     pub start_ms: u64,
+    /// `error-codes`: when pair 2 is down.
+    #[serde(default)]
     pub down_ms: u64,
+    /// `reporting`: a snapshot every this long, until `until_ms`, asking for at most `max`.
+    #[serde(default = "defaults::prober_every_ms")]
+    pub every_ms: u64,
+    #[serde(default)]
+    pub until_ms: u64,
+    #[serde(default = "defaults::prober_max")]
+    pub max: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProberScript {
     ErrorCodes,
+    /// Snapshots of `queue` through the proxy during the load (`reporting_script`).
+    Reporting,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -542,6 +559,7 @@ pub enum PlantedBugName {
     StopKeepsLoad,
     HoldIgnoresAsked,
     UrsGoneWaitsGrace,
+    SnapshotIgnoresLimit,
 }
 
 impl From<PlantedBugName> for PlantedBug {
@@ -556,6 +574,7 @@ impl From<PlantedBugName> for PlantedBug {
             PlantedBugName::StopKeepsLoad => PlantedBug::StopKeepsLoad,
             PlantedBugName::HoldIgnoresAsked => PlantedBug::HoldIgnoresAsked,
             PlantedBugName::UrsGoneWaitsGrace => PlantedBug::UrsGoneWaitsGrace,
+            PlantedBugName::SnapshotIgnoresLimit => PlantedBug::SnapshotIgnoresLimit,
         }
     }
 }
@@ -748,6 +767,7 @@ pub const BUILT_IN: &[(&str, &str)] = &[
         "licensing-changes",
         include_str!("../../scenarios/licensing-changes.toml"),
     ),
+    ("reporting", include_str!("../../scenarios/reporting.toml")),
     (
         "proxy-errors",
         include_str!("../../scenarios/proxy-errors.toml"),
@@ -1403,6 +1423,10 @@ impl Scenario {
             )?;
         }
         check(self.duration_ms > 0, "duration_ms must be > 0")?;
+        if let Some(prober) = &self.prober {
+            // A step per `every_ms`: bounded by the run's length over at least 10 ms.
+            check(prober.every_ms >= 10, "prober.every_ms must be >= 10")?;
+        }
         check(
             self.duration_ms <= 3_600_000,
             "duration_ms must be <= 3600000 (one simulated hour)",

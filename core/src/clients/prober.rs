@@ -121,6 +121,22 @@ impl Machine for Prober {
                     Event::Error { code } => Some(*code),
                     _ => None,
                 };
+                let asked = &self.cfg.steps[step];
+                if let (
+                    Event::SnapshotContent { items },
+                    Request::Snapshot {
+                        queue, view, max, ..
+                    },
+                ) = (&event, &asked.request)
+                {
+                    out.push(Output::Trace(TraceEvent::SnapshotSeen {
+                        queue: queue.clone(),
+                        view: view.clone(),
+                        max: *max,
+                        asked_at_ms: asked.at_ms,
+                        ixns: items.iter().map(|item| item.id).collect(),
+                    }));
+                }
                 out.push(Output::Trace(TraceEvent::ProbeAnswered {
                     step: step as u32,
                     request: self.cfg.steps[step].request.name(),
@@ -134,6 +150,33 @@ impl Machine for Prober {
             | Input::Persisted(_) => {}
         }
     }
+}
+
+/// The `reporting` script: a reporting client's snapshots of `queue`'s view `all` (at most
+/// `max` items asked) through the proxy (server 0), every `every_ms` from `start_ms` to
+/// `until_ms`, during the load and faults of the scenario [S-IS-snapshot] [S-PX-merge].
+pub fn reporting_script(
+    queue: &str,
+    start_ms: SimTime,
+    every_ms: SimTime,
+    until_ms: SimTime,
+    max: u32,
+) -> Vec<ProbeStep> {
+    let every = every_ms.max(1);
+    (0..)
+        .map(|index: u64| start_ms.saturating_add(index.saturating_mul(every)))
+        .take_while(|at| *at <= until_ms)
+        .map(|at_ms| ProbeStep {
+            at_ms,
+            server: 0,
+            request: Request::Snapshot {
+                tenant: Field::Value(TenantId(1)),
+                queue: queue.to_string(),
+                view: "all".into(),
+                max,
+            },
+        })
+        .collect()
 }
 
 /// The `error-codes` script: server 0 is a proxy in front of two nodes that serve tenant 1 with
