@@ -1592,6 +1592,17 @@ impl IsNode {
         out: &mut Vec<Output>,
     ) -> Result<(), ErrorCode> {
         let id = self.owned(client, ixn)?;
+        // An interaction an agent already handles (its desktop owns it after accepting) is not
+        // offered again: a second offer would count it twice against the agent's capacity
+        // (found by `cargo fuzz run is_node`: a desktop that took over the deliverer's name
+        // delivered its own accepted interaction; regression `deliver-accepted`).
+        if self
+            .owners
+            .get(&id)
+            .is_some_and(|owner| owner.agent.is_some())
+        {
+            return Err(ErrorCode::InvalidState);
+        }
         let agent = self
             .agents
             .get(&agent_id)

@@ -697,6 +697,14 @@ impl Model {
             }
             Request::Deliver { ixn, agent } => {
                 let id = self.owned(&name, ixn)?;
+                // Already handled by an agent: not offered twice [S-URS-select].
+                if self
+                    .ixns
+                    .get(&id)
+                    .is_some_and(|stored| stored.agent.is_some())
+                {
+                    return Err(ErrorCode::InvalidState);
+                }
                 let state = self.agents.get(agent).ok_or(ErrorCode::AgentUnavailable)?;
                 if !state.ready || state.load >= CAPACITY {
                     return Err(ErrorCode::AgentUnavailable);
