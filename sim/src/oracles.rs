@@ -45,6 +45,7 @@
 mod capacity;
 mod hold;
 mod licensing;
+mod nodes;
 mod refusals;
 mod resubmit;
 mod snapshot;

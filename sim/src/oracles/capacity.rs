@@ -19,6 +19,7 @@
 //! reservation bug shows here as soon as it lets a node offer an agent past its capacity, and
 //! as a stall ([S-INV-live]) when it refuses deliveries it should allow.
 
+use super::nodes::NodeStates;
 use super::{OracleInput, Violation};
 use ixsim_core::ids::{AgentId, IxnId};
 use ixsim_core::trace::TraceEvent;
@@ -27,8 +28,8 @@ use std::collections::BTreeMap;
 pub const AGENT_CAPACITY: &str = "S-URS-select";
 
 /// One running node's offers as the trace shows them.
+#[derive(Default)]
 struct NodeOffers {
-    host: u16,
     invited: BTreeMap<IxnId, AgentId>,
     accepted: BTreeMap<IxnId, AgentId>,
 }
@@ -52,33 +53,9 @@ pub fn agent_capacity(input: &OracleInput<'_>) -> Vec<Violation> {
     let trace = input.trace;
     let capacity = input.agent_capacity as usize;
     let mut violations = Vec::new();
-    let mut node_of_host: BTreeMap<u16, u16> = BTreeMap::new();
-    let mut nodes: BTreeMap<u16, NodeOffers> = BTreeMap::new();
+    let mut nodes: NodeStates<NodeOffers> = NodeStates::new();
     for entry in &trace.entries {
-        if let TraceEvent::NodeStarted { node, .. } = &entry.event {
-            node_of_host.insert(entry.host, *node);
-            nodes.insert(
-                *node,
-                NodeOffers {
-                    host: entry.host,
-                    invited: BTreeMap::new(),
-                    accepted: BTreeMap::new(),
-                },
-            );
-            continue;
-        }
-        let speaking = node_of_host.get(&entry.host).copied().filter(|node| {
-            nodes
-                .get(node)
-                .is_some_and(|offers| offers.host == entry.host)
-        });
-        let Some(node) = speaking else {
-            continue;
-        };
-        let Some(offers) = nodes.get_mut(&node) else {
-            continue;
-        };
-        match &entry.event {
+        nodes.follow(entry, NodeOffers::default, |_, offers| match &entry.event {
             TraceEvent::Loaded {
                 ixn,
                 agent: Some(agent),
@@ -111,11 +88,8 @@ pub fn agent_capacity(input: &OracleInput<'_>) -> Vec<Violation> {
             | TraceEvent::Stopped { ixn }
             | TraceEvent::Released { ixn, .. } => offers.end(ixn),
             TraceEvent::AgentLoggedOut { agent } => offers.invited.retain(|_, a| a != agent),
-            TraceEvent::ProcessKilled | TraceEvent::Demoted { .. } | TraceEvent::Fenced { .. } => {
-                nodes.remove(&node);
-            }
             _ => {}
-        }
+        });
     }
     violations
 }

@@ -14,6 +14,7 @@
 //! Held pulls die with the node's process (a crash, a demotion, a fence) and a restarted node
 //! starts with none. Only the host that started node `p` last speaks for it.
 
+use super::nodes::NodeStates;
 use super::{OracleInput, Violation};
 use ixsim_core::ids::SimTime;
 use ixsim_core::trace::TraceEvent;
@@ -24,20 +25,14 @@ pub const HOLD: &str = "S-IS-hold";
 /// (client, queue, view) -> the pulls held for it, oldest first: (held at, hold).
 type Held = BTreeMap<(String, String, String), VecDeque<(SimTime, SimTime)>>;
 
-struct NodeHolds {
-    host: u16,
-    held: Held,
-}
-
 pub fn held_pulls(input: &OracleInput<'_>) -> Vec<Violation> {
     let trace = input.trace;
     let tick = input.tick_ms;
     let mut violations = Vec::new();
-    let mut node_of_host: BTreeMap<u16, u16> = BTreeMap::new();
-    let mut nodes: BTreeMap<u16, NodeHolds> = BTreeMap::new();
-    let overdue = |nodes: &mut BTreeMap<u16, NodeHolds>, now: SimTime, out: &mut Vec<Violation>| {
-        for holds in nodes.values_mut() {
-            for ((client, queue, view), list) in holds.held.iter_mut() {
+    let mut nodes: NodeStates<Held> = NodeStates::new();
+    let overdue = |nodes: &mut NodeStates<Held>, now: SimTime, out: &mut Vec<Violation>| {
+        for (host, held) in nodes.iter_mut() {
+            for ((client, queue, view), list) in held.iter_mut() {
                 while let Some(&(at, hold)) = list.front() {
                     if now <= at + hold + tick {
                         break;
@@ -48,7 +43,7 @@ pub fn held_pulls(input: &OracleInput<'_>) -> Vec<Violation> {
                         at_ms: at + hold + tick,
                         detail: format!(
                             "{} held {client}'s pull of {queue}/{view} from {at} ms past its hold of {hold} ms, still unanswered at {now} ms",
-                            trace.host_name(holds.host)
+                            trace.host_name(host)
                         ),
                     });
                 }
@@ -57,31 +52,10 @@ pub fn held_pulls(input: &OracleInput<'_>) -> Vec<Violation> {
     };
     for entry in &trace.entries {
         overdue(&mut nodes, entry.at, &mut violations);
-        if let TraceEvent::NodeStarted { node, .. } = &entry.event {
-            node_of_host.insert(entry.host, *node);
-            nodes.insert(
-                *node,
-                NodeHolds {
-                    host: entry.host,
-                    held: BTreeMap::new(),
-                },
-            );
-            continue;
-        }
-        let speaking = node_of_host
-            .get(&entry.host)
-            .copied()
-            .filter(|node| nodes.get(node).is_some_and(|n| n.host == entry.host));
-        let Some(node) = speaking else {
-            continue;
-        };
-        let Some(holds) = nodes.get_mut(&node) else {
-            continue;
-        };
         let key = |client: &str, queue: &str, view: &str| {
             (client.to_string(), queue.to_string(), view.to_string())
         };
-        match &entry.event {
+        nodes.follow(entry, Held::new, |_, held| match &entry.event {
             TraceEvent::PullHeld {
                 client,
                 queue,
@@ -89,9 +63,7 @@ pub fn held_pulls(input: &OracleInput<'_>) -> Vec<Violation> {
                 asked_ms,
             } => {
                 let hold = asked_ms.unwrap_or(input.pull_hold_timeout_ms);
-                holds
-                    .held
-                    .entry(key(client, queue, view))
+                held.entry(key(client, queue, view))
                     .or_default()
                     .push_back((entry.at, hold));
             }
@@ -106,7 +78,7 @@ pub fn held_pulls(input: &OracleInput<'_>) -> Vec<Violation> {
                 queue,
                 view,
             } => {
-                if let Some(list) = holds.held.get_mut(&key(client, queue, view)) {
+                if let Some(list) = held.get_mut(&key(client, queue, view)) {
                     list.pop_front();
                 }
             }
@@ -115,8 +87,7 @@ pub fn held_pulls(input: &OracleInput<'_>) -> Vec<Violation> {
                 queue,
                 view,
             } => {
-                let popped = holds
-                    .held
+                let popped = held
                     .get_mut(&key(client, queue, view))
                     .and_then(VecDeque::pop_front);
                 match popped {
@@ -140,11 +111,8 @@ pub fn held_pulls(input: &OracleInput<'_>) -> Vec<Violation> {
                     }),
                 }
             }
-            TraceEvent::ProcessKilled | TraceEvent::Demoted { .. } | TraceEvent::Fenced { .. } => {
-                nodes.remove(&node);
-            }
             _ => {}
-        }
+        });
     }
     overdue(&mut nodes, input.end_ms, &mut violations);
     violations

@@ -21,6 +21,7 @@
 //! Not checked here: [S-LIC-revoke] (a login refused anywhere revoked everywhere) is the proxy's
 //! rule and shows only as the cluster-wide count (`max_agents_logged_in`).
 
+use super::nodes::NodeStates;
 use super::{OracleInput, Violation};
 use ixsim_core::ids::AgentId;
 use ixsim_core::trace::TraceEvent;
@@ -39,7 +40,6 @@ pub struct SeatRules {
 
 /// One running node as the trace shows it.
 struct NodeSeats {
-    host: u16,
     /// The limit it acts on: `None` is unlimited.
     limit: Option<u32>,
     agents: BTreeSet<AgentId>,
@@ -53,8 +53,7 @@ pub fn licensing(input: &OracleInput<'_>, rules: &SeatRules) -> Vec<Violation> {
     let trace = input.trace;
     // License group -> every grant issued to it, the latest last.
     let mut grants: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-    let mut node_of_host: BTreeMap<u16, u16> = BTreeMap::new();
-    let mut nodes: BTreeMap<u16, NodeSeats> = BTreeMap::new();
+    let mut nodes: NodeStates<NodeSeats> = NodeStates::new();
     for entry in &trace.entries {
         let at_ms = entry.at;
         let mut fail = |oracle: &'static str, detail: String| {
@@ -64,11 +63,41 @@ pub fn licensing(input: &OracleInput<'_>, rules: &SeatRules) -> Vec<Violation> {
                 detail,
             })
         };
-        let node = node_of_host
-            .get(&entry.host)
-            .copied()
-            .filter(|node| nodes.get(node).is_some_and(|n| n.host == entry.host));
-        if let Some(seats) = node.and_then(|node| nodes.get_mut(&node)) {
+        // At the license server, which speaks for no node.
+        if let TraceEvent::SeatsGranted {
+            group,
+            requested,
+            granted,
+        } = &entry.event
+        {
+            if granted > requested {
+                fail(
+                    LIC_CHECKOUT,
+                    format!(
+                        "license group {group} was granted {granted} seats for {requested} asked"
+                    ),
+                );
+            }
+            grants.entry(group.clone()).or_default().push(*granted);
+            let total: u64 = grants
+                .values()
+                .filter_map(|list| list.last())
+                .map(|seats| u64::from(*seats))
+                .sum();
+            if let Some(pool) = rules.pool.filter(|pool| total > u64::from(*pool)) {
+                fail(
+                    LIC_CHECKOUT,
+                    format!("the license server has {total} seats checked out of a pool of {pool}"),
+                );
+            }
+            continue;
+        }
+        let start = || NodeSeats {
+            limit: rules.pool.map(|_| 0),
+            agents: BTreeSet::new(),
+            shrinking: None,
+        };
+        nodes.follow(entry, start, |node, seats| {
             let later = seats.shrinking.filter(|(_, since)| entry.at > *since);
             if let Some((limit, _)) = later {
                 seats.shrinking = None;
@@ -83,100 +112,48 @@ pub fn licensing(input: &OracleInput<'_>, rules: &SeatRules) -> Vec<Violation> {
                     );
                 }
             }
-        }
-        match &entry.event {
-            TraceEvent::SeatsGranted {
-                group,
-                requested,
-                granted,
-            } => {
-                if granted > requested {
-                    fail(
-                        LIC_CHECKOUT,
-                        format!("license group {group} was granted {granted} seats for {requested} asked"),
-                    );
+            match &entry.event {
+                TraceEvent::SeatLimit { seats: limit } => {
+                    let group = format!("pair{node}");
+                    let most = grants
+                        .get(&group)
+                        .and_then(|list| list.iter().max())
+                        .copied()
+                        .unwrap_or(0);
+                    if rules.pool.is_some() && *limit > most {
+                        fail(
+                            LIC_CHECKOUT,
+                            format!(
+                                "{} acts on {limit} seats, more than the license server ever granted to {group} (granted: {:?})",
+                                trace.host_name(entry.host),
+                                grants.get(&group).cloned().unwrap_or_default()
+                            ),
+                        );
+                    }
+                    seats.limit = Some(*limit);
+                    seats.shrinking = Some((*limit, entry.at));
                 }
-                grants.entry(group.clone()).or_default().push(*granted);
-                let total: u64 = grants
-                    .values()
-                    .filter_map(|list| list.last())
-                    .map(|seats| u64::from(*seats))
-                    .sum();
-                if let Some(pool) = rules.pool.filter(|pool| total > u64::from(*pool)) {
-                    fail(
-                        LIC_CHECKOUT,
-                        format!(
-                            "the license server has {total} seats checked out of a pool of {pool}"
-                        ),
-                    );
+                TraceEvent::AgentLoggedIn { agent } => {
+                    seats.agents.insert(*agent);
+                    if let Some(limit) = seats.limit.filter(|l| seats.agents.len() as u32 > *l) {
+                        fail(
+                            LIC_CHECKOUT,
+                            format!(
+                                "{} logged {agent} in as its agent number {} with {limit} seats",
+                                trace.host_name(entry.host),
+                                seats.agents.len()
+                            ),
+                        );
+                    }
                 }
-            }
-            TraceEvent::NodeStarted { node, .. } => {
-                node_of_host.insert(entry.host, *node);
-                let limit = rules.pool.map(|_| 0);
-                nodes.insert(
-                    *node,
-                    NodeSeats {
-                        host: entry.host,
-                        limit,
-                        agents: BTreeSet::new(),
-                        shrinking: None,
-                    },
-                );
-            }
-            TraceEvent::SeatLimit { seats } => {
-                let Some(state) = node.and_then(|node| nodes.get_mut(&node)) else {
-                    continue;
-                };
-                let group = format!("pair{}", node.unwrap_or(0));
-                let most = grants
-                    .get(&group)
-                    .and_then(|list| list.iter().max())
-                    .copied()
-                    .unwrap_or(0);
-                if rules.pool.is_some() && *seats > most {
-                    fail(
-                        LIC_CHECKOUT,
-                        format!(
-                            "{} acts on {seats} seats, more than the license server ever granted to {group} (granted: {:?})",
-                            trace.host_name(entry.host),
-                            grants.get(&group).cloned().unwrap_or_default()
-                        ),
-                    );
+                TraceEvent::AgentLoggedOut { agent } => {
+                    seats.agents.remove(agent);
                 }
-                state.limit = Some(*seats);
-                state.shrinking = Some((*seats, entry.at));
+                _ => {}
             }
-            TraceEvent::AgentLoggedIn { agent } => {
-                let Some(state) = node.and_then(|node| nodes.get_mut(&node)) else {
-                    continue;
-                };
-                state.agents.insert(*agent);
-                if let Some(limit) = state.limit.filter(|l| state.agents.len() as u32 > *l) {
-                    fail(
-                        LIC_CHECKOUT,
-                        format!(
-                            "{} logged {agent} in as its agent number {} with {limit} seats",
-                            trace.host_name(entry.host),
-                            state.agents.len()
-                        ),
-                    );
-                }
-            }
-            TraceEvent::AgentLoggedOut { agent } => {
-                if let Some(state) = node.and_then(|node| nodes.get_mut(&node)) {
-                    state.agents.remove(agent);
-                }
-            }
-            TraceEvent::ProcessKilled | TraceEvent::Demoted { .. } | TraceEvent::Fenced { .. } => {
-                if let Some(node) = node {
-                    nodes.remove(&node);
-                }
-            }
-            _ => {}
-        }
+        });
     }
-    for state in nodes.values() {
+    for (host, state) in nodes.iter_mut() {
         let over = state
             .shrinking
             .filter(|(limit, _)| state.agents.len() as u32 > *limit);
@@ -186,7 +163,7 @@ pub fn licensing(input: &OracleInput<'_>, rules: &SeatRules) -> Vec<Violation> {
                 at_ms: input.end_ms,
                 detail: format!(
                     "{} ended with {} agents logged in after its seats fell to {limit}",
-                    trace.host_name(state.host),
+                    trace.host_name(host),
                     state.agents.len()
                 ),
             });

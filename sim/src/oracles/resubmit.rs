@@ -11,6 +11,7 @@
 //! Ownership from before a restart (`loaded ... owner=urs`) waits for its owner's grace period
 //! like any other (the URS may come back under its name); only a URS seen leaving is judged.
 
+use super::nodes::NodeStates;
 use super::{OracleInput, Violation};
 use ixsim_core::ids::{IxnId, SimTime};
 use ixsim_core::trace::TraceEvent;
@@ -18,8 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub const URS_RR: &str = "S-URS-rr";
 
+#[derive(Default)]
 struct NodeRouting {
-    host: u16,
     /// Interaction -> the URS client that owns it here.
     owner: BTreeMap<IxnId, String>,
     /// URS clients that routed here.
@@ -37,95 +38,71 @@ impl NodeRouting {
             .map(|(ixn, _)| *ixn)
             .collect()
     }
-}
 
-pub fn urs_resubmit(input: &OracleInput<'_>) -> Vec<Violation> {
-    let trace = input.trace;
-    let mut violations = Vec::new();
-    let mut node_of_host: BTreeMap<u16, u16> = BTreeMap::new();
-    let mut nodes: BTreeMap<u16, NodeRouting> = BTreeMap::new();
-    let judge = |routing: &mut NodeRouting, now: Option<SimTime>, out: &mut Vec<Violation>| {
-        let due: Vec<(SimTime, String)> = routing
+    /// The URS that left before `now` (all of them at the end of the run, `None`) must own
+    /// nothing here any more.
+    fn judge(&mut self, host: &str, now: Option<SimTime>, out: &mut Vec<Violation>) {
+        let due: Vec<(SimTime, String)> = self
             .gone
             .iter()
             .filter(|(at, _)| now.is_none_or(|now| now > *at))
             .cloned()
             .collect();
-        routing
-            .gone
+        self.gone
             .retain(|(at, _)| now.is_some_and(|now| now <= *at));
         for (at, urs) in due {
-            let kept = routing.still_owned(&urs);
+            let kept = self.still_owned(&urs);
             if let Some(first) = kept.first() {
                 out.push(Violation {
                     oracle: URS_RR,
                     at_ms: at,
                     detail: format!(
-                        "{} kept {} interaction(s) of {urs} (first {first}) after {urs} left at {at} ms instead of resubmitting them at once",
-                        trace.host_name(routing.host),
+                        "{host} kept {} interaction(s) of {urs} (first {first}) after {urs} left at {at} ms instead of resubmitting them at once",
                         kept.len()
                     ),
                 });
                 for ixn in kept {
-                    routing.owner.remove(&ixn);
+                    self.owner.remove(&ixn);
                 }
             }
-        }
-    };
-    for entry in &trace.entries {
-        if let TraceEvent::NodeStarted { node, .. } = &entry.event {
-            node_of_host.insert(entry.host, *node);
-            nodes.insert(
-                *node,
-                NodeRouting {
-                    host: entry.host,
-                    owner: BTreeMap::new(),
-                    urs: BTreeSet::new(),
-                    gone: Vec::new(),
-                },
-            );
-            continue;
-        }
-        let speaking = node_of_host
-            .get(&entry.host)
-            .copied()
-            .filter(|node| nodes.get(node).is_some_and(|n| n.host == entry.host));
-        let Some(node) = speaking else {
-            continue;
-        };
-        let Some(routing) = nodes.get_mut(&node) else {
-            continue;
-        };
-        judge(routing, Some(entry.at), &mut violations);
-        match &entry.event {
-            TraceEvent::RouteRequested { ixn, urs, .. } => {
-                routing.urs.insert(urs.clone());
-                routing.owner.insert(*ixn, urs.clone());
-            }
-            TraceEvent::Accepted { ixn, .. }
-            | TraceEvent::Placed { ixn, .. }
-            | TraceEvent::Stopped { ixn }
-            | TraceEvent::Released { ixn, .. } => {
-                routing.owner.remove(ixn);
-            }
-            TraceEvent::Transferred { ixn, to, .. } => {
-                if routing.urs.contains(to) {
-                    routing.owner.insert(*ixn, to.clone());
-                } else {
-                    routing.owner.remove(ixn);
-                }
-            }
-            TraceEvent::ClientGone { client } if routing.urs.contains(client) => {
-                routing.gone.push((entry.at, client.clone()));
-            }
-            TraceEvent::ProcessKilled | TraceEvent::Demoted { .. } | TraceEvent::Fenced { .. } => {
-                nodes.remove(&node);
-            }
-            _ => {}
         }
     }
-    for routing in nodes.values_mut() {
-        judge(routing, None, &mut violations);
+}
+
+pub fn urs_resubmit(input: &OracleInput<'_>) -> Vec<Violation> {
+    let trace = input.trace;
+    let mut violations = Vec::new();
+    let mut nodes: NodeStates<NodeRouting> = NodeStates::new();
+    for entry in &trace.entries {
+        nodes.follow(entry, NodeRouting::default, |_, routing| {
+            routing.judge(trace.host_name(entry.host), Some(entry.at), &mut violations);
+            match &entry.event {
+                TraceEvent::RouteRequested { ixn, urs, .. } => {
+                    routing.urs.insert(urs.clone());
+                    routing.owner.insert(*ixn, urs.clone());
+                }
+                TraceEvent::Accepted { ixn, .. }
+                | TraceEvent::Placed { ixn, .. }
+                | TraceEvent::Stopped { ixn }
+                | TraceEvent::Released { ixn, .. } => {
+                    routing.owner.remove(ixn);
+                }
+                TraceEvent::Transferred { ixn, to, .. } => {
+                    if routing.urs.contains(to) {
+                        routing.owner.insert(*ixn, to.clone());
+                    } else {
+                        routing.owner.remove(ixn);
+                    }
+                }
+                TraceEvent::ClientGone { client } if routing.urs.contains(client) => {
+                    routing.gone.push((entry.at, client.clone()));
+                }
+                _ => {}
+            }
+        });
+    }
+    for (host, routing) in nodes.iter_mut() {
+        routing.judge(trace.host_name(host), None, &mut violations);
     }
     violations
 }
