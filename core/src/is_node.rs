@@ -107,8 +107,10 @@ pub struct IsConfig {
 }
 
 /// Bugs the harness can plant in the node to prove its oracles find them (mutation testing of
-/// the harness itself). Each names the oracle expected to catch it.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+/// the harness itself). Each names the oracle expected to catch it. A scenario names them in
+/// kebab case (`[is] planted_bug = "ack-before-write"`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum PlantedBug {
     /// Pulls also return interactions other clients own: caught by [S-INV-owner].
     PullIgnoresOwnership,

@@ -99,8 +99,10 @@ pub struct ProxyConfig {
     pub planted_bug: Option<ProxyBug>,
 }
 
-/// Bugs the harness can plant in the proxy to prove its checks find them.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+/// Bugs the harness can plant in the proxy to prove its checks find them (`[proxy] planted_bug`
+/// in a scenario, by their kebab-case names).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ProxyBug {
     /// A broadcast lookup that found the interaction nowhere, while some node did not answer,
     /// answers "not found" instead of 2003: the client takes an interaction that may well be on

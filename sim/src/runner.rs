@@ -114,7 +114,7 @@ fn is_config(scenario: &Scenario, node: u16) -> IsConfig {
         held_pulls_max: options.held_pulls_max,
         max_interactions_per_snapshot: options.max_interactions_per_snapshot,
         client_idle_timeout_ms: options.client_idle_timeout_ms,
-        planted_bug: options.planted_bug.map(Into::into),
+        planted_bug: options.planted_bug,
         queue_strategies: scenario
             .queues
             .iter()
@@ -351,7 +351,7 @@ fn build_proxies(
             request_timeout_ms: scenario.proxy.request_timeout_ms,
             client_idle_timeout_ms: scenario.is.client_idle_timeout_ms,
             tick_ms: scenario.client.tick_ms,
-            planted_bug: scenario.proxy.planted_bug.map(Into::into),
+            planted_bug: scenario.proxy.planted_bug,
         };
         let host_index = host_id(names, &name);
         let mut proxy_ctx = ctx(scenario, points, trace, host_index, scenario.is_hosts());

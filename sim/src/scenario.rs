@@ -10,9 +10,7 @@ use crate::swarm::SwarmOptions;
 use ixsim_core::buggify::Site;
 use ixsim_core::ha::HaBug;
 use ixsim_core::ids::TenantId;
-use ixsim_core::is_node::{
-    MediaConfig, PlantedBug, QueueConfig, TenantConfig, ViewCondition, ViewConfig,
-};
+use ixsim_core::is_node::{MediaConfig, QueueConfig, TenantConfig, ViewCondition, ViewConfig};
 use ixsim_core::kv::KvValue;
 use ixsim_core::marks::Mark;
 use ixsim_core::ors::server::OrsVersion;
@@ -346,22 +344,8 @@ impl Default for ProxyOptions {
     }
 }
 
-/// `[proxy] planted_bug`: the proxy bugs of [`ixsim_core::proxy::ProxyBug`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProxyPlantedBug {
-    UnreachableLookupNotFound,
-    ForgetsReconnect,
-}
-
-impl From<ProxyPlantedBug> for ixsim_core::proxy::ProxyBug {
-    fn from(name: ProxyPlantedBug) -> Self {
-        match name {
-            ProxyPlantedBug::UnreachableLookupNotFound => Self::UnreachableLookupNotFound,
-            ProxyPlantedBug::ForgetsReconnect => Self::ForgetsReconnect,
-        }
-    }
-}
+/// `[proxy] planted_bug`: the proxy's planted bugs, by their kebab-case names.
+pub use ixsim_core::proxy::ProxyBug as ProxyPlantedBug;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -541,43 +525,13 @@ pub struct IsOptions {
     pub max_interactions_per_snapshot: u32,
     /// Close client connections silent this long (ADDP); clients ping when idle.
     pub client_idle_timeout_ms: u64,
-    /// Plant a known bug in every node (harness self-test): `pull-ignores-ownership`,
-    /// `ack-before-write`, `view-ignores-priority`, `login-ignores-seats` or
-    /// `shrink-keeps-logins`.
+    /// Plant a known bug in every node (harness self-test): one of [`PlantedBugName`]'s names,
+    /// `ack-before-write` say (an unknown name is refused with the list).
     pub planted_bug: Option<PlantedBugName>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PlantedBugName {
-    PullIgnoresOwnership,
-    AckBeforeWrite,
-    ViewIgnoresPriority,
-    LoginIgnoresSeats,
-    ShrinkKeepsLogins,
-    DeliverIgnoresCapacity,
-    StopKeepsLoad,
-    HoldIgnoresAsked,
-    UrsGoneWaitsGrace,
-    SnapshotIgnoresLimit,
-}
-
-impl From<PlantedBugName> for PlantedBug {
-    fn from(name: PlantedBugName) -> Self {
-        match name {
-            PlantedBugName::PullIgnoresOwnership => PlantedBug::PullIgnoresOwnership,
-            PlantedBugName::AckBeforeWrite => PlantedBug::AckBeforeWrite,
-            PlantedBugName::ViewIgnoresPriority => PlantedBug::ViewIgnoresPriority,
-            PlantedBugName::LoginIgnoresSeats => PlantedBug::LoginIgnoresSeats,
-            PlantedBugName::ShrinkKeepsLogins => PlantedBug::ShrinkKeepsLogins,
-            PlantedBugName::DeliverIgnoresCapacity => PlantedBug::DeliverIgnoresCapacity,
-            PlantedBugName::StopKeepsLoad => PlantedBug::StopKeepsLoad,
-            PlantedBugName::HoldIgnoresAsked => PlantedBug::HoldIgnoresAsked,
-            PlantedBugName::UrsGoneWaitsGrace => PlantedBug::UrsGoneWaitsGrace,
-            PlantedBugName::SnapshotIgnoresLimit => PlantedBug::SnapshotIgnoresLimit,
-        }
-    }
-}
+/// `[is] planted_bug`: the node's planted bugs, by their kebab-case names.
+pub use ixsim_core::is_node::PlantedBug as PlantedBugName;
 
 impl Default for IsOptions {
     fn default() -> Self {
