@@ -5,9 +5,9 @@
 use ixsim::sim::faults::{Fault, FaultAction};
 use ixsim::sim::oracles::{
     AGENT_CAPACITY, DURABLE, HOLD, IS_SNAPSHOT, LIC_CHECKOUT, LIC_SHRINK, LOST, MACHINE, ORDER,
-    OWNER, PX_2002, URS_RR,
+    ORS_HA, OWNER, PX_2002, URS_RR,
 };
-use ixsim::sim::scenario::{PlantedBugName, ProxyPlantedBug};
+use ixsim::sim::scenario::{OrsBugName, PlantedBugName, ProxyPlantedBug};
 use ixsim::sim::Scenario;
 use std::collections::BTreeSet;
 
@@ -250,4 +250,23 @@ fn s_is_snapshot_catches_a_snapshot_past_the_node_limit() {
         |_| {},
     );
     assert_eq!(caught, vec![0, 1, 2, 3, 4]);
+}
+
+/// [S-ORS-ha] recovery completeness: a promoted ORS backup that skips the first session of the
+/// state it read (an off-by-one) is caught on `rolling-upgrade` (100 of 100 seeds, first 0) and
+/// `ors-failover` (75 of 100, first 0; those without a switchover after a flush recover nothing).
+#[test]
+fn s_ors_ha_catches_a_recovery_that_drops_a_session() {
+    let mut scenario = Scenario::load("rolling-upgrade").expect("built-in scenario");
+    scenario.ors.as_mut().expect("ORS scenario").planted_bug =
+        Some(OrsBugName::RecoveryDropsFirstSession);
+    scenario.validate().expect("planted scenario is valid");
+    for seed in 0..3 {
+        let outcome = ixsim::sim::run(&scenario, seed).expect("run completes");
+        assert!(
+            outcome.violations.iter().any(|v| v.oracle == ORS_HA),
+            "seed {seed}: {:?}",
+            outcome.violations.first()
+        );
+    }
 }

@@ -344,6 +344,19 @@ pub enum TraceEvent {
     OrsPersistenceLost {
         sessions: u32,
     },
+    /// An ORS primary flushed its sync buffer (traced by the shell from the write it issued):
+    /// the sessions the write holds [S-ORS-ha].
+    OrsFlushed {
+        sessions: Vec<u64>,
+    },
+    /// A promoted ORS read its pair's store (traced by the shell from what the store returned):
+    /// the sessions and the interactions with an association (held or detached) that it must
+    /// recover [S-ORS-ha].
+    OrsLoaded {
+        sessions: Vec<u64>,
+        #[serde(serialize_with = "hex::ixns")]
+        linked: Vec<IxnId>,
+    },
     /// An ORS pair member became primary (promoted) or backup (demoted, fenced) [S-ORS-ha].
     OrsRole {
         primary: bool,
@@ -384,6 +397,17 @@ fn ids(f: &mut fmt::Formatter<'_>, ixns: &[IxnId]) -> fmt::Result {
             f.write_str(" ")?;
         }
         write!(f, "{ixn}")?;
+    }
+    f.write_str("]")
+}
+
+fn numbers(f: &mut fmt::Formatter<'_>, numbers: &[u64]) -> fmt::Result {
+    f.write_str("[")?;
+    for (index, number) in numbers.iter().enumerate() {
+        if index > 0 {
+            f.write_str(" ")?;
+        }
+        write!(f, "{number}")?;
     }
     f.write_str("]")
 }
@@ -543,6 +567,16 @@ impl fmt::Display for TraceEvent {
             }
             E::OrsPersistenceLost { sessions } => {
                 write!(f, "ors-persistence-lost sessions={sessions}")
+            }
+            E::OrsFlushed { sessions } => {
+                f.write_str("ors-flushed sessions=")?;
+                numbers(f, sessions)
+            }
+            E::OrsLoaded { sessions, linked } => {
+                f.write_str("ors-loaded sessions=")?;
+                numbers(f, sessions)?;
+                f.write_str(" linked=")?;
+                ids(f, linked)
             }
             E::OrsRole { primary } => {
                 f.write_str(if *primary { "ors-primary" } else { "ors-backup" })

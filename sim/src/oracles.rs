@@ -24,6 +24,8 @@
 //! - [S-URS-rr]'s resubmission at once: `resubmit.rs`.
 //! - [S-PX-2002], [S-PX-2003] refusals in whole-cluster runs: `refusals.rs`.
 //! - [S-IS-snapshot], [S-PX-merge] on a reporting client's snapshots: `snapshot.rs`.
+//! - [S-ORS-ha]'s recovery completeness (a flush holds the sessions running; a promoted
+//!   backup recovers every session and association it read): `recovery.rs`.
 //! - [S-INV-machine]: the shells call `Machine::check_invariants` after every input (the IS
 //!   node has invariants; the other machines keep the default, none yet): here.
 //!
@@ -36,8 +38,7 @@
 //! (`tests/ors.rs`), [S-ORS-ha], [S-OPS-rolling] (`tests/ors_failover.rs`).
 //!
 //! Not checked by anything yet: what finds return ([S-PX-merge] for
-//! RequestFindInteractions), [S-PX-agent], [S-PX-cache], [S-PX-pull]'s round-robin, and
-//! [S-ORS-ha]'s recovery completeness (every recovered session gets its association back).
+//! RequestFindInteractions), [S-PX-agent], [S-PX-cache], and [S-PX-pull]'s round-robin.
 //!
 //! Not modelled yet, so not checkable: [S-VOICE-*] and [S-SITE-*] (issue 19), [S-SCXML-load]
 //! (issue 20), [S-ESP-*], [S-DB-dap], [S-OPS-dap] (issue 22).
@@ -46,6 +47,7 @@ mod capacity;
 mod hold;
 mod licensing;
 mod nodes;
+mod recovery;
 mod refusals;
 mod resubmit;
 mod snapshot;
@@ -53,6 +55,7 @@ mod snapshot;
 pub use capacity::{agent_capacity, AGENT_CAPACITY};
 pub use hold::{held_pulls, HOLD};
 pub use licensing::{licensing, SeatRules, LIC_CHECKOUT, LIC_SHRINK};
+pub use recovery::{ors_recovery, ORS_HA};
 pub use refusals::{proxy_refusals, ProxyRules, PX_2002, PX_2003};
 pub use resubmit::{urs_resubmit, URS_RR};
 pub use snapshot::{snapshots, SnapshotRules, IS_SNAPSHOT, PX_MERGE};
@@ -141,6 +144,7 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations.extend(urs_resubmit(input));
     violations.extend(proxy_refusals(input, &input.proxies));
     violations.extend(snapshots(input, &input.snapshots));
+    violations.extend(ors_recovery(input));
     violations
 }
 

@@ -26,7 +26,7 @@ use ixsim_core::ha::{PairConfig, PairMember, Supervisor, SupervisorConfig};
 use ixsim_core::ids::{AgentId, SimTime, TenantId};
 use ixsim_core::is_node::{IsConfig, IsNode};
 use ixsim_core::license::{LicenseConfig, LicenseServer};
-use ixsim_core::ors::server::{OrsBug, OrsConfig, OrsHa, OrsQueue, OrsServer, OrsVersion};
+use ixsim_core::ors::server::{OrsConfig, OrsHa, OrsQueue, OrsServer, OrsVersion};
 use ixsim_core::proxy::{Proxy, ProxyConfig, ProxyNode};
 use ixsim_core::trace::TraceEvent;
 use ixsim_core::urs::{LoadedStrategy, TargetList, UrsConfig, UrsServer};
@@ -543,18 +543,7 @@ fn build_hosts(
                     om_max_in_memory: ors.om_max_in_memory,
                     om_delete_from_memory: ors.om_delete_from_memory,
                     tick_ms: client.tick_ms,
-                    planted_bug: ors.planted_bug.map(|bug| match bug {
-                        crate::scenario::OrsBugName::DetachBeforeConfirm => {
-                            OrsBug::DetachBeforeConfirm
-                        }
-                        crate::scenario::OrsBugName::NoForwarding => OrsBug::NoForwarding,
-                        crate::scenario::OrsBugName::RouteWithoutDetach => {
-                            OrsBug::RouteWithoutDetach
-                        }
-                        crate::scenario::OrsBugName::EvictionLosesInteraction => {
-                            OrsBug::EvictionLosesInteraction
-                        }
-                    }),
+                    planted_bug: ors.planted_bug,
                 };
                 let mut servers = servers_of(&name);
                 // Server 1: the URS hosts, starting with a different one per instance so that

@@ -415,7 +415,8 @@ pub struct OrsOptions {
     /// Queue/view combinations associated with ORS, each with the strategy its new sessions run.
     pub queues: Vec<OrsQueueOptions>,
     /// Plant a known bug in every ORS (harness self-test): `detach-before-confirm`,
-    /// `route-without-detach`, `no-forwarding` or `eviction-loses-interaction`.
+    /// `route-without-detach`, `no-forwarding`, `eviction-loses-interaction` or
+    /// `recovery-drops-first-session`.
     #[serde(default)]
     pub planted_bug: Option<OrsBugName>,
 }
@@ -455,14 +456,7 @@ pub struct TargetOptions {
     pub agents: Vec<u32>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OrsBugName {
-    DetachBeforeConfirm,
-    RouteWithoutDetach,
-    NoForwarding,
-    EvictionLosesInteraction,
-}
+pub use ixsim_core::ors::server::OrsBug as OrsBugName;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

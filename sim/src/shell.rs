@@ -23,6 +23,7 @@ use ixsim_core::buggify::{Buggify, Site, SLOW_SEND_MS, SLOW_WRITE_MS};
 use ixsim_core::db::{Commit, DbOp, DbSession, Durable};
 use ixsim_core::ids::SimTime;
 use ixsim_core::machine::{Command, Control, Input, Machine, Output, Peer, TimerId, WriteId};
+use ixsim_core::ors::server::OrsSnapshot;
 use ixsim_core::protocol::Message;
 use ixsim_core::trace::TraceEvent;
 use std::cell::RefCell;
@@ -117,6 +118,19 @@ impl RunBudget {
 
     fn record(&self, problem: &str) {
         keep_first(&self.exceeded, problem);
+    }
+}
+
+/// What a promoted ORS must recover from `snapshot` [S-ORS-ha]: its sessions, and every
+/// interaction with an association, held or detached (read here, outside the machine, so that
+/// the oracle does not take the machine's word for it).
+fn ors_loaded(snapshot: &OrsSnapshot) -> TraceEvent {
+    let mut linked: Vec<_> = snapshot.assoc.links().into_iter().map(|l| l.0).collect();
+    linked.extend(snapshot.assoc.detached().into_iter().map(|d| d.0));
+    linked.sort_unstable();
+    TraceEvent::OrsLoaded {
+        sessions: snapshot.sessions.iter().map(|saved| saved.id).collect(),
+        linked,
     }
 }
 
@@ -430,6 +444,10 @@ impl<M: Machine> Driver<M> {
                 }
             }
             Output::Persist(write, op) => {
+                if let DbOp::OrsSync(snapshot) = &op {
+                    let sessions = snapshot.sessions.iter().map(|saved| saved.id).collect();
+                    self.trace(now, TraceEvent::OrsFlushed { sessions });
+                }
                 let mut due = now + self.ctx.db_write_ms;
                 if self.buggify.fire(Site::DbWriteSlow, now) {
                     self.trace(
@@ -521,7 +539,10 @@ impl<M: Machine> Driver<M> {
                     continue;
                 }
                 Commit::Loaded(db) => Control::Loaded(write, db),
-                Commit::OrsLoaded(snapshot) => Control::OrsLoaded(write, snapshot),
+                Commit::OrsLoaded(snapshot) => {
+                    self.trace(now, ors_loaded(&snapshot));
+                    Control::OrsLoaded(write, snapshot)
+                }
                 Commit::Fenced => Control::Fenced(write),
             };
             if let Some(persisted) = last.take() {

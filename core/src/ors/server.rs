@@ -188,8 +188,10 @@ fn delivery_error(submit: bool) -> &'static str {
     }
 }
 
-/// Bugs the harness can plant in ORS to prove its oracles find them.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+/// Bugs the harness can plant in ORS to prove its oracles find them. A scenario names them in
+/// kebab case (`[ors] planted_bug = "no-forwarding"`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum OrsBug {
     /// `<detach>` succeeds before the association's user data is confirmed, so the session
     /// routes too early: caught by [S-ORS-detach].
@@ -204,6 +206,10 @@ pub enum OrsBug {
     /// its own session instead of handing it over: two sessions control one interaction,
     /// caught by [S-ORS-pull].
     NoForwarding,
+    /// A promoted backup skips the first session of the state it read (an off-by-one in the
+    /// recovery loop): its interaction stays associated with a session nobody runs, caught by
+    /// [S-ORS-ha]'s recovery completeness.
+    RecoveryDropsFirstSession,
 }
 
 const SERVER: Peer = Peer::Server(0);
@@ -567,7 +573,8 @@ impl OrsServer {
         self.recovering = snapshot.owned.into_keys().collect();
         self.recover_deadline =
             Some(now + 2 * self.cfg.request_timeout_ms + self.cfg.pull_hold_timeout_ms);
-        for saved in snapshot.sessions {
+        let skip = usize::from(self.cfg.planted_bug == Some(OrsBug::RecoveryDropsFirstSession));
+        for saved in snapshot.sessions.into_iter().skip(skip) {
             if saved.strategy >= self.cfg.strategies.len() {
                 continue;
             }
@@ -774,7 +781,8 @@ impl OrsServer {
                         | Some(
                             OrsBug::NoForwarding
                             | OrsBug::EvictionLosesInteraction
-                            | OrsBug::RouteWithoutDetach,
+                            | OrsBug::RouteWithoutDetach
+                            | OrsBug::RecoveryDropsFirstSession,
                         ) => self.assoc.detach(ixn, session),
                     };
                     let event = match result {
