@@ -80,10 +80,15 @@ fn caught_by(
     let mut scenario = Scenario::load(scenario).expect("built-in scenario");
     scenario.is.planted_bug = Some(bug);
     change(&mut scenario);
+    failing_seeds(&scenario, oracle, seeds)
+}
+
+/// Seeds of `seeds` whose run of `scenario` (a planted one, validated here) `oracle` fails.
+fn failing_seeds(scenario: &Scenario, oracle: &str, seeds: std::ops::Range<u64>) -> Vec<u64> {
     scenario.validate().expect("planted scenario is valid");
     seeds
         .filter(|seed| {
-            let outcome = ixsim::sim::run(&scenario, *seed).expect("run completes");
+            let outcome = ixsim::sim::run(scenario, *seed).expect("run completes");
             outcome.violations.iter().any(|v| v.oracle == oracle)
         })
         .collect()
@@ -227,15 +232,7 @@ fn time_bounds_pass_the_correct_node() {
 fn s_px_2002_catches_a_proxy_that_forgets_a_reconnect() {
     let mut scenario = Scenario::load("licensing-changes").expect("built-in scenario");
     scenario.proxy.planted_bug = Some(ProxyPlantedBug::ForgetsReconnect);
-    scenario.validate().expect("planted scenario is valid");
-    for seed in 0..3 {
-        let outcome = ixsim::sim::run(&scenario, seed).expect("run completes");
-        assert!(
-            outcome.violations.iter().any(|v| v.oracle == PX_2002),
-            "seed {seed}: {:?}",
-            outcome.violations.first()
-        );
-    }
+    assert_eq!(failing_seeds(&scenario, PX_2002, 0..3), vec![0, 1, 2]);
 }
 
 /// [S-IS-snapshot] / [S-PX-merge]: a node that ignores `max-interactions-per-snapshot` puts more
@@ -260,13 +257,5 @@ fn s_ors_ha_catches_a_recovery_that_drops_a_session() {
     let mut scenario = Scenario::load("rolling-upgrade").expect("built-in scenario");
     scenario.ors.as_mut().expect("ORS scenario").planted_bug =
         Some(OrsBugName::RecoveryDropsFirstSession);
-    scenario.validate().expect("planted scenario is valid");
-    for seed in 0..3 {
-        let outcome = ixsim::sim::run(&scenario, seed).expect("run completes");
-        assert!(
-            outcome.violations.iter().any(|v| v.oracle == ORS_HA),
-            "seed {seed}: {:?}",
-            outcome.violations.first()
-        );
-    }
+    assert_eq!(failing_seeds(&scenario, ORS_HA, 0..3), vec![0, 1, 2]);
 }

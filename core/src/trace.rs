@@ -390,24 +390,14 @@ impl TraceEvent {
     }
 }
 
-fn ids(f: &mut fmt::Formatter<'_>, ixns: &[IxnId]) -> fmt::Result {
+/// `[a b c]`: interaction ids, session numbers.
+fn ids<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
     f.write_str("[")?;
-    for (index, ixn) in ixns.iter().enumerate() {
+    for (index, item) in items.iter().enumerate() {
         if index > 0 {
             f.write_str(" ")?;
         }
-        write!(f, "{ixn}")?;
-    }
-    f.write_str("]")
-}
-
-fn numbers(f: &mut fmt::Formatter<'_>, numbers: &[u64]) -> fmt::Result {
-    f.write_str("[")?;
-    for (index, number) in numbers.iter().enumerate() {
-        if index > 0 {
-            f.write_str(" ")?;
-        }
-        write!(f, "{number}")?;
+        write!(f, "{item}")?;
     }
     f.write_str("]")
 }
@@ -570,11 +560,11 @@ impl fmt::Display for TraceEvent {
             }
             E::OrsFlushed { sessions } => {
                 f.write_str("ors-flushed sessions=")?;
-                numbers(f, sessions)
+                ids(f, sessions)
             }
             E::OrsLoaded { sessions, linked } => {
                 f.write_str("ors-loaded sessions=")?;
-                numbers(f, sessions)?;
+                ids(f, sessions)?;
                 f.write_str(" linked=")?;
                 ids(f, linked)
             }

@@ -687,8 +687,9 @@ pub fn agent_owner(input: &OracleInput<'_>) -> Vec<Violation> {
 
 type Key = (Reverse<i32>, u64, IxnId);
 
-fn id_list(ixns: &[IxnId]) -> String {
-    let ids: Vec<String> = ixns.iter().map(ToString::to_string).collect();
+/// `[a b c]`, as the trace lists interactions and sessions.
+fn id_list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
+    let ids: Vec<String> = items.into_iter().map(|item| item.to_string()).collect();
     format!("[{}]", ids.join(" "))
 }
 

@@ -18,7 +18,7 @@
 //! what becomes of the recovered sessions' interactions afterwards is [S-INV-lost] and
 //! [S-INV-live]'s, and of those without persistence too (they go back to the queues).
 
-use super::{OracleInput, Violation};
+use super::{id_list, OracleInput, Violation};
 use ixsim_core::ids::IxnId;
 use ixsim_core::trace::TraceEvent;
 use std::collections::{BTreeMap, BTreeSet};
@@ -79,14 +79,15 @@ pub fn ors_recovery(input: &OracleInput<'_>) -> Vec<Violation> {
             }
             TraceEvent::OrsFlushed { sessions } => {
                 let flushed: BTreeSet<u64> = sessions.iter().copied().collect();
-                let running = live.get(&host).cloned().unwrap_or_default();
-                if flushed != running {
+                let none = BTreeSet::new();
+                let running = live.get(&host).unwrap_or(&none);
+                if flushed != *running {
                     fail(format!(
                         "flushed sessions {} while running {}: missing {}, not running {}",
-                        list(&flushed),
-                        list(&running),
-                        list(&running.difference(&flushed).copied().collect()),
-                        list(&flushed.difference(&running).copied().collect()),
+                        id_list(&flushed),
+                        id_list(running),
+                        id_list(running.difference(&flushed)),
+                        id_list(flushed.difference(running)),
                     ));
                 }
             }
@@ -117,25 +118,16 @@ pub fn ors_recovery(input: &OracleInput<'_>) -> Vec<Violation> {
                 if recovery.recovered != sessions {
                     fail(format!(
                         "promoted with sessions {} of the {} it read: missing {}",
-                        list(&recovery.recovered),
-                        list(&sessions),
-                        list(&sessions.difference(&recovery.recovered).copied().collect()),
+                        id_list(&recovery.recovered),
+                        id_list(&sessions),
+                        id_list(sessions.difference(&recovery.recovered)),
                     ));
                 }
                 if recovery.relinked != linked {
-                    let missing: Vec<String> = linked
-                        .difference(&recovery.relinked)
-                        .map(|ixn| ixn.to_string())
-                        .collect();
-                    let extra: Vec<String> = recovery
-                        .relinked
-                        .difference(&linked)
-                        .map(|ixn| ixn.to_string())
-                        .collect();
                     fail(format!(
-                        "promoted without the associations of [{}] it read, with [{}] it did not",
-                        missing.join(" "),
-                        extra.join(" ")
+                        "promoted without the associations of {} it read, with {} it did not",
+                        id_list(linked.difference(&recovery.relinked)),
+                        id_list(recovery.relinked.difference(&linked)),
                     ));
                 }
             }
@@ -143,9 +135,4 @@ pub fn ors_recovery(input: &OracleInput<'_>) -> Vec<Violation> {
         }
     }
     violations
-}
-
-fn list(sessions: &BTreeSet<u64>) -> String {
-    let items: Vec<String> = sessions.iter().map(u64::to_string).collect();
-    format!("[{}]", items.join(" "))
 }
