@@ -345,17 +345,29 @@ pub enum TraceEvent {
         sessions: u32,
     },
     /// An ORS primary flushed its sync buffer (traced by the shell from the write it issued):
-    /// the sessions the write holds [S-ORS-ha].
+    /// the sessions the write holds and the interactions with an association in it [S-ORS-ha].
     OrsFlushed {
-        sessions: Vec<u64>,
-    },
-    /// A promoted ORS read its pair's store (traced by the shell from what the store returned):
-    /// the sessions and the interactions with an association (held or detached) that it must
-    /// recover [S-ORS-ha].
-    OrsLoaded {
         sessions: Vec<u64>,
         #[serde(serialize_with = "hex::ixns")]
         linked: Vec<IxnId>,
+    },
+    /// The pair's store answered this host's oldest outstanding flush (traced by the shell at
+    /// commit time): stored, or refused because a newer promotion holds the store [S-ORS-ha].
+    OrsStored {
+        fenced: bool,
+    },
+    /// A promoted ORS read its pair's store under promotion `epoch` (traced by the shell from
+    /// what the store returned): the sessions and the interactions with an association (held
+    /// or detached) that it must recover [S-ORS-ha].
+    OrsLoaded {
+        epoch: u64,
+        sessions: Vec<u64>,
+        #[serde(serialize_with = "hex::ixns")]
+        linked: Vec<IxnId>,
+    },
+    /// The pair's store refused a promotion's read: it holds `epoch` or a newer one [S-ORS-ha].
+    OrsLoadFenced {
+        epoch: u64,
     },
     /// An ORS pair member became primary (promoted) or backup (demoted, fenced) [S-ORS-ha].
     OrsRole {
@@ -558,16 +570,26 @@ impl fmt::Display for TraceEvent {
             E::OrsPersistenceLost { sessions } => {
                 write!(f, "ors-persistence-lost sessions={sessions}")
             }
-            E::OrsFlushed { sessions } => {
+            E::OrsFlushed { sessions, linked } => {
                 f.write_str("ors-flushed sessions=")?;
-                ids(f, sessions)
-            }
-            E::OrsLoaded { sessions, linked } => {
-                f.write_str("ors-loaded sessions=")?;
                 ids(f, sessions)?;
                 f.write_str(" linked=")?;
                 ids(f, linked)
             }
+            E::OrsStored { fenced } => {
+                f.write_str(if *fenced { "ors-store-fenced" } else { "ors-stored" })
+            }
+            E::OrsLoaded {
+                epoch,
+                sessions,
+                linked,
+            } => {
+                write!(f, "ors-loaded epoch={epoch} sessions=")?;
+                ids(f, sessions)?;
+                f.write_str(" linked=")?;
+                ids(f, linked)
+            }
+            E::OrsLoadFenced { epoch } => write!(f, "ors-load-fenced epoch={epoch}"),
             E::OrsRole { primary } => {
                 f.write_str(if *primary { "ors-primary" } else { "ors-backup" })
             }

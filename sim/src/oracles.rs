@@ -115,6 +115,8 @@ pub struct OracleInput<'a> {
 pub struct OrsPullRules {
     /// ORS host name -> `mcr-pull-by-this-node`.
     pub hosts: BTreeMap<String, bool>,
+    /// ORS host name -> its pair, whose members share one persistence store [S-ORS-ha].
+    pub pairs: BTreeMap<String, usize>,
     /// Associated queue/view combinations.
     pub queues: BTreeSet<(String, String)>,
     pub pull_limit: u32,

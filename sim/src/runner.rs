@@ -855,6 +855,12 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
                     members.into_iter().map(move |host| (host, pulls))
                 })
                 .collect(),
+            pairs: scenario
+                .ors_pairs()
+                .into_iter()
+                .enumerate()
+                .flat_map(|(index, members)| members.into_iter().map(move |host| (host, index)))
+                .collect(),
             queues: ors
                 .queues
                 .iter()

@@ -21,7 +21,7 @@ use crate::trace::Trace;
 use futures::{SinkExt, StreamExt};
 use ixsim_core::buggify::{Buggify, Site, SLOW_SEND_MS, SLOW_WRITE_MS};
 use ixsim_core::db::{Commit, DbOp, DbSession, Durable};
-use ixsim_core::ids::SimTime;
+use ixsim_core::ids::{IxnId, SimTime};
 use ixsim_core::machine::{Command, Control, Input, Machine, Output, Peer, TimerId, WriteId};
 use ixsim_core::ors::server::OrsSnapshot;
 use ixsim_core::protocol::Message;
@@ -121,17 +121,15 @@ impl RunBudget {
     }
 }
 
-/// What a promoted ORS must recover from `snapshot` [S-ORS-ha]: its sessions, and every
-/// interaction with an association, held or detached (read here, outside the machine, so that
-/// the oracle does not take the machine's word for it).
-fn ors_loaded(snapshot: &OrsSnapshot) -> TraceEvent {
+/// What an ORS snapshot holds [S-ORS-ha]: its sessions, and every interaction with an
+/// association, held or detached (read here, outside the machine, so that the oracle does not
+/// take the machine's word for it). A flush writes it; a promoted backup must recover it.
+fn ors_contents(snapshot: &OrsSnapshot) -> (Vec<u64>, Vec<IxnId>) {
     let mut linked: Vec<_> = snapshot.assoc.links().into_iter().map(|l| l.0).collect();
     linked.extend(snapshot.assoc.detached().into_iter().map(|d| d.0));
     linked.sort_unstable();
-    TraceEvent::OrsLoaded {
-        sessions: snapshot.sessions.iter().map(|saved| saved.id).collect(),
-        linked,
-    }
+    let sessions = snapshot.sessions.iter().map(|saved| saved.id).collect();
+    (sessions, linked)
 }
 
 /// Stores `problem` in `slot` unless an earlier one is there: the first cause is the one told.
@@ -445,8 +443,8 @@ impl<M: Machine> Driver<M> {
             }
             Output::Persist(write, op) => {
                 if let DbOp::OrsSync(snapshot) = &op {
-                    let sessions = snapshot.sessions.iter().map(|saved| saved.id).collect();
-                    self.trace(now, TraceEvent::OrsFlushed { sessions });
+                    let (sessions, linked) = ors_contents(snapshot);
+                    self.trace(now, TraceEvent::OrsFlushed { sessions, linked });
                 }
                 let mut due = now + self.ctx.db_write_ms;
                 if self.buggify.fire(Site::DbWriteSlow, now) {
@@ -533,16 +531,37 @@ impl<M: Machine> Driver<M> {
                 Some(store) => store.borrow_mut().commit(&mut self.session, &op),
                 None => Commit::Done,
             };
+            // What the ORS store answered, for [S-ORS-ha]'s model of it.
+            match (&op, &commit) {
+                (DbOp::OrsSync(_), _) => {
+                    let fenced = matches!(commit, Commit::Fenced);
+                    self.trace(now, TraceEvent::OrsStored { fenced });
+                }
+                (DbOp::OrsLoad { epoch }, Commit::OrsLoaded(snapshot)) => {
+                    let (sessions, linked) = ors_contents(snapshot);
+                    let epoch = *epoch;
+                    self.trace(
+                        now,
+                        TraceEvent::OrsLoaded {
+                            epoch,
+                            sessions,
+                            linked,
+                        },
+                    );
+                }
+                (DbOp::OrsLoad { epoch }, _) => {
+                    let epoch = *epoch;
+                    self.trace(now, TraceEvent::OrsLoadFenced { epoch });
+                }
+                _ => {}
+            }
             let control = match commit {
                 Commit::Done => {
                     last = Some(write);
                     continue;
                 }
                 Commit::Loaded(db) => Control::Loaded(write, db),
-                Commit::OrsLoaded(snapshot) => {
-                    self.trace(now, ors_loaded(&snapshot));
-                    Control::OrsLoaded(write, snapshot)
-                }
+                Commit::OrsLoaded(snapshot) => Control::OrsLoaded(write, snapshot),
                 Commit::Fenced => Control::Fenced(write),
             };
             if let Some(persisted) = last.take() {

@@ -1,7 +1,8 @@
-//! ORS recovery completeness [S-ORS-ha]: "with persistence, sessions recover". Two checks on
+//! ORS recovery completeness [S-ORS-ha]: "with persistence, sessions recover". Three checks on
 //! every run, from facts the shells read outside the machines (`ors-flushed` from the write an
-//! ORS issued, `ors-loaded` from what its pair's store returned) against the sessions the trace
-//! shows alive:
+//! ORS issued, `ors-stored` / `ors-store-fenced` and `ors-loaded` / `ors-load-fenced` from what
+//! its pair's store answered) against the sessions the trace shows alive and against the
+//! oracle's own model of the store:
 //!
 //! - **Flush**: a primary's flush holds exactly the sessions it runs at that moment
 //!   (`session-started` and `session-recovered` begin one on a host; `session-ended`,
@@ -14,6 +15,14 @@
 //!   documented loss of a store written by a release this one cannot read
 //!   (`ors-persistence-lost`, [S-OPS-rolling]): then it recovers nothing.
 //!
+//! - **Store**: the oracle keeps its own model of each pair's store, the lock of the IS
+//!   database [S-HA-fence] applied to ORS persistence: a promotion's read takes the store
+//!   when its epoch is newer than the store's (else it is refused), a flush is stored when its
+//!   host holds the store's epoch (else it is refused: a deposed primary writes nothing), a
+//!   host's flushes are answered in the order it issued them, and a read returns what the
+//!   last stored flush wrote (sessions and associations). A crashed host's unanswered flushes
+//!   never happened, and its restart holds no epoch until it reads again.
+//!
 //! Changes after the last flush are lost by design (the sync buffer's age and size bound them);
 //! what becomes of the recovered sessions' interactions afterwards is [S-INV-lost] and
 //! [S-INV-live]'s, and of those without persistence too (they go back to the queues).
@@ -21,7 +30,7 @@
 use super::{id_list, OracleInput, Violation};
 use ixsim_core::ids::IxnId;
 use ixsim_core::trace::TraceEvent;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub const ORS_HA: &str = "S-ORS-ha";
 
@@ -35,10 +44,26 @@ struct Recovery {
     lost: bool,
 }
 
+/// What a flush wrote, or a read returned: sessions, and interactions with an association.
+type Contents = (Vec<u64>, Vec<IxnId>);
+
+/// The oracle's model of one pair's store: the newest promotion that read it, and what the
+/// last stored flush wrote.
+#[derive(Default)]
+struct Store {
+    epoch: u64,
+    contents: Contents,
+}
+
 pub fn ors_recovery(input: &OracleInput<'_>) -> Vec<Violation> {
     let trace = input.trace;
     let mut live: BTreeMap<u16, BTreeSet<u64>> = BTreeMap::new();
     let mut recovering: BTreeMap<u16, Recovery> = BTreeMap::new();
+    let pairs = input.ors.as_ref().map(|ors| &ors.pairs);
+    let mut stores: BTreeMap<usize, Store> = BTreeMap::new();
+    // Per host: the epoch its last read took, and its flushes not yet answered.
+    let mut held: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut unanswered: BTreeMap<u16, VecDeque<Contents>> = BTreeMap::new();
     let mut violations = Vec::new();
     for entry in &trace.entries {
         let host = entry.host;
@@ -53,6 +78,8 @@ pub fn ors_recovery(input: &OracleInput<'_>) -> Vec<Violation> {
             TraceEvent::ProcessKilled => {
                 live.remove(&host);
                 recovering.remove(&host);
+                held.remove(&host);
+                unanswered.remove(&host);
             }
             TraceEvent::OrsSession { session, ixn, what } => {
                 let sessions = live.entry(host).or_default();
@@ -77,7 +104,11 @@ pub fn ors_recovery(input: &OracleInput<'_>) -> Vec<Violation> {
                     _ => {}
                 }
             }
-            TraceEvent::OrsFlushed { sessions } => {
+            TraceEvent::OrsFlushed { sessions, linked } => {
+                unanswered
+                    .entry(host)
+                    .or_default()
+                    .push_back((sessions.clone(), linked.clone()));
                 let flushed: BTreeSet<u64> = sessions.iter().copied().collect();
                 let none = BTreeSet::new();
                 let running = live.get(&host).unwrap_or(&none);
@@ -91,7 +122,66 @@ pub fn ors_recovery(input: &OracleInput<'_>) -> Vec<Violation> {
                     ));
                 }
             }
-            TraceEvent::OrsLoaded { sessions, linked } => {
+            TraceEvent::OrsStored { fenced } => {
+                let Some(flush) = unanswered.get_mut(&host).and_then(VecDeque::pop_front) else {
+                    fail("the store answered a flush this process never issued".into());
+                    continue;
+                };
+                let Some(pair) = pairs.and_then(|p| p.get(trace.host_name(host))) else {
+                    continue;
+                };
+                let store = stores.entry(*pair).or_default();
+                let holds = held.get(&host).copied().unwrap_or(0);
+                let deposed = holds < store.epoch;
+                if *fenced != deposed {
+                    fail(format!(
+                        "the store {} a flush from a process holding epoch {holds} while the store holds {}",
+                        if *fenced { "refused" } else { "took" },
+                        store.epoch,
+                    ));
+                }
+                if !fenced {
+                    store.contents = flush;
+                }
+            }
+            TraceEvent::OrsLoadFenced { epoch } => {
+                let Some(pair) = pairs.and_then(|p| p.get(trace.host_name(host))) else {
+                    continue;
+                };
+                let store = stores.entry(*pair).or_default();
+                if *epoch > store.epoch {
+                    fail(format!(
+                        "the store refused promotion epoch {epoch} though it holds only {}",
+                        store.epoch
+                    ));
+                }
+            }
+            TraceEvent::OrsLoaded {
+                epoch,
+                sessions,
+                linked,
+            } => {
+                if let Some(pair) = pairs.and_then(|p| p.get(trace.host_name(host))) {
+                    let store = stores.entry(*pair).or_default();
+                    if *epoch <= store.epoch {
+                        fail(format!(
+                            "the store gave promotion epoch {epoch} its contents though it holds epoch {}",
+                            store.epoch
+                        ));
+                    }
+                    let (stored_sessions, stored_linked) = &store.contents;
+                    if sessions != stored_sessions || linked != stored_linked {
+                        fail(format!(
+                            "read sessions {} linked {} but the last stored flush wrote sessions {} linked {}",
+                            id_list(sessions),
+                            id_list(linked),
+                            id_list(stored_sessions),
+                            id_list(stored_linked),
+                        ));
+                    }
+                    store.epoch = store.epoch.max(*epoch);
+                    held.insert(host, *epoch);
+                }
                 recovering.insert(
                     host,
                     Recovery {
