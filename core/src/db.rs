@@ -225,16 +225,35 @@ mod tests {
     fn is_database_lock_refuses_the_deposed_primary() {
         let mut db = IsDatabase::default();
         let (mut old, mut new) = (DbSession::default(), DbSession::default());
-        assert_eq!(db.commit(&mut old, &DbOp::Put(record(1))), Commit::Done, "lone node");
-        assert!(matches!(db.commit(&mut old, &DbOp::Fence { epoch: 1 }), Commit::Loaded(_)));
-        assert!(matches!(db.commit(&mut new, &DbOp::Fence { epoch: 2 }), Commit::Loaded(_)));
-        assert_eq!(db.commit(&mut new, &DbOp::Fence { epoch: 2 }), Commit::Fenced);
-        assert_eq!(db.commit(&mut old, &DbOp::Fence { epoch: 1 }), Commit::Fenced);
+        assert_eq!(
+            db.commit(&mut old, &DbOp::Put(record(1))),
+            Commit::Done,
+            "lone node"
+        );
+        assert!(matches!(
+            db.commit(&mut old, &DbOp::Fence { epoch: 1 }),
+            Commit::Loaded(_)
+        ));
+        assert!(matches!(
+            db.commit(&mut new, &DbOp::Fence { epoch: 2 }),
+            Commit::Loaded(_)
+        ));
+        assert_eq!(
+            db.commit(&mut new, &DbOp::Fence { epoch: 2 }),
+            Commit::Fenced
+        );
+        assert_eq!(
+            db.commit(&mut old, &DbOp::Fence { epoch: 1 }),
+            Commit::Fenced
+        );
         assert_eq!((old.epoch, new.epoch, db.epoch), (1, 2, 2));
         assert_eq!(db.commit(&mut old, &DbOp::Put(record(2))), Commit::Fenced);
         assert_eq!(db.commit(&mut old, &DbOp::Delete(IxnId(1))), Commit::Fenced);
         let mut restarted = DbSession::default();
-        assert_eq!(db.commit(&mut restarted, &DbOp::Put(record(3))), Commit::Fenced);
+        assert_eq!(
+            db.commit(&mut restarted, &DbOp::Put(record(3))),
+            Commit::Fenced
+        );
         assert_eq!(db.commit(&mut new, &DbOp::Put(record(4))), Commit::Done);
         let stored: Vec<u64> = db.interactions.keys().map(|id| id.0).collect();
         assert_eq!(stored, vec![1, 4]);
@@ -274,7 +293,10 @@ mod tests {
         assert_eq!(store.commit(&mut new, &flush(10)), Commit::Done);
         let mut later = DbSession::default();
         assert_eq!(read(&mut store, &mut later, 3), Some(10));
-        assert_eq!(store.commit(&mut later, &DbOp::Put(record(1))), Commit::Fenced);
+        assert_eq!(
+            store.commit(&mut later, &DbOp::Put(record(1))),
+            Commit::Fenced
+        );
         assert_eq!(store.epoch, 3);
     }
 }
