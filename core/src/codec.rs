@@ -114,6 +114,17 @@ mod tests {
         assert!(matches!(decode(&bytes), Err(CodecError::TooLarge(_))));
     }
 
+    /// A payload handed over without its header (the stream codec's path) is held to the same
+    /// limit: one byte over is refused as too large, before any decoding.
+    #[test]
+    fn oversized_payload_is_rejected_before_decoding() {
+        let payload = vec![0u8; FRAME_BYTES_MAX + 1];
+        assert_eq!(
+            decode_payload(&payload),
+            Err(CodecError::TooLarge(FRAME_BYTES_MAX + 1))
+        );
+    }
+
     #[test]
     fn deeply_nested_user_data_is_an_error_not_a_stack_overflow() {
         // Message::Request, ref 0, Request::UpdateUserData, Field::Value(ixn 0), then a KvList

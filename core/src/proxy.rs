@@ -245,15 +245,6 @@ impl Proxy {
         self
     }
 
-    /// The node the proxy's cache names for `ixn`.
-    pub fn cached(&self, ixn: IxnId) -> Option<usize> {
-        self.cache.get(&ixn).copied()
-    }
-
-    pub fn in_progress(&self) -> usize {
-        self.ops.len()
-    }
-
     /// The client request (its connection and the client's reference id) that the node
     /// request `ref_id` is part of, while that request is in progress; `None` for housekeeping
     /// and for a request whose operation has ended. For harnesses: the proxy gives node
