@@ -5,7 +5,7 @@
 use ixsim::sim::faults::{Fault, FaultAction};
 use ixsim::sim::oracles::{
     AGENT_CAPACITY, DURABLE, HOLD, IS_SNAPSHOT, LIC_CHECKOUT, LIC_SHRINK, LOST, MACHINE, ORDER,
-    ORS_HA, OWNER, PX_2002, URS_RR,
+    ORS_HA, OWNER, PX_2002, PX_PULL, URS_RR,
 };
 use ixsim::sim::scenario::{OrsBugName, PlantedBugName, ProxyPlantedBug};
 use ixsim::sim::Scenario;
@@ -258,4 +258,16 @@ fn s_ors_ha_catches_a_recovery_that_drops_a_session() {
     scenario.ors.as_mut().expect("ORS scenario").planted_bug =
         Some(OrsBugName::RecoveryDropsFirstSession);
     assert_eq!(failing_seeds(&scenario, ORS_HA, 0..3), vec![0, 1, 2]);
+}
+
+/// [S-PX-pull] round-robin: a proxy with one turn for all its pulls (instead of one per puller
+/// and queue/view) sends a puller's pulls wherever the other pullers left the turn; the `ors`
+/// scenario's two ORS servers and router pull three queues through one proxy (see the README
+/// for the catch rates). The correct proxy passes the same seeds.
+#[test]
+fn s_px_pull_catches_a_proxy_with_one_turn_for_all_pulls() {
+    let mut scenario = Scenario::load("ors").expect("built-in scenario");
+    assert_eq!(failing_seeds(&scenario, PX_PULL, 0..3), Vec::<u64>::new());
+    scenario.proxy.planted_bug = Some(ProxyPlantedBug::PullTurnShared);
+    assert_eq!(failing_seeds(&scenario, PX_PULL, 0..3), vec![0, 1, 2]);
 }

@@ -112,6 +112,11 @@ pub enum ProxyBug {
     /// proxy refuses its work with 2002 and 2003 while the connection is up. Caught by
     /// [S-PX-2002] (the whole-cluster oracle).
     ForgetsReconnect,
+    /// One round-robin turn for every pull through the proxy, not one per puller and
+    /// queue/view: a puller's next pull goes wherever the other pullers left the turn, so it
+    /// can ask one node again and again while the other node's share of its queue waits (the
+    /// `ors` scenario's seed-11 bug, planted again). Caught by [S-PX-pull].
+    PullTurnShared,
 }
 
 #[derive(Clone, Debug)]
@@ -608,12 +613,20 @@ impl Proxy {
         // turn. (One counter for all pulls can fall into step with a client's own rotation over
         // its queues, so that its pulls of one queue always land on the same node and the other
         // node's share starves: the `ors` scenario found that, seed 11.)
-        let turn = self
-            .rr_pull
-            .entry((who.1.to_string(), queue.clone(), view.clone()))
-            .or_insert(0);
+        let key = match self.cfg.planted_bug {
+            Some(ProxyBug::PullTurnShared) => Default::default(),
+            _ => (who.1.to_string(), queue.clone(), view.clone()),
+        };
+        let turn = self.rr_pull.entry(key).or_insert(0);
         *turn = turn.wrapping_add(1);
         let node = live[*turn % live.len()];
+        out.push(Output::Trace(TraceEvent::ProxyPullSent {
+            client: who.1.to_string(),
+            tenant: tenant_id,
+            queue: queue.clone(),
+            view: view.clone(),
+            node: node as u16,
+        }));
         self.forward(now, who, node, pull(count, hold), hold, out);
         Ok(())
     }

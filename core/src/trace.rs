@@ -101,6 +101,15 @@ pub enum TraceEvent {
         ixns: Vec<IxnId>,
     },
     /// A proxy answered a client's pull with these interactions (from one node or several).
+    /// A proxy sent a client's pull to node `node` (index, 0-based) by its round-robin turn
+    /// [S-PX-pull].
+    ProxyPullSent {
+        client: String,
+        tenant: TenantId,
+        queue: String,
+        view: String,
+        node: u16,
+    },
     ProxyPulled {
         client: String,
         queue: String,
@@ -446,6 +455,17 @@ impl fmt::Display for TraceEvent {
                     None => Ok(()),
                 }
             }
+            E::ProxyPullSent {
+                client,
+                tenant,
+                queue,
+                view,
+                node,
+            } => write!(
+                f,
+                "proxy-pull-to srv{node} for={client} tenant={} {queue}/{view}",
+                tenant.0
+            ),
             E::ProxyPulled {
                 client,
                 queue,

@@ -23,9 +23,12 @@
 //! - [S-IS-hold], with [S-PX-pull]'s hold override: `hold.rs` (a bound from the timeouts).
 //! - [S-URS-rr]'s resubmission at once: `resubmit.rs`.
 //! - [S-PX-2002], [S-PX-2003] refusals in whole-cluster runs: `refusals.rs`.
+//! - [S-PX-pull]'s round-robin (each pull of a client's queue to the next connected node of
+//!   its tenant): `rotation.rs`.
 //! - [S-IS-snapshot], [S-PX-merge] on a reporting client's snapshots: `snapshot.rs`.
 //! - [S-ORS-ha]'s recovery completeness (a flush holds the sessions running; a promoted
-//!   backup recovers every session and association it read): `recovery.rs`.
+//!   backup recovers every session and association it read; the pair's store, modelled from
+//!   what it answered, fences deposed flushes and returns the last stored one): `recovery.rs`.
 //! - [S-INV-machine]: the shells call `Machine::check_invariants` after every input (the IS
 //!   node has invariants; the other machines keep the default, none yet): here.
 //!
@@ -38,7 +41,7 @@
 //! (`tests/ors.rs`), [S-ORS-ha], [S-OPS-rolling] (`tests/ors_failover.rs`).
 //!
 //! Not checked by anything yet: what finds return ([S-PX-merge] for
-//! RequestFindInteractions), [S-PX-agent], [S-PX-cache], and [S-PX-pull]'s round-robin.
+//! RequestFindInteractions), [S-PX-agent], [S-PX-cache].
 //!
 //! Not modelled yet, so not checkable: [S-VOICE-*] and [S-SITE-*] (issue 19), [S-SCXML-load]
 //! (issue 20), [S-ESP-*], [S-DB-dap], [S-OPS-dap] (issue 22).
@@ -50,6 +53,7 @@ mod nodes;
 mod recovery;
 mod refusals;
 mod resubmit;
+mod rotation;
 mod snapshot;
 
 pub use capacity::{agent_capacity, AGENT_CAPACITY};
@@ -58,6 +62,7 @@ pub use licensing::{licensing, SeatRules, LIC_CHECKOUT, LIC_SHRINK};
 pub use recovery::{ors_recovery, ORS_HA};
 pub use refusals::{proxy_refusals, ProxyRules, PX_2002, PX_2003};
 pub use resubmit::{urs_resubmit, URS_RR};
+pub use rotation::{proxy_rotation, PX_PULL};
 pub use snapshot::{snapshots, SnapshotRules, IS_SNAPSHOT, PX_MERGE};
 
 use crate::trace::Trace;
@@ -145,6 +150,7 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations.extend(held_pulls(input));
     violations.extend(urs_resubmit(input));
     violations.extend(proxy_refusals(input, &input.proxies));
+    violations.extend(proxy_rotation(input, &input.proxies));
     violations.extend(snapshots(input, &input.snapshots));
     violations.extend(ors_recovery(input));
     violations

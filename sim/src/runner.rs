@@ -320,16 +320,10 @@ fn build_supervisor(
     desk
 }
 
-/// Registers the proxies, each connected to every pair (both addresses).
-fn build_proxies(
-    sim: &mut turmoil::Sim<'_>,
-    scenario: &Scenario,
-    points: &FaultPoints,
-    trace: &Rc<RefCell<Trace>>,
-    names: &[String],
-) {
+/// What a proxy knows of each node: its tenants and media types (pair 1 first).
+fn proxy_nodes(scenario: &Scenario) -> Vec<ProxyNode> {
     let all_tenants: Vec<TenantId> = scenario.tenants.iter().map(|t| TenantId(t.id)).collect();
-    let nodes: Vec<ProxyNode> = (1..=scenario.topology.pairs)
+    (1..=scenario.topology.pairs)
         .map(|pair| {
             let options = scenario.node_options(pair);
             ProxyNode {
@@ -340,7 +334,18 @@ fn build_proxies(
                 media: options.media,
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Registers the proxies, each connected to every pair (both addresses).
+fn build_proxies(
+    sim: &mut turmoil::Sim<'_>,
+    scenario: &Scenario,
+    points: &FaultPoints,
+    trace: &Rc<RefCell<Trace>>,
+    names: &[String],
+) {
+    let nodes = proxy_nodes(scenario);
     for name in scenario.proxy_hosts() {
         let cfg = ProxyConfig {
             name: name.clone(),
@@ -835,6 +840,10 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
                 .map(|index| index as u16)
                 .collect(),
             nodes: scenario.topology.pairs,
+            node_tenants: proxy_nodes(scenario)
+                .into_iter()
+                .map(|node| node.tenants)
+                .collect(),
             window_ms: scenario.proxy.request_timeout_ms + scenario.client.tick_ms,
             malformed: scenario.prober.is_some(),
         },

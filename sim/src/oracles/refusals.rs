@@ -17,7 +17,7 @@
 //! 2006 (the model test's).
 
 use super::{OracleInput, Violation};
-use ixsim_core::ids::SimTime;
+use ixsim_core::ids::{SimTime, TenantId};
 use ixsim_core::protocol::ErrorCode;
 use ixsim_core::trace::TraceEvent;
 use std::collections::BTreeMap;
@@ -31,6 +31,8 @@ pub struct ProxyRules {
     /// Trace host ids of the proxies.
     pub hosts: Vec<u16>,
     pub nodes: u16,
+    /// The tenants each node serves, node 0 first [S-PX-pull].
+    pub node_tenants: Vec<Vec<TenantId>>,
     /// How long before its answer a request may have started: the proxy's request timeout and
     /// one client tick.
     pub window_ms: SimTime,
@@ -39,14 +41,14 @@ pub struct ProxyRules {
 }
 
 /// One proxy's view of its node connections.
-struct Links {
-    up: Vec<bool>,
+pub(super) struct Links {
+    pub(super) up: Vec<bool>,
     /// When each node was last seen down (connection lost or never made).
     last_down: Vec<SimTime>,
 }
 
 impl Links {
-    fn new(nodes: usize, now: SimTime) -> Self {
+    pub(super) fn new(nodes: usize, now: SimTime) -> Self {
         Links {
             up: vec![false; nodes],
             last_down: vec![now; nodes],
@@ -63,7 +65,7 @@ impl Links {
     }
 }
 
-fn node_index(peer: &str) -> Option<usize> {
+pub(super) fn node_index(peer: &str) -> Option<usize> {
     peer.strip_prefix("srv")?.parse().ok()
 }
 
