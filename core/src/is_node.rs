@@ -2125,7 +2125,7 @@ impl IsNode {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The node's own checks, clause by clause: [`IsNode::invariants`] must name each way its
     //! bookkeeping can go wrong (the sweeps run it after every input, so a check that never
     //! fires would pass every run), and the `is-snapshot-capped` mark must fire exactly when
@@ -2134,7 +2134,7 @@ mod tests {
 
     const CAP: u32 = 3;
 
-    fn config() -> IsConfig {
+    pub(crate) fn config() -> IsConfig {
         IsConfig {
             node: 1,
             tenants: vec![TenantConfig {

@@ -127,5 +127,8 @@ mod tests {
                 .with("c", KvValue::Str("x".into())),
         );
         assert_eq!(base.to_string(), r#"{a=1, b=3, c="x"}"#);
+        assert_eq!(base.len(), 3);
+        assert!(!base.is_empty());
+        assert!(KvList::new().is_empty());
     }
 }

@@ -658,4 +658,62 @@ mod tests {
             )
         )));
     }
+
+    /// Pings keep an idle connection
+    /// alive: only to a connected node with nothing outstanding, and only once it has been
+    /// quiet for half a request timeout.
+    #[test]
+    fn pings_only_idle_connected_nodes_after_half_a_timeout() {
+        let mut urs = urs(false);
+        let mut out = Vec::new();
+        for index in 0..2 {
+            urs.handle(0, Input::Connected(Peer::Server(index)), &mut out);
+        }
+        let registrations: Vec<(Peer, RefId)> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send(peer, Message::Request { ref_id, .. }) => Some((*peer, *ref_id)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(registrations.len(), 2, "{out:?}");
+        for (peer, ref_id) in registrations {
+            let ack = Message::reply(ref_id, Event::Ack { ixn: None });
+            urs.handle(10, Input::Frame(peer, ack), &mut out);
+        }
+        let pings = |out: &[Output]| -> Vec<Peer> {
+            out.iter()
+                .filter_map(|o| match o {
+                    Output::Send(
+                        peer,
+                        Message::Request {
+                            request: Request::Ping,
+                            ..
+                        },
+                    ) => Some(*peer),
+                    _ => None,
+                })
+                .collect()
+        };
+        out.clear();
+        urs.handle(1000, Input::Timer(TICK_TIMER), &mut out);
+        assert_eq!(pings(&out), vec![], "quiet for less than half a timeout");
+        urs.handle(1200, Input::Disconnected(Peer::Server(1)), &mut out);
+        out.clear();
+        urs.handle(1600, Input::Timer(TICK_TIMER), &mut out);
+        assert_eq!(pings(&out), vec![Peer::Server(0)], "{out:?}");
+        out.clear();
+        urs.handle(1700, Input::Timer(TICK_TIMER), &mut out);
+        assert_eq!(pings(&out), vec![], "a ping is outstanding");
+    }
+
+    /// A connection event for a server index past the configured nodes is ignored.
+    #[test]
+    fn servers_past_the_nodes_are_ignored() {
+        let mut urs = urs(false);
+        let mut out = Vec::new();
+        urs.handle(0, Input::Connected(Peer::Server(2)), &mut out);
+        urs.handle(0, Input::Disconnected(Peer::Server(2)), &mut out);
+        assert!(out.is_empty(), "{out:?}");
+    }
 }

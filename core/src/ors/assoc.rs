@@ -258,4 +258,19 @@ mod tests {
         assert_eq!(assoc.may_route(IXN, 1), Err(Refused::NotDetached));
         assert_eq!(assoc.link(IXN), Some((1, Link::Pending)));
     }
+
+    /// The planted race (detach without the confirmation) skips only the confirmation: a
+    /// session that does not hold the interaction still cannot detach it.
+    #[test]
+    fn planted_unconfirmed_detach_still_needs_the_holder() {
+        let mut assoc = Associations::default();
+        assoc.start(IXN, 1);
+        assert_eq!(
+            assoc.detach_unconfirmed(IXN, 2),
+            Err(Refused::NotAssociated)
+        );
+        assert_eq!(assoc.link(IXN), Some((1, Link::Pending)));
+        assert_eq!(assoc.detach_unconfirmed(IXN, 1), Ok(()));
+        assert_eq!(assoc.may_route(IXN, 1), Ok(()));
+    }
 }

@@ -333,10 +333,6 @@ impl Run {
         (run, step)
     }
 
-    pub fn state(&self) -> &str {
-        &self.state
-    }
-
     pub fn finished(&self) -> bool {
         self.finished
     }
@@ -471,6 +467,53 @@ mod tests {
             }],
         );
         assert!(stay.validate(&[]).is_err());
+    }
+
+    /// Entering a state counts only when the transition has a target and that state's entry
+    /// starts a zero-delay timer: `wait` (zero timer on entry) moves on it to `slow`, whose
+    /// entry starts a 10 ms timer, and `slow` comes back on the zero timer's name. Time passes
+    /// in `slow`: no loop, and the diamond of successors the search walks ends.
+    #[test]
+    fn entering_a_state_without_a_zero_timer_breaks_the_loop() {
+        let timer = |name: &str, ms| Action::StartTimer {
+            name: name.into(),
+            ms,
+        };
+        let strategy = Strategy {
+            name: "t".into(),
+            initial: "wait".into(),
+            states: vec![
+                state(
+                    "wait",
+                    vec![timer("again", 0)],
+                    vec![transition("again", Some("slow"), vec![])],
+                ),
+                state(
+                    "slow",
+                    vec![timer("later", 10)],
+                    vec![
+                        transition("again", Some("wait"), vec![]),
+                        transition("later", Some("done"), vec![]),
+                    ],
+                ),
+                StateDef {
+                    is_final: true,
+                    ..state("done", vec![], vec![])
+                },
+            ],
+        };
+        strategy.validate(&[]).expect("time passes in `slow`");
+    }
+
+    /// The cycle search visits each node once and names the loop it finds, first repeated.
+    #[test]
+    fn find_cycle_walks_shared_successors_once() {
+        // 0 -> {1, 2}, 1 -> 3, 2 -> 3: a diamond, no cycle.
+        let diamond = vec![vec![1, 2], vec![3], vec![3], vec![]];
+        assert_eq!(find_cycle(&diamond), None);
+        // 0 -> 1 -> 2 -> 1.
+        let looping = vec![vec![1], vec![2], vec![1]];
+        assert_eq!(find_cycle(&looping), Some(vec![1, 2, 1]));
     }
 
     /// A transition on an event no server sends and no timer is named is a typo.
