@@ -974,4 +974,33 @@ mod tests {
         scs.handle(0, Input::Disconnected(Peer::Server(2)), &mut out);
         assert!(out.is_empty(), "{out:?}");
     }
+
+    /// A primary gone silent is reported lost under its own pair's number (pair 2 here: the
+    /// second pair's members are servers 2 and 3).
+    #[test]
+    fn a_silent_primary_is_lost_under_its_pair_number() {
+        let mut scs = Supervisor::new(SupervisorConfig {
+            pairs: vec![
+                ["is1a".into(), "is1b".into()],
+                ["is2a".into(), "is2b".into()],
+            ],
+            ..supervisor().cfg
+        });
+        let mut out = Vec::new();
+        scs.handle(0, Input::Start, &mut out);
+        scs.handle(0, Input::Connected(Peer::Server(2)), &mut out);
+        out.clear();
+        scs.handle(100, Input::Timer(HEARTBEAT), &mut out);
+        let promote = sent_to(&out, 2, "RequestPromote").expect("pair 2's member a promoted");
+        let ack = Message::reply(promote, Event::Ack { ixn: None });
+        scs.handle(110, Input::Frame(Peer::Server(2), ack), &mut out);
+        out.clear();
+        scs.handle(500, Input::Timer(HEARTBEAT), &mut out);
+        scs.handle(600, Input::Timer(HEARTBEAT), &mut out);
+        let lost = TraceEvent::PrimaryLost {
+            pair: 2,
+            host: "is2a".into(),
+        };
+        assert!(out.contains(&Output::Trace(lost)), "{out:?}");
+    }
 }
