@@ -260,6 +260,18 @@ fn s_ors_ha_catches_a_recovery_that_drops_a_session() {
     assert_eq!(failing_seeds(&scenario, ORS_HA, 0..3), vec![0, 1, 2]);
 }
 
+/// [S-ORS-ha] session ids: a promoted backup that numbers its sessions on from the state it
+/// read, not past its epoch, reuses the ids of its predecessor's unflushed sessions; caught on
+/// `rolling-upgrade` (99 of 100 seeds, first 0) and `ors-failover` (22 of 100, first 1). The
+/// correct ORS passes the same seeds.
+#[test]
+fn s_ors_ha_catches_reused_session_ids() {
+    let mut scenario = Scenario::load("rolling-upgrade").expect("built-in scenario");
+    assert_eq!(failing_seeds(&scenario, ORS_HA, 0..3), Vec::<u64>::new());
+    scenario.ors.as_mut().expect("ORS scenario").planted_bug = Some(OrsBugName::ReusedSessionIds);
+    assert_eq!(failing_seeds(&scenario, ORS_HA, 0..3), vec![0, 1, 2]);
+}
+
 /// [S-PX-pull] round-robin: a proxy with one turn for all its pulls (instead of one per puller
 /// and queue/view) sends a puller's pulls wherever the other pullers left the turn; the `ors`
 /// scenario's two ORS servers and router pull three queues through one proxy (see the README

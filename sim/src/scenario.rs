@@ -415,8 +415,8 @@ pub struct OrsOptions {
     /// Queue/view combinations associated with ORS, each with the strategy its new sessions run.
     pub queues: Vec<OrsQueueOptions>,
     /// Plant a known bug in every ORS (harness self-test): `detach-before-confirm`,
-    /// `route-without-detach`, `no-forwarding`, `eviction-loses-interaction` or
-    /// `recovery-drops-first-session`.
+    /// `route-without-detach`, `no-forwarding`, `eviction-loses-interaction`,
+    /// `recovery-drops-first-session` or `reused-session-ids`.
     #[serde(default)]
     pub planted_bug: Option<OrsBugName>,
 }

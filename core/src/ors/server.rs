@@ -210,6 +210,10 @@ pub enum OrsBug {
     /// recovery loop): its interaction stays associated with a session nobody runs, caught by
     /// [S-ORS-ha]'s recovery completeness.
     RecoveryDropsFirstSession,
+    /// A promoted backup numbers its new sessions on from the state it read only, not past
+    /// its term's epoch: it reuses the ids of sessions its predecessor started after its last
+    /// flush, caught by [S-ORS-ha]'s session-id check.
+    ReusedSessionIds,
 }
 
 const SERVER: Peer = Peer::Server(0);
@@ -433,7 +437,9 @@ impl OrsServer {
                 Some(ha) if ha.persistence => {
                     // Session ids of this term never collide with the predecessor's, whose
                     // last ones may not have reached the store.
-                    self.next_session = self.next_session.max((epoch << 32) + 1);
+                    if self.cfg.planted_bug != Some(OrsBug::ReusedSessionIds) {
+                        self.next_session = self.next_session.max((epoch << 32) + 1);
+                    }
                     // Take the store's lock and read the last flushed state first.
                     self.next_write += 1;
                     let write = WriteId(self.next_write);
@@ -782,7 +788,8 @@ impl OrsServer {
                             OrsBug::NoForwarding
                             | OrsBug::EvictionLosesInteraction
                             | OrsBug::RouteWithoutDetach
-                            | OrsBug::RecoveryDropsFirstSession,
+                            | OrsBug::RecoveryDropsFirstSession
+                            | OrsBug::ReusedSessionIds,
                         ) => self.assoc.detach(ixn, session),
                     };
                     let event = match result {

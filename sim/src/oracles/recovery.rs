@@ -23,6 +23,12 @@
 //!   last stored flush wrote (sessions and associations). A crashed host's unanswered flushes
 //!   never happened, and its restart holds no epoch until it reads again.
 //!
+//! - **Session ids**: a session id names one session in its pair for the whole run: a term
+//!   that read the store starts its new sessions past every id the pair used before (the
+//!   predecessor's last sessions may not have reached the store; the interactions of a dead
+//!   session still carry its id in `ORS_Session`). A `session-started` in such a term with an
+//!   id the pair already used is a violation.
+//!
 //! Changes after the last flush are lost by design (the sync buffer's age and size bound them);
 //! what becomes of the recovered sessions' interactions afterwards is [S-INV-lost] and
 //! [S-INV-live]'s, and of those without persistence too (they go back to the queues).
@@ -64,6 +70,8 @@ pub fn ors_recovery(input: &OracleInput<'_>) -> Vec<Violation> {
     // Per host: the epoch its last read took, and its flushes not yet answered.
     let mut held: BTreeMap<u16, u64> = BTreeMap::new();
     let mut unanswered: BTreeMap<u16, VecDeque<Contents>> = BTreeMap::new();
+    // Per pair: every session id started or recovered in it so far, and where first.
+    let mut used: BTreeMap<usize, BTreeMap<u64, u16>> = BTreeMap::new();
     let mut violations = Vec::new();
     for entry in &trace.entries {
         let host = entry.host;
@@ -82,6 +90,20 @@ pub fn ors_recovery(input: &OracleInput<'_>) -> Vec<Violation> {
                 unanswered.remove(&host);
             }
             TraceEvent::OrsSession { session, ixn, what } => {
+                let pair = pairs.and_then(|p| p.get(trace.host_name(host)));
+                if let Some(pair) = pair {
+                    let ids = used.entry(*pair).or_default();
+                    if let Some(first) = ids.get(session) {
+                        if what == "session-started" && held.contains_key(&host) {
+                            fail(format!(
+                                "started session s{session}, an id its pair already used on {}",
+                                trace.host_name(*first)
+                            ));
+                        }
+                    } else {
+                        ids.insert(*session, host);
+                    }
+                }
                 let sessions = live.entry(host).or_default();
                 match what.as_str() {
                     "session-started" => {
