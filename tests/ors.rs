@@ -1,27 +1,15 @@
 //! Orchestration and routing [S-ORS] [S-URS]: the built-in `ors` scenario (two ORS, two URS,
 //! random faults) holds every oracle including liveness; `detach-race` shows early detaches
-//! refused and holds [S-ORS-detach], also under generated faults; a planted ORS bug (detach
-//! before the association is confirmed) is caught by [S-ORS-detach], one that does not hand
-//! parked interactions back to their session's instance by [S-ORS-pull]; and without
-//! `agent_reservation` two URS race for the same agents, which the nodes refuse.
+//! refused and holds [S-ORS-detach], also under generated faults; and without
+//! `agent_reservation` two URS race for the same agents, which the nodes refuse. The planted
+//! ORS bugs are caught in `tests/planted_bugs.rs` (which the mutation gate runs).
 
 use ixsim::sim::faults::{Fault, FaultAction, HostSet};
-use ixsim::sim::oracles::{LIVE, ORS_DETACH, ORS_PULL};
 use ixsim::sim::Scenario;
 use proptest::prelude::*;
 
 const HOSTS: [&str; 5] = ["ors1", "ors2", "proxy1", "is1", "is2"];
 const ORS_HOSTS: [&str; 6] = ["ors1", "ors2", "urs1", "urs2", "proxy1", "is2"];
-
-/// Seed 0 of built-in `scenario` with `[ors] planted_bug = bug`.
-fn planted(scenario: &str, bug: &str) -> ixsim::sim::Outcome {
-    let text = built_in(scenario).replace(
-        "pull_limit = 6\n",
-        &format!("pull_limit = 6\nplanted_bug = \"{bug}\"\n"),
-    );
-    let parsed = Scenario::parse(scenario, &text).expect("planted scenario parses");
-    ixsim::sim::run(&parsed, 0).expect("run completes")
-}
 
 fn built_in(name: &str) -> String {
     ixsim::sim::scenario::BUILT_IN
@@ -119,41 +107,6 @@ fn detach_race_is_clean_on_first_seeds() {
     }
 }
 
-#[test]
-fn s_ors_detach_catches_detach_before_confirm() {
-    let outcome = planted("detach-race", "detach-before-confirm");
-    assert!(
-        outcome.violations.iter().any(|v| v.oracle == ORS_DETACH),
-        "not caught: {:?}",
-        outcome.violations
-    );
-}
-
-/// [S-ORS-pull] [S-ORS-session]: an instance that pulls an interaction parked (with its
-/// association) by another instance's session must hand it over; one that starts its own
-/// session instead is caught.
-#[test]
-fn s_ors_pull_catches_a_second_ors_taking_an_owned_interaction() {
-    let outcome = planted("ors", "no-forwarding");
-    assert!(
-        outcome.violations.iter().any(|v| v.oracle == ORS_PULL),
-        "not caught: {:?}",
-        outcome.violations
-    );
-}
-
-/// [S-ORS-fail] [S-INV-live]: with om-memory-optimization, an evicted passive interaction must
-/// be reloaded when it is pulled again; a server that loses it leaves it unrouted for good.
-#[test]
-fn s_inv_live_catches_an_interaction_lost_by_eviction() {
-    let outcome = planted("ors", "eviction-loses-interaction");
-    assert!(
-        outcome.violations.iter().any(|v| v.oracle == LIVE),
-        "not caught: {:?}",
-        outcome.violations
-    );
-}
-
 /// The robustness options of `ors` all act: evictions and reloads (om-max-in-memory 3),
 /// sessions that could not be created overflowing to `sales` (mcr-queue-on-fails), and idle
 /// sessions ended by ixnfm-idle-session-ttl; with nothing lost.
@@ -196,21 +149,6 @@ fn parked_interactions_are_handed_back_across_instances() {
         })
         .sum::<usize>();
     assert!(handed > 0, "no interaction was handed over in four seeds");
-}
-
-/// [S-ORS-detach]: `hasty` asks for detach and deliver in one go; a server that delivers
-/// although the detach was refused routes before interaction.detach.done, and is caught.
-#[test]
-fn s_ors_detach_catches_route_without_detach() {
-    let outcome = planted("detach-race", "route-without-detach");
-    assert!(
-        outcome
-            .violations
-            .iter()
-            .any(|v| v.oracle == ORS_DETACH && v.detail.contains("without interaction.detach.done")),
-        "not caught: {:?}",
-        outcome.violations
-    );
 }
 
 /// All three detach styles of `detach-race` happen: early (refused, then retried), late

@@ -4,8 +4,8 @@
 
 use ixsim::sim::faults::{Fault, FaultAction};
 use ixsim::sim::oracles::{
-    AGENT_CAPACITY, DURABLE, HOLD, IS_SNAPSHOT, LIC_CHECKOUT, LIC_SHRINK, LOST, MACHINE, ORDER,
-    ORS_HA, OWNER, PX_2002, PX_PULL, URS_RR,
+    AGENT_CAPACITY, DURABLE, HOLD, IS_SNAPSHOT, LIC_CHECKOUT, LIC_SHRINK, LIVE, LOST, MACHINE,
+    ORDER, ORS_DETACH, ORS_HA, ORS_PULL, OWNER, PX_2002, PX_PULL, URS_RR,
 };
 use ixsim::sim::scenario::{OrsBugName, PlantedBugName, ProxyPlantedBug};
 use ixsim::sim::Scenario;
@@ -282,4 +282,54 @@ fn s_px_pull_catches_a_proxy_with_one_turn_for_all_pulls() {
     assert_eq!(failing_seeds(&scenario, PX_PULL, 0..3), Vec::<u64>::new());
     scenario.proxy.planted_bug = Some(ProxyPlantedBug::PullTurnShared);
     assert_eq!(failing_seeds(&scenario, PX_PULL, 0..3), vec![0, 1, 2]);
+}
+
+/// Seed 0 of built-in `scenario` with `[ors] planted_bug = bug`: the oracles that fired, with
+/// what they said.
+fn ors_planted(scenario: &str, bug: OrsBugName) -> Vec<(&'static str, String)> {
+    let mut scenario = Scenario::load(scenario).expect("built-in scenario");
+    scenario.ors.as_mut().expect("ORS scenario").planted_bug = Some(bug);
+    let outcome = ixsim::sim::run(&scenario, 0).expect("run completes");
+    outcome
+        .violations
+        .into_iter()
+        .map(|v| (v.oracle, v.detail))
+        .collect()
+}
+
+/// [S-ORS-detach]: a server that detaches before the node confirmed the association.
+#[test]
+fn s_ors_detach_catches_detach_before_confirm() {
+    let found = ors_planted("detach-race", OrsBugName::DetachBeforeConfirm);
+    assert!(found.iter().any(|(o, _)| *o == ORS_DETACH), "{found:?}");
+}
+
+/// [S-ORS-pull] [S-ORS-session]: an instance that pulls an interaction parked (with its
+/// association) by another instance's session must hand it over; one that starts its own
+/// session instead is caught.
+#[test]
+fn s_ors_pull_catches_a_second_ors_taking_an_owned_interaction() {
+    let found = ors_planted("ors", OrsBugName::NoForwarding);
+    assert!(found.iter().any(|(o, _)| *o == ORS_PULL), "{found:?}");
+}
+
+/// [S-ORS-fail] [S-INV-live]: with om-memory-optimization, an evicted passive interaction must
+/// be reloaded when it is pulled again; a server that loses it leaves it unrouted for good.
+#[test]
+fn s_inv_live_catches_an_interaction_lost_by_eviction() {
+    let found = ors_planted("ors", OrsBugName::EvictionLosesInteraction);
+    assert!(found.iter().any(|(o, _)| *o == LIVE), "{found:?}");
+}
+
+/// [S-ORS-detach]: `hasty` asks for detach and deliver in one go; a server that delivers
+/// although the detach was refused routes before interaction.detach.done, and is caught.
+#[test]
+fn s_ors_detach_catches_route_without_detach() {
+    let found = ors_planted("detach-race", OrsBugName::RouteWithoutDetach);
+    assert!(
+        found
+            .iter()
+            .any(|(o, d)| *o == ORS_DETACH && d.contains("without interaction.detach.done")),
+        "{found:?}"
+    );
 }

@@ -457,3 +457,21 @@ impl Message {
         Message::reply(ref_id, Event::Error { code })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Traces and error texts name messages as Genesys does (a prober's answers, a failed
+    /// request).
+    #[test]
+    fn messages_carry_their_genesys_names() {
+        assert_eq!(Request::Ping.name(), "RequestPing");
+        assert_eq!(Request::Unregister.name(), "RequestUnregisterClient");
+        assert_eq!(Event::Ack { ixn: None }.name(), "EventAck");
+        let error = Event::Error {
+            code: ErrorCode::InteractionNotFound,
+        };
+        assert_eq!(error.name(), "EventError");
+    }
+}

@@ -1768,3 +1768,216 @@ impl OrsServer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ors::strategy::{StateDef, TransitionDef};
+
+    const REQUEST_TIMEOUT_MS: u64 = 400;
+    const HOLD_MS: u64 = 200;
+    const TICK_MS: u64 = 20;
+    const SUPERVISOR: Peer = Peer::Client(9);
+
+    /// A strategy that writes one user-data key as soon as its interaction arrives.
+    fn marking() -> Strategy {
+        let state = |name: &str, transitions| StateDef {
+            name: name.into(),
+            on_entry: Vec::new(),
+            transitions,
+            is_final: false,
+        };
+        Strategy {
+            name: "mark".into(),
+            initial: "new".into(),
+            states: vec![
+                state(
+                    "new",
+                    vec![TransitionDef {
+                        event: "interaction.present".into(),
+                        target: Some("wait".into()),
+                        actions: vec![Action::UpdateUserData {
+                            key: "Stage".into(),
+                            value: "seen".into(),
+                        }],
+                    }],
+                ),
+                state("wait", Vec::new()),
+            ],
+        }
+    }
+
+    fn server(ha: Option<OrsHa>) -> OrsServer {
+        OrsServer::new(OrsConfig {
+            name: "ors1.1".into(),
+            tenant: TenantId(1),
+            queues: vec![OrsQueue {
+                queue: "q".into(),
+                view: "v".into(),
+                strategy: 0,
+            }],
+            strategies: vec![marking()],
+            pull_by_this_node: true,
+            pull_limit: 3,
+            new_session_on_reroute: false,
+            pull_hold_timeout_ms: HOLD_MS,
+            request_timeout_ms: REQUEST_TIMEOUT_MS,
+            max_sessions: None,
+            queue_on_fails: None,
+            idle_session_ttl_ms: None,
+            om_memory_optimization: false,
+            om_max_in_memory: 1000,
+            om_delete_from_memory: false,
+            ha,
+            version: OrsVersion::V814,
+            delivery_timeout_ms: 2000,
+            tick_ms: TICK_MS,
+            planted_bug: None,
+        })
+    }
+
+    fn ha() -> Option<OrsHa> {
+        Some(OrsHa {
+            persistence: false,
+            sync_max_age_ms: 100,
+            sync_max_buffer: 10,
+        })
+    }
+
+    /// The requests `out` sends to the node.
+    fn requests(out: &[Output]) -> Vec<(RefId, Request)> {
+        out.iter()
+            .filter_map(|output| match output {
+                Output::Send(SERVER, Message::Request { ref_id, request }) => {
+                    Some((*ref_id, request.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn timed_out(out: &[Output]) -> Vec<&'static str> {
+        out.iter()
+            .filter_map(|output| match output {
+                Output::Trace(TraceEvent::RequestTimedOut { request }) => Some(*request),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Connects a lone server to the node at 0 and answers its registration.
+    fn registered() -> OrsServer {
+        let mut ors = server(None);
+        let mut out = Vec::new();
+        ors.handle(0, Input::Start, &mut out);
+        ors.handle(0, Input::Connected(URS), &mut out);
+        ors.handle(0, Input::Connected(SERVER), &mut out);
+        let sent = requests(&out);
+        let (ref_id, _) = sent
+            .iter()
+            .find(|(_, r)| matches!(r, Request::RegisterClient { .. }))
+            .expect("registers on connect");
+        let ack = Message::reply(*ref_id, Event::Ack { ixn: None });
+        ors.handle(0, Input::Frame(SERVER, ack), &mut Vec::new());
+        ors
+    }
+
+    fn supervisor(ors: &mut OrsServer, now: SimTime, request: Request) -> Vec<Output> {
+        let mut out = Vec::new();
+        let message = Message::Request {
+            ref_id: RefId(77),
+            request,
+        };
+        ors.handle(now, Input::Frame(SUPERVISOR, message), &mut out);
+        out
+    }
+
+    /// [S-ORS-ha]: a pair member answers the supervisor's liveness ping, in either role.
+    #[test]
+    fn a_pair_member_answers_the_supervisors_ping() {
+        let mut ors = server(ha());
+        let out = supervisor(&mut ors, 5, Request::Ping);
+        let ack = Output::Send(
+            SUPERVISOR,
+            Message::reply(RefId(77), Event::Ack { ixn: None }),
+        );
+        assert_eq!(out, vec![ack]);
+    }
+
+    /// [S-ORS-ha]: a primary whose lease ran out steps down at its next tick, on its own; a
+    /// backup has nothing to step down from.
+    #[test]
+    fn a_primary_steps_down_when_its_lease_runs_out() {
+        let mut ors = server(ha());
+        let mut out = Vec::new();
+        ors.handle(0, Input::Start, &mut out);
+        ors.handle(TICK_MS, Input::Timer(TICK_TIMER), &mut out);
+        assert_eq!(timed_out(&out), Vec::<&str>::new(), "a backup stepped down");
+        // The supervisor grants the lease first (a backup holds it for when it is promoted).
+        supervisor(&mut ors, 40, Request::Lease { until: 1000 });
+        supervisor(&mut ors, 40, Request::Promote { epoch: 1 });
+        let mut out = Vec::new();
+        ors.handle(980, Input::Timer(TICK_TIMER), &mut out);
+        assert_eq!(
+            timed_out(&out),
+            Vec::<&str>::new(),
+            "stepped down inside its lease"
+        );
+        ors.handle(1000, Input::Timer(TICK_TIMER), &mut out);
+        assert_eq!(timed_out(&out), vec!["RequestHeartbeat (lease ran out)"]);
+        assert!(out.contains(&Output::Trace(TraceEvent::OrsRole { primary: false })));
+    }
+
+    /// A pull's answer may take the hold it asked for on top of the request timeout: only past
+    /// both does the server give up on the node.
+    #[test]
+    fn a_pull_times_out_only_past_its_hold() {
+        let mut ors = registered();
+        let mut out = Vec::new();
+        ors.handle(TICK_MS, Input::Timer(TICK_TIMER), &mut out);
+        assert!(
+            requests(&out)
+                .iter()
+                .any(|(_, r)| matches!(r, Request::Pull { count: 3, .. })),
+            "no pull: {out:?}"
+        );
+        let deadline = TICK_MS + REQUEST_TIMEOUT_MS + HOLD_MS;
+        let mut out = Vec::new();
+        for now in (2 * TICK_MS..deadline).step_by(TICK_MS as usize) {
+            ors.handle(now, Input::Timer(TICK_TIMER), &mut out);
+        }
+        assert_eq!(timed_out(&out), Vec::<&str>::new());
+        ors.handle(deadline, Input::Timer(TICK_TIMER), &mut out);
+        assert_eq!(timed_out(&out), vec!["RequestPull"]);
+    }
+
+    /// A session writes the user data of the interaction it controls.
+    #[test]
+    fn a_session_writes_user_data_of_its_interaction() {
+        let mut ors = registered();
+        let item = IxnInfo {
+            id: IxnId(5),
+            tenant: TenantId(1),
+            media: "email".into(),
+            queue: "q".into(),
+            priority: 0,
+            submitted_at: 0,
+            user_data: KvList::new(),
+            node: 1,
+        };
+        let taken = Message::unsolicited(Event::TakenFromQueue { items: vec![item] });
+        let mut out = Vec::new();
+        ors.handle(TICK_MS, Input::Frame(SERVER, taken), &mut out);
+        let writes: Vec<Option<KvValue>> = requests(&out)
+            .into_iter()
+            .filter_map(|(_, r)| match r {
+                Request::UpdateUserData {
+                    ixn: Field::Value(IxnId(5)),
+                    changes,
+                } if changes.get(SESSION_KEY).is_none() => Some(changes.get("Stage").cloned()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(writes, vec![Some(KvValue::Str("seen".into()))], "{out:?}");
+    }
+}
