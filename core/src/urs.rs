@@ -545,6 +545,8 @@ impl Machine for UrsServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kv::KvList;
+    use crate::protocol::IxnInfo;
 
     fn urs(reservation: bool) -> UrsServer {
         UrsServer::new(UrsConfig {
@@ -715,5 +717,83 @@ mod tests {
         urs.handle(0, Input::Connected(Peer::Server(2)), &mut out);
         urs.handle(0, Input::Disconnected(Peer::Server(2)), &mut out);
         assert!(out.is_empty(), "{out:?}");
+    }
+
+    fn route_request(urs: &mut UrsServer, node: u16, ixn: IxnId, out: &mut Vec<Output>) {
+        let info = IxnInfo {
+            id: ixn,
+            tenant: TenantId(1),
+            media: "email".into(),
+            queue: "direct".into(),
+            priority: 0,
+            submitted_at: 0,
+            user_data: KvList::new(),
+            node: node + 1,
+        };
+        let event = Event::RouteRequest {
+            ixn: info,
+            strategy: "to-sales".into(),
+        };
+        let frame = Message::unsolicited(event);
+        urs.handle(0, Input::Frame(Peer::Server(node), frame), out);
+    }
+
+    /// The deliveries `out` asks for: (node, interaction).
+    fn deliveries(out: &[Output]) -> Vec<(Peer, IxnId)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send(
+                    peer,
+                    Message::Request {
+                        request:
+                            Request::Deliver {
+                                ixn: Field::Value(ixn),
+                                ..
+                            },
+                        ..
+                    },
+                ) => Some((*peer, *ixn)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// [S-URS-rr] direct mode: losing a node forgets the deliveries to that node only. The
+    /// lost node asks again for what it gave this URS (and gets it routed); a delivery on
+    /// another node that its agent refuses is selected again.
+    #[test]
+    fn a_lost_node_forgets_only_its_own_deliveries() {
+        let mut urs = urs(false);
+        urs.cfg.strategies = vec![LoadedStrategy {
+            name: "to-sales".into(),
+            targets: "sales".into(),
+        }];
+        let mut out = Vec::new();
+        for node in 0..2 {
+            urs.handle(0, Input::Connected(Peer::Server(node)), &mut out);
+        }
+        state(&mut urs, 0, 1, 1, &mut out);
+        state(&mut urs, 1, 2, 1, &mut out);
+        let (first, second) = (IxnId::generated(1, 1), IxnId::generated(2, 1));
+        out.clear();
+        route_request(&mut urs, 0, first, &mut out);
+        route_request(&mut urs, 1, second, &mut out);
+        let expected = vec![(Peer::Server(0), first), (Peer::Server(1), second)];
+        assert_eq!(deliveries(&out), expected);
+        urs.handle(10, Input::Disconnected(Peer::Server(0)), &mut out);
+        urs.handle(20, Input::Connected(Peer::Server(0)), &mut out);
+        state(&mut urs, 0, 1, 1, &mut out);
+        out.clear();
+        route_request(&mut urs, 0, first, &mut out);
+        assert_eq!(deliveries(&out), vec![(Peer::Server(0), first)]);
+        out.clear();
+        let rejected = Event::Rejected {
+            agent: AgentId(2),
+            ixn: second,
+        };
+        let frame = Message::unsolicited(rejected);
+        urs.handle(30, Input::Frame(Peer::Server(1), frame), &mut out);
+        state(&mut urs, 1, 2, 1, &mut out);
+        assert_eq!(deliveries(&out), vec![(Peer::Server(1), second)]);
     }
 }

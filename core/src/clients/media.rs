@@ -131,8 +131,9 @@ impl MediaServer {
             }
         }
         let mut at = now + self.cfg.tick_ms;
+        // The loop above took every submit due by `now`: the next one is later.
         if let Some(spec) = self.cfg.submits.get(self.next) {
-            at = at.min(spec.at_ms.max(now + 1));
+            at = at.min(spec.at_ms);
         }
         out.push(Output::SetTimer(TICK_TIMER, at));
     }
@@ -204,5 +205,37 @@ impl Machine for MediaServer {
             | Input::Persisted(_) => {}
             Input::Timer(_) => self.on_tick(now, out),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::outputs::{names, requests};
+    use super::*;
+
+    const TIMEOUT_MS: u64 = 400;
+    const TICK_MS: u64 = 20;
+
+    /// An idle media server pings once half its request timeout passed without a request,
+    /// not before.
+    #[test]
+    fn an_idle_media_server_pings_after_half_its_timeout() {
+        let cfg = MediaServerConfig {
+            name: "media1".into(),
+            submits: Vec::new(),
+            request_timeout_ms: TIMEOUT_MS,
+            tick_ms: TICK_MS,
+        };
+        let mut media = MediaServer::new(cfg, Mailbox::default());
+        let mut out = Vec::new();
+        media.handle(0, Input::Connected(SERVER), &mut out);
+        let (_, ref_id, _) = requests(&out)[0].clone();
+        let mut out = Vec::new();
+        let ack = Message::reply(ref_id, Event::Ack { ixn: None });
+        media.handle(0, Input::Frame(SERVER, ack), &mut out);
+        media.handle(TIMEOUT_MS / 2 - TICK_MS, Input::Timer(TICK_TIMER), &mut out);
+        assert_eq!(names(&out), Vec::<&str>::new());
+        media.handle(TIMEOUT_MS / 2, Input::Timer(TICK_TIMER), &mut out);
+        assert_eq!(names(&out), vec!["RequestPing"]);
     }
 }

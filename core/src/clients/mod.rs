@@ -81,3 +81,37 @@ impl<T> Pending<T> {
 
 /// The timer every client uses to look at its deadlines and retries.
 pub const TICK_TIMER: TimerId = TimerId(0);
+
+/// What the clients' unit tests read from a step's outputs.
+#[cfg(test)]
+pub(crate) mod outputs {
+    use super::*;
+    use crate::trace::TraceEvent;
+
+    /// The requests sent, with their peer and reference.
+    pub(crate) fn requests(out: &[Output]) -> Vec<(Peer, RefId, Request)> {
+        out.iter()
+            .filter_map(|output| match output {
+                Output::Send(peer, Message::Request { ref_id, request }) => {
+                    Some((*peer, *ref_id, request.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The names of the requests given up on.
+    pub(crate) fn timed_out(out: &[Output]) -> Vec<&'static str> {
+        out.iter()
+            .filter_map(|output| match output {
+                Output::Trace(TraceEvent::RequestTimedOut { request }) => Some(*request),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The names of the requests sent.
+    pub(crate) fn names(out: &[Output]) -> Vec<&'static str> {
+        requests(out).iter().map(|(_, _, r)| r.name()).collect()
+    }
+}

@@ -278,3 +278,37 @@ pub fn error_codes_script(queue: &str, start_ms: SimTime, down_ms: SimTime) -> V
         ),
     ]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::outputs::requests;
+    use super::*;
+
+    /// A scripted step goes out once, at its time, to its server.
+    #[test]
+    fn a_step_is_sent_once_at_its_time() {
+        let mut prober = Prober::new(ProberConfig {
+            name: "prober".into(),
+            steps: vec![ProbeStep {
+                at_ms: 100,
+                server: 1,
+                request: Request::Ping,
+            }],
+            tick_ms: 20,
+        });
+        let mut out = Vec::new();
+        prober.handle(0, Input::Connected(Peer::Server(1)), &mut out);
+        prober.handle(50, Input::Timer(TICK_TIMER), &mut out);
+        let pings = |out: &[Output]| {
+            requests(out)
+                .into_iter()
+                .filter(|(_, _, request)| *request == Request::Ping)
+                .map(|(peer, _, _)| peer)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(pings(&out), Vec::<Peer>::new(), "sent early");
+        prober.handle(100, Input::Timer(TICK_TIMER), &mut out);
+        prober.handle(120, Input::Timer(TICK_TIMER), &mut out);
+        assert_eq!(pings(&out), vec![Peer::Server(1)]);
+    }
+}

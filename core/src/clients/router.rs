@@ -298,3 +298,59 @@ impl Machine for Router {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::outputs::{names, requests, timed_out};
+    use super::*;
+
+    const TIMEOUT_MS: u64 = 400;
+    const TICK_MS: u64 = 20;
+
+    fn router() -> Router {
+        Router::new(RouterConfig {
+            name: "router1".into(),
+            tenant: TenantId(1),
+            queue: "q".into(),
+            view: "v".into(),
+            pull_batch_max: 2,
+            pull_hold_timeout_ms: 200,
+            request_timeout_ms: TIMEOUT_MS,
+            delivery_timeout_ms: 2000,
+            tick_ms: TICK_MS,
+        })
+    }
+
+    /// A request the node never answers is given up on after the request timeout, counted
+    /// from when it was sent.
+    #[test]
+    fn an_unanswered_request_times_out_after_the_request_timeout() {
+        let mut router = router();
+        let mut out = Vec::new();
+        router.handle(1000, Input::Connected(SERVER), &mut out);
+        assert_eq!(names(&out), vec!["RequestRegisterClient"]);
+        let mut out = Vec::new();
+        router.handle(1000 + TIMEOUT_MS - 1, Input::Timer(TICK_TIMER), &mut out);
+        assert_eq!(timed_out(&out), Vec::<&str>::new());
+        router.handle(1000 + TIMEOUT_MS, Input::Timer(TICK_TIMER), &mut out);
+        assert_eq!(timed_out(&out), vec!["RequestRegisterClient"]);
+    }
+
+    /// An idle router pings once half its request timeout passed without a request, so that
+    /// a dead connection is noticed before work waits on it.
+    #[test]
+    fn an_idle_router_pings_after_half_its_timeout() {
+        let mut router = router();
+        let mut out = Vec::new();
+        router.handle(0, Input::Connected(SERVER), &mut out);
+        let (_, ref_id, _) = requests(&out)[0].clone();
+        let mut out = Vec::new();
+        let ack = Message::reply(ref_id, Event::Ack { ixn: None });
+        router.handle(0, Input::Frame(SERVER, ack), &mut out);
+        assert_eq!(names(&out), Vec::<&str>::new(), "not idle");
+        router.handle(TIMEOUT_MS / 2 - TICK_MS, Input::Timer(TICK_TIMER), &mut out);
+        assert_eq!(names(&out), Vec::<&str>::new());
+        router.handle(TIMEOUT_MS / 2, Input::Timer(TICK_TIMER), &mut out);
+        assert_eq!(names(&out), vec!["RequestPing"]);
+    }
+}
