@@ -198,3 +198,73 @@ fn model_catches_not_found_from_a_partial_broadcast() {
         "caught for another reason: {message}"
     );
 }
+
+/// [S-PX-fifo] [S-PX-pull]: an ordered pull that found every view empty waits out its hold
+/// asking the nodes for the heads again on each tick, so an interaction that arrives meanwhile
+/// is served before the hold ends.
+#[test]
+fn an_idle_ordered_pull_asks_again_each_tick() {
+    let mut harness = Harness::new(PullMode::Ordered);
+    harness.apply(Transition::Register(0));
+    for node in 0..NODES {
+        harness.apply(Transition::NodeUp(node));
+    }
+    while harness.pending_node_requests() > 0 {
+        harness.apply(Transition::Answer(0, 1));
+    }
+    harness.apply(Transition::Request(
+        0,
+        Request::Pull {
+            tenant: Field::Value(TenantId(1)),
+            queue: "q1".to_string(),
+            view: "all".to_string(),
+            count: 1,
+            hold_ms: None,
+        },
+    ));
+    let peeks = harness.pending_node_requests();
+    assert!(peeks > 0, "no peek at the heads");
+    // Every node answers with an error: no heads anywhere, the pull waits.
+    while harness.pending_node_requests() > 0 {
+        harness.apply(Transition::Answer(0, 2));
+    }
+    harness.apply(Transition::Advance(60));
+    assert_eq!(harness.pending_node_requests(), peeks, "asked nobody again");
+}
+
+/// [S-PX-cache]: a node's "not found" about an interaction the proxy had cached there drops
+/// the cache entry, so the next request about it is looked up on every node again instead of
+/// going to a node known not to have it.
+#[test]
+fn not_found_forgets_the_cached_owner() {
+    let mut harness = Harness::new(PullMode::RoundRobin);
+    harness.apply(Transition::Register(0));
+    for node in 0..NODES {
+        harness.apply(Transition::NodeUp(node));
+    }
+    while harness.pending_node_requests() > 0 {
+        harness.apply(Transition::Answer(0, 1));
+    }
+    let find = || {
+        Transition::Request(
+            0,
+            Request::Find {
+                ixn: Field::Value(IxnId(IDS[0])),
+            },
+        )
+    };
+    harness.apply(find());
+    assert_eq!(harness.pending_node_requests(), NODES, "a broadcast lookup");
+    // One node has it (flavour 0), the others do not; the request goes on to that node.
+    harness.apply(Transition::Answer(0, 0));
+    for _ in 1..NODES {
+        harness.apply(Transition::Answer(0, 1));
+    }
+    assert_eq!(harness.pending_node_requests(), 1, "forwarded to the owner");
+    harness.apply(Transition::Answer(0, 0));
+    harness.apply(find());
+    assert_eq!(harness.pending_node_requests(), 1, "the cached owner only");
+    harness.apply(Transition::Answer(0, 1));
+    harness.apply(find());
+    assert_eq!(harness.pending_node_requests(), NODES, "looked up again");
+}

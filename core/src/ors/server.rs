@@ -1867,7 +1867,11 @@ mod tests {
 
     /// Connects a lone server to the node at 0 and answers its registration.
     fn registered() -> OrsServer {
-        let mut ors = server(None);
+        registered_with(Buggify::off())
+    }
+
+    fn registered_with(buggify: Buggify) -> OrsServer {
+        let mut ors = server(None).with_buggify(buggify);
         let mut out = Vec::new();
         ors.handle(0, Input::Start, &mut out);
         ors.handle(0, Input::Connected(URS), &mut out);
@@ -1949,6 +1953,23 @@ mod tests {
         assert_eq!(timed_out(&out), Vec::<&str>::new());
         ors.handle(deadline, Input::Timer(TICK_TIMER), &mut out);
         assert_eq!(timed_out(&out), vec!["RequestPull"]);
+    }
+
+    /// Buggify's `ors-pull-one` makes a server with room for several ask for one.
+    #[test]
+    fn buggify_pulls_one_at_a_time() {
+        let active = Buggify::activation(1, 1000, &[Site::OrsPullOne]);
+        let mut ors = registered_with(Buggify::new(active, 1000, 1));
+        let mut out = Vec::new();
+        ors.handle(TICK_MS, Input::Timer(TICK_TIMER), &mut out);
+        let counts: Vec<u32> = requests(&out)
+            .iter()
+            .filter_map(|(_, r)| match r {
+                Request::Pull { count, .. } => Some(*count),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(counts, vec![1]);
     }
 
     /// A session writes the user data of the interaction it controls.
