@@ -268,3 +268,33 @@ fn not_found_forgets_the_cached_owner() {
     harness.apply(find());
     assert_eq!(harness.pending_node_requests(), NODES, "looked up again");
 }
+
+/// [S-PX-2002]: a node that let a request time out and sent nothing for a whole request
+/// timeout is taken for dead (a stalled stream): the proxy closes it, and the next request
+/// finds no node to ask.
+#[test]
+fn a_silent_node_is_closed() {
+    let mut harness = Harness::new(PullMode::RoundRobin);
+    harness.apply(Transition::Register(0));
+    // Last heard at 500 ms, not at 0: a silence measured from 0 would hide a wrong sum.
+    harness.apply(Transition::Advance(500));
+    for node in 0..NODES {
+        harness.apply(Transition::NodeUp(node));
+    }
+    while harness.pending_node_requests() > 0 {
+        harness.apply(Transition::Answer(0, 1));
+    }
+    let find = || {
+        Transition::Request(
+            0,
+            Request::Find {
+                ixn: Field::Value(IxnId(IDS[0])),
+            },
+        )
+    };
+    harness.apply(find());
+    assert_eq!(harness.pending_node_requests(), NODES);
+    harness.apply(Transition::Advance(1200));
+    harness.apply(find());
+    assert_eq!(harness.pending_node_requests(), 0, "asked a dead node");
+}
