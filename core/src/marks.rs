@@ -113,6 +113,8 @@ marks! {
     /// A session could not be created; the interaction went to `mcr-queue-on-fails`
     /// [S-ORS-fail].
     OrsQueuedOnFail = "ors-queued-on-fail", "S-ORS-fail";
+    /// A session left with no interaction ended after `ixnfm-idle-session-ttl` [S-ORS-fail].
+    OrsIdleSessionEnded = "ors-idle-session-ended", "S-ORS-fail";
     /// A URS found no available agent within a submit's timeout [S-URS-select].
     UrsNoTarget = "urs-no-target", "S-URS-select";
     /// The license server granted fewer seats than asked: the pool ran short [S-LIC-checkout].

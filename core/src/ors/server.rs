@@ -1290,6 +1290,7 @@ impl OrsServer {
             }
         }
         for (session, ixn) in expired {
+            mark(Mark::OrsIdleSessionEnded, out);
             self.trace(session, ixn, "idle-ttl", out);
             self.end_session(now, session, out);
         }
@@ -1930,6 +1931,20 @@ mod tests {
         ors.handle(1000, Input::Timer(TICK_TIMER), &mut out);
         assert_eq!(timed_out(&out), vec!["RequestHeartbeat (lease ran out)"]);
         assert!(out.contains(&Output::Trace(TraceEvent::OrsRole { primary: false })));
+    }
+
+    /// A backup connected to the node stays silent there, neither registering nor pinging:
+    /// only its pair's primary talks to the node.
+    #[test]
+    fn a_backup_sends_nothing_to_the_node() {
+        let mut ors = server(ha());
+        let mut out = Vec::new();
+        ors.handle(0, Input::Start, &mut out);
+        ors.handle(0, Input::Connected(SERVER), &mut out);
+        for now in (TICK_MS..=2 * REQUEST_TIMEOUT_MS).step_by(TICK_MS as usize) {
+            ors.handle(now, Input::Timer(TICK_TIMER), &mut out);
+        }
+        assert_eq!(requests(&out), Vec::new());
     }
 
     /// A pull's answer may take the hold it asked for on top of the request timeout: only past
