@@ -1947,6 +1947,64 @@ mod tests {
         assert_eq!(requests(&out), Vec::new());
     }
 
+    /// [S-ORS-ha]: a promoted backup gives the nodes two request timeouts and a pull hold to
+    /// list what its predecessor owned; a recovered session whose interaction no node listed
+    /// by then hears that it lost control, and not before.
+    #[test]
+    fn recovery_waits_for_the_nodes_listing() {
+        let mut ors = server(Some(OrsHa {
+            persistence: true,
+            sync_max_age_ms: 100,
+            sync_max_buffer: 10,
+        }));
+        let mut out = Vec::new();
+        ors.handle(0, Input::Start, &mut out);
+        supervisor(&mut ors, 0, Request::Lease { until: 100_000 });
+        let out = supervisor(&mut ors, 0, Request::Promote { epoch: 1 });
+        let write = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Persist(write, DbOp::OrsLoad { .. }) => Some(*write),
+                _ => None,
+            })
+            .expect("reads the store");
+        let ixn = IxnId(5);
+        let mut assoc = Associations::default();
+        assoc.start(ixn, 1);
+        assoc.confirm(ixn, 1);
+        let snapshot = OrsSnapshot {
+            format: OrsVersion::V814.store_format(),
+            client_name: Some("ors1.1".into()),
+            next_session: 2,
+            sessions: vec![SessionSnapshot {
+                id: 1,
+                strategy: 0,
+                run: Run::start(&marking()).0,
+                ixn,
+                target: None,
+            }],
+            assoc,
+            evicted: BTreeMap::new(),
+            owned: BTreeMap::from([(ixn, ("q".to_string(), 1))]),
+        };
+        let mut out = Vec::new();
+        ors.control(0, Control::OrsLoaded(write, Box::new(snapshot)), &mut out);
+        let lost = |out: &[Output]| {
+            out.iter().any(|o| {
+                matches!(o, Output::Trace(TraceEvent::OrsSession { what, .. })
+                    if what == "lost-control")
+            })
+        };
+        let deadline = 2 * REQUEST_TIMEOUT_MS + HOLD_MS;
+        let mut out = Vec::new();
+        for now in (TICK_MS..deadline).step_by(TICK_MS as usize) {
+            ors.handle(now, Input::Timer(TICK_TIMER), &mut out);
+        }
+        assert!(!lost(&out), "gave up before the deadline: {out:?}");
+        ors.handle(deadline, Input::Timer(TICK_TIMER), &mut out);
+        assert!(lost(&out), "{out:?}");
+    }
+
     /// A pull's answer may take the hold it asked for on top of the request timeout: only past
     /// both does the server give up on the node.
     #[test]
