@@ -2045,12 +2045,36 @@ mod tests {
         assert_eq!(counts, vec![1]);
     }
 
-    /// A session writes the user data of the interaction it controls.
+    /// The node answering NotOwner about an interaction (its owner grace ran out while this
+    /// server was away) ends the server's hold on it: the session hears that it lost control.
     #[test]
-    fn a_session_writes_user_data_of_its_interaction() {
+    fn not_owner_takes_the_interaction_away() {
         let mut ors = registered();
-        let item = IxnInfo {
-            id: IxnId(5),
+        let taken = Message::unsolicited(Event::TakenFromQueue {
+            items: vec![item(IxnId(5))],
+        });
+        let mut out = Vec::new();
+        ors.handle(TICK_MS, Input::Frame(SERVER, taken), &mut out);
+        let lost = |out: &[Output]| {
+            out.iter().any(|o| {
+                matches!(o, Output::Trace(TraceEvent::OrsSession { what, .. })
+                    if what == "lost-control")
+            })
+        };
+        let mut answers = Vec::new();
+        for (ref_id, _) in requests(&out) {
+            let refusal = Event::Error {
+                code: ErrorCode::NotOwner,
+            };
+            let frame = Message::reply(ref_id, refusal);
+            ors.handle(2 * TICK_MS, Input::Frame(SERVER, frame), &mut answers);
+        }
+        assert!(lost(&answers), "{answers:?}");
+    }
+
+    fn item(id: IxnId) -> IxnInfo {
+        IxnInfo {
+            id,
             tenant: TenantId(1),
             media: "email".into(),
             queue: "q".into(),
@@ -2058,8 +2082,16 @@ mod tests {
             submitted_at: 0,
             user_data: KvList::new(),
             node: 1,
-        };
-        let taken = Message::unsolicited(Event::TakenFromQueue { items: vec![item] });
+        }
+    }
+
+    /// A session writes the user data of the interaction it controls.
+    #[test]
+    fn a_session_writes_user_data_of_its_interaction() {
+        let mut ors = registered();
+        let taken = Message::unsolicited(Event::TakenFromQueue {
+            items: vec![item(IxnId(5))],
+        });
         let mut out = Vec::new();
         ors.handle(TICK_MS, Input::Frame(SERVER, taken), &mut out);
         let writes: Vec<Option<KvValue>> = requests(&out)
