@@ -232,7 +232,7 @@ fn an_idle_ordered_pull_asks_again_each_tick() {
     assert_eq!(harness.pending_node_requests(), peeks, "asked nobody again");
 }
 
-/// [S-PX-cache]: a node's "not found" about an interaction the proxy had cached there drops
+/// [S-PX-route]: a node's "not found" about an interaction the proxy had cached there drops
 /// the cache entry, so the next request about it is looked up on every node again instead of
 /// going to a node known not to have it.
 #[test]

@@ -28,7 +28,8 @@
 //! - [S-IS-snapshot], [S-PX-merge] on a reporting client's snapshots: `snapshot.rs`.
 //! - [S-ORS-ha]'s recovery completeness (a flush holds the sessions running; a promoted
 //!   backup recovers every session and association it read; the pair's store, modelled from
-//!   what it answered, fences deposed flushes and returns the last stored one): `recovery.rs`.
+//!   what it answered, fences deposed flushes and returns the last stored one; a host that
+//!   read the store never starts a session under an id its pair already used): `recovery.rs`.
 //! - [S-INV-machine]: the shells call `Machine::check_invariants` after every input (the IS
 //!   node has invariants; the other machines keep the default, none yet): here.
 //!
