@@ -163,19 +163,8 @@ fn model_catches_not_found_from_a_partial_broadcast() {
     let run = |bug: Option<ProxyBug>| {
         let mut harness = Harness::planted(PullMode::RoundRobin, bug);
         harness.apply(Transition::Register(0));
-        for node in 0..NODES {
-            harness.apply(Transition::NodeUp(node));
-        }
-        // Registrations first (flavour 1 acknowledges them).
-        while harness.pending_node_requests() > 0 {
-            harness.apply(Transition::Answer(0, 1));
-        }
-        harness.apply(Transition::Request(
-            0,
-            Request::Find {
-                ixn: Field::Value(IxnId(IDS[0])),
-            },
-        ));
+        all_nodes_up(&mut harness);
+        harness.apply(find_first());
         assert_eq!(
             harness.pending_node_requests(),
             NODES,
@@ -206,12 +195,7 @@ fn model_catches_not_found_from_a_partial_broadcast() {
 fn an_idle_ordered_pull_asks_again_each_tick() {
     let mut harness = Harness::new(PullMode::Ordered);
     harness.apply(Transition::Register(0));
-    for node in 0..NODES {
-        harness.apply(Transition::NodeUp(node));
-    }
-    while harness.pending_node_requests() > 0 {
-        harness.apply(Transition::Answer(0, 1));
-    }
+    all_nodes_up(&mut harness);
     harness.apply(Transition::Request(
         0,
         Request::Pull {
@@ -239,21 +223,8 @@ fn an_idle_ordered_pull_asks_again_each_tick() {
 fn not_found_forgets_the_cached_owner() {
     let mut harness = Harness::new(PullMode::RoundRobin);
     harness.apply(Transition::Register(0));
-    for node in 0..NODES {
-        harness.apply(Transition::NodeUp(node));
-    }
-    while harness.pending_node_requests() > 0 {
-        harness.apply(Transition::Answer(0, 1));
-    }
-    let find = || {
-        Transition::Request(
-            0,
-            Request::Find {
-                ixn: Field::Value(IxnId(IDS[0])),
-            },
-        )
-    };
-    harness.apply(find());
+    all_nodes_up(&mut harness);
+    harness.apply(find_first());
     assert_eq!(harness.pending_node_requests(), NODES, "a broadcast lookup");
     // One node has it (flavour 0), the others do not; the request goes on to that node.
     harness.apply(Transition::Answer(0, 0));
@@ -262,10 +233,10 @@ fn not_found_forgets_the_cached_owner() {
     }
     assert_eq!(harness.pending_node_requests(), 1, "forwarded to the owner");
     harness.apply(Transition::Answer(0, 0));
-    harness.apply(find());
+    harness.apply(find_first());
     assert_eq!(harness.pending_node_requests(), 1, "the cached owner only");
     harness.apply(Transition::Answer(0, 1));
-    harness.apply(find());
+    harness.apply(find_first());
     assert_eq!(harness.pending_node_requests(), NODES, "looked up again");
 }
 
@@ -278,23 +249,30 @@ fn a_silent_node_is_closed() {
     harness.apply(Transition::Register(0));
     // Last heard at 500 ms, not at 0: a silence measured from 0 would hide a wrong sum.
     harness.apply(Transition::Advance(500));
+    all_nodes_up(&mut harness);
+    harness.apply(find_first());
+    assert_eq!(harness.pending_node_requests(), NODES);
+    harness.apply(Transition::Advance(1200));
+    harness.apply(find_first());
+    assert_eq!(harness.pending_node_requests(), 0, "asked a dead node");
+}
+
+/// Every node connects, and its registration is acknowledged (flavour 1).
+fn all_nodes_up(harness: &mut Harness) {
     for node in 0..NODES {
         harness.apply(Transition::NodeUp(node));
     }
     while harness.pending_node_requests() > 0 {
         harness.apply(Transition::Answer(0, 1));
     }
-    let find = || {
-        Transition::Request(
-            0,
-            Request::Find {
-                ixn: Field::Value(IxnId(IDS[0])),
-            },
-        )
-    };
-    harness.apply(find());
-    assert_eq!(harness.pending_node_requests(), NODES);
-    harness.apply(Transition::Advance(1200));
-    harness.apply(find());
-    assert_eq!(harness.pending_node_requests(), 0, "asked a dead node");
+}
+
+/// Client 0 asks for the properties of the first interaction id.
+fn find_first() -> Transition {
+    Transition::Request(
+        0,
+        Request::Find {
+            ixn: Field::Value(IxnId(IDS[0])),
+        },
+    )
 }

@@ -1773,6 +1773,7 @@ impl OrsServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clients::outputs::{self, timed_out};
     use crate::ors::strategy::{StateDef, TransitionDef};
 
     const REQUEST_TIMEOUT_MS: u64 = 400;
@@ -1847,23 +1848,30 @@ mod tests {
 
     /// The requests `out` sends to the node.
     fn requests(out: &[Output]) -> Vec<(RefId, Request)> {
-        out.iter()
-            .filter_map(|output| match output {
-                Output::Send(SERVER, Message::Request { ref_id, request }) => {
-                    Some((*ref_id, request.clone()))
-                }
-                _ => None,
-            })
+        outputs::requests(out)
+            .into_iter()
+            .filter(|(peer, _, _)| *peer == SERVER)
+            .map(|(_, ref_id, request)| (ref_id, request))
             .collect()
     }
 
-    fn timed_out(out: &[Output]) -> Vec<&'static str> {
-        out.iter()
-            .filter_map(|output| match output {
-                Output::Trace(TraceEvent::RequestTimedOut { request }) => Some(*request),
-                _ => None,
-            })
-            .collect()
+    /// Whether a session of `out` heard that it lost control of its interaction.
+    fn lost_control(out: &[Output]) -> bool {
+        out.iter().any(|o| {
+            matches!(o, Output::Trace(TraceEvent::OrsSession { what, .. })
+                if what == "lost-control")
+        })
+    }
+
+    /// A registered lone server that the node gave interaction 5 at one tick; what it did.
+    fn holding_five() -> (OrsServer, Vec<Output>) {
+        let mut ors = registered();
+        let taken = Message::unsolicited(Event::TakenFromQueue {
+            items: vec![item(IxnId(5))],
+        });
+        let mut out = Vec::new();
+        ors.handle(TICK_MS, Input::Frame(SERVER, taken), &mut out);
+        (ors, out)
     }
 
     /// Connects a lone server to the node at 0 and answers its registration.
@@ -1989,20 +1997,14 @@ mod tests {
         };
         let mut out = Vec::new();
         ors.control(0, Control::OrsLoaded(write, Box::new(snapshot)), &mut out);
-        let lost = |out: &[Output]| {
-            out.iter().any(|o| {
-                matches!(o, Output::Trace(TraceEvent::OrsSession { what, .. })
-                    if what == "lost-control")
-            })
-        };
         let deadline = 2 * REQUEST_TIMEOUT_MS + HOLD_MS;
         let mut out = Vec::new();
         for now in (TICK_MS..deadline).step_by(TICK_MS as usize) {
             ors.handle(now, Input::Timer(TICK_TIMER), &mut out);
         }
-        assert!(!lost(&out), "gave up before the deadline: {out:?}");
+        assert!(!lost_control(&out), "gave up before the deadline: {out:?}");
         ors.handle(deadline, Input::Timer(TICK_TIMER), &mut out);
-        assert!(lost(&out), "{out:?}");
+        assert!(lost_control(&out), "{out:?}");
     }
 
     /// A pull's answer may take the hold it asked for on top of the request timeout: only past
@@ -2049,18 +2051,7 @@ mod tests {
     /// server was away) ends the server's hold on it: the session hears that it lost control.
     #[test]
     fn not_owner_takes_the_interaction_away() {
-        let mut ors = registered();
-        let taken = Message::unsolicited(Event::TakenFromQueue {
-            items: vec![item(IxnId(5))],
-        });
-        let mut out = Vec::new();
-        ors.handle(TICK_MS, Input::Frame(SERVER, taken), &mut out);
-        let lost = |out: &[Output]| {
-            out.iter().any(|o| {
-                matches!(o, Output::Trace(TraceEvent::OrsSession { what, .. })
-                    if what == "lost-control")
-            })
-        };
+        let (mut ors, out) = holding_five();
         let mut answers = Vec::new();
         for (ref_id, _) in requests(&out) {
             let refusal = Event::Error {
@@ -2069,7 +2060,7 @@ mod tests {
             let frame = Message::reply(ref_id, refusal);
             ors.handle(2 * TICK_MS, Input::Frame(SERVER, frame), &mut answers);
         }
-        assert!(lost(&answers), "{answers:?}");
+        assert!(lost_control(&answers), "{answers:?}");
     }
 
     fn item(id: IxnId) -> IxnInfo {
@@ -2088,12 +2079,7 @@ mod tests {
     /// A session writes the user data of the interaction it controls.
     #[test]
     fn a_session_writes_user_data_of_its_interaction() {
-        let mut ors = registered();
-        let taken = Message::unsolicited(Event::TakenFromQueue {
-            items: vec![item(IxnId(5))],
-        });
-        let mut out = Vec::new();
-        ors.handle(TICK_MS, Input::Frame(SERVER, taken), &mut out);
+        let (_, out) = holding_five();
         let writes: Vec<Option<KvValue>> = requests(&out)
             .into_iter()
             .filter_map(|(_, r)| match r {
