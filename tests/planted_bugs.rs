@@ -5,7 +5,7 @@
 use ixsim::sim::faults::{Fault, FaultAction};
 use ixsim::sim::oracles::{
     AGENT_CAPACITY, DURABLE, HOLD, IS_SNAPSHOT, LIC_CHECKOUT, LIC_SHRINK, LIVE, LOST, MACHINE,
-    ORDER, ORS_DETACH, ORS_HA, ORS_PULL, OWNER, PX_2002, PX_PULL, URS_RR,
+    ORDER, ORS_DETACH, ORS_HA, ORS_PULL, OWNER, PX_2002, PX_AGENT, PX_PULL, URS_RR,
 };
 use ixsim::sim::scenario::{OrsBugName, PlantedBugName, ProxyPlantedBug};
 use ixsim::sim::Scenario;
@@ -282,6 +282,19 @@ fn s_px_pull_catches_a_proxy_with_one_turn_for_all_pulls() {
     assert_eq!(failing_seeds(&scenario, PX_PULL, 0..3), Vec::<u64>::new());
     scenario.proxy.planted_bug = Some(ProxyPlantedBug::PullTurnShared);
     assert_eq!(failing_seeds(&scenario, PX_PULL, 0..3), vec![0, 1, 2]);
+}
+
+/// [S-PX-agent]: a proxy that sends agent requests to one node of the tenant (and acks on
+/// its answer) leaves the agent unknown to the other nodes; caught on `cluster`,
+/// `cluster-faults`, `licensing-changes` and `reporting` (100 of 100 seeds each, first seed 0;
+/// `cluster-faults` with `--swarm --buggify` 54 of 100, the rest drawing one node). The correct
+/// proxy passes the same seeds.
+#[test]
+fn s_px_agent_catches_agent_requests_sent_to_one_node() {
+    let mut scenario = Scenario::load("cluster-faults").expect("built-in scenario");
+    assert_eq!(failing_seeds(&scenario, PX_AGENT, 0..3), Vec::<u64>::new());
+    scenario.proxy.planted_bug = Some(ProxyPlantedBug::AgentOpsOneNode);
+    assert_eq!(failing_seeds(&scenario, PX_AGENT, 0..3), vec![0, 1, 2]);
 }
 
 /// Seed 0 of built-in `scenario` with `[ors] planted_bug = bug`: the oracles that fired, with

@@ -257,6 +257,50 @@ fn a_silent_node_is_closed() {
     assert_eq!(harness.pending_node_requests(), 0, "asked a dead node");
 }
 
+/// [S-PX-agent]: an agent logged in and ready through the proxy is logged in and made ready
+/// again on a node that reconnects (nodes keep agents in memory only, and a node that lost the
+/// proxy's connection logged the proxy's agents out), right after the registrations.
+#[test]
+fn a_reconnecting_node_gets_the_agents_again() {
+    let mut harness = Harness::new(PullMode::RoundRobin);
+    harness.apply(Transition::Register(0));
+    all_nodes_up(&mut harness);
+    let agent = AgentId(7);
+    for request in [
+        Request::AgentLogin {
+            tenant: Field::Value(TenantId(1)),
+            agent,
+            media: vec!["email".to_string()],
+        },
+        Request::AgentReady { agent },
+    ] {
+        harness.apply(Transition::Request(0, request));
+        assert!(harness.pending_node_requests() > 1, "asked one node only");
+        while harness.pending_node_requests() > 0 {
+            harness.apply(Transition::Answer(0, 1));
+        }
+    }
+    harness.apply(Transition::NodeDown(0));
+    harness.apply(Transition::NodeUp(0));
+    let names: Vec<&str> = harness
+        .pending_node_request_names()
+        .into_iter()
+        .map(|(node, name)| {
+            assert_eq!(node, 0, "only the reconnected node is asked");
+            name
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "RequestRegisterClient",
+            "RequestRegisterClient",
+            "RequestAgentLogin",
+            "RequestAgentReady"
+        ]
+    );
+}
+
 /// Every node connects, and its registration is acknowledged (flavour 1).
 fn all_nodes_up(harness: &mut Harness) {
     for node in 0..NODES {

@@ -100,6 +100,11 @@ marks! {
     ProxyLatePullReturned = "proxy-late-pull-returned", "S-PX-pull";
     /// A submit of a disabled media type was refused [S-PX-disabled].
     ProxyDisabledMedia = "proxy-disabled-media", "S-PX-disabled";
+    /// An agent request through the proxy was acknowledged by more than one node [S-PX-agent].
+    ProxyAgentFannedOut = "proxy-agent-fanned-out", "S-PX-agent";
+    /// A node (re)connected to a proxy with agents logged in; the proxy logged them in there
+    /// again [S-PX-agent].
+    ProxyAgentsReplayed = "proxy-agents-replayed", "S-PX-agent";
     /// `<detach>` came before the association's user-data update was confirmed and failed
     /// [S-ORS-detach].
     OrsDetachRefused = "ors-detach-refused", "S-ORS-detach";

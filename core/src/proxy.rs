@@ -117,6 +117,11 @@ pub enum ProxyBug {
     /// can ask one node again and again while the other node's share of its queue waits (the
     /// `ors` scenario's seed-11 bug, planted again). Caught by [S-PX-pull].
     PullTurnShared,
+    /// Agent login, logout, ready and not-ready go to one node of the tenant (the first
+    /// connected one), as a desktop connected to one node would send them, and are acked on
+    /// its answer: the other nodes never hear of the agent and never offer it work. Caught by
+    /// [S-PX-agent].
+    AgentOpsOneNode,
 }
 
 #[derive(Clone, Debug)]
@@ -177,8 +182,12 @@ enum OpKind {
     /// answers empty (holding on one node instead would hand out that node's next item while an
     /// older one arrived elsewhere).
     Idle { count: u32, until: SimTime },
+    /// An agent request, sent to every connected node of the agent's tenant [S-PX-agent].
     Agent {
         agent: AgentId,
+        tenant: TenantId,
+        /// When the desktop's request reached the proxy.
+        asked_at: SimTime,
         acked: Vec<usize>,
         error: Option<ErrorCode>,
     },
@@ -737,7 +746,7 @@ impl Proxy {
                     .tenant
             }
         };
-        let nodes: Vec<usize> = self
+        let mut nodes: Vec<usize> = self
             .tenant_nodes(tenant)
             .into_iter()
             .filter(|node| self.connected[*node])
@@ -745,9 +754,14 @@ impl Proxy {
         if nodes.is_empty() {
             return Err(ErrorCode::ConnectionLost);
         }
+        if self.cfg.planted_bug == Some(ProxyBug::AgentOpsOneNode) {
+            nodes.truncate(1);
+        }
         self.busy_agents.insert(agent);
         let kind = OpKind::Agent {
             agent,
+            tenant,
+            asked_at: now,
             acked: Vec::new(),
             error: None,
         };
@@ -1133,6 +1147,8 @@ impl Proxy {
     fn finish_agent(&mut self, op: ClientOp, out: &mut Vec<Output>) {
         let OpKind::Agent {
             agent,
+            tenant,
+            asked_at,
             acked,
             error,
         } = &op.kind
@@ -1181,16 +1197,24 @@ impl Proxy {
                 // [S-PX-agent] A node that (re)connected while the operation ran got the
                 // agent's state as it was before it (the replay on connect): it gets this
                 // change too, or the agent stays logged out or not ready there for good.
-                let tenant = self.agents.get(agent).map(|entry| entry.tenant);
-                let missed: Vec<usize> = tenant
-                    .map(|tenant| self.tenant_nodes(tenant))
-                    .unwrap_or_default()
+                let missed: Vec<usize> = self
+                    .tenant_nodes(*tenant)
                     .into_iter()
                     .filter(|node| self.connected[*node] && !acked.contains(node))
+                    .filter(|_| self.cfg.planted_bug != Some(ProxyBug::AgentOpsOneNode))
                     .collect();
                 for node in missed {
                     self.ask(node, Asked::Quiet, Some(&op.name), request.clone(), out);
                 }
+                if acked.len() > 1 {
+                    mark(Mark::ProxyAgentFannedOut, out);
+                }
+                out.push(Output::Trace(TraceEvent::ProxyAgentAcked {
+                    agent: *agent,
+                    request: request.name(),
+                    tenant: *tenant,
+                    asked_at_ms: *asked_at,
+                }));
                 self.reply(op.client, op.ref_id, Event::Ack { ixn: None }, out);
             }
         }
@@ -1254,6 +1278,9 @@ impl Proxy {
             .filter(|(_, entry)| self.cfg.nodes[node].tenants.contains(&entry.tenant))
             .map(|(agent, entry)| (*agent, entry.clone()))
             .collect();
+        if !agents.is_empty() {
+            mark(Mark::ProxyAgentsReplayed, out);
+        }
         for (agent, entry) in agents {
             let login = Request::AgentLogin {
                 tenant: Field::Value(entry.tenant),

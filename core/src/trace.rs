@@ -110,6 +110,14 @@ pub enum TraceEvent {
         view: String,
         node: u16,
     },
+    /// A proxy acknowledged an agent's login, logout, ready or not-ready (`request`) to its
+    /// desktop; the desktop's request reached the proxy at `asked_at_ms` [S-PX-agent].
+    ProxyAgentAcked {
+        agent: AgentId,
+        request: &'static str,
+        tenant: TenantId,
+        asked_at_ms: SimTime,
+    },
     ProxyPulled {
         client: String,
         queue: String,
@@ -464,6 +472,16 @@ impl fmt::Display for TraceEvent {
             } => write!(
                 f,
                 "proxy-pull-to srv{node} for={client} tenant={} {queue}/{view}",
+                tenant.0
+            ),
+            E::ProxyAgentAcked {
+                agent,
+                request,
+                tenant,
+                asked_at_ms,
+            } => write!(
+                f,
+                "proxy-agent-acked {agent} {request} tenant={} asked={asked_at_ms}ms",
                 tenant.0
             ),
             E::ProxyPulled {

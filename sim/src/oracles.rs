@@ -23,6 +23,8 @@
 //! - [S-IS-hold], with [S-PX-pull]'s hold override: `hold.rs` (a bound from the timeouts).
 //! - [S-URS-rr]'s resubmission at once: `resubmit.rs`.
 //! - [S-PX-2002], [S-PX-2003] refusals in whole-cluster runs: `refusals.rs`.
+//! - [S-PX-agent]: each agent login, logout and ready a proxy acknowledges was carried out on
+//!   every node of the tenant it was connected to: `agents.rs`.
 //! - [S-PX-pull]'s round-robin (each pull of a client's queue to the next connected node of
 //!   its tenant): `rotation.rs`.
 //! - [S-IS-snapshot], [S-PX-merge] on a reporting client's snapshots: `snapshot.rs`.
@@ -42,11 +44,12 @@
 //! (`tests/ors.rs`), [S-ORS-ha], [S-OPS-rolling] (`tests/ors_failover.rs`).
 //!
 //! Not checked by anything yet: what finds return ([S-PX-merge] for
-//! RequestFindInteractions), [S-PX-agent], [S-PX-cache].
+//! RequestFindInteractions), [S-PX-cache].
 //!
 //! Not modelled yet, so not checkable: [S-VOICE-*] and [S-SITE-*] (issue 19), [S-SCXML-load]
 //! (issue 20), [S-ESP-*], [S-DB-dap], [S-OPS-dap] (issue 22).
 
+mod agents;
 mod capacity;
 mod hold;
 mod licensing;
@@ -57,6 +60,7 @@ mod resubmit;
 mod rotation;
 mod snapshot;
 
+pub use agents::{proxy_agents, PX_AGENT};
 pub use capacity::{agent_capacity, AGENT_CAPACITY};
 pub use hold::{held_pulls, HOLD};
 pub use licensing::{licensing, SeatRules, LIC_CHECKOUT, LIC_SHRINK};
@@ -152,6 +156,7 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations.extend(urs_resubmit(input));
     violations.extend(proxy_refusals(input, &input.proxies));
     violations.extend(proxy_rotation(input, &input.proxies));
+    violations.extend(proxy_agents(input, &input.proxies));
     violations.extend(snapshots(input, &input.snapshots));
     violations.extend(ors_recovery(input));
     violations

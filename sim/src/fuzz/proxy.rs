@@ -701,6 +701,14 @@ impl Harness {
         self.outstanding.len()
     }
 
+    /// The same requests: which node each went to, and its name.
+    pub fn pending_node_request_names(&self) -> Vec<(usize, &'static str)> {
+        self.outstanding
+            .iter()
+            .map(|pending| (pending.node, pending.request.name()))
+            .collect()
+    }
+
     /// Applies one transition to the proxy and the model, checking every reply it causes
     /// (panics on a reply no rule allows).
     pub fn apply(&mut self, transition: Transition) {
