@@ -5,7 +5,7 @@
 use ixsim::sim::faults::{Fault, FaultAction};
 use ixsim::sim::oracles::{
     AGENT_CAPACITY, DURABLE, HOLD, IS_SNAPSHOT, LIC_CHECKOUT, LIC_SHRINK, LIVE, LOST, MACHINE,
-    ORDER, ORS_DETACH, ORS_HA, ORS_PULL, OWNER, PX_2002, PX_AGENT, PX_PULL, URS_RR,
+    ORDER, ORS_DETACH, ORS_HA, ORS_PULL, OWNER, PX_2002, PX_AGENT, PX_MERGE, PX_PULL, URS_RR,
 };
 use ixsim::sim::scenario::{OrsBugName, PlantedBugName, ProxyPlantedBug};
 use ixsim::sim::Scenario;
@@ -295,6 +295,18 @@ fn s_px_agent_catches_agent_requests_sent_to_one_node() {
     assert_eq!(failing_seeds(&scenario, PX_AGENT, 0..3), Vec::<u64>::new());
     scenario.proxy.planted_bug = Some(ProxyPlantedBug::AgentOpsOneNode);
     assert_eq!(failing_seeds(&scenario, PX_AGENT, 0..3), vec![0, 1, 2]);
+}
+
+/// [S-PX-merge] for finds: a proxy whose merge keeps only the last node's answer to a find
+/// leaves out the other node's VIP interactions, though that node gave fewer than it was
+/// asked for; caught on `reporting` (100 of 100 seeds, 96 with `--swarm --buggify`, first
+/// seed 0). The correct proxy passes the same seeds.
+#[test]
+fn s_px_merge_catches_a_find_that_keeps_one_answer() {
+    let mut scenario = Scenario::load("reporting").expect("built-in scenario");
+    assert_eq!(failing_seeds(&scenario, PX_MERGE, 0..3), Vec::<u64>::new());
+    scenario.proxy.planted_bug = Some(ProxyPlantedBug::FindKeepsLastAnswer);
+    assert_eq!(failing_seeds(&scenario, PX_MERGE, 0..3), vec![0, 1, 2]);
 }
 
 /// Seed 0 of built-in `scenario` with `[ors] planted_bug = bug`: the oracles that fired, with

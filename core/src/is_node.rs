@@ -1249,6 +1249,9 @@ impl IsNode {
                     .filter(|record| record.user_data.get(key) == Some(equals))
                     .collect();
                 found.sort_by_key(|record| record.seq);
+                if found.len() > *max as usize {
+                    mark(Mark::IsFindCapped, out);
+                }
                 let items = found
                     .into_iter()
                     .take(*max as usize)

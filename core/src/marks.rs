@@ -75,6 +75,9 @@ marks! {
     IsSeatsShrunk = "is-seats-shrunk", "S-LIC-shrink";
     /// A snapshot answer was cut at `max-interactions-per-snapshot` [S-IS-snapshot].
     IsSnapshotCapped = "is-snapshot-capped", "S-IS-snapshot";
+    /// A find's answer was cut at the `max` the client asked for: the node held more matches
+    /// [S-PX-merge].
+    IsFindCapped = "is-find-capped", "S-PX-merge";
     /// A (re)started or promoted node loaded interactions still owned by a client
     /// [S-IS-durable].
     IsLoadedOwned = "is-loaded-owned", "S-IS-durable";
@@ -102,6 +105,9 @@ marks! {
     ProxyDisabledMedia = "proxy-disabled-media", "S-PX-disabled";
     /// An agent request through the proxy was acknowledged by more than one node [S-PX-agent].
     ProxyAgentFannedOut = "proxy-agent-fanned-out", "S-PX-agent";
+    /// A find through the proxy was answered with the items of more than one node
+    /// [S-PX-merge].
+    ProxyFindMerged = "proxy-find-merged", "S-PX-merge";
     /// A node (re)connected to a proxy with agents logged in; the proxy logged them in there
     /// again [S-PX-agent].
     ProxyAgentsReplayed = "proxy-agents-replayed", "S-PX-agent";

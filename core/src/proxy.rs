@@ -122,6 +122,9 @@ pub enum ProxyBug {
     /// its answer: the other nodes never hear of the agent and never offer it work. Caught by
     /// [S-PX-agent].
     AgentOpsOneNode,
+    /// A find's merged answer keeps only the last node's items (an assignment where the merge
+    /// should extend): the other nodes' matches are missing. Caught by [S-PX-merge].
+    FindKeepsLastAnswer,
 }
 
 #[derive(Clone, Debug)]
@@ -851,6 +854,11 @@ impl Proxy {
                 unreachable,
             } => {
                 match event {
+                    Some(Event::InteractionsFound { items: more })
+                        if self.cfg.planted_bug == Some(ProxyBug::FindKeepsLastAnswer) =>
+                    {
+                        *items = more
+                    }
                     Some(
                         Event::SnapshotContent { items: more }
                         | Event::InteractionsFound { items: more },
@@ -870,6 +878,13 @@ impl Proxy {
                     else {
                         return;
                     };
+                    let nodes: BTreeSet<u16> = items.iter().map(|item| item.node).collect();
+                    if error.is_none()
+                        && nodes.len() > 1
+                        && matches!(op.request, Request::FindInteractions { .. })
+                    {
+                        mark(Mark::ProxyFindMerged, out);
+                    }
                     if error.is_none()
                         && items.len() > 1
                         && self.buggify.fires(Site::ProxyMergeReversed, now, out)

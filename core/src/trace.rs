@@ -7,7 +7,7 @@
 //! Must not: format anything when an event is created; rendering happens once, at the end.
 
 use crate::ids::{AgentId, IxnId, SimTime, TenantId};
-use crate::kv::KvList;
+use crate::kv::{KvList, KvValue};
 use crate::protocol::{ErrorCode, Request};
 use serde::Serialize;
 use std::fmt;
@@ -100,7 +100,18 @@ pub enum TraceEvent {
         #[serde(serialize_with = "hex::ixns")]
         ixns: Vec<IxnId>,
     },
-    /// A proxy answered a client's pull with these interactions (from one node or several).
+    /// A prober's find step (RequestFindInteractions of `tenant`'s interactions whose user
+    /// data has `key` = `equals`, at most `max` from each node, asked at `asked_at_ms` at the
+    /// earliest) was answered with these interactions [S-PX-merge].
+    FoundSeen {
+        tenant: TenantId,
+        key: String,
+        equals: KvValue,
+        max: u32,
+        asked_at_ms: SimTime,
+        #[serde(serialize_with = "hex::ixns")]
+        ixns: Vec<IxnId>,
+    },
     /// A proxy sent a client's pull to node `node` (index, 0-based) by its round-robin turn
     /// [S-PX-pull].
     ProxyPullSent {
@@ -594,6 +605,21 @@ impl fmt::Display for TraceEvent {
                 ixns,
             } => {
                 write!(f, "snapshot-seen {queue}/{view} max={max} asked={asked_at_ms}ms ")?;
+                ids(f, ixns)
+            }
+            E::FoundSeen {
+                tenant,
+                key,
+                equals,
+                max,
+                asked_at_ms,
+                ixns,
+            } => {
+                write!(
+                    f,
+                    "found-seen tenant={} {key}={equals} max={max} asked={asked_at_ms}ms ",
+                    tenant.0
+                )?;
                 ids(f, ixns)
             }
             E::Fault { what } => write!(f, "FAULT {what}"),

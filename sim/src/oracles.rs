@@ -27,7 +27,9 @@
 //!   every node of the tenant it was connected to: `agents.rs`.
 //! - [S-PX-pull]'s round-robin (each pull of a client's queue to the next connected node of
 //!   its tenant): `rotation.rs`.
-//! - [S-IS-snapshot], [S-PX-merge] on a reporting client's snapshots: `snapshot.rs`.
+//! - [S-IS-snapshot], [S-PX-merge] on a reporting client's snapshots and finds (per-node and
+//!   merged limits, no duplicates, every item real and matching, nothing a node surely held
+//!   missing unless it gave its `max`): `snapshot.rs`.
 //! - [S-ORS-ha]'s recovery completeness (a flush holds the sessions running; a promoted
 //!   backup recovers every session and association it read; the pair's store, modelled from
 //!   what it answered, fences deposed flushes and returns the last stored one; a host that
@@ -43,8 +45,7 @@
 //! round-robin and [S-URS-scope] (`tests/urs_direct.rs`), [S-ORS-submit], [S-ORS-fail]
 //! (`tests/ors.rs`), [S-ORS-ha], [S-OPS-rolling] (`tests/ors_failover.rs`).
 //!
-//! Not checked by anything yet: what finds return ([S-PX-merge] for
-//! RequestFindInteractions), [S-PX-cache].
+//! Not checked by anything yet: [S-PX-cache].
 //!
 //! Not modelled yet, so not checkable: [S-VOICE-*] and [S-SITE-*] (issue 19), [S-SCXML-load]
 //! (issue 20), [S-ESP-*], [S-DB-dap], [S-OPS-dap] (issue 22).

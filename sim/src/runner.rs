@@ -490,10 +490,13 @@ fn build_hosts(
                 }
                 crate::scenario::ProberScript::Reporting => prober::reporting_script(
                     &options.queue,
-                    options.start_ms,
-                    options.every_ms,
-                    options.until_ms.min(scenario.duration_ms),
+                    (
+                        options.start_ms,
+                        options.every_ms,
+                        options.until_ms.min(scenario.duration_ms),
+                    ),
                     options.max,
+                    options.find_max,
                 ),
             },
             tick_ms: client.tick_ms,
@@ -850,6 +853,10 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
         snapshots: oracles::SnapshotRules {
             per_node: scenario.is.max_interactions_per_snapshot,
             nodes: scenario.topology.pairs,
+            node_tenants: proxy_nodes(scenario)
+                .into_iter()
+                .map(|node| node.tenants)
+                .collect(),
         },
         seats: oracles::SeatRules {
             pool: scenario.license.as_ref().map(|license| license.pool),

@@ -204,6 +204,9 @@ mod defaults {
     pub fn prober_max() -> u32 {
         20
     }
+    pub fn prober_find_max() -> u32 {
+        3
+    }
     pub fn activate_per_mille() -> u32 {
         250
     }
@@ -486,6 +489,9 @@ pub struct ProberOptions {
     pub until_ms: u64,
     #[serde(default = "defaults::prober_max")]
     pub max: u32,
+    /// `reporting`: each find asks every node for at most this many VIP interactions.
+    #[serde(default = "defaults::prober_find_max")]
+    pub find_max: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -1374,6 +1380,10 @@ impl Scenario {
         if let Some(prober) = &self.prober {
             // A step per `every_ms`: bounded by the run's length over at least 10 ms.
             check(prober.every_ms >= 10, "prober.every_ms must be >= 10")?;
+            check(
+                (1..=10_000).contains(&prober.max) && (1..=10_000).contains(&prober.find_max),
+                "prober.max and prober.find_max must be in 1..=10000",
+            )?;
         }
         check(
             self.duration_ms <= 3_600_000,

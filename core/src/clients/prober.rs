@@ -137,6 +137,25 @@ impl Machine for Prober {
                         ixns: items.iter().map(|item| item.id).collect(),
                     }));
                 }
+                if let (
+                    Event::InteractionsFound { items },
+                    Request::FindInteractions {
+                        tenant: Field::Value(tenant),
+                        key,
+                        equals,
+                        max,
+                    },
+                ) = (&event, &asked.request)
+                {
+                    out.push(Output::Trace(TraceEvent::FoundSeen {
+                        tenant: *tenant,
+                        key: key.clone(),
+                        equals: equals.clone(),
+                        max: *max,
+                        asked_at_ms: asked.at_ms,
+                        ixns: items.iter().map(|item| item.id).collect(),
+                    }));
+                }
                 out.push(Output::Trace(TraceEvent::ProbeAnswered {
                     step: step as u32,
                     request: self.cfg.steps[step].request.name(),
@@ -154,28 +173,43 @@ impl Machine for Prober {
 
 /// The `reporting` script: a reporting client's snapshots of `queue`'s view `all` (at most
 /// `max` items asked) through the proxy (server 0), every `every_ms` from `start_ms` to
-/// `until_ms`, during the load and faults of the scenario [S-IS-snapshot] [S-PX-merge].
+/// `until_ms`, during the load and faults of the scenario [S-IS-snapshot] [S-PX-merge]; and
+/// half-way between two snapshots, a find of tenant 1's VIP interactions (user data `VIP` =
+/// "yes", at most `find_max` from each node) [S-PX-merge].
 pub fn reporting_script(
     queue: &str,
-    start_ms: SimTime,
-    every_ms: SimTime,
-    until_ms: SimTime,
+    (start_ms, every_ms, until_ms): (SimTime, SimTime, SimTime),
     max: u32,
+    find_max: u32,
 ) -> Vec<ProbeStep> {
     let every = every_ms.max(1);
     (0..)
         .map(|index: u64| start_ms.saturating_add(index.saturating_mul(every)))
         .take_while(|at| *at <= until_ms)
-        .map(|at_ms| ProbeStep {
-            at_ms,
-            server: 0,
-            request: Request::Snapshot {
-                tenant: Field::Value(TenantId(1)),
-                queue: queue.to_string(),
-                view: "all".into(),
-                max,
-            },
+        .flat_map(|at_ms| {
+            let snapshot = ProbeStep {
+                at_ms,
+                server: 0,
+                request: Request::Snapshot {
+                    tenant: Field::Value(TenantId(1)),
+                    queue: queue.to_string(),
+                    view: "all".into(),
+                    max,
+                },
+            };
+            let find = ProbeStep {
+                at_ms: at_ms.saturating_add(every / 2),
+                server: 0,
+                request: Request::FindInteractions {
+                    tenant: Field::Value(TenantId(1)),
+                    key: "VIP".into(),
+                    equals: KvValue::Str("yes".into()),
+                    max: find_max,
+                },
+            };
+            [snapshot, find]
         })
+        .filter(|step| step.at_ms <= until_ms)
         .collect()
 }
 

@@ -10,9 +10,25 @@
 //!   answer, last submitted or placed into that queue before it, and not stopped before the
 //!   step was due (a stop the node then lost to a crash, `loaded` again after it, counts as
 //!   undone).
+//!
+//! Finds (RequestFindInteractions through the proxy, `found-seen`, traced by the prober)
+//! [S-PX-merge]:
+//!
+//! - each node contributes at most the `max` asked, the merged answer at most that times the
+//!   nodes of the tenant, no interaction twice (the same exception);
+//! - every item is an interaction of the tenant, submitted before the answer, not stopped
+//!   before the step was due, whose user data held `key` = `equals` at some time (at its
+//!   submit or through a change);
+//! - nothing is missing: a node that contributed fewer than `max` items contributed every
+//!   interaction it held that matched for sure: submitted to it and acknowledged before the
+//!   step was due, with `key` = `equals` at submit and never changed, never stopped, and
+//!   with no process start or end on the node's pair since its submit (a deposed primary
+//!   that has not heard of its successor answers from what it had, and the oracle cannot
+//!   tell which host of the pair answered).
 
 use super::{OracleInput, Violation};
-use ixsim_core::ids::{IxnId, SimTime};
+use ixsim_core::ids::{IxnId, SimTime, TenantId};
+use ixsim_core::kv::{KvList, KvValue};
 use ixsim_core::trace::TraceEvent;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -25,6 +41,8 @@ pub struct SnapshotRules {
     /// `max-interactions-per-snapshot` of every node.
     pub per_node: u32,
     pub nodes: u16,
+    /// The tenants each node serves, node 1 first (finds go to the tenant's nodes).
+    pub node_tenants: Vec<Vec<TenantId>>,
 }
 
 #[derive(Default)]
@@ -35,6 +53,33 @@ struct Known {
     /// Queues it was submitted or placed into, with when.
     queues: Vec<(SimTime, String)>,
     stopped_at: Option<SimTime>,
+    tenant: Option<TenantId>,
+    /// Its last submit, with the user data it carried.
+    submitted: Option<(SimTime, KvList)>,
+    /// Its user-data changes, in order.
+    changes: Vec<KvList>,
+    acked_at: Option<SimTime>,
+    /// Ever stopped, even if a crash undid the stop.
+    ever_stopped: bool,
+}
+
+impl Known {
+    /// Did its user data hold `key` = `equals` at some time?
+    fn ever_matched(&self, key: &str, equals: &KvValue) -> bool {
+        let submitted = self.submitted.as_ref().map(|(_, data)| data);
+        submitted
+            .into_iter()
+            .chain(&self.changes)
+            .any(|data| data.get(key) == Some(equals))
+    }
+
+    /// Does its user data hold `key` = `equals` for sure (from its submit, never changed)?
+    fn surely_matches(&self, key: &str, equals: &KvValue) -> bool {
+        self.submitted
+            .as_ref()
+            .is_some_and(|(_, data)| data.get(key) == Some(equals))
+            && self.changes.iter().all(|data| data.get(key).is_none())
+    }
 }
 
 pub fn snapshots(input: &OracleInput<'_>, rules: &SnapshotRules) -> Vec<Violation> {
@@ -42,6 +87,8 @@ pub fn snapshots(input: &OracleInput<'_>, rules: &SnapshotRules) -> Vec<Violatio
     let mut violations = Vec::new();
     let mut node_of_host: BTreeMap<u16, u16> = BTreeMap::new();
     let mut known: BTreeMap<IxnId, Known> = BTreeMap::new();
+    // Node -> the last process start or end on its pair.
+    let mut changed: BTreeMap<u16, SimTime> = BTreeMap::new();
     for entry in &trace.entries {
         let mut fail = |oracle: &'static str, detail: String| {
             violations.push(Violation {
@@ -53,12 +100,36 @@ pub fn snapshots(input: &OracleInput<'_>, rules: &SnapshotRules) -> Vec<Violatio
         match &entry.event {
             TraceEvent::NodeStarted { node, .. } => {
                 node_of_host.insert(entry.host, *node);
+                changed.insert(*node, entry.at);
             }
-            TraceEvent::Submitted { ixn, queue, .. } => {
+            TraceEvent::ProcessKilled | TraceEvent::Demoted { .. } | TraceEvent::Fenced { .. } => {
+                if let Some(node) = node_of_host.get(&entry.host) {
+                    changed.insert(*node, entry.at);
+                }
+            }
+            TraceEvent::Submitted {
+                ixn,
+                queue,
+                tenant,
+                user_data,
+                ..
+            } => {
                 let record = known.entry(*ixn).or_default();
                 record.nodes.extend(node_of_host.get(&entry.host).copied());
                 record.queues.push((entry.at, queue.clone()));
                 record.stopped_at = None;
+                record.tenant = Some(*tenant);
+                record.submitted = Some((entry.at, user_data.clone()));
+            }
+            TraceEvent::SubmitAcked { ixn } => {
+                if let Some(record) = known.get_mut(ixn) {
+                    record.acked_at.get_or_insert(entry.at);
+                }
+            }
+            TraceEvent::UserDataChanged { ixn, changes } => {
+                if let Some(record) = known.get_mut(ixn) {
+                    record.changes.push(changes.clone());
+                }
             }
             TraceEvent::Placed { ixn, queue } => {
                 known
@@ -70,6 +141,7 @@ pub fn snapshots(input: &OracleInput<'_>, rules: &SnapshotRules) -> Vec<Violatio
             TraceEvent::Stopped { ixn } => {
                 if let Some(record) = known.get_mut(ixn) {
                     record.stopped_at = Some(entry.at);
+                    record.ever_stopped = true;
                 }
             }
             TraceEvent::Loaded { ixn, .. } => {
@@ -149,6 +221,119 @@ pub fn snapshots(input: &OracleInput<'_>, rules: &SnapshotRules) -> Vec<Violatio
                             format!(
                                 "node {node} put {count} items into a snapshot of {queue}/{view}, more than its {each} (max {max}, max-interactions-per-snapshot {})",
                                 rules.per_node
+                            ),
+                        );
+                    }
+                }
+            }
+            TraceEvent::FoundSeen {
+                tenant,
+                key,
+                equals,
+                max,
+                asked_at_ms,
+                ixns,
+            } => {
+                let what = format!("a find of {key}={equals} (max {max}, due at {asked_at_ms} ms)");
+                let serving: Vec<u16> = (1..=rules.nodes)
+                    .filter(|node| {
+                        rules
+                            .node_tenants
+                            .get(usize::from(*node) - 1)
+                            .is_some_and(|tenants| tenants.contains(tenant))
+                    })
+                    .collect();
+                let most = u64::from(*max) * serving.len() as u64;
+                if ixns.len() as u64 > most {
+                    fail(
+                        PX_MERGE,
+                        format!(
+                            "{what} returned {} items, more than {max} from each of {} nodes",
+                            ixns.len(),
+                            serving.len()
+                        ),
+                    );
+                }
+                let mut times: BTreeMap<&IxnId, usize> = BTreeMap::new();
+                for ixn in ixns {
+                    *times.entry(ixn).or_default() += 1;
+                }
+                let mut per_node: BTreeMap<u16, u32> = BTreeMap::new();
+                for (ixn, count) in &times {
+                    let Some(record) = known.get(ixn) else {
+                        fail(PX_MERGE, format!("{what} returned {ixn}, never submitted"));
+                        continue;
+                    };
+                    let holders = record.nodes.len().max(1);
+                    if *count > holders {
+                        fail(
+                            PX_MERGE,
+                            format!(
+                                "{what} returned {ixn} {count} times ({holders} node(s) hold it)"
+                            ),
+                        );
+                    }
+                    if let (Some(node), 1) = (record.nodes.first(), record.nodes.len()) {
+                        *per_node.entry(*node).or_default() += *count as u32;
+                    }
+                    if record.tenant != Some(*tenant) {
+                        fail(
+                            PX_MERGE,
+                            format!(
+                                "{what} of tenant {} returned {ixn} of another tenant",
+                                tenant.0
+                            ),
+                        );
+                    }
+                    if !record.ever_matched(key, equals) {
+                        fail(
+                            PX_MERGE,
+                            format!("{what} returned {ixn}, whose user data never had it"),
+                        );
+                    }
+                    if record.stopped_at.is_some_and(|at| at < *asked_at_ms) {
+                        fail(
+                            PX_MERGE,
+                            format!(
+                                "{what} returned {ixn}, stopped at {} ms",
+                                record.stopped_at.unwrap_or(0)
+                            ),
+                        );
+                    }
+                }
+                for node in &serving {
+                    let count = per_node.get(node).copied().unwrap_or(0);
+                    if count > *max {
+                        fail(
+                            PX_MERGE,
+                            format!("node {node} put {count} items into {what}"),
+                        );
+                        continue;
+                    }
+                    if count == *max {
+                        continue;
+                    }
+                    let since = changed.get(node).copied().unwrap_or(0);
+                    let missing: Vec<String> = known
+                        .iter()
+                        .filter(|(ixn, record)| {
+                            record.nodes.len() == 1
+                                && record.nodes.first() == Some(node)
+                                && record.tenant == Some(*tenant)
+                                && record.acked_at.is_some_and(|at| at <= *asked_at_ms)
+                                && record.submitted.as_ref().is_some_and(|(at, _)| *at > since)
+                                && !record.ever_stopped
+                                && record.surely_matches(key, equals)
+                                && !times.contains_key(ixn)
+                        })
+                        .map(|(ixn, _)| ixn.to_string())
+                        .collect();
+                    if !missing.is_empty() {
+                        fail(
+                            PX_MERGE,
+                            format!(
+                                "{what} got {count} items from node {node}, fewer than {max}, without its matching {}",
+                                missing.join(" ")
                             ),
                         );
                     }
