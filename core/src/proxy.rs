@@ -1396,6 +1396,75 @@ impl Proxy {
     }
 }
 
+impl Proxy {
+    /// The proxy's own bookkeeping agrees with itself [S-INV-machine]:
+    /// - an agent is busy exactly while an agent operation for it is in progress [S-PX-2004];
+    /// - an operation waits only for nodes it asked something and that have not answered;
+    /// - nothing is outstanding at a node that is not connected (a lost node fails what it
+    ///   was asked at once);
+    /// - the cache names configured nodes, and every agent the proxy keeps belongs to a
+    ///   registered client (a client that leaves takes its agents with it) [S-PX-agent].
+    fn invariants(&self) -> Result<(), String> {
+        let in_progress: BTreeSet<AgentId> = self
+            .ops
+            .values()
+            .filter_map(|op| match op.kind {
+                OpKind::Agent { agent, .. } => Some(agent),
+                _ => None,
+            })
+            .collect();
+        if in_progress != self.busy_agents {
+            return Err(format!(
+                "busy agents {:?}, agent operations in progress for {:?}",
+                self.busy_agents, in_progress
+            ));
+        }
+        for (id, op) in &self.ops {
+            for node in &op.waiting {
+                let asked = self
+                    .asked
+                    .values()
+                    .any(|(asked, at)| matches!(asked, Asked::Op(op) if op == id) && at == node);
+                if !asked {
+                    return Err(format!(
+                        "operation {id} waits for node {node}, which has nothing outstanding for it"
+                    ));
+                }
+            }
+        }
+        if let Some((ref_id, (_, node))) = self
+            .asked
+            .iter()
+            .find(|(_, (_, node))| !self.connected.get(*node).copied().unwrap_or(false))
+        {
+            return Err(format!(
+                "request {} outstanding at node {node}, which is not connected",
+                ref_id.0
+            ));
+        }
+        if let Some((ixn, node)) = self
+            .cache
+            .iter()
+            .find(|(_, node)| **node >= self.cfg.nodes.len())
+        {
+            return Err(format!("cache names node {node} for {ixn}, not configured"));
+        }
+        for (agent, entry) in &self.agents {
+            let registered = self
+                .clients
+                .values()
+                .any(|client| client.name.as_deref() == Some(entry.client.as_str()));
+            if !registered {
+                return Err(format!(
+                    "{agent} kept for client {}, which is not registered",
+                    entry.client
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Machine for Proxy {
     fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
         if let Input::Frame(Peer::Server(node), _) = &input {
@@ -1451,5 +1520,103 @@ impl Machine for Proxy {
             Input::Frame(_, _) | Input::Persisted(_) => {}
             Input::Timer(_) => self.on_tick(now, out),
         }
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        self.invariants()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A proxy in front of two nodes of tenant 1, both connected, with client 0 registered as
+    /// `desk` (its registration answered).
+    fn proxy() -> Proxy {
+        let node = ProxyNode {
+            tenants: vec![TenantId(1)],
+            media: None,
+        };
+        let mut proxy = Proxy::new(ProxyConfig {
+            name: "proxy1".into(),
+            nodes: vec![node.clone(), node],
+            tenants: vec![TenantConfig {
+                id: TenantId(1),
+                media: Vec::new(),
+            }],
+            pull_hold_timeout_ms: 1000,
+            pull_mode: PullMode::RoundRobin,
+            request_timeout_ms: 1500,
+            client_idle_timeout_ms: 0,
+            tick_ms: 10,
+            planted_bug: None,
+        });
+        let mut out = Vec::new();
+        proxy.handle(0, Input::Connected(Peer::Server(0)), &mut out);
+        proxy.handle(0, Input::Connected(Peer::Server(1)), &mut out);
+        proxy.handle(0, Input::Connected(Peer::Client(0)), &mut out);
+        let register = Message::Request {
+            ref_id: RefId(1),
+            request: Request::RegisterClient {
+                name: "desk".into(),
+                kind: ClientKind::AgentDesktop,
+            },
+        };
+        proxy.handle(0, Input::Frame(Peer::Client(0), register), &mut out);
+        proxy.asked.clear();
+        proxy
+    }
+
+    /// [S-INV-machine]: each piece of the proxy's bookkeeping that disagrees with the rest is
+    /// reported, and a consistent proxy passes (including one with an agent operation out).
+    #[test]
+    fn invariants_report_each_inconsistency() {
+        let mut clean = proxy();
+        assert_eq!(clean.invariants(), Ok(()));
+        let login = Message::Request {
+            ref_id: RefId(2),
+            request: Request::AgentLogin {
+                tenant: Field::Value(TenantId(1)),
+                agent: AgentId(3),
+                media: vec!["email".into()],
+            },
+        };
+        clean.handle(10, Input::Frame(Peer::Client(0), login), &mut Vec::new());
+        assert_eq!(clean.busy_agents.len(), 1, "the login is in progress");
+        assert_eq!(clean.invariants(), Ok(()));
+
+        let mut busy = proxy();
+        busy.busy_agents.insert(AgentId(3));
+        assert!(busy.invariants().unwrap_err().contains("busy agents"));
+
+        let mut waiting = clean.ops.clone();
+        let mut unasked = proxy();
+        unasked.ops.append(&mut waiting);
+        unasked.busy_agents = clean.busy_agents.clone();
+        assert!(unasked
+            .invariants()
+            .unwrap_err()
+            .contains("nothing outstanding"));
+
+        let mut lost = clean;
+        lost.connected[1] = false;
+        assert!(lost.invariants().unwrap_err().contains("not connected"));
+
+        let mut cached = proxy();
+        cached.cache.insert(IxnId(5), 2);
+        assert!(cached.invariants().unwrap_err().contains("not configured"));
+
+        let mut orphan = proxy();
+        orphan.agents.insert(
+            AgentId(4),
+            AgentEntry {
+                client: "gone".into(),
+                tenant: TenantId(1),
+                media: Vec::new(),
+                ready: false,
+            },
+        );
+        assert!(orphan.invariants().unwrap_err().contains("not registered"));
     }
 }

@@ -35,7 +35,8 @@
 //!   what it answered, fences deposed flushes and returns the last stored one; a host that
 //!   read the store never starts a session under an id its pair already used): `recovery.rs`.
 //! - [S-INV-machine]: the shells call `Machine::check_invariants` after every input (the IS
-//!   node has invariants; the other machines keep the default, none yet): here.
+//!   node and the proxy have invariants; the ORS, URS, supervisor, license server and
+//!   clients keep the default, none yet): here.
 //!
 //! Checked only outside sweeps: against reference models by the proptest suites and fuzz
 //! targets: [S-IS-submit], [S-IS-place], [S-IS-deliver], [S-IS-stop], [S-IS-owner]

@@ -748,6 +748,9 @@ impl Harness {
     /// Liveness: a request of a connected client is answered within the timeout (plus the
     /// pull hold and one proxy tick, and a second round for a lookup that forwards).
     pub fn check_invariants(&self) {
+        if let Err(problem) = self.proxy.check_invariants() {
+            panic!("[S-INV-machine] the proxy's own invariants: {problem}");
+        }
         for (ref_id, asked) in &self.asked {
             let connected = self.clients.get(&asked.client) == Some(&asked.conn);
             let bound = asked.at + 2 * (TIMEOUT_MS + HOLD_MS) + 100;
