@@ -2198,6 +2198,52 @@ pub(crate) mod tests {
         node.invariants().expect_err("the invariants must see this")
     }
 
+    /// [S-LIC-shrink]: lowering the seats below the logged-in agents logs the latest logins
+    /// out first (the agents' ids run the other way, so an order by id would differ).
+    #[test]
+    fn a_seat_shrink_logs_the_latest_logins_out() {
+        let mut node = IsNode::new(
+            IsConfig {
+                seats: Some(3),
+                ..config()
+            },
+            IsDatabase::default(),
+        );
+        let mut out = Vec::new();
+        for (conn, agent) in [(1, 9), (2, 5), (3, 2)] {
+            let peer = Peer::Client(conn);
+            node.handle(0, Input::Connected(peer), &mut out);
+            for (ref_id, request) in [
+                Request::RegisterClient {
+                    name: format!("desk{conn}"),
+                    kind: ClientKind::AgentDesktop,
+                },
+                Request::AgentLogin {
+                    tenant: Field::Value(TenantId(1)),
+                    agent: AgentId(agent),
+                    media: vec!["email".into()],
+                },
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let message = Message::Request {
+                    ref_id: RefId(ref_id as u32),
+                    request,
+                };
+                node.handle(0, Input::Frame(peer, message), &mut out);
+            }
+        }
+        assert_eq!(node.agents.len(), 3);
+        let shrink = Message::Request {
+            ref_id: RefId(9),
+            request: Request::SetSeats { seats: 1 },
+        };
+        node.handle(10, Input::Frame(Peer::Client(1), shrink), &mut out);
+        let left: Vec<AgentId> = node.agents.keys().copied().collect();
+        assert_eq!(left, vec![AgentId(9)], "the first login stays");
+    }
+
     #[test]
     fn a_consistent_node_passes() {
         let mut node = node(3, 2);
