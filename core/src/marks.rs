@@ -90,6 +90,9 @@ marks! {
     /// A primary stepped down on the supervisor's order (a manual switchover, or a
     /// `rolling-upgrade` step) and the backup is promoted [S-OPS-switchover].
     SupervisorSwitchover = "supervisor-switchover", "S-OPS-switchover";
+    /// A request about an interaction whose node the proxy's cache did not name was looked up
+    /// on every node, as everything is by a restarted proxy [S-PX-cache].
+    ProxyCacheMissLookup = "proxy-cache-miss-lookup", "S-PX-cache";
     /// A broadcast lookup found the interaction nowhere while some node did not answer: 2003
     /// [S-PX-2003].
     ProxyLookupUnanswered = "proxy-lookup-unanswered", "S-PX-2003";

@@ -699,6 +699,7 @@ impl Proxy {
             self.forward(now, who, node, request.clone(), 0, out);
             return Ok(());
         }
+        mark(Mark::ProxyCacheMissLookup, out);
         let kind = OpKind::Lookup {
             ixn: id,
             found: Vec::new(),

@@ -46,7 +46,13 @@
 //! round-robin and [S-URS-scope] (`tests/urs_direct.rs`), [S-ORS-submit], [S-ORS-fail]
 //! (`tests/ors.rs`), [S-ORS-ha], [S-OPS-rolling] (`tests/ors_failover.rs`).
 //!
-//! Not checked by anything yet: [S-PX-cache].
+//! Not checkable in a trace, as it holds by construction: [S-PX-cache]. A crash drops the
+//! proxy's machine and the runner builds a new one from its configuration, and a proxy has no
+//! durable store (the proxy model suite panics if it writes one), so a restarted proxy's cache
+//! is empty. Its consequence is judged: a restarted proxy (`cluster-faults` crashes one), or
+//! one whose cache entry the `proxy-forget-owner` fault point dropped, looks interactions up
+//! on every node (mark `proxy-cache-miss-lookup`), and its answers are judged by
+//! [S-PX-2002], [S-PX-2003] and [S-INV-live].
 //!
 //! Not modelled yet, so not checkable: [S-VOICE-*] and [S-SITE-*] (issue 19), [S-SCXML-load]
 //! (issue 20), [S-ESP-*], [S-DB-dap], [S-OPS-dap] (issue 22).
