@@ -135,4 +135,33 @@ mod tests {
         }
         assert!(decode_payload(&payload).is_err());
     }
+
+    /// The nesting limit is exact: user data nested `KV_DEPTH_MAX` lists deep decodes, one
+    /// deeper is refused (the frame is whole, so only its depth can be wrong).
+    #[test]
+    fn user_data_nesting_limit_is_exact() {
+        use crate::ids::IxnId;
+        use crate::kv::{KvList, KvValue, KV_DEPTH_MAX};
+        use crate::protocol::Field;
+        let nested = |depth: u32| {
+            let mut list = KvList::new().with("leaf", KvValue::Int(1));
+            for _ in 1..depth {
+                list = KvList::new().with("k", KvValue::List(list));
+            }
+            Message::Request {
+                ref_id: RefId(1),
+                request: Request::UpdateUserData {
+                    ixn: Field::Value(IxnId(1)),
+                    changes: list,
+                },
+            }
+        };
+        let deepest = nested(KV_DEPTH_MAX);
+        let mut bytes = Vec::new();
+        encode(&deepest, &mut bytes).unwrap();
+        assert_eq!(decode(&bytes).unwrap().map(|(m, _)| m), Some(deepest));
+        bytes.clear();
+        encode(&nested(KV_DEPTH_MAX + 1), &mut bytes).unwrap();
+        assert!(matches!(decode(&bytes), Err(CodecError::Malformed(_))));
+    }
 }

@@ -2198,6 +2198,31 @@ pub(crate) mod tests {
         node.invariants().expect_err("the invariants must see this")
     }
 
+    /// A node with `client_idle_timeout_ms` = 0 never sweeps for idle clients (0 = never);
+    /// with a timeout it sweeps every half timeout from its start.
+    #[test]
+    fn idle_sweep_only_with_a_timeout() {
+        let timers = |timeout: u64| {
+            let mut node = IsNode::new(
+                IsConfig {
+                    client_idle_timeout_ms: timeout,
+                    ..config()
+                },
+                IsDatabase::default(),
+            );
+            let mut out = Vec::new();
+            node.handle(100, Input::Start, &mut out);
+            out.iter()
+                .filter_map(|output| match output {
+                    Output::SetTimer(_, at) => Some(*at),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(timers(0), Vec::<SimTime>::new());
+        assert_eq!(timers(300), vec![250]);
+    }
+
     /// [S-LIC-shrink]: lowering the seats below the logged-in agents logs the latest logins
     /// out first (the agents' ids run the other way, so an order by id would differ).
     #[test]
