@@ -63,6 +63,15 @@ struct Known {
     ever_stopped: bool,
 }
 
+/// How many times each interaction is in an answer.
+fn times(ixns: &[IxnId]) -> BTreeMap<&IxnId, usize> {
+    let mut times = BTreeMap::new();
+    for ixn in ixns {
+        *times.entry(ixn).or_default() += 1;
+    }
+    times
+}
+
 impl Known {
     /// Did its user data hold `key` = `equals` at some time?
     fn ever_matched(&self, key: &str, equals: &KvValue) -> bool {
@@ -168,10 +177,7 @@ pub fn snapshots(input: &OracleInput<'_>, rules: &SnapshotRules) -> Vec<Violatio
                         ),
                     );
                 }
-                let mut times: BTreeMap<&IxnId, usize> = BTreeMap::new();
-                for ixn in ixns {
-                    *times.entry(ixn).or_default() += 1;
-                }
+                let times = times(ixns);
                 for (ixn, count) in times {
                     let holders = known.get(ixn).map_or(1, |record| record.nodes.len().max(1));
                     if count > holders {
@@ -254,10 +260,7 @@ pub fn snapshots(input: &OracleInput<'_>, rules: &SnapshotRules) -> Vec<Violatio
                         ),
                     );
                 }
-                let mut times: BTreeMap<&IxnId, usize> = BTreeMap::new();
-                for ixn in ixns {
-                    *times.entry(ixn).or_default() += 1;
-                }
+                let times = times(ixns);
                 let mut per_node: BTreeMap<u16, u32> = BTreeMap::new();
                 for (ixn, count) in &times {
                     let Some(record) = known.get(ixn) else {
