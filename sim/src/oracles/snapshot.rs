@@ -10,6 +10,11 @@
 //!   answer, last submitted or placed into that queue before it, and not stopped before the
 //!   step was due (a stop the node then lost to a crash, `loaded` again after it, counts as
 //!   undone).
+//! - Split brain: a primary that a successor has deposed serves its connections until it
+//!   hears of it and fences itself. A stop it carries out in that time is not the node's (the
+//!   successor loaded the interaction before it, and a client's stop fails over to the
+//!   successor), so it is not counted; and while two hosts of a pair serve, or in the step
+//!   that spans it, an answer may come from either, so a stop does not rule an item out.
 //!
 //! Finds (RequestFindInteractions through the proxy, `found-seen`, traced by the prober)
 //! [S-PX-merge]:
@@ -63,6 +68,19 @@ struct Known {
     ever_stopped: bool,
 }
 
+/// Might a deposed primary of `node` have answered a step due at `asked` and answered now?
+fn split_during(
+    node: u16,
+    asked: SimTime,
+    serving_hosts: &BTreeMap<u16, Vec<u16>>,
+    split_ended: &BTreeMap<u16, SimTime>,
+) -> bool {
+    serving_hosts
+        .get(&node)
+        .is_some_and(|hosts| hosts.len() >= 2)
+        || split_ended.get(&node).is_some_and(|ended| *ended >= asked)
+}
+
 /// How many times each interaction is in an answer.
 fn times(ixns: &[IxnId]) -> BTreeMap<&IxnId, usize> {
     let mut times = BTreeMap::new();
@@ -98,6 +116,11 @@ pub fn snapshots(input: &OracleInput<'_>, rules: &SnapshotRules) -> Vec<Violatio
     let mut known: BTreeMap<IxnId, Known> = BTreeMap::new();
     // Node -> the last process start or end on its pair.
     let mut changed: BTreeMap<u16, SimTime> = BTreeMap::new();
+    // Node -> the hosts serving it as primary, latest last (two while a deposed one has not
+    // fenced itself).
+    let mut serving_hosts: BTreeMap<u16, Vec<u16>> = BTreeMap::new();
+    // Node -> when it last stopped having two primaries.
+    let mut split_ended: BTreeMap<u16, SimTime> = BTreeMap::new();
     for entry in &trace.entries {
         let mut fail = |oracle: &'static str, detail: String| {
             violations.push(Violation {
@@ -110,10 +133,18 @@ pub fn snapshots(input: &OracleInput<'_>, rules: &SnapshotRules) -> Vec<Violatio
             TraceEvent::NodeStarted { node, .. } => {
                 node_of_host.insert(entry.host, *node);
                 changed.insert(*node, entry.at);
+                let hosts = serving_hosts.entry(*node).or_default();
+                hosts.retain(|host| *host != entry.host);
+                hosts.push(entry.host);
             }
             TraceEvent::ProcessKilled | TraceEvent::Demoted { .. } | TraceEvent::Fenced { .. } => {
                 if let Some(node) = node_of_host.get(&entry.host) {
                     changed.insert(*node, entry.at);
+                    let hosts = serving_hosts.entry(*node).or_default();
+                    if hosts.len() >= 2 && hosts.contains(&entry.host) {
+                        split_ended.insert(*node, entry.at);
+                    }
+                    hosts.retain(|host| *host != entry.host);
                 }
             }
             TraceEvent::Submitted {
@@ -148,8 +179,17 @@ pub fn snapshots(input: &OracleInput<'_>, rules: &SnapshotRules) -> Vec<Violatio
                     .push((entry.at, queue.clone()));
             }
             TraceEvent::Stopped { ixn } => {
+                // A deposed primary's stop: the successor still holds the interaction.
+                let deposed = node_of_host.get(&entry.host).is_some_and(|node| {
+                    serving_hosts
+                        .get(node)
+                        .and_then(|hosts| hosts.last())
+                        .is_some_and(|latest| *latest != entry.host)
+                });
                 if let Some(record) = known.get_mut(ixn) {
-                    record.stopped_at = Some(entry.at);
+                    if !deposed {
+                        record.stopped_at = Some(entry.at);
+                    }
                     record.ever_stopped = true;
                 }
             }
@@ -210,7 +250,11 @@ pub fn snapshots(input: &OracleInput<'_>, rules: &SnapshotRules) -> Vec<Violatio
                             ),
                         );
                     }
-                    if record.stopped_at.is_some_and(|at| at < *asked_at_ms) {
+                    if record.stopped_at.is_some_and(|at| at < *asked_at_ms)
+                        && !record.nodes.iter().any(|node| {
+                            split_during(*node, *asked_at_ms, &serving_hosts, &split_ended)
+                        })
+                    {
                         fail(
                             IS_SNAPSHOT,
                             format!(
@@ -294,7 +338,11 @@ pub fn snapshots(input: &OracleInput<'_>, rules: &SnapshotRules) -> Vec<Violatio
                             format!("{what} returned {ixn}, whose user data never had it"),
                         );
                     }
-                    if record.stopped_at.is_some_and(|at| at < *asked_at_ms) {
+                    if record.stopped_at.is_some_and(|at| at < *asked_at_ms)
+                        && !record.nodes.iter().any(|node| {
+                            split_during(*node, *asked_at_ms, &serving_hosts, &split_ended)
+                        })
+                    {
                         fail(
                             PX_MERGE,
                             format!(
