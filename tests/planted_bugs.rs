@@ -5,7 +5,8 @@
 use ixsim::sim::faults::{Fault, FaultAction};
 use ixsim::sim::oracles::{
     AGENT_CAPACITY, DURABLE, HOLD, IS_SNAPSHOT, LIC_CHECKOUT, LIC_SHRINK, LIVE, LOST, MACHINE,
-    ORDER, ORS_DETACH, ORS_HA, ORS_PULL, OWNER, PX_2002, PX_AGENT, PX_MERGE, PX_PULL, URS_RR,
+    ORDER, ORS_DETACH, ORS_HA, ORS_PULL, OWNER, PX_2002, PX_AGENT, PX_DISABLED, PX_MERGE, PX_PULL,
+    PX_ROUTE, URS_RR,
 };
 use ixsim::sim::scenario::{OrsBugName, PlantedBugName, ProxyPlantedBug};
 use ixsim::sim::Scenario;
@@ -307,6 +308,32 @@ fn s_px_merge_catches_a_find_that_keeps_one_answer() {
     assert_eq!(failing_seeds(&scenario, PX_MERGE, 0..3), Vec::<u64>::new());
     scenario.proxy.planted_bug = Some(ProxyPlantedBug::FindKeepsLastAnswer);
     assert_eq!(failing_seeds(&scenario, PX_MERGE, 0..3), vec![0, 1, 2]);
+}
+
+/// [S-PX-route]: a proxy that routes submits by tenant alone sends chats to the node that
+/// takes only e-mail; caught on `proxy-errors` (97 of 100 seeds, 66 with `--swarm
+/// --buggify`, first seed 0; the seeds it misses sent no chat to that node). The correct proxy
+/// passes the same seeds.
+#[test]
+fn s_px_route_catches_submits_routed_by_tenant_alone() {
+    let mut scenario = Scenario::load("proxy-errors").expect("built-in scenario");
+    assert_eq!(failing_seeds(&scenario, PX_ROUTE, 0..3), Vec::<u64>::new());
+    scenario.proxy.planted_bug = Some(ProxyPlantedBug::SubmitIgnoresMedia);
+    assert_eq!(failing_seeds(&scenario, PX_ROUTE, 0..3), vec![0, 1, 2]);
+}
+
+/// [S-PX-disabled]: a proxy that passes a submit of a disabled media type on to a node;
+/// caught on `proxy-errors`, whose prober submits one (100 of 100 seeds, first seed 0). The
+/// correct proxy passes the same seeds.
+#[test]
+fn s_px_disabled_catches_a_disabled_media_type_passed_on() {
+    let mut scenario = Scenario::load("proxy-errors").expect("built-in scenario");
+    assert_eq!(
+        failing_seeds(&scenario, PX_DISABLED, 0..3),
+        Vec::<u64>::new()
+    );
+    scenario.proxy.planted_bug = Some(ProxyPlantedBug::ForwardsDisabledMedia);
+    assert_eq!(failing_seeds(&scenario, PX_DISABLED, 0..3), vec![0, 1, 2]);
 }
 
 /// Seed 0 of built-in `scenario` with `[ors] planted_bug = bug`: the oracles that fired, with

@@ -125,6 +125,12 @@ pub enum ProxyBug {
     /// A find's merged answer keeps only the last node's items (an assignment where the merge
     /// should extend): the other nodes' matches are missing. Caught by [S-PX-merge].
     FindKeepsLastAnswer,
+    /// Submits are routed by tenant alone, as if no node had a `media-types` option: a chat
+    /// may go to a node that takes only e-mail. Caught by [S-PX-route].
+    SubmitIgnoresMedia,
+    /// A submit of a media type its tenant has disabled goes on to a node, which takes it
+    /// (the node alone would). Caught by [S-PX-disabled].
+    ForwardsDisabledMedia,
 }
 
 #[derive(Clone, Debug)]
@@ -539,12 +545,18 @@ impl Proxy {
             .tenant(tenant)
             .and_then(|t| t.media.iter().find(|m| &m.name == media))
             .ok_or(ErrorCode::NotAccessible)?;
-        if !media_cfg.enabled {
+        if !media_cfg.enabled && self.cfg.planted_bug != Some(ProxyBug::ForwardsDisabledMedia) {
             mark(Mark::ProxyDisabledMedia, out);
             return Err(ErrorCode::NoNodeForMedia);
         }
         let candidates: Vec<usize> = (0..self.cfg.nodes.len())
-            .filter(|node| self.cfg.nodes[*node].accepts(tenant, media))
+            .filter(|node| {
+                let config = &self.cfg.nodes[*node];
+                match self.cfg.planted_bug {
+                    Some(ProxyBug::SubmitIgnoresMedia) => config.tenants.contains(&tenant),
+                    _ => config.accepts(tenant, media),
+                }
+            })
             .collect();
         if candidates.is_empty() {
             return Err(ErrorCode::NoNodeForMedia);
@@ -570,6 +582,13 @@ impl Proxy {
                 live[self.rr_submit % live.len()]
             }
         };
+        out.push(Output::Trace(TraceEvent::ProxySubmitSent {
+            client: who.1.to_string(),
+            tenant,
+            media: media.clone(),
+            ixn: client_ixn,
+            node: node as u16,
+        }));
         self.forward(now, who, node, request.clone(), 0, out);
         Ok(())
     }

@@ -21,6 +21,13 @@ mod hex {
         serializer.collect_str(ixn)
     }
 
+    pub fn opt_ixn<S: Serializer>(ixn: &Option<IxnId>, serializer: S) -> Result<S::Ok, S::Error> {
+        match ixn {
+            Some(ixn) => serializer.collect_str(ixn),
+            None => serializer.serialize_none(),
+        }
+    }
+
     pub fn ixns<S: Serializer>(ixns: &[IxnId], serializer: S) -> Result<S::Ok, S::Error> {
         let mut seq = serializer.serialize_seq(Some(ixns.len()))?;
         for ixn in ixns {
@@ -119,6 +126,16 @@ pub enum TraceEvent {
         tenant: TenantId,
         queue: String,
         view: String,
+        node: u16,
+    },
+    /// A proxy sent a client's submit of `media` for `tenant` to node `node` (index, 0-based)
+    /// [S-PX-route]; `ixn` is the client-supplied id, if any.
+    ProxySubmitSent {
+        client: String,
+        tenant: TenantId,
+        media: String,
+        #[serde(serialize_with = "hex::opt_ixn")]
+        ixn: Option<IxnId>,
         node: u16,
     },
     /// A proxy acknowledged an agent's login, logout, ready or not-ready (`request`) to its
@@ -485,6 +502,23 @@ impl fmt::Display for TraceEvent {
                 "proxy-pull-to srv{node} for={client} tenant={} {queue}/{view}",
                 tenant.0
             ),
+            E::ProxySubmitSent {
+                client,
+                tenant,
+                media,
+                ixn,
+                node,
+            } => {
+                write!(
+                    f,
+                    "proxy-submit-to srv{node} for={client} tenant={} media={media}",
+                    tenant.0
+                )?;
+                match ixn {
+                    Some(ixn) => write!(f, " id={ixn}"),
+                    None => Ok(()),
+                }
+            }
             E::ProxyAgentAcked {
                 agent,
                 request,

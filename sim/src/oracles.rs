@@ -25,6 +25,8 @@
 //! - [S-PX-2002], [S-PX-2003] refusals in whole-cluster runs: `refusals.rs`.
 //! - [S-PX-agent]: each agent login, logout and ready a proxy acknowledges was carried out on
 //!   every node of the tenant it was connected to: `agents.rs`.
+//! - [S-PX-route] for submits (to a connected node that serves the tenant and takes the media
+//!   type) and [S-PX-disabled]: `routing.rs`.
 //! - [S-PX-pull]'s round-robin (each pull of a client's queue to the next connected node of
 //!   its tenant): `rotation.rs`.
 //! - [S-IS-snapshot], [S-PX-merge] on a reporting client's snapshots and finds (per-node and
@@ -40,8 +42,9 @@
 //!
 //! Checked only outside sweeps: against reference models by the proptest suites and fuzz
 //! targets: [S-IS-submit], [S-IS-place], [S-IS-deliver], [S-IS-stop], [S-IS-owner]
-//! (`is_node`); [S-PX-route], [S-PX-2000], [S-PX-2001], [S-PX-2004], [S-PX-2005], [S-PX-2006],
-//! [S-PX-disabled], [S-LIC-revoke] (`proxy`); [S-ORS-assoc] (`ors_session`). By scenario
+//! (`is_node`); [S-PX-route] for requests about an existing interaction (cached owner or
+//! broadcast), [S-PX-2000], [S-PX-2001], [S-PX-2004], [S-PX-2005], [S-PX-2006], [S-LIC-revoke]
+//! (`proxy`); [S-ORS-assoc] (`ors_session`). By scenario
 //! tests: [S-PX-fifo] (the `pull_order_inversions` stat, `tests/cluster.rs`), [S-URS-rr]'s
 //! round-robin and [S-URS-scope] (`tests/urs_direct.rs`), [S-ORS-submit], [S-ORS-fail]
 //! (`tests/ors.rs`), [S-ORS-ha], [S-OPS-rolling] (`tests/ors_failover.rs`).
@@ -66,6 +69,7 @@ mod recovery;
 mod refusals;
 mod resubmit;
 mod rotation;
+mod routing;
 mod snapshot;
 
 pub use agents::{proxy_agents, PX_AGENT};
@@ -76,6 +80,7 @@ pub use recovery::{ors_recovery, ORS_HA};
 pub use refusals::{proxy_refusals, ProxyRules, PX_2002, PX_2003};
 pub use resubmit::{urs_resubmit, URS_RR};
 pub use rotation::{proxy_rotation, PX_PULL};
+pub use routing::{proxy_routing, PX_DISABLED, PX_ROUTE};
 pub use snapshot::{snapshots, SnapshotRules, IS_SNAPSHOT, PX_MERGE};
 
 use crate::trace::Trace;
@@ -164,6 +169,7 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations.extend(urs_resubmit(input));
     violations.extend(proxy_refusals(input, &input.proxies));
     violations.extend(proxy_rotation(input, &input.proxies));
+    violations.extend(proxy_routing(input, &input.proxies));
     violations.extend(proxy_agents(input, &input.proxies));
     violations.extend(snapshots(input, &input.snapshots));
     violations.extend(ors_recovery(input));

@@ -847,6 +847,21 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
                 .into_iter()
                 .map(|node| node.tenants)
                 .collect(),
+            node_media: proxy_nodes(scenario)
+                .into_iter()
+                .map(|node| node.media)
+                .collect(),
+            disabled_media: scenario
+                .tenants
+                .iter()
+                .flat_map(|tenant| {
+                    tenant
+                        .media
+                        .iter()
+                        .filter(|media| !media.enabled)
+                        .map(|media| (TenantId(tenant.id), media.name.clone()))
+                })
+                .collect(),
             window_ms: scenario.proxy.request_timeout_ms + scenario.client.tick_ms,
             malformed: scenario.prober.is_some(),
         },

@@ -33,6 +33,11 @@ pub struct ProxyRules {
     pub nodes: u16,
     /// The tenants each node serves, node 0 first [S-PX-pull].
     pub node_tenants: Vec<Vec<TenantId>>,
+    /// Each node's `media-types` as the proxies know it (`None`: every media type), node 0
+    /// first [S-PX-route].
+    pub node_media: Vec<Option<Vec<String>>>,
+    /// The media types a tenant has disabled [S-PX-disabled].
+    pub disabled_media: Vec<(TenantId, String)>,
     /// How long before its answer a request may have started: the proxy's request timeout and
     /// one client tick.
     pub window_ms: SimTime,
