@@ -116,6 +116,30 @@ impl<'a> arbitrary::Arbitrary<'a> for KvList {
 mod tests {
     use super::*;
 
+    /// Fuzz inputs draw user data with keys and values of both kinds (the targets' user-data
+    /// paths need non-empty lists).
+    #[cfg(feature = "arbitrary")]
+    #[test]
+    fn arbitrary_user_data_is_not_always_empty() {
+        use arbitrary::{Arbitrary, Unstructured};
+        let mut ints = 0;
+        let mut strs = 0;
+        for seed in 0..64u8 {
+            let bytes: Vec<u8> = (0..64u8)
+                .map(|i| i.wrapping_mul(37).wrapping_add(seed.wrapping_mul(101)))
+                .collect();
+            let list = KvList::arbitrary(&mut Unstructured::new(&bytes)).expect("enough bytes");
+            for value in list.0.values() {
+                match value {
+                    KvValue::Int(_) => ints += 1,
+                    KvValue::Str(_) => strs += 1,
+                    _ => {}
+                }
+            }
+        }
+        assert!(ints > 0 && strs > 0, "ints {ints}, strings {strs}");
+    }
+
     #[test]
     fn merge_replaces_and_adds() {
         let mut base = KvList::new()

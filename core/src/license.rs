@@ -88,6 +88,9 @@ impl Machine for LicenseServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{AgentId, RefId};
+    use crate::machine::Peer;
+    use crate::protocol::ClientKind;
 
     /// [S-LIC-checkout]: the seed's example, pool 100, four nodes asking 30.
     #[test]
@@ -108,5 +111,66 @@ mod tests {
             .map(|(group, seats)| (group.to_string(), seats))
             .collect();
         assert_eq!(server.allocations(), &expected);
+    }
+
+    fn ask(server: &mut LicenseServer, ref_id: u32, request: Request) -> Vec<Output> {
+        let mut out = Vec::new();
+        let frame = Message::Request {
+            ref_id: RefId(ref_id),
+            request,
+        };
+        server.handle(0, Input::Frame(Peer::Client(0), frame), &mut out);
+        out
+    }
+
+    fn answer(out: &[Output]) -> Option<&Event> {
+        out.iter().find_map(|output| match output {
+            Output::Send(_, Message::Event { event, .. }) => Some(event),
+            _ => None,
+        })
+    }
+
+    /// The mark `license-short-grant` comes with a grant below the request, and only then.
+    #[test]
+    fn short_grants_and_only_they_are_marked() {
+        let mut server = LicenseServer::new(LicenseConfig { pool: 40 });
+        let short = |out: &[Output]| out.contains(&Output::Mark(Mark::LicenseShortGrant));
+        for (ref_id, (group, seats, granted, marked)) in [
+            ("pair1", 30, 30, false),
+            ("pair2", 10, 10, false),
+            ("pair3", 30, 0, true),
+            ("pair2", 20, 10, true),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let request = Request::CheckOutSeats {
+                group: group.to_string(),
+                seats,
+            };
+            let out = ask(&mut server, ref_id as u32, request);
+            assert_eq!(answer(&out), Some(&Event::Seats { seats: granted }));
+            assert_eq!(short(&out), marked, "{group} asking {seats}");
+        }
+    }
+
+    /// A node's registration and pings are acknowledged; anything else is unsupported.
+    #[test]
+    fn registration_and_pings_are_acked() {
+        let mut server = LicenseServer::new(LicenseConfig { pool: 10 });
+        let register = Request::RegisterClient {
+            name: "is1".to_string(),
+            kind: ClientKind::MediaServer,
+        };
+        let ack = Some(&Event::Ack { ixn: None });
+        assert_eq!(answer(&ask(&mut server, 1, register)), ack);
+        assert_eq!(answer(&ask(&mut server, 2, Request::Ping)), ack);
+        let other = ask(&mut server, 3, Request::AgentLogout { agent: AgentId(1) });
+        assert_eq!(
+            answer(&other),
+            Some(&Event::Error {
+                code: ErrorCode::UnsupportedOperation
+            })
+        );
     }
 }

@@ -462,6 +462,18 @@ impl Message {
 mod tests {
     use super::*;
 
+    /// A field reads as its value, or says what was wrong with it (error texts and the
+    /// prober's trace lines show them).
+    #[test]
+    fn fields_display_their_value_or_what_was_wrong() {
+        assert_eq!(Field::Value(7).to_string(), "7");
+        assert_eq!(Field::<u32>::Missing.to_string(), "<missing>");
+        assert_eq!(
+            Field::<u32>::WrongType(KvValue::Str("x".into())).to_string(),
+            format!("<wrong type {}>", KvValue::Str("x".into()))
+        );
+    }
+
     /// Traces and error texts name messages as Genesys does (a prober's answers, a failed
     /// request).
     #[test]

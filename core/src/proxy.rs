@@ -1639,4 +1639,107 @@ mod tests {
         );
         assert!(orphan.invariants().unwrap_err().contains("not registered"));
     }
+
+    fn pull_request(count: u32) -> Message {
+        Message::Request {
+            ref_id: RefId(7),
+            request: Request::Pull {
+                tenant: Field::Value(TenantId(1)),
+                queue: "inbound".into(),
+                view: "all".into(),
+                count,
+                hold_ms: None,
+            },
+        }
+    }
+
+    /// What the proxy asked each node, by request name.
+    fn asked_nodes(out: &[Output]) -> Vec<(Peer, &'static str)> {
+        out.iter()
+            .filter_map(|output| match output {
+                Output::Send(peer @ Peer::Server(_), Message::ProxiedRequest { request, .. }) => {
+                    Some((*peer, request.name()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// [S-PX-fifo]'s ordered mode peeks the heads of every node only when there is a choice:
+    /// with one connected node, or a pull that asks for nothing, the pull goes straight on.
+    #[test]
+    fn ordered_pulls_peek_only_with_a_choice() {
+        let ordered = || {
+            let mut proxy = proxy();
+            proxy.cfg.pull_mode = PullMode::Ordered;
+            proxy
+        };
+        let mut both = ordered();
+        let mut out = Vec::new();
+        both.handle(20, Input::Frame(Peer::Client(0), pull_request(2)), &mut out);
+        assert_eq!(
+            asked_nodes(&out),
+            vec![
+                (Peer::Server(0), "RequestGetSnapshot"),
+                (Peer::Server(1), "RequestGetSnapshot")
+            ]
+        );
+
+        let mut one = ordered();
+        one.handle(10, Input::Disconnected(Peer::Server(1)), &mut Vec::new());
+        let mut out = Vec::new();
+        one.handle(20, Input::Frame(Peer::Client(0), pull_request(2)), &mut out);
+        assert_eq!(asked_nodes(&out), vec![(Peer::Server(0), "RequestPull")]);
+
+        let mut nothing = ordered();
+        let mut out = Vec::new();
+        nothing.handle(20, Input::Frame(Peer::Client(0), pull_request(0)), &mut out);
+        let asked = asked_nodes(&out);
+        assert_eq!(asked.len(), 1, "{asked:?}");
+        assert_eq!(asked[0].1, "RequestPull");
+    }
+
+    /// The mark `proxy-connection-lost` comes with a 2002 refusal and no other.
+    #[test]
+    fn only_a_lost_connection_is_marked_as_one() {
+        let lost = Output::Mark(Mark::ProxyConnectionLost);
+        let mut proxy = proxy();
+        let mut out = Vec::new();
+        let ping = Message::Request {
+            ref_id: RefId(6),
+            request: Request::Ping,
+        };
+        proxy.handle(10, Input::Frame(Peer::Client(0), ping), &mut out);
+        assert!(out.iter().any(|o| matches!(
+            o,
+            Output::Send(
+                _,
+                Message::Event {
+                    event: Event::Error {
+                        code: ErrorCode::UnsupportedOperation
+                    },
+                    ..
+                }
+            )
+        )));
+        assert!(!out.contains(&lost), "{out:?}");
+
+        proxy.handle(20, Input::Disconnected(Peer::Server(0)), &mut Vec::new());
+        proxy.handle(20, Input::Disconnected(Peer::Server(1)), &mut Vec::new());
+        let mut out = Vec::new();
+        proxy.handle(30, Input::Frame(Peer::Client(0), pull_request(1)), &mut out);
+        assert!(out.iter().any(|o| matches!(
+            o,
+            Output::Send(
+                _,
+                Message::Event {
+                    event: Event::Error {
+                        code: ErrorCode::ConnectionLost
+                    },
+                    ..
+                }
+            )
+        )));
+        assert!(out.contains(&lost), "{out:?}");
+    }
 }
