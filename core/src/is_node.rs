@@ -138,6 +138,9 @@ pub enum PlantedBug {
     /// Snapshots return everything the view holds, past `max-interactions-per-snapshot`:
     /// caught by [S-IS-snapshot].
     SnapshotIgnoresLimit,
+    /// An owner that leaves gets half the owner grace period to come back: what it owns goes
+    /// back to its queue early, while it may still be on its way back. Caught by [S-IS-owner].
+    GraceHalved,
 }
 
 impl IsConfig {
@@ -647,7 +650,8 @@ impl IsNode {
                 | PlantedBug::StopKeepsLoad
                 | PlantedBug::HoldIgnoresAsked
                 | PlantedBug::UrsGoneWaitsGrace
-                | PlantedBug::SnapshotIgnoresLimit,
+                | PlantedBug::SnapshotIgnoresLimit
+                | PlantedBug::GraceHalved,
             )
             | None => {}
         }
@@ -922,6 +926,7 @@ impl IsNode {
                     ixn,
                     queue: queue.clone(),
                     reason: ReleaseReason::OwnerGone,
+                    owner: client.to_string(),
                 }));
                 touched.insert(queue);
             }
@@ -1009,8 +1014,15 @@ impl IsNode {
             client: client.to_string(),
         }));
         if self.owners.values().any(|owner| owner.client == client) {
-            let at = now + self.cfg.owner_grace_ms;
-            self.timer(TimerPurpose::OwnerGrace(client.to_string()), at, out);
+            let grace = match self.cfg.planted_bug {
+                Some(PlantedBug::GraceHalved) => self.cfg.owner_grace_ms / 2,
+                _ => self.cfg.owner_grace_ms,
+            };
+            self.timer(
+                TimerPurpose::OwnerGrace(client.to_string()),
+                now + grace,
+                out,
+            );
         }
     }
 

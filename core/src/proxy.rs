@@ -1699,6 +1699,33 @@ mod tests {
         assert_eq!(asked[0].1, "RequestPull");
     }
 
+    /// A client the proxy has not heard from for `client_idle_timeout_ms` is closed at the
+    /// first tick at or after that time, not before; one that spoke meanwhile stays.
+    #[test]
+    fn an_idle_client_is_closed_after_its_timeout() {
+        let closed = |out: &[Output]| out.contains(&Output::Close(Peer::Client(0)));
+        let mut quiet = proxy();
+        quiet.cfg.client_idle_timeout_ms = 4000;
+        // Registered at 0 ms.
+        let mut out = Vec::new();
+        quiet.handle(3990, Input::Timer(TICK_TIMER), &mut out);
+        assert!(!closed(&out), "closed before its timeout: {out:?}");
+        let mut out = Vec::new();
+        quiet.handle(4000, Input::Timer(TICK_TIMER), &mut out);
+        assert!(closed(&out), "not closed at its timeout: {out:?}");
+
+        let mut spoke = proxy();
+        spoke.cfg.client_idle_timeout_ms = 4000;
+        let ping = Message::Request {
+            ref_id: RefId(6),
+            request: Request::Ping,
+        };
+        spoke.handle(3000, Input::Frame(Peer::Client(0), ping), &mut Vec::new());
+        let mut out = Vec::new();
+        spoke.handle(4000, Input::Timer(TICK_TIMER), &mut out);
+        assert!(!closed(&out), "closed though it spoke at 3000 ms: {out:?}");
+    }
+
     /// The mark `proxy-connection-lost` comes with a 2002 refusal and no other.
     #[test]
     fn only_a_lost_connection_is_marked_as_one() {

@@ -189,6 +189,8 @@ pub enum TraceEvent {
         ixn: IxnId,
         queue: String,
         reason: ReleaseReason,
+        /// The client that owned it.
+        owner: String,
     },
     /// The (re)started node loaded this interaction from the database, owned or pullable.
     Loaded {
@@ -586,8 +588,13 @@ impl fmt::Display for TraceEvent {
                     None => Ok(()),
                 }
             }
-            E::Released { ixn, queue, reason } => {
-                write!(f, "released {ixn} queue={queue} reason={reason:?}")
+            E::Released {
+                ixn,
+                queue,
+                reason,
+                owner,
+            } => {
+                write!(f, "released {ixn} queue={queue} reason={reason:?} owner={owner}")
             }
             E::UserDataChanged { ixn, changes } => write!(f, "user-data {ixn} {changes}"),
             E::Invited { ixn, agent } => write!(f, "invited {ixn} {agent}"),

@@ -17,7 +17,9 @@
 //!   to another puller"), [S-INV-order], [S-IS-durable], [S-OPS-switchover], [S-ORS-detach],
 //!   [S-ORS-pull] (with [S-ORS-session] across the cluster): here.
 //! - [S-INV-live], in scenarios with `[liveness]`: here. [S-IS-owner]'s release after the
-//!   grace period is part of it and of [S-INV-owner].
+//!   grace period is part of it (that it comes) and of [S-INV-owner].
+//! - [S-IS-owner]'s grace period itself (never a release while the owner is registered, nor
+//!   before it has been away the whole `owner_grace_ms`): `grace.rs`.
 //! - [S-LIC-checkout], [S-LIC-shrink]: `licensing.rs`.
 //! - [S-URS-select], per node (the model's capacity is per node): `capacity.rs`.
 //! - [S-IS-hold], with [S-PX-pull]'s hold override: `hold.rs` (a bound from the timeouts).
@@ -62,6 +64,7 @@
 
 mod agents;
 mod capacity;
+mod grace;
 mod hold;
 mod licensing;
 mod nodes;
@@ -74,6 +77,7 @@ mod snapshot;
 
 pub use agents::{proxy_agents, PX_AGENT};
 pub use capacity::{agent_capacity, AGENT_CAPACITY};
+pub use grace::{owner_grace, IS_OWNER};
 pub use hold::{held_pulls, HOLD};
 pub use licensing::{licensing, SeatRules, LIC_CHECKOUT, LIC_SHRINK};
 pub use recovery::{ors_recovery, ORS_HA};
@@ -125,6 +129,10 @@ pub struct OracleInput<'a> {
     pub seats: SeatRules,
     /// The nodes' own `pull-hold-timeout`, for pulls that ask for no hold [S-IS-hold].
     pub pull_hold_timeout_ms: SimTime,
+    /// The nodes' owner grace period [S-IS-owner].
+    pub owner_grace_ms: SimTime,
+    /// The URS processes' host names (a URS's work goes back at once [S-URS-rr]).
+    pub urs_hosts: Vec<String>,
     /// One step of the sim: timers fire on it, so time bounds allow one tick.
     pub tick_ms: SimTime,
     /// The proxies, for [S-PX-2002] and [S-PX-2003].
@@ -170,6 +178,7 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations.extend(proxy_refusals(input, &input.proxies));
     violations.extend(proxy_rotation(input, &input.proxies));
     violations.extend(proxy_routing(input, &input.proxies));
+    violations.extend(owner_grace(input, input.owner_grace_ms, &input.urs_hosts));
     violations.extend(proxy_agents(input, &input.proxies));
     violations.extend(snapshots(input, &input.snapshots));
     violations.extend(ors_recovery(input));

@@ -834,6 +834,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
             .map(|l| l.settle_ms),
         agent_capacity: scenario.is.agent_capacity,
         pull_hold_timeout_ms: scenario.is.pull_hold_timeout_ms,
+        owner_grace_ms: scenario.is.owner_grace_ms,
+        urs_hosts: scenario.urs_hosts(),
         tick_ms: scenario.tick_ms,
         proxies: oracles::ProxyRules {
             hosts: scenario

@@ -1,0 +1,99 @@
+//! The owner grace period [S-IS-owner]: "when the owning client disconnects, its interactions
+//! return to their queues (after a grace period)". Judged on every run, per node, from its
+//! facts: `registered NAME` and `client-gone NAME` say when a client name is here; `released
+//! ... reason=OwnerGone owner=NAME` says what the node took back from whom.
+//!
+//! A node takes an interaction back from its owner only
+//!
+//! - when the owner is not registered here (it left and has not come back), and
+//! - once the owner has been away for the whole `owner_grace_ms`: since its last
+//!   `client-gone` here, or since the node started when the owner has not been here since (an
+//!   owner loaded from the database gets the grace period from the start).
+//!
+//! The exception is a URS (a client of a URS host, `urs1.1`): what it owned goes back at once
+//! when it leaves, [S-URS-rr]'s rule (`resubmit.rs`).
+//!
+//! That the release then comes without delay ("nothing stays owned by a dead client") is
+//! [S-INV-live]'s, within `settle_ms`: the node does not trace what a client owns, so a late
+//! release has no exact bound here.
+
+use super::nodes::NodeStates;
+use super::{OracleInput, Violation};
+use ixsim_core::ids::SimTime;
+use ixsim_core::trace::{ReleaseReason, TraceEvent};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const IS_OWNER: &str = "S-IS-owner";
+
+struct NodeClients {
+    started: SimTime,
+    /// Registered here now.
+    present: BTreeSet<String>,
+    /// When each name last left.
+    left: BTreeMap<String, SimTime>,
+}
+
+/// `urs_hosts`: the URS processes' host names; their clients are `<host>.<n>`.
+pub fn owner_grace(
+    input: &OracleInput<'_>,
+    grace_ms: SimTime,
+    urs_hosts: &[String],
+) -> Vec<Violation> {
+    let is_urs = |client: &str| {
+        let host = client.split('.').next().unwrap_or_default();
+        urs_hosts.iter().any(|urs| urs == host)
+    };
+    let trace = input.trace;
+    let mut violations = Vec::new();
+    let mut nodes: NodeStates<NodeClients> = NodeStates::new();
+    for entry in &trace.entries {
+        let start = || NodeClients {
+            started: entry.at,
+            present: BTreeSet::new(),
+            left: BTreeMap::new(),
+        };
+        nodes.follow(entry, start, |_, clients| match &entry.event {
+            TraceEvent::ClientRegistered { client } => {
+                clients.present.insert(client.clone());
+            }
+            TraceEvent::ClientGone { client } => {
+                clients.present.remove(client);
+                clients.left.insert(client.clone(), entry.at);
+            }
+            TraceEvent::Released {
+                ixn,
+                reason: ReleaseReason::OwnerGone,
+                owner,
+                ..
+            } => {
+                let host = trace.host_name(entry.host);
+                let mut fail = |detail: String| {
+                    violations.push(Violation {
+                        oracle: IS_OWNER,
+                        at_ms: entry.at,
+                        detail: format!("{host} took {ixn} back from {owner}: {detail}"),
+                    })
+                };
+                if clients.present.contains(owner) {
+                    fail(format!("{owner} is registered here"));
+                    return;
+                }
+                let left = clients.left.get(owner).copied();
+                let away = left.unwrap_or(clients.started);
+                let urs_left_now = is_urs(owner) && left == Some(entry.at);
+                if !urs_left_now && entry.at < away.saturating_add(grace_ms) {
+                    let since = match left {
+                        Some(_) => "it left",
+                        None => "the node started",
+                    };
+                    fail(format!(
+                        "{} ms after {since} at {away} ms, within the owner grace period of {grace_ms} ms",
+                        entry.at - away
+                    ));
+                }
+            }
+            _ => {}
+        });
+    }
+    violations
+}
