@@ -83,6 +83,22 @@ impl Machine for LicenseServer {
         };
         out.push(Output::Send(peer, Message::reply(ref_id, event)));
     }
+
+    /// [S-INV-machine]: the allocations never add up to more than the pool.
+    fn check_invariants(&self) -> Result<(), String> {
+        let total: u64 = self
+            .allocations
+            .values()
+            .map(|seats| u64::from(*seats))
+            .sum();
+        if total > u64::from(self.cfg.pool) {
+            return Err(format!(
+                "{total} seats allocated from a pool of {}: {:?}",
+                self.cfg.pool, self.allocations
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -152,6 +168,20 @@ mod tests {
             assert_eq!(answer(&out), Some(&Event::Seats { seats: granted }));
             assert_eq!(short(&out), marked, "{group} asking {seats}");
         }
+    }
+
+    /// [S-INV-machine]: a server that gave out more than its pool says so.
+    #[test]
+    fn over_allocation_breaks_the_invariants() {
+        let mut server = LicenseServer::new(LicenseConfig { pool: 40 });
+        server.check_out("pair1", 30);
+        server.check_out("pair2", 30);
+        assert_eq!(server.check_invariants(), Ok(()));
+        server.allocations.insert("pair3".into(), 1);
+        assert!(server
+            .check_invariants()
+            .unwrap_err()
+            .contains("pool of 40"));
     }
 
     /// A node's registration and pings are acknowledged; anything else is unsupported.

@@ -540,6 +540,50 @@ impl Machine for UrsServer {
             | Input::Persisted(_) => {}
         }
     }
+
+    /// [S-INV-machine]: every wait and delivery names a configured node and target list, wait
+    /// ids come from the counter, pick stamps from the pick counter, and a node that is not
+    /// connected has shown no agents.
+    fn check_invariants(&self) -> Result<(), String> {
+        let nodes = usize::from(self.cfg.nodes);
+        if self.connected.len() != nodes || self.seen.len() != nodes || self.pending.len() != nodes
+        {
+            return Err(format!("per-node state is not sized for {nodes} nodes"));
+        }
+        let lists = self.cfg.targets.len();
+        for (id, wait) in &self.waits {
+            if *id >= self.next_wait {
+                return Err(format!(
+                    "wait {id} is not below the next id {}",
+                    self.next_wait
+                ));
+            }
+            if wait.node >= nodes || wait.list >= lists {
+                return Err(format!(
+                    "wait {id} for {} names node {} or list {} (of {nodes} and {lists})",
+                    wait.ixn, wait.node, wait.list
+                ));
+            }
+        }
+        for (ixn, wait) in &self.routing {
+            if *ixn != wait.ixn || wait.node >= nodes || wait.list >= lists {
+                return Err(format!("the delivery of {ixn} is inconsistent: {wait:?}"));
+            }
+        }
+        if let Some((agent, stamp)) = self.last_picked.iter().find(|(_, s)| **s > self.picks) {
+            return Err(format!(
+                "{agent:?} was picked at {stamp}, after the last pick {}",
+                self.picks
+            ));
+        }
+        if let Some(node) = (0..nodes).find(|n| !self.connected[*n] && !self.seen[*n].is_empty()) {
+            return Err(format!(
+                "node {} is not connected but shows agents",
+                node + 1
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -563,6 +607,43 @@ mod tests {
             tick_ms: 100,
             strategies: Vec::new(),
         })
+    }
+
+    /// [S-INV-machine]: a URS that routed passes; each inconsistency is reported.
+    #[test]
+    fn invariants_report_each_inconsistency() {
+        let mut clean = urs(false);
+        let mut out = Vec::new();
+        clean.handle(0, Input::Connected(Peer::Server(0)), &mut out);
+        state(&mut clean, 0, 1, 1, &mut out);
+        select(&mut clean, IxnId(1 << 48 | 5), &mut out);
+        assert_eq!(clean.check_invariants(), Ok(()));
+
+        let mut stamped = urs(false);
+        stamped.last_picked.insert(AgentId(1), 3);
+        assert!(stamped
+            .check_invariants()
+            .unwrap_err()
+            .contains("last pick"));
+
+        let mut lost = urs(false);
+        lost.seen[1].insert(AgentId(2), Seen { free: 1 });
+        assert!(lost
+            .check_invariants()
+            .unwrap_err()
+            .contains("not connected"));
+
+        let mut unknown = urs(false);
+        let wait = Wait {
+            origin: Origin::Direct,
+            ixn: IxnId(9),
+            node: 0,
+            list: 4,
+            deadline: 0,
+            reserving: false,
+        };
+        unknown.waits.insert(0, wait);
+        assert!(unknown.check_invariants().unwrap_err().contains("list 4"));
     }
 
     fn state(urs: &mut UrsServer, node: u16, agent: u32, free: u32, out: &mut Vec<Output>) {

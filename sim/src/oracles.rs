@@ -39,8 +39,8 @@
 //!   what it answered, fences deposed flushes and returns the last stored one; a host that
 //!   read the store never starts a session under an id its pair already used): `recovery.rs`.
 //! - [S-INV-machine]: the shells call `Machine::check_invariants` after every input (the IS
-//!   node and the proxy have invariants; the ORS, URS, supervisor, license server and
-//!   clients keep the default, none yet): here.
+//!   node, the proxy, the URS and the license server have invariants; the ORS, the
+//!   supervisor and the clients keep the default, none yet): here.
 //!
 //! Checked only outside sweeps: against reference models by the proptest suites and fuzz
 //! targets: [S-IS-submit], [S-IS-place], [S-IS-deliver], [S-IS-stop], [S-IS-owner]
