@@ -292,16 +292,22 @@ fn s_ors_ha_catches_reused_session_ids() {
     assert_eq!(failing_seeds(&scenario, ORS_HA, 0..3), vec![0, 1, 2]);
 }
 
+/// Built-in `scenario` passes `oracle` on seeds 0..3 with the correct proxy, and fails it on
+/// each of them with `[proxy] planted_bug = bug`.
+fn proxy_bug_caught_on_seeds_0_to_2(scenario: &str, bug: ProxyPlantedBug, oracle: &str) {
+    let mut scenario = Scenario::load(scenario).expect("built-in scenario");
+    assert_eq!(failing_seeds(&scenario, oracle, 0..3), Vec::<u64>::new());
+    scenario.proxy.planted_bug = Some(bug);
+    assert_eq!(failing_seeds(&scenario, oracle, 0..3), vec![0, 1, 2]);
+}
+
 /// [S-PX-pull] round-robin: a proxy with one turn for all its pulls (instead of one per puller
 /// and queue/view) sends a puller's pulls wherever the other pullers left the turn; the `ors`
 /// scenario's two ORS servers and router pull three queues through one proxy (see the README
 /// for the catch rates). The correct proxy passes the same seeds.
 #[test]
 fn s_px_pull_catches_a_proxy_with_one_turn_for_all_pulls() {
-    let mut scenario = Scenario::load("ors").expect("built-in scenario");
-    assert_eq!(failing_seeds(&scenario, PX_PULL, 0..3), Vec::<u64>::new());
-    scenario.proxy.planted_bug = Some(ProxyPlantedBug::PullTurnShared);
-    assert_eq!(failing_seeds(&scenario, PX_PULL, 0..3), vec![0, 1, 2]);
+    proxy_bug_caught_on_seeds_0_to_2("ors", ProxyPlantedBug::PullTurnShared, PX_PULL);
 }
 
 /// [S-PX-agent]: a proxy that sends agent requests to one node of the tenant (and acks on
@@ -311,10 +317,7 @@ fn s_px_pull_catches_a_proxy_with_one_turn_for_all_pulls() {
 /// proxy passes the same seeds.
 #[test]
 fn s_px_agent_catches_agent_requests_sent_to_one_node() {
-    let mut scenario = Scenario::load("cluster-faults").expect("built-in scenario");
-    assert_eq!(failing_seeds(&scenario, PX_AGENT, 0..3), Vec::<u64>::new());
-    scenario.proxy.planted_bug = Some(ProxyPlantedBug::AgentOpsOneNode);
-    assert_eq!(failing_seeds(&scenario, PX_AGENT, 0..3), vec![0, 1, 2]);
+    proxy_bug_caught_on_seeds_0_to_2("cluster-faults", ProxyPlantedBug::AgentOpsOneNode, PX_AGENT);
 }
 
 /// [S-PX-merge] for finds: a proxy whose merge keeps only the last node's answer to a find
@@ -323,10 +326,7 @@ fn s_px_agent_catches_agent_requests_sent_to_one_node() {
 /// seed 0). The correct proxy passes the same seeds.
 #[test]
 fn s_px_merge_catches_a_find_that_keeps_one_answer() {
-    let mut scenario = Scenario::load("reporting").expect("built-in scenario");
-    assert_eq!(failing_seeds(&scenario, PX_MERGE, 0..3), Vec::<u64>::new());
-    scenario.proxy.planted_bug = Some(ProxyPlantedBug::FindKeepsLastAnswer);
-    assert_eq!(failing_seeds(&scenario, PX_MERGE, 0..3), vec![0, 1, 2]);
+    proxy_bug_caught_on_seeds_0_to_2("reporting", ProxyPlantedBug::FindKeepsLastAnswer, PX_MERGE);
 }
 
 /// [S-PX-route]: a proxy that routes submits by tenant alone sends chats to the node that
@@ -335,10 +335,11 @@ fn s_px_merge_catches_a_find_that_keeps_one_answer() {
 /// passes the same seeds.
 #[test]
 fn s_px_route_catches_submits_routed_by_tenant_alone() {
-    let mut scenario = Scenario::load("proxy-errors").expect("built-in scenario");
-    assert_eq!(failing_seeds(&scenario, PX_ROUTE, 0..3), Vec::<u64>::new());
-    scenario.proxy.planted_bug = Some(ProxyPlantedBug::SubmitIgnoresMedia);
-    assert_eq!(failing_seeds(&scenario, PX_ROUTE, 0..3), vec![0, 1, 2]);
+    proxy_bug_caught_on_seeds_0_to_2(
+        "proxy-errors",
+        ProxyPlantedBug::SubmitIgnoresMedia,
+        PX_ROUTE,
+    );
 }
 
 /// [S-PX-disabled]: a proxy that passes a submit of a disabled media type on to a node;
@@ -346,13 +347,11 @@ fn s_px_route_catches_submits_routed_by_tenant_alone() {
 /// correct proxy passes the same seeds.
 #[test]
 fn s_px_disabled_catches_a_disabled_media_type_passed_on() {
-    let mut scenario = Scenario::load("proxy-errors").expect("built-in scenario");
-    assert_eq!(
-        failing_seeds(&scenario, PX_DISABLED, 0..3),
-        Vec::<u64>::new()
+    proxy_bug_caught_on_seeds_0_to_2(
+        "proxy-errors",
+        ProxyPlantedBug::ForwardsDisabledMedia,
+        PX_DISABLED,
     );
-    scenario.proxy.planted_bug = Some(ProxyPlantedBug::ForwardsDisabledMedia);
-    assert_eq!(failing_seeds(&scenario, PX_DISABLED, 0..3), vec![0, 1, 2]);
 }
 
 /// Seed 0 of built-in `scenario` with `[ors] planted_bug = bug`: the oracles that fired, with

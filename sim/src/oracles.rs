@@ -178,7 +178,7 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations.extend(proxy_refusals(input, &input.proxies));
     violations.extend(proxy_rotation(input, &input.proxies));
     violations.extend(proxy_routing(input, &input.proxies));
-    violations.extend(owner_grace(input, input.owner_grace_ms, &input.urs_hosts));
+    violations.extend(owner_grace(input));
     violations.extend(proxy_agents(input, &input.proxies));
     violations.extend(snapshots(input, &input.snapshots));
     violations.extend(ors_recovery(input));

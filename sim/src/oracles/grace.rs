@@ -33,15 +33,12 @@ struct NodeClients {
     left: BTreeMap<String, SimTime>,
 }
 
-/// `urs_hosts`: the URS processes' host names; their clients are `<host>.<n>`.
-pub fn owner_grace(
-    input: &OracleInput<'_>,
-    grace_ms: SimTime,
-    urs_hosts: &[String],
-) -> Vec<Violation> {
+pub fn owner_grace(input: &OracleInput<'_>) -> Vec<Violation> {
+    let grace_ms = input.owner_grace_ms;
+    // A URS's clients are `<host>.<n>`.
     let is_urs = |client: &str| {
         let host = client.split('.').next().unwrap_or_default();
-        urs_hosts.iter().any(|urs| urs == host)
+        input.urs_hosts.iter().any(|urs| urs == host)
     };
     let trace = input.trace;
     let mut violations = Vec::new();

@@ -60,6 +60,30 @@ impl Links {
         }
     }
 
+    /// Follows one trace event of the proxy: its shell's `connected srvN` and `disconnected
+    /// srvN`, and its process end (a restarted proxy starts with no connections). Says whether
+    /// the links changed.
+    pub(super) fn observe(&mut self, event: &TraceEvent, at: SimTime) -> bool {
+        match event {
+            TraceEvent::Connected { peer } | TraceEvent::Disconnected { peer } => {
+                let Some(node) = node_index(peer).filter(|node| *node < self.up.len()) else {
+                    return false;
+                };
+                let up = matches!(event, TraceEvent::Connected { .. });
+                self.up[node] = up;
+                if !up {
+                    self.last_down[node] = at;
+                }
+                true
+            }
+            TraceEvent::ProcessKilled => {
+                *self = Links::new(self.up.len(), at);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Was any node down at some moment of `[now - window, now]`?
     fn any_down_since(&self, now: SimTime, window: SimTime) -> bool {
         let since = now.saturating_sub(window);
@@ -87,25 +111,16 @@ pub fn proxy_refusals(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violat
         let Some(state) = links.get_mut(&entry.host) else {
             continue;
         };
+        if state.observe(&entry.event, entry.at) {
+            continue;
+        }
         match &entry.event {
-            TraceEvent::Connected { peer } => {
-                if let Some(up) = node_index(peer).and_then(|node| state.up.get_mut(node)) {
-                    *up = true;
-                }
-            }
-            TraceEvent::Disconnected { peer } => {
-                if let Some(node) = node_index(peer).filter(|node| *node < nodes) {
-                    state.up[node] = false;
-                    state.last_down[node] = entry.at;
-                }
-            }
             // A node that let a request time out counts as lost for it.
             TraceEvent::NodeSilent { node } => {
                 if let Some(last) = state.last_down.get_mut(usize::from(*node)) {
                     *last = entry.at;
                 }
             }
-            TraceEvent::ProcessKilled => *state = Links::new(nodes, entry.at),
             TraceEvent::RequestFailed { request, code } => {
                 let (oracle, judged) = match code {
                     ErrorCode::ConnectionLost => (PX_2002, true),

@@ -15,7 +15,7 @@
 //! Pulls of the ordered pull mode that ask several nodes at once are snapshots, not pulls, and
 //! are not judged here ([S-PX-fifo] is their rule).
 
-use super::refusals::{node_index, Links, ProxyRules};
+use super::refusals::{Links, ProxyRules};
 use super::{OracleInput, Violation};
 use ixsim_core::trace::TraceEvent;
 use std::collections::BTreeMap;
@@ -43,78 +43,72 @@ pub fn proxy_rotation(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violat
         let Some((state, version)) = links.get_mut(&entry.host) else {
             continue;
         };
-        match &entry.event {
-            TraceEvent::Connected { peer } | TraceEvent::Disconnected { peer } => {
-                let up = matches!(entry.event, TraceEvent::Connected { .. });
-                if let Some(link) = node_index(peer).and_then(|node| state.up.get_mut(node)) {
-                    *link = up;
-                    *version += 1;
-                }
-            }
-            TraceEvent::ProcessKilled => {
-                *state = Links::new(nodes, entry.at);
-                *version += 1;
+        if state.observe(&entry.event, entry.at) {
+            *version += 1;
+            if matches!(entry.event, TraceEvent::ProcessKilled) {
                 last.retain(|(host, ..), _| *host != entry.host);
             }
-            TraceEvent::ProxyPullSent {
-                client,
-                tenant,
-                queue,
-                view,
-                node,
-            } => {
-                let live: Vec<u16> = (0..rules.nodes)
-                    .filter(|n| state.up[usize::from(*n)])
-                    .filter(|n| {
-                        rules
-                            .node_tenants
-                            .get(usize::from(*n))
-                            .is_some_and(|tenants| tenants.contains(tenant))
-                    })
-                    .collect();
-                let mut fail = |detail: String| {
-                    violations.push(Violation {
-                        oracle: PX_PULL,
-                        at_ms: entry.at,
-                        detail: format!(
-                            "{} pull for {client} of {queue}/{view}: {detail}",
-                            trace.host_name(entry.host)
-                        ),
-                    })
-                };
-                if !live.contains(node) {
+            continue;
+        }
+        let TraceEvent::ProxyPullSent {
+            client,
+            tenant,
+            queue,
+            view,
+            node,
+        } = &entry.event
+        else {
+            continue;
+        };
+        let live: Vec<u16> = (0..rules.nodes)
+            .filter(|n| state.up[usize::from(*n)])
+            .filter(|n| {
+                rules
+                    .node_tenants
+                    .get(usize::from(*n))
+                    .is_some_and(|tenants| tenants.contains(tenant))
+            })
+            .collect();
+        let mut fail = |detail: String| {
+            violations.push(Violation {
+                oracle: PX_PULL,
+                at_ms: entry.at,
+                detail: format!(
+                    "{} pull for {client} of {queue}/{view}: {detail}",
+                    trace.host_name(entry.host)
+                ),
+            })
+        };
+        if !live.contains(node) {
+            fail(format!(
+                "sent to srv{node}, which is not among the connected nodes of tenant {} {}",
+                tenant.0,
+                srv_list(&live)
+            ));
+        }
+        let key = (entry.host, client.as_str(), queue.as_str(), view.as_str());
+        if let Some(previous) = last.get(&key) {
+            if previous.links_version == *version && live.len() > 1 {
+                let after = live
+                    .iter()
+                    .position(|n| *n == previous.node)
+                    .map(|at| live[(at + 1) % live.len()]);
+                if let Some(expected) = after.filter(|expected| expected != node) {
                     fail(format!(
-                        "sent to srv{node}, which is not among the connected nodes of tenant {} {}",
-                        tenant.0,
+                        "sent to srv{node} after srv{}, where round-robin over {} asks srv{expected}",
+                        previous.node,
                         srv_list(&live)
                     ));
                 }
-                let key = (entry.host, client.as_str(), queue.as_str(), view.as_str());
-                if let Some(previous) = last.get(&key) {
-                    if previous.links_version == *version && live.len() > 1 {
-                        let after = live
-                            .iter()
-                            .position(|n| *n == previous.node)
-                            .map(|at| live[(at + 1) % live.len()]);
-                        if let Some(expected) = after.filter(|expected| expected != node) {
-                            fail(format!(
-                                "sent to srv{node} after srv{}, where round-robin over {} asks srv{expected}",
-                                previous.node,
-                                srv_list(&live)
-                            ));
-                        }
-                    }
-                }
-                last.insert(
-                    key,
-                    LastPull {
-                        node: *node,
-                        links_version: *version,
-                    },
-                );
             }
-            _ => {}
         }
+        last.insert(
+            key,
+            LastPull {
+                node: *node,
+                links_version: *version,
+            },
+        );
     }
     violations
 }

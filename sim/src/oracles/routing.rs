@@ -12,7 +12,7 @@
 //! places a client-supplied id by its value; the SPEC asks only for load balancing, which a
 //! single trace cannot tell from chance. The proxy model test pins the model's choice.
 
-use super::refusals::{node_index, Links, ProxyRules};
+use super::refusals::{Links, ProxyRules};
 use super::{OracleInput, Violation};
 use ixsim_core::trace::TraceEvent;
 use std::collections::BTreeMap;
@@ -33,72 +33,67 @@ pub fn proxy_routing(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violati
         let Some(state) = links.get_mut(&entry.host) else {
             continue;
         };
-        match &entry.event {
-            TraceEvent::Connected { peer } | TraceEvent::Disconnected { peer } => {
-                let up = matches!(entry.event, TraceEvent::Connected { .. });
-                if let Some(link) = node_index(peer).and_then(|node| state.up.get_mut(node)) {
-                    *link = up;
-                }
-            }
-            TraceEvent::ProcessKilled => *state = Links::new(nodes, entry.at),
-            TraceEvent::ProxySubmitSent {
-                client,
-                tenant,
-                media,
-                node,
-                ..
-            } => {
-                let accepts = |n: usize| {
-                    rules
-                        .node_tenants
-                        .get(n)
-                        .is_some_and(|tenants| tenants.contains(tenant))
-                        && rules
-                            .node_media
-                            .get(n)
-                            .is_some_and(|list| list.as_ref().is_none_or(|l| l.contains(media)))
-                };
-                let mut fail = |detail: String| {
-                    violations.push(Violation {
-                        oracle: PX_ROUTE,
-                        at_ms: entry.at,
-                        detail: format!(
-                            "{} sent {client}'s submit of {media} for tenant {} to srv{node}: {detail}",
-                            trace.host_name(entry.host),
-                            tenant.0
-                        ),
-                    })
-                };
-                let index = usize::from(*node);
-                if !accepts(index) {
-                    let accepting: Vec<String> = (0..nodes)
-                        .filter(|n| accepts(*n))
-                        .map(|n| format!("srv{n}"))
-                        .collect();
-                    fail(format!(
-                        "that node does not take it (the nodes that do: [{}])",
-                        accepting.join(" ")
-                    ));
-                } else if !state.up.get(index).copied().unwrap_or(false) {
-                    fail("that node is not connected".to_string());
-                }
-                if rules
-                    .disabled_media
-                    .iter()
-                    .any(|(t, m)| t == tenant && m == media)
-                {
-                    violations.push(Violation {
-                        oracle: PX_DISABLED,
-                        at_ms: entry.at,
-                        detail: format!(
-                            "{} sent {client}'s submit of {media}, disabled for tenant {}, to srv{node}",
-                            trace.host_name(entry.host),
-                            tenant.0
-                        ),
-                    });
-                }
-            }
-            _ => {}
+        if state.observe(&entry.event, entry.at) {
+            continue;
+        }
+        let TraceEvent::ProxySubmitSent {
+            client,
+            tenant,
+            media,
+            node,
+            ..
+        } = &entry.event
+        else {
+            continue;
+        };
+        let accepts = |n: usize| {
+            rules
+                .node_tenants
+                .get(n)
+                .is_some_and(|tenants| tenants.contains(tenant))
+                && rules
+                    .node_media
+                    .get(n)
+                    .is_some_and(|list| list.as_ref().is_none_or(|l| l.contains(media)))
+        };
+        let mut fail = |detail: String| {
+            violations.push(Violation {
+                oracle: PX_ROUTE,
+                at_ms: entry.at,
+                detail: format!(
+                    "{} sent {client}'s submit of {media} for tenant {} to srv{node}: {detail}",
+                    trace.host_name(entry.host),
+                    tenant.0
+                ),
+            })
+        };
+        let index = usize::from(*node);
+        if !accepts(index) {
+            let accepting: Vec<String> = (0..nodes)
+                .filter(|n| accepts(*n))
+                .map(|n| format!("srv{n}"))
+                .collect();
+            fail(format!(
+                "that node does not take it (the nodes that do: [{}])",
+                accepting.join(" ")
+            ));
+        } else if !state.up.get(index).copied().unwrap_or(false) {
+            fail("that node is not connected".to_string());
+        }
+        if rules
+            .disabled_media
+            .iter()
+            .any(|(t, m)| t == tenant && m == media)
+        {
+            violations.push(Violation {
+                oracle: PX_DISABLED,
+                at_ms: entry.at,
+                detail: format!(
+                    "{} sent {client}'s submit of {media}, disabled for tenant {}, to srv{node}",
+                    trace.host_name(entry.host),
+                    tenant.0
+                ),
+            });
         }
     }
     violations
