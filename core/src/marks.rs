@@ -106,6 +106,9 @@ marks! {
     ProxyLatePullReturned = "proxy-late-pull-returned", "S-PX-pull";
     /// A submit of a disabled media type was refused [S-PX-disabled].
     ProxyDisabledMedia = "proxy-disabled-media", "S-PX-disabled";
+    /// A submit had fewer nodes to go to than its tenant has: a node's `media-types` left
+    /// some out [S-PX-route].
+    ProxySubmitNarrowed = "proxy-submit-narrowed", "S-PX-route";
     /// An agent request through the proxy was acknowledged by more than one node [S-PX-agent].
     ProxyAgentFannedOut = "proxy-agent-fanned-out", "S-PX-agent";
     /// A find through the proxy was answered with the items of more than one node

@@ -561,6 +561,9 @@ impl Proxy {
         if candidates.is_empty() {
             return Err(ErrorCode::NoNodeForMedia);
         }
+        if candidates.len() < self.tenant_nodes(tenant).len() {
+            mark(Mark::ProxySubmitNarrowed, out);
+        }
         let node = match client_ixn {
             Some(id) => {
                 let node = candidates[(id.0 % candidates.len() as u64) as usize];
