@@ -4,9 +4,9 @@
 
 use ixsim::sim::faults::{Fault, FaultAction};
 use ixsim::sim::oracles::{
-    AGENT_CAPACITY, DURABLE, HOLD, IS_OWNER, IS_SNAPSHOT, LIC_CHECKOUT, LIC_SHRINK, LIVE, LOST,
-    MACHINE, ORDER, ORS_DETACH, ORS_HA, ORS_PULL, OWNER, PX_2002, PX_AGENT, PX_DISABLED, PX_MERGE,
-    PX_PULL, PX_ROUTE, URS_RR,
+    AGENT_CAPACITY, DURABLE, HOLD, IS_OWNER, IS_SNAPSHOT, LIC_CHECKOUT, LIC_REVOKE, LIC_SHRINK,
+    LIVE, LOST, MACHINE, ORDER, ORS_DETACH, ORS_HA, ORS_PULL, OWNER, PX_2002, PX_AGENT,
+    PX_DISABLED, PX_MERGE, PX_PULL, PX_ROUTE, URS_RR,
 };
 use ixsim::sim::scenario::{OrsBugName, PlantedBugName, ProxyPlantedBug};
 use ixsim::sim::Scenario;
@@ -352,6 +352,15 @@ fn s_px_disabled_catches_a_disabled_media_type_passed_on() {
         ProxyPlantedBug::ForwardsDisabledMedia,
         PX_DISABLED,
     );
+}
+
+/// [S-LIC-revoke]: a proxy that keeps the logins other nodes took when one node refused it
+/// for want of a seat; caught on `licensing` (100 of 100 seeds, 46 with `--swarm --buggify`,
+/// first seed 0) when the agent tries again on the same connection. The correct proxy passes
+/// the same seeds.
+#[test]
+fn s_lic_revoke_catches_a_refused_login_kept_on_other_nodes() {
+    proxy_bug_caught_on_seeds_0_to_2("licensing", ProxyPlantedBug::KeepsRefusedLogins, LIC_REVOKE);
 }
 
 /// Seed 0 of built-in `scenario` with `[ors] planted_bug = bug`: the oracles that fired, with

@@ -111,6 +111,8 @@ marks! {
     ProxySubmitNarrowed = "proxy-submit-narrowed", "S-PX-route";
     /// An agent request through the proxy was acknowledged by more than one node [S-PX-agent].
     ProxyAgentFannedOut = "proxy-agent-fanned-out", "S-PX-agent";
+    /// A login one node refused was revoked on a node that had taken it [S-LIC-revoke].
+    ProxyLoginRevoked = "proxy-login-revoked", "S-LIC-revoke";
     /// A find through the proxy was answered with the items of more than one node
     /// [S-PX-merge].
     ProxyFindMerged = "proxy-find-merged", "S-PX-merge";

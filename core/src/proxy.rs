@@ -131,6 +131,9 @@ pub enum ProxyBug {
     /// A submit of a media type its tenant has disabled goes on to a node, which takes it
     /// (the node alone would). Caught by [S-PX-disabled].
     ForwardsDisabledMedia,
+    /// A login one node refused is not revoked on the nodes that took it: the agent stays
+    /// logged in there, holding their seats. Caught by [S-LIC-revoke].
+    KeepsRefusedLogins,
 }
 
 #[derive(Clone, Debug)]
@@ -198,6 +201,8 @@ enum OpKind {
         /// When the desktop's request reached the proxy.
         asked_at: SimTime,
         acked: Vec<usize>,
+        /// Nodes that did not answer (timed out or lost): they may take the request late.
+        silent: Vec<usize>,
         error: Option<ErrorCode>,
     },
 }
@@ -789,6 +794,7 @@ impl Proxy {
             tenant,
             asked_at: now,
             acked: Vec::new(),
+            silent: Vec::new(),
             error: None,
         };
         let op = self.start_op(now, who, request, kind, 0);
@@ -949,13 +955,22 @@ impl Proxy {
                 }
             }
             OpKind::Idle { .. } => {}
-            OpKind::Agent { acked, error, .. } => {
+            OpKind::Agent {
+                acked,
+                silent,
+                error,
+                ..
+            } => {
                 match event {
                     Some(Event::Ack { .. }) => acked.push(node),
                     Some(Event::Error { code }) => {
                         error.get_or_insert(code);
                     }
-                    Some(_) | None => {
+                    Some(_) => {
+                        error.get_or_insert(ErrorCode::ConnectionLost);
+                    }
+                    None => {
+                        silent.push(node);
                         error.get_or_insert(ErrorCode::ConnectionLost);
                     }
                 }
@@ -1188,16 +1203,32 @@ impl Proxy {
             tenant,
             asked_at,
             acked,
+            silent,
             error,
         } = &op.kind
         else {
             return;
         };
         self.busy_agents.remove(agent);
+        if let Some(code) = error {
+            out.push(Output::Trace(TraceEvent::ProxyAgentRefused {
+                agent: *agent,
+                request: op.request.name(),
+                code: *code,
+                asked_at_ms: *asked_at,
+                acked: acked.iter().map(|node| *node as u16).collect(),
+            }));
+        }
         match (&op.request, error) {
             (Request::AgentLogin { .. }, Some(code)) => {
-                // [S-LIC-revoke]: a login refused anywhere is revoked everywhere.
-                for node in acked {
+                // [S-LIC-revoke]: a login refused anywhere is revoked everywhere: on the nodes
+                // that took it, and on those that did not answer, which may take it late (the
+                // logout follows the login on the same connection).
+                let keeps = self.cfg.planted_bug == Some(ProxyBug::KeepsRefusedLogins);
+                if !keeps && !acked.is_empty() {
+                    mark(Mark::ProxyLoginRevoked, out);
+                }
+                for node in acked.iter().chain(silent).filter(|_| !keeps) {
                     if self.connected[*node] {
                         let logout = Request::AgentLogout { agent: *agent };
                         self.ask(*node, Asked::Quiet, Some(&op.name), logout, out);

@@ -146,6 +146,17 @@ pub enum TraceEvent {
         tenant: TenantId,
         asked_at_ms: SimTime,
     },
+    /// A proxy refused an agent's login, logout, ready or not-ready (`request`) with `code`;
+    /// the desktop's request reached the proxy at `asked_at_ms`, and the nodes in `acked`
+    /// (indexes, 0-based) had carried it out. A refused login is revoked on every node that
+    /// took it or did not answer [S-LIC-revoke].
+    ProxyAgentRefused {
+        agent: AgentId,
+        request: &'static str,
+        code: ErrorCode,
+        asked_at_ms: SimTime,
+        acked: Vec<u16>,
+    },
     ProxyPulled {
         client: String,
         queue: String,
@@ -520,6 +531,26 @@ impl fmt::Display for TraceEvent {
                     Some(ixn) => write!(f, " id={ixn}"),
                     None => Ok(()),
                 }
+            }
+            E::ProxyAgentRefused {
+                agent,
+                request,
+                code,
+                asked_at_ms,
+                acked,
+            } => {
+                write!(
+                    f,
+                    "proxy-agent-refused {agent} {request} {code} asked={asked_at_ms}ms acked="
+                )?;
+                if acked.is_empty() {
+                    write!(f, "-")?;
+                }
+                for (i, node) in acked.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { "," };
+                    write!(f, "{sep}srv{node}")?;
+                }
+                Ok(())
             }
             E::ProxyAgentAcked {
                 agent,

@@ -20,7 +20,9 @@
 //!   grace period is part of it (that it comes) and of [S-INV-owner].
 //! - [S-IS-owner]'s grace period itself (never a release while the owner is registered, nor
 //!   before it has been away the whole `owner_grace_ms`): `grace.rs`.
-//! - [S-LIC-checkout], [S-LIC-shrink]: `licensing.rs`.
+//! - [S-LIC-checkout], [S-LIC-shrink]: `licensing.rs`. [S-LIC-revoke] (a login a proxy
+//!   refused is logged out of every node that had taken it, by the time that node answers the
+//!   agent's next request on the same connection): `revoke.rs`.
 //! - [S-URS-select], per node (the model's capacity is per node): `capacity.rs`.
 //! - [S-IS-hold], with [S-PX-pull]'s hold override: `hold.rs` (a bound from the timeouts).
 //! - [S-URS-rr]'s resubmission at once: `resubmit.rs`.
@@ -46,7 +48,7 @@
 //! targets: [S-IS-submit], [S-IS-place], [S-IS-deliver], [S-IS-stop], [S-IS-owner]
 //! (`is_node`); [S-PX-route] for requests about an existing interaction (cached owner or
 //! broadcast), [S-PX-2000], [S-PX-2001], [S-PX-2004], [S-PX-2005], [S-PX-2006], [S-LIC-revoke]
-//! (`proxy`); [S-ORS-assoc] (`ors_session`). By scenario
+//! (`proxy`, besides the sweep-time oracle); [S-ORS-assoc] (`ors_session`). By scenario
 //! tests: [S-PX-fifo] (the `pull_order_inversions` stat, `tests/cluster.rs`), [S-URS-rr]'s
 //! round-robin and [S-URS-scope] (`tests/urs_direct.rs`), [S-ORS-submit], [S-ORS-fail]
 //! (`tests/ors.rs`), [S-ORS-ha], [S-OPS-rolling] (`tests/ors_failover.rs`).
@@ -71,6 +73,7 @@ mod nodes;
 mod recovery;
 mod refusals;
 mod resubmit;
+mod revoke;
 mod rotation;
 mod routing;
 mod snapshot;
@@ -83,6 +86,7 @@ pub use licensing::{licensing, SeatRules, LIC_CHECKOUT, LIC_SHRINK};
 pub use recovery::{ors_recovery, ORS_HA};
 pub use refusals::{proxy_refusals, ProxyRules, PX_2002, PX_2003};
 pub use resubmit::{urs_resubmit, URS_RR};
+pub use revoke::{proxy_revoke, LIC_REVOKE};
 pub use rotation::{proxy_rotation, PX_PULL};
 pub use routing::{proxy_routing, PX_DISABLED, PX_ROUTE};
 pub use snapshot::{snapshots, SnapshotRules, IS_SNAPSHOT, PX_MERGE};
@@ -180,6 +184,7 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations.extend(proxy_routing(input, &input.proxies));
     violations.extend(owner_grace(input));
     violations.extend(proxy_agents(input, &input.proxies));
+    violations.extend(proxy_revoke(input, &input.proxies));
     violations.extend(snapshots(input, &input.snapshots));
     violations.extend(ors_recovery(input));
     violations

@@ -35,6 +35,9 @@ pub struct AgentConfig {
 const SERVER: Peer = Peer::Server(0);
 /// How soon a stop the proxy could not carry out is tried again.
 const STOP_RETRY_MS: u64 = 500;
+/// How soon a login refused for want of a seat is tried again, on the same connection: the
+/// desktop shows the error and the agent tries again (seats free up as others log out).
+const LOGIN_RETRY_MS: u64 = 500;
 
 #[derive(Debug)]
 enum Sent {
@@ -60,6 +63,8 @@ pub struct AgentDesktop {
     unconfirmed: BTreeSet<IxnId>,
     pending: Pending<Sent>,
     last_sent_at: SimTime,
+    /// When to try a login again that found no seat.
+    login_retry_at: Option<SimTime>,
     /// Fault point [`Site::AgentDeclineInvite`]; off by default.
     buggify: Buggify,
 }
@@ -87,6 +92,7 @@ impl AgentDesktop {
             unconfirmed: BTreeSet::new(),
             pending: Pending::default(),
             last_sent_at: 0,
+            login_retry_at: None,
             buggify: Buggify::off(),
         }
     }
@@ -114,9 +120,14 @@ impl AgentDesktop {
         for request in setup {
             self.send(now, request, Sent::Setup, out);
         }
+        self.login(now, out);
+    }
+
+    fn login(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        self.login_retry_at = None;
         let login = Request::AgentLogin {
             tenant: Field::Value(self.cfg.tenant),
-            agent,
+            agent: self.cfg.agent,
             media: self.cfg.media.clone(),
         };
         self.send(now, login, Sent::Login, out);
@@ -124,6 +135,7 @@ impl AgentDesktop {
 
     fn on_disconnected(&mut self, out: &mut Vec<Output>) {
         self.connected = false;
+        self.login_retry_at = None;
         self.pending.drain();
         let agent = self.cfg.agent;
         let unconfirmed = std::mem::take(&mut self.unconfirmed);
@@ -229,7 +241,18 @@ impl AgentDesktop {
                 };
                 out.push(Output::Trace(event));
             }
-            // Login refused (e.g. the node still holds a stale login of this agent until it
+            // No seat: try again later on this connection [S-LIC-revoke].
+            Sent::Login
+                if matches!(
+                    event,
+                    Event::Error {
+                        code: ErrorCode::NoSeat
+                    }
+                ) =>
+            {
+                self.login_retry_at = Some(now + LOGIN_RETRY_MS);
+            }
+            // Login refused otherwise (e.g. the node still holds a stale login of this agent until it
             // notices the old connection died): start over on a fresh connection.
             Sent::Setup | Sent::Login if !ok => out.push(Output::Close(SERVER)),
             Sent::Login => {
@@ -263,6 +286,13 @@ impl AgentDesktop {
                     Sent::Stop(ixn),
                     out,
                 );
+            }
+            if let Some(at) = self.login_retry_at {
+                if at <= now && self.pending.is_empty() {
+                    self.login(now, out);
+                } else {
+                    next = next.min(at.max(now + 1));
+                }
             }
             if self.pending.is_empty() && now >= self.last_sent_at + self.cfg.request_timeout_ms / 2
             {
