@@ -5,8 +5,8 @@
 use ixsim::sim::faults::{Fault, FaultAction};
 use ixsim::sim::oracles::{
     AGENT_CAPACITY, DURABLE, HOLD, IS_OWNER, IS_SNAPSHOT, LIC_CHECKOUT, LIC_REVOKE, LIC_SHRINK,
-    LIVE, LOST, MACHINE, ORDER, ORS_DETACH, ORS_HA, ORS_PULL, OWNER, PX_2002, PX_AGENT,
-    PX_DISABLED, PX_MERGE, PX_PULL, PX_ROUTE, URS_RR,
+    LIVE, LOST, MACHINE, ORDER, ORS_DETACH, ORS_HA, ORS_PULL, OWNER, PX_2000, PX_2002, PX_2006,
+    PX_AGENT, PX_DISABLED, PX_MERGE, PX_PULL, PX_ROUTE, URS_RR,
 };
 use ixsim::sim::scenario::{OrsBugName, PlantedBugName, ProxyPlantedBug};
 use ixsim::sim::Scenario;
@@ -361,6 +361,26 @@ fn s_px_disabled_catches_a_disabled_media_type_passed_on() {
 #[test]
 fn s_lic_revoke_catches_a_refused_login_kept_on_other_nodes() {
     proxy_bug_caught_on_seeds_0_to_2("licensing", ProxyPlantedBug::KeepsRefusedLogins, LIC_REVOKE);
+}
+
+/// [S-PX-2006]: a proxy that takes a node's empty snapshot answer for no answer refuses the
+/// snapshot with 2006 while every node answered; caught on `reporting` (92 of 100 seeds, 55
+/// with `--swarm --buggify`, first seed 0). The correct proxy passes the same seeds.
+#[test]
+fn s_px_2006_catches_a_snapshot_refused_while_every_node_answered() {
+    proxy_bug_caught_on_seeds_0_to_2(
+        "reporting",
+        ProxyPlantedBug::EmptySnapshotNotAccessible,
+        PX_2006,
+    );
+}
+
+/// [S-PX-2000]: a proxy that refuses finds by user data as unsupported; caught on
+/// `reporting` (100 of 100 seeds, and 100 with `--swarm --buggify`, first seed 0). The
+/// correct proxy passes the same seeds.
+#[test]
+fn s_px_2000_catches_a_served_request_refused_as_unsupported() {
+    proxy_bug_caught_on_seeds_0_to_2("reporting", ProxyPlantedBug::FindUnsupported, PX_2000);
 }
 
 /// Seed 0 of built-in `scenario` with `[ors] planted_bug = bug`: the oracles that fired, with

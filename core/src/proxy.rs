@@ -134,6 +134,12 @@ pub enum ProxyBug {
     /// A login one node refused is not revoked on the nodes that took it: the agent stays
     /// logged in there, holding their seats. Caught by [S-LIC-revoke].
     KeepsRefusedLogins,
+    /// A node's empty snapshot answer counts as no answer: the snapshot is refused with 2006
+    /// while every node answered. Caught by [S-PX-2006].
+    EmptySnapshotNotAccessible,
+    /// RequestFindInteractions is refused as an unsupported operation (2000), as a proxy built
+    /// before finds by user data existed would. Caught by [S-PX-2000].
+    FindUnsupported,
 }
 
 #[derive(Clone, Debug)]
@@ -497,6 +503,11 @@ impl Proxy {
                 count,
                 ..
             } => self.pull(now, who, tenant, (queue, view, *count), out),
+            Request::FindInteractions { .. }
+                if self.cfg.planted_bug == Some(ProxyBug::FindUnsupported) =>
+            {
+                Err(ErrorCode::UnsupportedOperation)
+            }
             Request::Snapshot { tenant, .. } | Request::FindInteractions { tenant, .. } => {
                 self.fan_out(now, who, tenant, &request, out)
             }
@@ -887,6 +898,13 @@ impl Proxy {
                         if self.cfg.planted_bug == Some(ProxyBug::FindKeepsLastAnswer) =>
                     {
                         *items = more
+                    }
+                    Some(Event::SnapshotContent { items: more })
+                        if more.is_empty()
+                            && self.cfg.planted_bug
+                                == Some(ProxyBug::EmptySnapshotNotAccessible) =>
+                    {
+                        error.get_or_insert(*unreachable);
                     }
                     Some(
                         Event::SnapshotContent { items: more }

@@ -26,7 +26,8 @@
 //! - [S-URS-select], per node (the model's capacity is per node): `capacity.rs`.
 //! - [S-IS-hold], with [S-PX-pull]'s hold override: `hold.rs` (a bound from the timeouts).
 //! - [S-URS-rr]'s resubmission at once: `resubmit.rs`.
-//! - [S-PX-2002], [S-PX-2003] refusals in whole-cluster runs: `refusals.rs`.
+//! - [S-PX-2000], [S-PX-2002], [S-PX-2003], [S-PX-2006] refusals in whole-cluster runs:
+//!   `refusals.rs`.
 //! - [S-PX-agent]: each agent login, logout and ready a proxy acknowledges was carried out on
 //!   every node of the tenant it was connected to: `agents.rs`.
 //! - [S-PX-route] for submits (to a connected node that serves the tenant and takes the media
@@ -84,7 +85,7 @@ pub use grace::{owner_grace, IS_OWNER};
 pub use hold::{held_pulls, HOLD};
 pub use licensing::{licensing, SeatRules, LIC_CHECKOUT, LIC_SHRINK};
 pub use recovery::{ors_recovery, ORS_HA};
-pub use refusals::{proxy_refusals, ProxyRules, PX_2002, PX_2003};
+pub use refusals::{proxy_refusals, ProxyRules, PX_2000, PX_2002, PX_2003, PX_2006};
 pub use resubmit::{urs_resubmit, URS_RR};
 pub use revoke::{proxy_revoke, LIC_REVOKE};
 pub use rotation::{proxy_rotation, PX_PULL};
