@@ -156,18 +156,16 @@ pub fn proxy_refusals(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violat
             TraceEvent::RequestFailed {
                 request,
                 code: ErrorCode::UnsupportedOperation,
-            } => {
-                if SERVED.contains(request) {
-                    violations.push(Violation {
-                        oracle: PX_2000,
-                        at_ms: entry.at,
-                        detail: format!(
-                            "{} refused {request} as an unsupported operation (2000), though a \
-                             proxy serves it",
-                            trace.host_name(entry.host),
-                        ),
-                    });
-                }
+            } if SERVED.contains(request) => {
+                violations.push(Violation {
+                    oracle: PX_2000,
+                    at_ms: entry.at,
+                    detail: format!(
+                        "{} refused {request} as an unsupported operation (2000), though a \
+                         proxy serves it",
+                        trace.host_name(entry.host),
+                    ),
+                });
             }
             TraceEvent::RequestFailed { request, code } => {
                 let (oracle, judged) = match code {
