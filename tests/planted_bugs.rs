@@ -6,9 +6,9 @@ use ixsim::sim::faults::{Fault, FaultAction};
 use ixsim::sim::oracles::{
     AGENT_CAPACITY, DURABLE, HOLD, IS_OWNER, IS_SNAPSHOT, LIC_CHECKOUT, LIC_REVOKE, LIC_SHRINK,
     LIVE, LOST, MACHINE, ORDER, ORS_DETACH, ORS_HA, ORS_PULL, OWNER, PX_2000, PX_2002, PX_2006,
-    PX_AGENT, PX_DISABLED, PX_MERGE, PX_PULL, PX_ROUTE, URS_RR,
+    PX_AGENT, PX_DISABLED, PX_MERGE, PX_PULL, PX_ROUTE, URS_RR, URS_SCOPE,
 };
-use ixsim::sim::scenario::{OrsBugName, PlantedBugName, ProxyPlantedBug};
+use ixsim::sim::scenario::{OrsBugName, PlantedBugName, ProxyPlantedBug, UrsPlantedBug};
 use ixsim::sim::Scenario;
 use std::collections::BTreeSet;
 
@@ -381,6 +381,18 @@ fn s_px_2006_catches_a_snapshot_refused_while_every_node_answered() {
 #[test]
 fn s_px_2000_catches_a_served_request_refused_as_unsupported() {
     proxy_bug_caught_on_seeds_0_to_2("reporting", ProxyPlantedBug::FindUnsupported, PX_2000);
+}
+
+/// [S-URS-scope]: a URS in direct mode that sends each delivery to the first connected node
+/// instead of the node that raised the request; caught on `urs-direct` (100 of 100 seeds, and
+/// 100 with `--swarm --buggify`, first seed 0). The correct URS passes the same seeds.
+#[test]
+fn s_urs_scope_catches_a_delivery_sent_to_another_node() {
+    let mut scenario = Scenario::load("urs-direct").expect("built-in scenario");
+    assert_eq!(failing_seeds(&scenario, URS_SCOPE, 0..3), Vec::<u64>::new());
+    scenario.urs.as_mut().expect("URS scenario").planted_bug =
+        Some(UrsPlantedBug::DeliverToFirstNode);
+    assert_eq!(failing_seeds(&scenario, URS_SCOPE, 0..3), vec![0, 1, 2]);
 }
 
 /// Seed 0 of built-in `scenario` with `[ors] planted_bug = bug`: the oracles that fired, with

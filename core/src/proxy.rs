@@ -1487,7 +1487,7 @@ impl Proxy {
             .collect();
         if in_progress != self.busy_agents {
             return Err(format!(
-                "busy agents {:?}, agent operations in progress for {:?}",
+                "[S-PX-2004] busy agents {:?}, agent operations in progress for {:?}",
                 self.busy_agents, in_progress
             ));
         }

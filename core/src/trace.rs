@@ -371,6 +371,13 @@ pub enum TraceEvent {
         ixn: IxnId,
         agent: AgentId,
     },
+    /// Direct mode: a URS sent the delivery of `ixn` to node `node` (index, 0-based)
+    /// [S-URS-scope].
+    UrsDeliverSent {
+        #[serde(serialize_with = "hex::ixn")]
+        ixn: IxnId,
+        node: u16,
+    },
     /// A URS found no available agent for `ixn` within the submit's timeout.
     UrsNoTarget {
         #[serde(serialize_with = "hex::ixn")]
@@ -698,6 +705,7 @@ impl fmt::Display for TraceEvent {
             E::InvariantBroken { problem } => write!(f, "invariant-broken {problem}"),
             E::ProcessKilled => f.write_str("process-killed"),
             E::UrsSelected { ixn, agent } => write!(f, "urs-selected {ixn} {agent}"),
+            E::UrsDeliverSent { ixn, node } => write!(f, "urs-deliver {ixn} srv{node}"),
             E::UrsNoTarget { ixn } => write!(f, "urs-no-target {ixn}"),
             E::Transferred { ixn, from, to } => write!(f, "transferred {ixn} {from} -> {to}"),
             E::RouteRequested { ixn, urs, strategy } => {

@@ -53,6 +53,18 @@ pub struct UrsConfig {
     /// Direct mode [S-URS-rr]: routing strategies this URS has loaded, each routing to a target
     /// list; the nodes submit interactions of their strategy queues to it.
     pub strategies: Vec<LoadedStrategy>,
+    /// A bug planted to prove the oracles catch it (`[urs] planted_bug`); `None` in every real
+    /// scenario.
+    pub planted_bug: Option<UrsBug>,
+}
+
+/// Bugs the harness can plant in the URS (`[urs] planted_bug`, by their kebab-case names).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UrsBug {
+    /// Direct mode: the delivery goes to the first connected node, not to the node that
+    /// raised the request. Caught by [S-URS-scope].
+    DeliverToFirstNode,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -242,7 +254,18 @@ impl UrsServer {
             }
             Origin::Direct => {
                 // [S-URS-scope]: the delivery goes to the node that raised the request.
-                let node = wait.node;
+                let node = match self.cfg.planted_bug {
+                    Some(UrsBug::DeliverToFirstNode) => self
+                        .connected
+                        .iter()
+                        .position(|up| *up)
+                        .unwrap_or(wait.node),
+                    None => wait.node,
+                };
+                out.push(Output::Trace(TraceEvent::UrsDeliverSent {
+                    ixn: wait.ixn,
+                    node: node as u16,
+                }));
                 let ixn = wait.ixn;
                 self.routing.insert(ixn, wait);
                 let request = Request::Deliver {
@@ -606,6 +629,7 @@ mod tests {
             request_timeout_ms: 3000,
             tick_ms: 100,
             strategies: Vec::new(),
+            planted_bug: None,
         })
     }
 

@@ -41,18 +41,42 @@
 //!   backup recovers every session and association it read; the pair's store, modelled from
 //!   what it answered, fences deposed flushes and returns the last stored one; a host that
 //!   read the store never starts a session under an id its pair already used): `recovery.rs`.
+//! - [S-URS-scope]: each delivery a URS sends in direct mode goes to a node that raised a
+//!   route request for that interaction to it: `scope.rs`.
 //! - [S-INV-machine]: the shells call `Machine::check_invariants` after every input (the IS
 //!   node, the proxy, the URS and the license server have invariants; the ORS, the
-//!   supervisor and the clients keep the default, none yet): here.
+//!   supervisor and the clients keep the default, none yet): here. [S-PX-2004] is one of the
+//!   proxy's (an agent is busy, so that its next request is answered 2004, exactly while an
+//!   operation for it is in progress); its violation names the tag in its text.
 //!
-//! Checked only outside sweeps: against reference models by the proptest suites and fuzz
-//! targets: [S-IS-submit], [S-IS-place], [S-IS-deliver], [S-IS-stop], [S-IS-owner]
-//! (`is_node`); [S-PX-route] for requests about an existing interaction (cached owner or
-//! broadcast), [S-PX-2000], [S-PX-2001], [S-PX-2004], [S-PX-2005], [S-PX-2006], [S-LIC-revoke]
-//! (`proxy`, besides the sweep-time oracle); [S-ORS-assoc] (`ors_session`). By scenario
-//! tests: [S-PX-fifo] (the `pull_order_inversions` stat, `tests/cluster.rs`), [S-URS-rr]'s
-//! round-robin and [S-URS-scope] (`tests/urs_direct.rs`), [S-ORS-submit], [S-ORS-fail]
-//! (`tests/ors.rs`), [S-ORS-ha], [S-OPS-rolling] (`tests/ors_failover.rs`).
+//! Judged on every run through the invariants they serve, with no oracle of their own: the
+//! trace records what a node did (`submitted`, `queued`, `placed`, `invited`, `stopped`), not
+//! what each client asked with which attributes, so the request-by-request rules are the
+//! reference model's, and a sweep judges what they must lead to. [S-IS-submit]: an
+//! acknowledged submit is in its queue and survives ([S-INV-lost], [S-IS-durable]); its
+//! "generated ids are unique" is not reached by sweeps, as every workload supplies its ids
+//! (the media server's retries are exactly-once by id). [S-IS-place], [S-IS-stop]: a pull
+//! returns only what waits in that queue, never a stopped interaction ([S-INV-order]); a
+//! stopped one counts as completed ([S-INV-lost]). [S-IS-deliver]: offers never put an
+//! interaction in two agents' hands nor an agent past capacity ([S-INV-owner],
+//! [S-URS-select]).
+//!
+//! Checked only outside sweeps, by reference models (the proptest suites and fuzz targets):
+//! the request-by-request rules above and [S-IS-owner] (`is_node`); [S-PX-route] for requests
+//! about an existing interaction (cached owner or broadcast), [S-PX-2001], [S-PX-2005], and
+//! again [S-PX-2000], [S-PX-2004], [S-PX-2006], [S-LIC-revoke] (`proxy`); [S-ORS-assoc]
+//! (`ors_session`). By scenario tests: [S-ORS-submit], [S-ORS-fail] (`tests/ors.rs`),
+//! [S-ORS-ha]'s switchover and [S-OPS-rolling] (`tests/ors_failover.rs`), [S-URS-rr]'s
+//! round-robin (`tests/urs_direct.rs`). Of these, [S-PX-2001] (a refusal fact names no tenant
+//! or media type yet), [S-ORS-assoc], [S-ORS-submit] and [S-ORS-fail] could be sweep oracles
+//! and are not yet; [S-PX-2005] is reached only by the prober's deliberate twin ids, once per
+//! run, and [S-OPS-rolling]'s documented session loss is a version property the sim does not
+//! vary per run.
+//!
+//! Measured, not enforced, by the SPEC's own words: [S-PX-fifo] ("the harness must measure
+//! the inversions"): the `pull_order_inversions` stat of every run (`pull_order.rs`); the
+//! ordered mode's zero is asserted by `tests/cluster.rs`, and is no invariant under faults (a
+//! node the proxy cannot reach hides its head of the view).
 //!
 //! Not checkable in a trace, as it holds by construction: [S-PX-cache]. A crash drops the
 //! proxy's machine and the runner builds a new one from its configuration, and a proxy has no
@@ -77,6 +101,7 @@ mod resubmit;
 mod revoke;
 mod rotation;
 mod routing;
+mod scope;
 mod snapshot;
 
 pub use agents::{proxy_agents, PX_AGENT};
@@ -90,6 +115,7 @@ pub use resubmit::{urs_resubmit, URS_RR};
 pub use revoke::{proxy_revoke, LIC_REVOKE};
 pub use rotation::{proxy_rotation, PX_PULL};
 pub use routing::{proxy_routing, PX_DISABLED, PX_ROUTE};
+pub use scope::{urs_scope, URS_SCOPE};
 pub use snapshot::{snapshots, SnapshotRules, IS_SNAPSHOT, PX_MERGE};
 
 use crate::trace::Trace;
@@ -186,6 +212,7 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations.extend(owner_grace(input));
     violations.extend(proxy_agents(input, &input.proxies));
     violations.extend(proxy_revoke(input, &input.proxies));
+    violations.extend(urs_scope(input));
     violations.extend(snapshots(input, &input.snapshots));
     violations.extend(ors_recovery(input));
     violations

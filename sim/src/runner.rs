@@ -623,6 +623,7 @@ fn build_hosts(
                 reservation_ms: urs.reservation_ms,
                 request_timeout_ms: client.request_timeout_ms,
                 tick_ms: client.tick_ms,
+                planted_bug: urs.planted_bug,
             };
             let mut urs_ctx = ctx(
                 scenario,

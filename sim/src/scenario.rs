@@ -441,7 +441,14 @@ pub struct UrsOptions {
     /// URS instances have each loaded (1-based; empty = all).
     #[serde(default)]
     pub strategies: Vec<UrsStrategyOptions>,
+    /// A bug planted in every URS, to prove the oracles catch it; `None` in every real
+    /// scenario.
+    #[serde(default)]
+    pub planted_bug: Option<UrsPlantedBug>,
 }
+
+/// `[urs] planted_bug`: the URS's planted bugs, by their kebab-case names.
+pub use ixsim_core::urs::UrsBug as UrsPlantedBug;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
