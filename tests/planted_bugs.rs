@@ -355,7 +355,7 @@ fn s_px_disabled_catches_a_disabled_media_type_passed_on() {
 }
 
 /// [S-LIC-revoke]: a proxy that keeps the logins other nodes took when one node refused it
-/// for want of a seat; caught on `licensing` (100 of 100 seeds, 46 with `--swarm --buggify`,
+/// for want of a seat; caught on `licensing` (100 of 100 seeds, 61 with `--swarm --buggify`,
 /// first seed 0) when the agent tries again on the same connection. The correct proxy passes
 /// the same seeds.
 #[test]

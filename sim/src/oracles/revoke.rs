@@ -61,7 +61,7 @@ pub fn proxy_revoke(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violatio
     let nodes = usize::from(rules.nodes);
     let mut violations = Vec::new();
     let mut hosts: BTreeMap<u16, Host> = BTreeMap::new();
-    // The host that started each node last.
+    // The host that started each node last, by the proxy's index of it (srvN).
     let mut serving: BTreeMap<u16, u16> = BTreeMap::new();
     let mut links: BTreeMap<u16, Vec<Link>> = rules
         .hosts
@@ -156,7 +156,10 @@ pub fn proxy_revoke(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violatio
         }
         match &entry.event {
             TraceEvent::NodeStarted { node, .. } => {
-                serving.insert(*node, entry.host);
+                // Node N is pair N, which a proxy reaches as srv(N-1).
+                if let Some(index) = node.checked_sub(1) {
+                    serving.insert(index, entry.host);
+                }
                 hosts.insert(
                     entry.host,
                     Host {
