@@ -5,8 +5,9 @@
 use ixsim::sim::faults::{Fault, FaultAction};
 use ixsim::sim::oracles::{
     AGENT_CAPACITY, DURABLE, HOLD, IS_OWNER, IS_SNAPSHOT, LIC_CHECKOUT, LIC_REVOKE, LIC_SHRINK,
-    LIVE, LOST, MACHINE, ORDER, ORS_DETACH, ORS_HA, ORS_PULL, OWNER, PX_2000, PX_2002, PX_2006,
-    PX_AGENT, PX_DISABLED, PX_MERGE, PX_PULL, PX_ROUTE, URS_RR, URS_SCOPE,
+    LIVE, LOST, MACHINE, ORDER, ORS_ASSOC, ORS_DETACH, ORS_FAIL, ORS_HA, ORS_PULL, ORS_SUBMIT,
+    OWNER, PX_2000, PX_2001, PX_2002, PX_2006, PX_AGENT, PX_DISABLED, PX_MERGE, PX_PULL, PX_ROUTE,
+    URS_RR, URS_SCOPE,
 };
 use ixsim::sim::scenario::{OrsBugName, PlantedBugName, ProxyPlantedBug, UrsPlantedBug};
 use ixsim::sim::Scenario;
@@ -292,6 +293,59 @@ fn s_ors_ha_catches_reused_session_ids() {
     assert_eq!(failing_seeds(&scenario, ORS_HA, 0..3), vec![0, 1, 2]);
 }
 
+/// [S-ORS-submit]: a session that keeps the first agent a `queue:submit` returned routes to it
+/// again after a rejected delivery, not to the agent the URS selected this time; caught on
+/// `ors` (88 of 100 seeds, 93 with `--swarm --buggify`, first seed 0) and `ors-failover` (92
+/// of 100). The correct ORS passes the same seeds.
+#[test]
+fn s_ors_submit_catches_a_route_to_a_stale_target() {
+    let mut scenario = Scenario::load("ors").expect("built-in scenario");
+    assert_eq!(
+        failing_seeds(&scenario, ORS_SUBMIT, 0..3),
+        Vec::<u64>::new()
+    );
+    scenario.ors.as_mut().expect("ORS scenario").planted_bug = Some(OrsBugName::KeepsFirstTarget);
+    assert_eq!(failing_seeds(&scenario, ORS_SUBMIT, 0..1), vec![0]);
+}
+
+/// [S-ORS-submit]: a delivery by `queue:submit` with route=true that tells the session
+/// nothing; caught on `ors` and `ors-failover` (100 of 100 seeds each, 91 with `--swarm
+/// --buggify`, first seed 0).
+#[test]
+fn s_ors_submit_catches_a_routed_submit_the_session_never_hears_of() {
+    let mut scenario = Scenario::load("ors").expect("built-in scenario");
+    scenario.ors.as_mut().expect("ORS scenario").planted_bug = Some(OrsBugName::SubmitRouteUnheard);
+    assert_eq!(failing_seeds(&scenario, ORS_SUBMIT, 0..2), vec![0, 1]);
+}
+
+/// [S-ORS-fail]: an interaction whose session could not be created, sent back to the queue it
+/// came from instead of `mcr-queue-on-fails`; caught on `ors` (92 of 100 seeds, 77 with
+/// `--swarm --buggify`, first seed 0) and `ors-failover` (91 of 100). The correct ORS passes
+/// the same seeds.
+#[test]
+fn s_ors_fail_catches_a_failed_session_sent_back_to_its_queue() {
+    let mut scenario = Scenario::load("ors").expect("built-in scenario");
+    assert_eq!(failing_seeds(&scenario, ORS_FAIL, 0..3), Vec::<u64>::new());
+    scenario.ors.as_mut().expect("ORS scenario").planted_bug = Some(OrsBugName::FailsToOriginQueue);
+    assert_eq!(failing_seeds(&scenario, ORS_FAIL, 0..2), vec![0, 1]);
+}
+
+/// [S-ORS-assoc]: a server that keeps a session's association when the node says the
+/// interaction is no longer its own hands the interaction back to that session when it pulls
+/// it again. Rarely reached: the session must outlive its lost control and its instance pull
+/// the interaction again (`ors` 4 of 500 seeds, first seed 17). The correct ORS passes it.
+#[test]
+fn s_ors_assoc_catches_an_association_kept_after_lost_control() {
+    let mut scenario = Scenario::load("ors").expect("built-in scenario");
+    assert_eq!(
+        failing_seeds(&scenario, ORS_ASSOC, 17..18),
+        Vec::<u64>::new()
+    );
+    scenario.ors.as_mut().expect("ORS scenario").planted_bug =
+        Some(OrsBugName::LostControlKeepsAssociation);
+    assert_eq!(failing_seeds(&scenario, ORS_ASSOC, 17..18), vec![17]);
+}
+
 /// Built-in `scenario` passes `oracle` on seeds 0..3 with the correct proxy, and fails it on
 /// each of them with `[proxy] planted_bug = bug`.
 fn proxy_bug_caught_on_seeds_0_to_2(scenario: &str, bug: ProxyPlantedBug, oracle: &str) {
@@ -351,6 +405,18 @@ fn s_px_disabled_catches_a_disabled_media_type_passed_on() {
         "proxy-errors",
         ProxyPlantedBug::ForwardsDisabledMedia,
         PX_DISABLED,
+    );
+}
+
+/// [S-PX-2001]: a proxy that refuses a submit of a disabled media type with 2003 instead of
+/// 2001; caught on `proxy-errors`, whose prober submits one (100 of 100 seeds, and 100 with
+/// `--swarm --buggify`, first seed 0). The correct proxy passes the same seeds.
+#[test]
+fn s_px_2001_catches_a_disabled_media_type_refused_with_another_code() {
+    proxy_bug_caught_on_seeds_0_to_2(
+        "proxy-errors",
+        ProxyPlantedBug::DisabledMediaNotAccessible,
+        PX_2001,
     );
 }
 

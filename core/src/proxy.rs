@@ -140,6 +140,9 @@ pub enum ProxyBug {
     /// RequestFindInteractions is refused as an unsupported operation (2000), as a proxy built
     /// before finds by user data existed would. Caught by [S-PX-2000].
     FindUnsupported,
+    /// A submit of a media type its tenant has disabled is refused with 2003 (not accessible)
+    /// instead of 2001, as if the media type were unknown. Caught by [S-PX-2001].
+    DisabledMediaNotAccessible,
 }
 
 #[derive(Clone, Debug)]
@@ -544,26 +547,27 @@ impl Proxy {
             .collect()
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn submit(
+    /// The node a submit of `media` for `tenant` goes to [S-PX-route], or the refusal: 2001 for
+    /// a disabled media type or one no node of the tenant accepts [S-PX-2001] [S-PX-disabled],
+    /// 2002 when the accepting nodes are not connected [S-PX-2002], 2003 for a media type the
+    /// tenant does not have (a wrong-valued routing attribute) [S-PX-2003].
+    fn submit_node(
         &mut self,
-        now: SimTime,
-        who: (Peer, &str, RefId),
-        tenant: &Field<TenantId>,
-        media: &Field<String>,
+        tenant: TenantId,
+        media: &str,
         client_ixn: Option<IxnId>,
-        request: &Request,
         out: &mut Vec<Output>,
-    ) -> Result<(), ErrorCode> {
-        let tenant = self.route_tenant(tenant)?;
-        let media = media.value().ok_or(ErrorCode::NotAccessible)?;
+    ) -> Result<usize, ErrorCode> {
         let media_cfg = self
             .tenant(tenant)
-            .and_then(|t| t.media.iter().find(|m| &m.name == media))
+            .and_then(|t| t.media.iter().find(|m| m.name == media))
             .ok_or(ErrorCode::NotAccessible)?;
         if !media_cfg.enabled && self.cfg.planted_bug != Some(ProxyBug::ForwardsDisabledMedia) {
             mark(Mark::ProxyDisabledMedia, out);
-            return Err(ErrorCode::NoNodeForMedia);
+            return Err(match self.cfg.planted_bug {
+                Some(ProxyBug::DisabledMediaNotAccessible) => ErrorCode::NotAccessible,
+                _ => ErrorCode::NoNodeForMedia,
+            });
         }
         let candidates: Vec<usize> = (0..self.cfg.nodes.len())
             .filter(|node| {
@@ -580,7 +584,7 @@ impl Proxy {
         if candidates.len() < self.tenant_nodes(tenant).len() {
             mark(Mark::ProxySubmitNarrowed, out);
         }
-        let node = match client_ixn {
+        Ok(match client_ixn {
             Some(id) => {
                 let node = candidates[(id.0 % candidates.len() as u64) as usize];
                 if !self.connected[node] {
@@ -599,6 +603,33 @@ impl Proxy {
                 }
                 self.rr_submit = self.rr_submit.wrapping_add(1);
                 live[self.rr_submit % live.len()]
+            }
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
+        &mut self,
+        now: SimTime,
+        who: (Peer, &str, RefId),
+        tenant: &Field<TenantId>,
+        media: &Field<String>,
+        client_ixn: Option<IxnId>,
+        request: &Request,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        let tenant = self.route_tenant(tenant)?;
+        let media = media.value().ok_or(ErrorCode::NotAccessible)?;
+        let node = match self.submit_node(tenant, media, client_ixn, out) {
+            Ok(node) => node,
+            Err(code) => {
+                out.push(Output::Trace(TraceEvent::ProxySubmitRefused {
+                    client: who.1.to_string(),
+                    tenant,
+                    media: media.clone(),
+                    code,
+                }));
+                return Err(code);
             }
         };
         out.push(Output::Trace(TraceEvent::ProxySubmitSent {

@@ -138,6 +138,14 @@ pub enum TraceEvent {
         ixn: Option<IxnId>,
         node: u16,
     },
+    /// A proxy refused a client's submit of `media` for `tenant` with `code` without sending
+    /// it to any node [S-PX-2001] [S-PX-2002].
+    ProxySubmitRefused {
+        client: String,
+        tenant: TenantId,
+        media: String,
+        code: ErrorCode,
+    },
     /// A proxy acknowledged an agent's login, logout, ready or not-ready (`request`) to its
     /// desktop; the desktop's request reached the proxy at `asked_at_ms` [S-PX-agent].
     ProxyAgentAcked {
@@ -539,6 +547,16 @@ impl fmt::Display for TraceEvent {
                     None => Ok(()),
                 }
             }
+            E::ProxySubmitRefused {
+                client,
+                tenant,
+                media,
+                code,
+            } => write!(
+                f,
+                "proxy-submit-refused for={client} tenant={} media={media} {code}",
+                tenant.0
+            ),
             E::ProxyAgentRefused {
                 agent,
                 request,

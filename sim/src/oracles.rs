@@ -43,6 +43,13 @@
 //!   read the store never starts a session under an id its pair already used): `recovery.rs`.
 //! - [S-URS-scope]: each delivery a URS sends in direct mode goes to a node that raised a
 //!   route request for that interaction to it: `scope.rs`.
+//! - [S-PX-2001]: a submit a proxy refuses gets 2001 exactly when its tenant has disabled its
+//!   media type or no node of the tenant takes it: `routing.rs`.
+//! - [S-ORS-assoc] (a session acts on an interaction only while it holds or detached it),
+//!   [S-ORS-submit] (a session routes only to an agent a URS selected for the interaction
+//!   since its last delivery, and hears at once that an interaction it held was delivered),
+//!   [S-ORS-fail]'s `mcr-queue-on-fails` (a failed session's interaction is placed in that
+//!   queue): `sessions.rs`.
 //! - [S-INV-machine]: the shells call `Machine::check_invariants` after every input (the IS
 //!   node, the proxy, the URS and the license server have invariants; the ORS, the
 //!   supervisor and the clients keep the default, none yet): here. [S-PX-2004] is one of the
@@ -63,15 +70,15 @@
 //!
 //! Checked only outside sweeps, by reference models (the proptest suites and fuzz targets):
 //! the request-by-request rules above and [S-IS-owner] (`is_node`); [S-PX-route] for requests
-//! about an existing interaction (cached owner or broadcast), [S-PX-2001], [S-PX-2005], and
-//! again [S-PX-2000], [S-PX-2004], [S-PX-2006], [S-LIC-revoke] (`proxy`); [S-ORS-assoc]
-//! (`ors_session`). By scenario tests: [S-ORS-submit], [S-ORS-fail] (`tests/ors.rs`),
+//! about an existing interaction (cached owner or broadcast), [S-PX-2005], and again
+//! [S-PX-2000], [S-PX-2001], [S-PX-2004], [S-PX-2006], [S-LIC-revoke] (`proxy`); again
+//! [S-ORS-assoc] (`ors_session`). By scenario tests: [S-ORS-fail]'s idle-session ttl and
+//! eviction (`tests/ors.rs`; an evicted interaction never reloaded is [S-INV-live]'s),
 //! [S-ORS-ha]'s switchover and [S-OPS-rolling] (`tests/ors_failover.rs`), [S-URS-rr]'s
-//! round-robin (`tests/urs_direct.rs`). Of these, [S-PX-2001] (a refusal fact names no tenant
-//! or media type yet), [S-ORS-assoc], [S-ORS-submit] and [S-ORS-fail] could be sweep oracles
-//! and are not yet; [S-PX-2005] is reached only by the prober's deliberate twin ids, once per
-//! run, and [S-OPS-rolling]'s documented session loss is a version property the sim does not
-//! vary per run.
+//! round-robin (`tests/urs_direct.rs`). [S-PX-2005] is reached only by the prober's deliberate
+//! twin ids, once per run; [S-OPS-rolling]'s documented session loss is a version property the
+//! sim does not vary per run; the balance of [S-URS-rr] cannot be told from chance in one
+//! trace.
 //!
 //! Measured, not enforced, by the SPEC's own words: [S-PX-fifo] ("the harness must measure
 //! the inversions"): the `pull_order_inversions` stat of every run (`pull_order.rs`); the
@@ -102,6 +109,7 @@ mod revoke;
 mod rotation;
 mod routing;
 mod scope;
+mod sessions;
 mod snapshot;
 
 pub use agents::{proxy_agents, PX_AGENT};
@@ -114,8 +122,9 @@ pub use refusals::{proxy_refusals, ProxyRules, PX_2000, PX_2002, PX_2003, PX_200
 pub use resubmit::{urs_resubmit, URS_RR};
 pub use revoke::{proxy_revoke, LIC_REVOKE};
 pub use rotation::{proxy_rotation, PX_PULL};
-pub use routing::{proxy_routing, PX_DISABLED, PX_ROUTE};
+pub use routing::{proxy_routing, PX_2001, PX_DISABLED, PX_ROUTE};
 pub use scope::{urs_scope, URS_SCOPE};
+pub use sessions::{ors_sessions, ORS_ASSOC, ORS_FAIL, ORS_SUBMIT};
 pub use snapshot::{snapshots, SnapshotRules, IS_SNAPSHOT, PX_MERGE};
 
 use crate::trace::Trace;
@@ -182,6 +191,9 @@ pub struct OrsPullRules {
     /// Associated queue/view combinations.
     pub queues: BTreeSet<(String, String)>,
     pub pull_limit: u32,
+    /// `mcr-queue-on-fails`: where an interaction goes whose session could not be created
+    /// (`None`: back to the queue it came from) [S-ORS-fail].
+    pub queue_on_fails: Option<String>,
 }
 
 pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
@@ -215,6 +227,7 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations.extend(urs_scope(input));
     violations.extend(snapshots(input, &input.snapshots));
     violations.extend(ors_recovery(input));
+    violations.extend(ors_sessions(input));
     violations
 }
 
@@ -543,7 +556,7 @@ pub fn ors_detach(input: &OracleInput<'_>) -> Vec<Violation> {
                 detail,
             })
         };
-        match what.as_str() {
+        match what.split(' ').next().unwrap_or_default() {
             // A reloaded (evicted) association comes from user data: confirmed when written.
             "association-confirmed" | "recovered-confirmed" | "reloaded" => *confirmed = true,
             // A promoted backup took over a detached interaction from the last flush.

@@ -865,6 +865,16 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
                         .map(|media| (TenantId(tenant.id), media.name.clone()))
                 })
                 .collect(),
+            tenant_media: scenario
+                .tenants
+                .iter()
+                .flat_map(|tenant| {
+                    tenant
+                        .media
+                        .iter()
+                        .map(|media| (TenantId(tenant.id), media.name.clone()))
+                })
+                .collect(),
             window_ms: scenario.proxy.request_timeout_ms + scenario.client.tick_ms,
             malformed: scenario.prober.is_some(),
         },
@@ -901,6 +911,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
                 .map(|q| (q.queue.clone(), q.view.clone()))
                 .collect(),
             pull_limit: ors.pull_limit,
+            queue_on_fails: ors.queue_on_fails.clone(),
         }),
     };
     let violations = oracles::check_all(&input);

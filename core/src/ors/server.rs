@@ -214,7 +214,30 @@ pub enum OrsBug {
     /// its term's epoch: it reuses the ids of sessions its predecessor started after its last
     /// flush, caught by [S-ORS-ha]'s session-id check.
     ReusedSessionIds,
+    /// A session keeps the first agent a `queue:submit` returned: after a refused or rejected
+    /// delivery it selects again but routes to that first agent, not to the one the URS
+    /// returned this time. Caught by [S-ORS-submit].
+    KeepsFirstTarget,
+    /// An interaction whose session cannot be created goes back to the queue it came from,
+    /// ignoring `mcr-queue-on-fails`. Caught by [S-ORS-fail].
+    FailsToOriginQueue,
+    /// When the node says an interaction is not this server's any more, the session hears
+    /// interaction.notcontrolled but keeps its association: it goes on detaching, and gets the
+    /// interaction back when it is pulled again. Caught by [S-ORS-assoc].
+    LostControlKeepsAssociation,
+    /// A `queue:submit` with route=true whose agent accepted tells the session nothing (no
+    /// queue.submit.done, no interaction.notcontrolled): it waits on, until the idle ttl ends
+    /// it. Caught by [S-ORS-submit].
+    SubmitRouteUnheard,
 }
+
+/// The events a session hears that the trace records (`heard <event>`): the outcomes of
+/// routing, which [S-ORS-submit] is about.
+const HEARD: &[&str] = &[
+    "queue.submit.done",
+    "interaction.deliver.done",
+    "interaction.notcontrolled",
+];
 
 const SERVER: Peer = Peer::Server(0);
 const URS: Peer = Peer::Server(1);
@@ -271,6 +294,9 @@ struct Session {
     target: Option<AgentId>,
     /// Since when it has had no interaction (see `idle_sessions`).
     idle_since: Option<SimTime>,
+    /// Recovered from the pair's store after a switchover: it may be waiting for the outcome
+    /// of a delivery its predecessor sent [S-ORS-ha].
+    recovered: bool,
 }
 
 /// An interaction this server owns at the node.
@@ -592,6 +618,7 @@ impl OrsServer {
                     ixn: saved.ixn,
                     target: saved.target,
                     idle_since: None,
+                    recovered: true,
                 },
             );
             mark(Mark::OrsSessionRecovered, out);
@@ -731,6 +758,7 @@ impl OrsServer {
                 ixn,
                 target: None,
                 idle_since: None,
+                recovered: false,
             },
         );
         self.trace(session, ixn, "session-started", out);
@@ -789,7 +817,11 @@ impl OrsServer {
                             | OrsBug::EvictionLosesInteraction
                             | OrsBug::RouteWithoutDetach
                             | OrsBug::RecoveryDropsFirstSession
-                            | OrsBug::ReusedSessionIds,
+                            | OrsBug::ReusedSessionIds
+                            | OrsBug::KeepsFirstTarget
+                            | OrsBug::FailsToOriginQueue
+                            | OrsBug::LostControlKeepsAssociation
+                            | OrsBug::SubmitRouteUnheard,
                         ) => self.assoc.detach(ixn, session),
                     };
                     let event = match result {
@@ -911,7 +943,7 @@ impl OrsServer {
                             && self.assoc.session_of(ixn) == Some(session));
                     match target {
                         Some(agent) if detached && self.owned.contains_key(&ixn) => {
-                            self.trace(session, ixn, "route-deliver", out);
+                            self.trace(session, ixn, &format!("route-deliver {agent}"), out);
                             self.deliver(now, ixn, session, agent, false, out);
                         }
                         _ => self
@@ -959,14 +991,20 @@ impl OrsServer {
         let Some(state) = self.sessions.get_mut(&session) else {
             return;
         };
-        state.target = Some(agent);
+        let agent = match self.cfg.planted_bug {
+            Some(OrsBug::KeepsFirstTarget) => *state.target.get_or_insert(agent),
+            _ => {
+                state.target = Some(agent);
+                agent
+            }
+        };
         if !route {
             self.events.push_back((session, "queue.submit.done".into()));
             return;
         }
         let controls = self.assoc.session_of(ixn) == Some(session);
         if controls && self.owned.contains_key(&ixn) {
-            self.trace(session, ixn, "submit-deliver", out);
+            self.trace(session, ixn, &format!("submit-deliver {agent}"), out);
             self.deliver(now, ixn, session, agent, true, out);
         } else {
             self.events
@@ -990,13 +1028,24 @@ impl OrsServer {
         let alive = self.sessions.contains_key(&session) && !delivering.orphan;
         if accepted {
             // Delivered: the interaction left this server, and its association ends.
+            let holder = self.live_holder_or_detacher(ixn);
             self.owned.remove(&ixn);
             self.assoc.gone(ixn);
             self.trace(session, ixn, "delivered", out);
             if delivering.orphan {
+                // The session heard of a failure when the connection closed, and may have
+                // attached the interaction again since: whoever holds it now hears that it is
+                // gone [S-ORS-submit].
+                if let Some(holder) = holder {
+                    self.events
+                        .push_back((holder, "interaction.notcontrolled".into()));
+                }
                 return;
             }
             if delivering.submit {
+                if self.cfg.planted_bug == Some(OrsBug::SubmitRouteUnheard) {
+                    return;
+                }
                 self.events.push_back((session, "queue.submit.done".into()));
                 self.events
                     .push_back((session, "interaction.notcontrolled".into()));
@@ -1030,8 +1079,9 @@ impl OrsServer {
     }
 
     /// The agent's answer to a delivery this process did not send (its predecessor did, before
-    /// a failover): accepted, the interaction has left; rejected, it is this server's again,
-    /// and the session that holds (or detached) it hears that the routing failed.
+    /// a failover): accepted, the interaction has left, and the session that holds (or
+    /// detached) it hears so; rejected, it is this server's again, and that session hears that
+    /// the routing failed if it is a recovered one.
     fn outcome_of_unknown_delivery(&mut self, ixn: IxnId, accepted: bool, out: &mut Vec<Output>) {
         let linked = self.assoc.session_of(ixn);
         let Some(session) = self.assoc.holder_or_detacher(ixn) else {
@@ -1044,7 +1094,13 @@ impl OrsServer {
             self.trace(session, ixn, "delivered", out);
             self.events
                 .push_back((session, "interaction.notcontrolled".into()));
-        } else if self.owned.contains_key(&ixn) {
+        } else if self.owned.contains_key(&ixn)
+            && self.sessions.get(&session).is_some_and(|s| s.recovered)
+        {
+            // Only a recovered session can be waiting for it: one this process started since
+            // routes on its own, and a failure it did not cause would set it routing twice
+            // (two submits in flight, two deliveries: found by [S-ORS-submit],
+            // `rolling-upgrade` seed 9 with --swarm --buggify).
             let event = delivery_error(linked.is_some());
             self.events.push_back((session, event.into()));
         }
@@ -1079,6 +1135,13 @@ impl OrsServer {
             let Some(state) = self.sessions.get_mut(&session) else {
                 continue;
             };
+            if HEARD.contains(&event.as_str()) {
+                out.push(Output::Trace(TraceEvent::OrsSession {
+                    session,
+                    ixn: state.ixn,
+                    what: format!("heard {event}"),
+                }));
+            }
             let strategy = &self.cfg.strategies[state.strategy];
             let step = state.run.on_event(strategy, &event);
             self.execute(now, session, step.actions, out);
@@ -1200,7 +1263,7 @@ impl OrsServer {
             let confirmed = matches!(self.assoc.link(ixn), Some((_, Link::Confirmed)));
             if let (Some(session), Some(tag), true) = (holder, Self::tag_of(&item), confirmed) {
                 if tag != (self.client_name.clone(), session) {
-                    self.assoc.gone(ixn);
+                    self.control_lost(ixn);
                     self.trace(session, ixn, "lost-control", out);
                     self.events
                         .push_back((session, "interaction.notcontrolled".into()));
@@ -1349,11 +1412,10 @@ impl OrsServer {
             .max_sessions
             .is_some_and(|max| self.sessions.len() as u32 >= max)
         {
-            let to = self
-                .cfg
-                .queue_on_fails
-                .clone()
-                .unwrap_or_else(|| queue.to_string());
+            let to = match (&self.cfg.queue_on_fails, self.cfg.planted_bug) {
+                (Some(to), bug) if bug != Some(OrsBug::FailsToOriginQueue) => to.clone(),
+                _ => queue.to_string(),
+            };
             mark(Mark::OrsQueuedOnFail, out);
             self.trace(0, ixn, &format!("session-failed to={to}"), out);
             self.place_back(now, ixn, to, out);
@@ -1393,6 +1455,13 @@ impl OrsServer {
         }
     }
 
+    /// `ixn` is not this server's to control any more: its association ends [S-ORS-assoc].
+    fn control_lost(&mut self, ixn: IxnId) {
+        if self.cfg.planted_bug != Some(OrsBug::LostControlKeepsAssociation) {
+            self.assoc.gone(ixn);
+        }
+    }
+
     /// The node says the interaction is not this server's any more (the owner grace period
     /// ran out while it was away, and the node put it back in its queue): forget it, and its
     /// session hears `interaction.notcontrolled`.
@@ -1404,7 +1473,7 @@ impl OrsServer {
             .assoc
             .session_of(ixn)
             .or_else(|| self.delivering.get(&ixn).map(|d| d.session));
-        self.assoc.gone(ixn);
+        self.control_lost(ixn);
         self.delivering.remove(&ixn);
         if let Some(session) = session {
             self.trace(session, ixn, "lost-control", out);
@@ -1548,7 +1617,7 @@ impl OrsServer {
             self.recover_deadline = None;
             for ixn in std::mem::take(&mut self.recovering) {
                 let session = self.assoc.holder_or_detacher(ixn);
-                self.assoc.gone(ixn);
+                self.control_lost(ixn);
                 if let Some(session) = session {
                     self.trace(session, ixn, "lost-control", out);
                     self.events

@@ -497,7 +497,7 @@ impl Harness {
 
     fn on_trace(&mut self, session: u64, ixn: IxnId, what: &str) {
         self.log.push((session, ixn, what.to_string()));
-        match what {
+        match what.split(' ').next().unwrap_or_default() {
             "session-started" => {
                 if let Some(other) = self.holder.get(&ixn) {
                     assert!(

@@ -20,8 +20,8 @@
 //!
 //! A proxy's node connections are read from its own `connected srvN` / `disconnected srvN`
 //! facts (the shell's): down before the first connect and from a crash of the proxy until it
-//! connects again. Not judged here: 2001 (the refusal names no media type), 2004 and 2005
-//! (the model test's).
+//! connects again. Not judged here: 2001 (`routing.rs`, with the submits), 2004 and 2005 (the
+//! model test's).
 
 use super::{OracleInput, Violation};
 use ixsim_core::ids::{SimTime, TenantId};
@@ -70,6 +70,8 @@ pub struct ProxyRules {
     pub node_media: Vec<Option<Vec<String>>>,
     /// The media types a tenant has disabled [S-PX-disabled].
     pub disabled_media: Vec<(TenantId, String)>,
+    /// Every media type each tenant has, enabled or not [S-PX-2001].
+    pub tenant_media: Vec<(TenantId, String)>,
     /// How long before its answer a request may have started: the proxy's request timeout and
     /// one client tick.
     pub window_ms: SimTime,
@@ -80,7 +82,8 @@ pub struct ProxyRules {
 /// One proxy's view of its node connections.
 pub(super) struct Links {
     pub(super) up: Vec<bool>,
-    /// When each node was last seen down (connection lost or never made).
+    /// When each node was last seen down (connection lost or never made; a connect ends a
+    /// down stretch, so it counts as its last moment).
     last_down: Vec<SimTime>,
 }
 
@@ -102,10 +105,13 @@ impl Links {
                     return false;
                 };
                 let up = matches!(event, TraceEvent::Connected { .. });
-                self.up[node] = up;
-                if !up {
+                // Down until this moment, when it connects (`ors` seed 149: a request the
+                // proxy took while a node it had never reached since its restart was down,
+                // refused 10 ms after the node connected).
+                if !up || !self.up[node] {
                     self.last_down[node] = at;
                 }
+                self.up[node] = up;
                 true
             }
             TraceEvent::ProcessKilled => {
