@@ -1949,7 +1949,10 @@ mod tests {
     }
 
     fn registered_with(buggify: Buggify) -> OrsServer {
-        let mut ors = server(None).with_buggify(buggify);
+        register(server(None).with_buggify(buggify))
+    }
+
+    fn register(mut ors: OrsServer) -> OrsServer {
         let mut out = Vec::new();
         ors.handle(0, Input::Start, &mut out);
         ors.handle(0, Input::Connected(URS), &mut out);
@@ -2143,6 +2146,50 @@ mod tests {
             user_data: KvList::new(),
             node: 1,
         }
+    }
+
+    /// [S-ORS-assoc]: once a session has handed its interaction to another (`<associate>`), it
+    /// may not redirect it: only the session that holds (or detached) an interaction moves it.
+    #[test]
+    fn a_session_that_handed_its_interaction_away_cannot_redirect_it() {
+        let handoff = Strategy {
+            name: "handoff".into(),
+            initial: "new".into(),
+            states: vec![StateDef {
+                name: "new".into(),
+                on_entry: Vec::new(),
+                transitions: vec![TransitionDef {
+                    event: "interaction.present".into(),
+                    target: None,
+                    actions: vec![
+                        Action::Associate {
+                            strategy: "mark".into(),
+                        },
+                        Action::Redirect { queue: "q2".into() },
+                    ],
+                }],
+                is_final: false,
+            }],
+        };
+        let mut ors = server(None);
+        ors.cfg.strategies = vec![handoff, marking()];
+        let mut ors = register(ors);
+        let taken = Message::unsolicited(Event::TakenFromQueue {
+            items: vec![item(IxnId(5))],
+        });
+        let mut out = Vec::new();
+        ors.handle(TICK_MS, Input::Frame(SERVER, taken), &mut out);
+        assert!(
+            out.iter().any(
+                |o| matches!(o, Output::Trace(TraceEvent::OrsSession { what, .. })
+                if what == "associated-away")
+            ),
+            "{out:?}"
+        );
+        let placed = requests(&out)
+            .into_iter()
+            .any(|(_, r)| matches!(r, Request::PlaceInQueue { .. }));
+        assert!(!placed, "{out:?}");
     }
 
     /// A session writes the user data of the interaction it controls.
