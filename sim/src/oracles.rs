@@ -51,7 +51,7 @@
 //!   [S-ORS-fail]'s `mcr-queue-on-fails` (a failed session's interaction is placed in that
 //!   queue): `sessions.rs`.
 //! - [S-INV-machine]: the shells call `Machine::check_invariants` after every input (the IS
-//!   node, the proxy, the URS and the license server have invariants; the ORS, the
+//!   node, the proxy, the URS, the license server and the ORS have invariants; the
 //!   supervisor and the clients keep the default, none yet): here. [S-PX-2004] is one of the
 //!   proxy's (an agent is busy, so that its next request is answered 2004, exactly while an
 //!   operation for it is in progress); its violation names the tag in its text.

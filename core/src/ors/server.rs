@@ -1751,6 +1751,46 @@ impl Machine for OrsServer {
         self.on_input(now, input, out);
         self.maybe_flush(now, out);
     }
+
+    /// A backup holds nothing (it dropped all when it stepped down, and takes nothing before
+    /// its promotion completes) [S-ORS-ha]; every session timer belongs to a running session;
+    /// every session id was issued (below the next one) [S-ORS-assoc].
+    fn check_invariants(&self) -> Result<(), String> {
+        if self.role == Role::Backup
+            && !(self.sessions.is_empty()
+                && self.owned.is_empty()
+                && self.delivering.is_empty()
+                && self.timers.is_empty()
+                && self.parked.is_empty())
+        {
+            return Err(format!(
+                "a backup holds {} sessions, {} interactions ({} being delivered), {} timers, \
+                 {} parked",
+                self.sessions.len(),
+                self.owned.len(),
+                self.delivering.len(),
+                self.timers.len(),
+                self.parked.len()
+            ));
+        }
+        if let Some((timer, (session, name))) = self
+            .timers
+            .iter()
+            .find(|(_, (session, _))| !self.sessions.contains_key(session))
+        {
+            return Err(format!(
+                "timer {} ({name}) belongs to session {session}, which is not running",
+                timer.0
+            ));
+        }
+        if let Some(session) = self.sessions.keys().find(|id| **id >= self.next_session) {
+            return Err(format!(
+                "session {session} is not below the next session id {}",
+                self.next_session
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl OrsServer {
