@@ -24,6 +24,7 @@
 //! host's agents are its `login`, `logout` and `ready` facts, and start empty with its
 //! `node-started` (nodes keep agents in memory only).
 
+use super::nodes::srv_index;
 use super::refusals::{node_index, ProxyRules};
 use super::{OracleInput, Violation};
 use ixsim_core::ids::{AgentId, SimTime};
@@ -109,7 +110,7 @@ pub fn proxy_agents(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violatio
                 let link = proxy
                     .and_then(|proxy| links.get_mut(&(proxy as u16)))
                     .and_then(|links| {
-                        let index = usize::from(agents.node).checked_sub(1)?;
+                        let index = usize::from(srv_index(agents.node)?);
                         links.get_mut(index)
                     });
                 if let Some(Some((_, reached))) = link {

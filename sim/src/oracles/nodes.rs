@@ -7,6 +7,13 @@ use crate::trace::TraceEntry;
 use ixsim_core::trace::TraceEvent;
 use std::collections::BTreeMap;
 
+/// The index a node's clients (proxies, URS) know it by: node `N` of `node-started node=N` is
+/// pair `N`, 1-based, and its clients reach it as `srv(N-1)`, 0-based. `None` for node 0, which
+/// no pair runs.
+pub(super) fn srv_index(node: u16) -> Option<u16> {
+    node.checked_sub(1)
+}
+
 pub(super) struct NodeStates<S> {
     node_of_host: BTreeMap<u16, u16>,
     /// Node index -> (the host speaking for it, its state).

@@ -18,6 +18,7 @@
 //! nodes whose connection broke in between (the node logs out a departed client's agents by
 //! itself).
 
+use super::nodes::srv_index;
 use super::refusals::{node_index, ProxyRules};
 use super::{OracleInput, Violation};
 use ixsim_core::ids::{AgentId, SimTime};
@@ -156,8 +157,7 @@ pub fn proxy_revoke(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violatio
         }
         match &entry.event {
             TraceEvent::NodeStarted { node, .. } => {
-                // Node N is pair N, which a proxy reaches as srv(N-1).
-                if let Some(index) = node.checked_sub(1) {
+                if let Some(index) = srv_index(*node) {
                     serving.insert(index, entry.host);
                 }
                 hosts.insert(

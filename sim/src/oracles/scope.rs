@@ -5,6 +5,7 @@
 //! host name and incarnation, `urs1.2`). ESP application servers are not modelled yet (issue
 //! 22); the URS's requests about interactions are its deliveries.
 
+use super::nodes::srv_index;
 use super::{OracleInput, Violation};
 use ixsim_core::ids::IxnId;
 use ixsim_core::trace::TraceEvent;
@@ -24,15 +25,11 @@ pub fn urs_scope(input: &OracleInput<'_>) -> Vec<Violation> {
                 node_of_host.insert(entry.host, *node);
             }
             TraceEvent::RouteRequested { ixn, urs, .. } => {
-                let Some(node) = node_of_host.get(&entry.host) else {
+                let Some(index) = node_of_host.get(&entry.host).and_then(|n| srv_index(*n)) else {
                     continue;
                 };
                 let host = urs.split('.').next().unwrap_or(urs);
-                // Node N is pair N, which its clients reach as srv(N-1).
-                raised
-                    .entry((host, *ixn))
-                    .or_default()
-                    .insert(node.saturating_sub(1));
+                raised.entry((host, *ixn)).or_default().insert(index);
             }
             TraceEvent::UrsDeliverSent { ixn, node } => {
                 let host = trace.host_name(entry.host);
