@@ -467,6 +467,19 @@ impl Availability {
                 TraceEvent::Accepted { agent, ixn } | TraceEvent::AgentTook { agent, ixn } => {
                     holding.entry(*agent).or_default().insert(*ixn);
                 }
+                // A (re)started node counts what its database says: an interaction stored as
+                // an agent's counts against that agent again, whatever a deposed primary
+                // traced meanwhile (a stop it could not store: the scenario fuzz target's
+                // `licensing-changes` seed 6782, an agent taken for idle while the node held
+                // its interaction for a desktop gone through the owner grace period).
+                TraceEvent::Loaded { ixn, agent, .. } => {
+                    for held in holding.values_mut() {
+                        held.remove(ixn);
+                    }
+                    if let Some(agent) = agent {
+                        holding.entry(*agent).or_default().insert(*ixn);
+                    }
+                }
                 TraceEvent::AgentCompleted { ixn, .. }
                 | TraceEvent::Stopped { ixn }
                 | TraceEvent::Released { ixn, .. }
