@@ -141,6 +141,10 @@ pub enum PlantedBug {
     /// An owner that leaves gets half the owner grace period to come back: what it owns goes
     /// back to its queue early, while it may still be on its way back. Caught by [S-IS-owner].
     GraceHalved,
+    /// An owner that leaves keeps what it owns for twice the owner grace period: a dead
+    /// client's work waits past the grace period before it goes back to its queue. Caught by
+    /// [S-IS-owner]'s late bound (most runs pass [S-INV-live]'s `settle_ms` with it).
+    GraceDoubled,
 }
 
 impl IsConfig {
@@ -651,7 +655,8 @@ impl IsNode {
                 | PlantedBug::HoldIgnoresAsked
                 | PlantedBug::UrsGoneWaitsGrace
                 | PlantedBug::SnapshotIgnoresLimit
-                | PlantedBug::GraceHalved,
+                | PlantedBug::GraceHalved
+                | PlantedBug::GraceDoubled,
             )
             | None => {}
         }
@@ -1016,6 +1021,7 @@ impl IsNode {
         if self.owners.values().any(|owner| owner.client == client) {
             let grace = match self.cfg.planted_bug {
                 Some(PlantedBug::GraceHalved) => self.cfg.owner_grace_ms / 2,
+                Some(PlantedBug::GraceDoubled) => self.cfg.owner_grace_ms.saturating_mul(2),
                 _ => self.cfg.owner_grace_ms,
             };
             self.timer(

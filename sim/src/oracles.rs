@@ -19,7 +19,8 @@
 //! - [S-INV-live], in scenarios with `[liveness]`: here. [S-IS-owner]'s release after the
 //!   grace period is part of it (that it comes) and of [S-INV-owner].
 //! - [S-IS-owner]'s grace period itself (never a release while the owner is registered, nor
-//!   before it has been away the whole `owner_grace_ms`): `grace.rs`.
+//!   before it has been away the whole `owner_grace_ms`, nor more than one tick after the
+//!   grace period ended): `grace.rs`.
 //! - [S-LIC-checkout], [S-LIC-shrink]: `licensing.rs`. [S-LIC-revoke] (a login a proxy
 //!   refused is logged out of every node that had taken it, by the time that node answers the
 //!   agent's next request on the same connection): `revoke.rs`.

@@ -13,9 +13,13 @@
 //! The exception is a URS (a client of a URS host, `urs1.1`): what it owned goes back at once
 //! when it leaves, [S-URS-rr]'s rule (`resubmit.rs`).
 //!
-//! That the release then comes without delay ("nothing stays owned by a dead client") is
-//! [S-INV-live]'s, within `settle_ms`: the node does not trace what a client owns, so a late
-//! release has no exact bound here.
+//! And a release is never late: it comes within one tick (`tick_ms`, the step timers fire on)
+//! of the end of the grace period, counted from the owner's last departure here, from the
+//! node's start, or from the last transfer to the owner while it was away (an interaction
+//! handed to an absent client gets the grace period from the hand-over), whichever is last.
+//! That a release comes at all ("nothing stays owned by a dead client") is [S-INV-live]'s,
+//! within `settle_ms`: the node does not trace what a client owns, so a release that never
+//! comes has no exact bound here.
 
 use super::nodes::NodeStates;
 use super::{OracleInput, Violation};
@@ -31,6 +35,8 @@ struct NodeClients {
     present: BTreeSet<String>,
     /// When each name last left.
     left: BTreeMap<String, SimTime>,
+    /// When an interaction was last handed to each name while it was not here.
+    handed: BTreeMap<String, SimTime>,
 }
 
 pub fn owner_grace(input: &OracleInput<'_>) -> Vec<Violation> {
@@ -48,6 +54,7 @@ pub fn owner_grace(input: &OracleInput<'_>) -> Vec<Violation> {
             started: entry.at,
             present: BTreeSet::new(),
             left: BTreeMap::new(),
+            handed: BTreeMap::new(),
         };
         nodes.follow(entry, start, |_, clients| match &entry.event {
             TraceEvent::ClientRegistered { client } => {
@@ -56,6 +63,9 @@ pub fn owner_grace(input: &OracleInput<'_>) -> Vec<Violation> {
             TraceEvent::ClientGone { client } => {
                 clients.present.remove(client);
                 clients.left.insert(client.clone(), entry.at);
+            }
+            TraceEvent::Transferred { to, .. } if !clients.present.contains(to) => {
+                clients.handed.insert(to.clone(), entry.at);
             }
             TraceEvent::Released {
                 ixn,
@@ -86,6 +96,16 @@ pub fn owner_grace(input: &OracleInput<'_>) -> Vec<Violation> {
                     fail(format!(
                         "{} ms after {since} at {away} ms, within the owner grace period of {grace_ms} ms",
                         entry.at - away
+                    ));
+                }
+                let due = away.max(clients.handed.get(owner).copied().unwrap_or(0));
+                let late = due.saturating_add(grace_ms).saturating_add(input.tick_ms);
+                if !is_urs(owner) && entry.at > late {
+                    fail(format!(
+                        "{} ms after its grace period of {grace_ms} ms began at {due} ms: late \
+                         by more than one tick ({} ms)",
+                        entry.at - due,
+                        input.tick_ms
                     ));
                 }
             }
