@@ -42,14 +42,29 @@ impl NodeRouting {
     /// The URS that left before `now` (all of them at the end of the run, `None`) must own
     /// nothing here any more.
     fn judge(&mut self, host: &str, now: Option<SimTime>, out: &mut Vec<Violation>) {
+        self.judge_where(host, out, |at, _| now.is_none_or(|now| now > at));
+    }
+
+    /// A URS that left and is back (or is given work again) at the same moment: what it owned
+    /// when it left must be released by then, and what it is given now is new work, not kept
+    /// (`urs-direct` seed 378: gone, released, registered and routed to again at 12,000 ms).
+    fn judge_back(&mut self, host: &str, urs: &str, out: &mut Vec<Violation>) {
+        self.judge_where(host, out, |_, gone| gone == urs);
+    }
+
+    fn judge_where(
+        &mut self,
+        host: &str,
+        out: &mut Vec<Violation>,
+        due_now: impl Fn(SimTime, &str) -> bool,
+    ) {
         let due: Vec<(SimTime, String)> = self
             .gone
             .iter()
-            .filter(|(at, _)| now.is_none_or(|now| now > *at))
+            .filter(|(at, urs)| due_now(*at, urs))
             .cloned()
             .collect();
-        self.gone
-            .retain(|(at, _)| now.is_some_and(|now| now <= *at));
+        self.gone.retain(|(at, urs)| !due_now(*at, urs));
         for (at, urs) in due {
             let kept = self.still_owned(&urs);
             if let Some(first) = kept.first() {
@@ -77,7 +92,11 @@ pub fn urs_resubmit(input: &OracleInput<'_>) -> Vec<Violation> {
         nodes.follow(entry, NodeRouting::default, |_, routing| {
             routing.judge(trace.host_name(entry.host), Some(entry.at), &mut violations);
             match &entry.event {
+                TraceEvent::ClientRegistered { client } if routing.urs.contains(client) => {
+                    routing.judge_back(trace.host_name(entry.host), client, &mut violations);
+                }
                 TraceEvent::RouteRequested { ixn, urs, .. } => {
+                    routing.judge_back(trace.host_name(entry.host), urs, &mut violations);
                     routing.urs.insert(urs.clone());
                     routing.owner.insert(*ixn, urs.clone());
                 }
