@@ -9,7 +9,7 @@
 
 use crate::faults::{self, FaultAction};
 use crate::oracles::{self, OracleInput, Violation};
-use crate::scenario::Scenario;
+use crate::scenario::{Media, Scenario};
 use crate::shell::{run_host, HostCtx, OperatorDesk, RunBudget};
 use crate::trace::Trace;
 use crate::workload::{
@@ -318,6 +318,21 @@ fn build_supervisor(
         run_host(sup_ctx.clone(), Supervisor::new(cfg.clone()))
     });
     desk
+}
+
+/// The (tenant, media type) pairs of the scenario's tenants that `keep` keeps.
+fn tenant_media(scenario: &Scenario, keep: impl Fn(&Media) -> bool) -> Vec<(TenantId, String)> {
+    scenario
+        .tenants
+        .iter()
+        .flat_map(|tenant| {
+            tenant
+                .media
+                .iter()
+                .filter(|media| keep(media))
+                .map(|media| (TenantId(tenant.id), media.name.clone()))
+        })
+        .collect()
 }
 
 /// What a proxy knows of each node: its tenants and media types (pair 1 first).
@@ -854,27 +869,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
                 .into_iter()
                 .map(|node| node.media)
                 .collect(),
-            disabled_media: scenario
-                .tenants
-                .iter()
-                .flat_map(|tenant| {
-                    tenant
-                        .media
-                        .iter()
-                        .filter(|media| !media.enabled)
-                        .map(|media| (TenantId(tenant.id), media.name.clone()))
-                })
-                .collect(),
-            tenant_media: scenario
-                .tenants
-                .iter()
-                .flat_map(|tenant| {
-                    tenant
-                        .media
-                        .iter()
-                        .map(|media| (TenantId(tenant.id), media.name.clone()))
-                })
-                .collect(),
+            disabled_media: tenant_media(scenario, |media| !media.enabled),
+            tenant_media: tenant_media(scenario, |_| true),
             window_ms: scenario.proxy.request_timeout_ms + scenario.client.tick_ms,
             malformed: scenario.prober.is_some(),
         },

@@ -233,7 +233,7 @@ pub enum OrsBug {
 
 /// The events a session hears that the trace records (`heard <event>`): the outcomes of
 /// routing, which [S-ORS-submit] is about.
-const HEARD: &[&str] = &[
+pub const HEARD: &[&str] = &[
     "queue.submit.done",
     "interaction.deliver.done",
     "interaction.notcontrolled",

@@ -27,6 +27,7 @@
 
 use super::{OracleInput, Violation};
 use ixsim_core::ids::{AgentId, IxnId, SimTime};
+use ixsim_core::ors::server::HEARD;
 use ixsim_core::trace::TraceEvent;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -43,13 +44,6 @@ struct Host {
     /// Session -> the interaction delivered from under it, and when: it must hear so at once.
     owed: BTreeMap<u64, (IxnId, SimTime)>,
 }
-
-/// The outcomes a session hears of a delivery.
-const OUTCOMES: &[&str] = &[
-    "queue.submit.done",
-    "interaction.deliver.done",
-    "interaction.notcontrolled",
-];
 
 pub fn ors_sessions(input: &OracleInput<'_>) -> Vec<Violation> {
     let Some(rules) = &input.ors else {
@@ -205,7 +199,7 @@ pub fn ors_sessions(input: &OracleInput<'_>) -> Vec<Violation> {
                     }
                     "heard" => {
                         let event = words.next().unwrap_or_default();
-                        if OUTCOMES.contains(&event) {
+                        if HEARD.contains(&event) {
                             state.owed.remove(session);
                         }
                     }
