@@ -555,6 +555,9 @@ pub struct SweepReport {
     pub min_seeds: u64,
     /// Seeds that ran to the end, violations or not.
     pub finished: u64,
+    /// The trace hash of every seed that ran to the end, by seed (`sweep --hashes`: a
+    /// refactor that changes no behaviour leaves this table unchanged).
+    pub hashes: BTreeMap<u64, String>,
 }
 
 impl SweepReport {
@@ -811,6 +814,7 @@ pub fn sweep_with(scenario: &Scenario, seeds: Range<u64>, options: &SweepOptions
     let next = AtomicU64::new(seeds.start);
     let sim_ms = AtomicU64::new(0);
     let failures = Mutex::new(Vec::new());
+    let hashes = Mutex::new(BTreeMap::new());
     let finished = AtomicU64::new(0);
     let reached: Mutex<BTreeMap<Mark, u64>> =
         Mutex::new(Mark::ALL.iter().map(|mark| (*mark, 0)).collect());
@@ -863,13 +867,16 @@ pub fn sweep_with(scenario: &Scenario, seeds: Range<u64>, options: &SweepOptions
                                 violations: Vec::new(),
                                 crash: Some(format!(
                                 "run nondeterministic: trace hash {} then {} in the same process",
-                                hash.unwrap_or_default(),
+                                hash.clone().unwrap_or_default(),
                                 again.unwrap_or_default()
                             )),
                             });
                         }
                     }
                     sim_ms.fetch_add(ran_ms, Ordering::Relaxed);
+                    if let (Some(hash), Ok(mut table)) = (hash, hashes.lock()) {
+                        table.insert(seed, hash);
+                    }
                     if let Ok(mut list) = failures.lock() {
                         if let Some(failure) = failure {
                             list.push(failure);
@@ -907,6 +914,7 @@ pub fn sweep_with(scenario: &Scenario, seeds: Range<u64>, options: &SweepOptions
         declared,
         min_seeds,
         finished: finished.into_inner(),
+        hashes: hashes.into_inner().unwrap_or_default(),
     }
 }
 

@@ -90,6 +90,10 @@ enum Command {
         /// Print one JSON line per failing seed instead of text.
         #[arg(long)]
         json: bool,
+        /// Write `SEED HASH` for every seed that ran to the end to this file, in seed order
+        /// (compare two builds' tables to show a change left every trace as it was).
+        #[arg(long)]
+        hashes: Option<std::path::PathBuf>,
     },
     /// Rerun the failing seed a bug report's token names (printed by `run` and `sweep`); looks
     /// for the scenario by name, path, or content hash under `scenarios/`.
@@ -383,6 +387,7 @@ fn main() -> ExitCode {
             check_determinism,
             time_limit,
             json,
+            hashes,
         } => {
             let original = scenario;
             let source = Scenario::source(&original).unwrap_or_default();
@@ -407,6 +412,17 @@ fn main() -> ExitCode {
                 swarm: variant.swarm,
             };
             let report = sweep_with(&scenario, seeds, &options);
+            if let Some(path) = hashes {
+                let table: String = report
+                    .hashes
+                    .iter()
+                    .map(|(seed, hash)| format!("{seed} {hash}\n"))
+                    .collect();
+                if let Err(error) = std::fs::write(&path, table) {
+                    eprintln!("error: cannot write {}: {error}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
             for failure in &report.failures {
                 let token = ReproToken::new(&original, mode_name, failure.seed, &source)
                     .with(variant.swarm, variant.buggify);

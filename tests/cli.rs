@@ -450,3 +450,24 @@ fn run_json_counts_marks_and_marks_lists_them() {
     );
     assert!(text.contains("is-seats-shrunk") && text.contains("S-LIC-shrink"));
 }
+
+/// `sweep --hashes FILE` writes `SEED HASH` per seed, in seed order, and each line is the
+/// hash `run` prints for that seed: the table a refactor is checked against.
+#[test]
+fn sweep_hashes_table_matches_run() {
+    let dir = std::env::temp_dir().join(format!("ixsim-hashes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("table.txt");
+    let path = file.to_str().expect("utf-8 path");
+    let output = ixsim(&["sweep", "--seeds", "3..6", "--jobs", "2", "--hashes", path]);
+    assert!(output.status.success(), "{output:?}");
+    let table = std::fs::read_to_string(&file).expect("the table is written");
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    for (line, seed) in lines.iter().zip(3u64..) {
+        let run = json(&["run", "--seed", &seed.to_string(), "--json"]);
+        let hash = run["trace_hash"].as_str().expect("hash");
+        assert_eq!(*line, format!("{seed} {hash}"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
