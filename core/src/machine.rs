@@ -11,6 +11,7 @@ use crate::db::{DbOp, IsDatabase};
 use crate::ids::SimTime;
 use crate::protocol::Message;
 use crate::trace::TraceEvent;
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The other end of a connection, as the shell names it.
@@ -39,6 +40,121 @@ pub struct TimerId(pub u64);
 /// A durable write, numbered in the order the machine issued it.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct WriteId(pub u64);
+
+/// The timers a machine has set, each with what it is for (`P`, the machine's own enum): ids
+/// are handed out in order, so the same inputs give the same ids. Replaces a `BTreeMap` and a
+/// counter in every machine that sets timers of more than one kind.
+#[derive(Clone, Debug)]
+pub struct TimerTable<P> {
+    set: BTreeMap<TimerId, P>,
+    next: u64,
+}
+
+impl<P> TimerTable<P> {
+    /// An empty table whose first timer is `TimerId(first)` (ids below it stay free for the
+    /// machine's fixed timers).
+    pub fn starting_at(first: u64) -> Self {
+        TimerTable {
+            set: BTreeMap::new(),
+            next: first,
+        }
+    }
+
+    /// Sets a timer for `purpose` at `at`.
+    pub fn set(&mut self, purpose: P, at: SimTime, out: &mut Vec<Output>) -> TimerId {
+        let id = TimerId(self.next);
+        self.next += 1;
+        self.set.insert(id, purpose);
+        out.push(Output::SetTimer(id, at));
+        id
+    }
+
+    /// Cancels timer `id` if it is still set.
+    pub fn cancel(&mut self, id: TimerId, out: &mut Vec<Output>) {
+        if self.set.remove(&id).is_some() {
+            out.push(Output::CancelTimer(id));
+        }
+    }
+
+    /// Timer `id` fired: what it was for, unless it was cancelled meanwhile.
+    pub fn fired(&mut self, id: TimerId) -> Option<P> {
+        self.set.remove(&id)
+    }
+
+    /// The timers set, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (TimerId, &P)> {
+        self.set.iter().map(|(id, purpose)| (*id, purpose))
+    }
+
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// Forgets the timers `keep` says no to, without cancelling them: their firing is ignored.
+    pub fn retain(&mut self, mut keep: impl FnMut(&P) -> bool) {
+        self.set.retain(|_, purpose| keep(purpose));
+    }
+
+    /// Forgets every timer, without cancelling them: their firing is ignored.
+    pub fn clear(&mut self) {
+        self.set.clear();
+    }
+}
+
+/// Durable writes waiting for [`Input::Persisted`], each with what to do once it is durable
+/// (`T`): numbered in the order issued, so [`WriteLog::durable`] hands them back in that order.
+#[derive(Clone, Debug)]
+pub struct WriteLog<T> {
+    waiting: BTreeMap<WriteId, T>,
+    next: u64,
+}
+
+impl<T> WriteLog<T> {
+    /// An empty log whose first write is `WriteId(first)`.
+    pub fn starting_at(first: u64) -> Self {
+        WriteLog {
+            waiting: BTreeMap::new(),
+            next: first,
+        }
+    }
+
+    /// Issues `op` as the next write, to do `then` once it is durable.
+    pub fn write(&mut self, op: DbOp, then: T, out: &mut Vec<Output>) -> WriteId {
+        let id = self.next_id();
+        out.push(Output::Persist(id, op));
+        self.waiting.insert(id, then);
+        id
+    }
+
+    /// The next write's id, taken without a `Persist` output (for a write the machine issues
+    /// itself, with nothing waiting on it).
+    pub fn next_id(&mut self) -> WriteId {
+        let id = WriteId(self.next);
+        self.next += 1;
+        id
+    }
+
+    /// Every write up to `upto` is durable: what waited on them, in write order.
+    pub fn durable(&mut self, upto: WriteId) -> Vec<(WriteId, T)> {
+        let rest = self.waiting.split_off(&WriteId(upto.0.saturating_add(1)));
+        std::mem::replace(&mut self.waiting, rest)
+            .into_iter()
+            .collect()
+    }
+
+    /// Writes not yet durable.
+    pub fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+}
 
 #[derive(Clone, PartialEq, Debug)]
 pub enum Input {
@@ -111,5 +227,47 @@ pub trait Machine {
     /// every run, and the model suites after every step; `Err` says what broke.
     fn check_invariants(&self) -> Result<(), String> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_fire_once_and_cancelled_ones_never() {
+        let mut out = Vec::new();
+        let mut timers = TimerTable::starting_at(1);
+        let first = timers.set("a", 10, &mut out);
+        let second = timers.set("b", 20, &mut out);
+        assert_eq!((first, second), (TimerId(1), TimerId(2)));
+        timers.cancel(second, &mut out);
+        timers.cancel(second, &mut out);
+        assert_eq!(
+            out,
+            vec![
+                Output::SetTimer(TimerId(1), 10),
+                Output::SetTimer(TimerId(2), 20),
+                Output::CancelTimer(TimerId(2)),
+            ]
+        );
+        assert_eq!(timers.fired(second), None);
+        assert_eq!(timers.fired(first), Some("a"));
+        assert_eq!(timers.fired(first), None);
+        assert!(timers.is_empty());
+    }
+
+    #[test]
+    fn writes_come_back_durable_in_order_up_to_the_one_reported() {
+        let mut out = Vec::new();
+        let mut log = WriteLog::starting_at(0);
+        for then in ["x", "y", "z"] {
+            log.write(DbOp::Fence { epoch: 1 }, then, &mut out);
+        }
+        assert_eq!(out.len(), 3);
+        assert_eq!(log.durable(WriteId(1)), vec![(WriteId(0), "x"), (WriteId(1), "y")]);
+        assert_eq!(log.durable(WriteId(1)), vec![]);
+        assert_eq!(log.len(), 1);
+        assert_eq!(log.durable(WriteId(u64::MAX)), vec![(WriteId(2), "z")]);
     }
 }

@@ -134,13 +134,15 @@ impl IsNode {
             }
             return Err(ErrorCode::AgentUnavailable);
         }
-        let timer = self.timer(TimerPurpose::Reservation(agent_id, id), now + ms, out);
+        let timer = self
+            .timers
+            .set(TimerPurpose::Reservation(agent_id, id), now + ms, out);
         let previous = self
             .agents
             .get_mut(&agent_id)
             .and_then(|agent| agent.reserved.insert(id, (client.to_string(), timer)));
         if let Some((_, old_timer)) = previous {
-            self.cancel_timer(old_timer, out);
+            self.timers.cancel(old_timer, out);
         }
         self.broadcast_agent(agent_id, out);
         self.send(
@@ -198,6 +200,22 @@ impl IsNode {
                 }),
                 out,
             );
+        }
+    }
+
+    /// A router's reservation of the agent's capacity for `ixn` ran out unused.
+    pub(super) fn reservation_expired(
+        &mut self,
+        agent_id: AgentId,
+        ixn: IxnId,
+        out: &mut Vec<Output>,
+    ) {
+        let expired = self
+            .agents
+            .get_mut(&agent_id)
+            .and_then(|agent| agent.reserved.remove(&ixn));
+        if expired.is_some() {
+            self.broadcast_agent(agent_id, out);
         }
     }
 }

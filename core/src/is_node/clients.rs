@@ -2,10 +2,11 @@
 //! and a client leaving (what it owns gets the owner grace period) [S-IS-owner] [S-PX].
 
 use super::{Client, Conn, IsNode, PlantedBug, TimerPurpose};
-use crate::ids::{AgentId, SimTime};
+use crate::buggify::Site;
+use crate::ids::{AgentId, RefId, SimTime};
 use crate::machine::{Output, Peer, TimerId};
 use crate::marks::{mark, Mark};
-use crate::protocol::{ClientKind, Event, IxnInfo, Message};
+use crate::protocol::{ClientKind, ErrorCode, Event, IxnInfo, Message, Request};
 use crate::trace::TraceEvent;
 use std::collections::BTreeSet;
 
@@ -47,13 +48,13 @@ impl IsNode {
             .timers
             .iter()
             .filter(|(_, purpose)| matches!(purpose, TimerPurpose::OwnerGrace(c) if *c == name))
-            .map(|(id, _)| *id)
+            .map(|(id, _)| id)
             .collect();
         if !stale.is_empty() && self.owners.values().any(|owner| owner.client == name) {
             mark(Mark::IsOwnerBackInGrace, out);
         }
         for id in stale {
-            self.cancel_timer(id, out);
+            self.timers.cancel(id, out);
         }
         if let Some(old_peer) = self.client_peers.insert(name.clone(), peer) {
             if old_peer != peer {
@@ -175,11 +176,56 @@ impl IsNode {
                 Some(PlantedBug::GraceDoubled) => self.cfg.owner_grace_ms.saturating_mul(2),
                 _ => self.cfg.owner_grace_ms,
             };
-            self.timer(
+            self.timers.set(
                 TimerPurpose::OwnerGrace(client.to_string()),
                 now + grace,
                 out,
             );
+        }
+    }
+
+    /// The idle sweep [`IsConfig::client_idle_timeout_ms`]: closes connections silent for the
+    /// whole timeout (the product's ADDP), and sets the next sweep.
+    pub(super) fn idle_sweep(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        let timeout = self.cfg.client_idle_timeout_ms;
+        let mut quiet = Vec::new();
+        for (peer, heard) in &self.last_heard {
+            if heard + timeout <= now {
+                out.push(Output::Close(*peer));
+            } else if heard + timeout.div_ceil(4) <= now {
+                quiet.push(*peer);
+            }
+        }
+        for peer in quiet {
+            if self.buggify.fires(Site::IsIdleCloseEarly, now, out) {
+                out.push(Output::Close(peer));
+            }
+        }
+        self.timers
+            .set(TimerPurpose::IdleSweep, now + timeout.div_ceil(2), out);
+    }
+
+    /// A request a proxy forwards for one of its clients; only a connection registered as a
+    /// proxy may forward.
+    pub(super) fn on_proxied_request(
+        &mut self,
+        now: SimTime,
+        peer: Peer,
+        client: &str,
+        ref_id: RefId,
+        request: Request,
+        out: &mut Vec<Output>,
+    ) {
+        self.last_heard.insert(peer, now);
+        let conn = self.proxied_conn(peer, client);
+        let via_proxy = self
+            .clients
+            .get(&Conn::Direct(peer))
+            .is_some_and(|proxy| proxy.kind == ClientKind::Proxy);
+        if via_proxy {
+            self.on_request(now, conn, ref_id, request, out);
+        } else {
+            self.fail(conn, ref_id, &request, ErrorCode::NotRegistered, out);
         }
     }
 }

@@ -21,40 +21,16 @@ impl IsNode {
         agent_id: AgentId,
         out: &mut Vec<Output>,
     ) -> Result<(), ErrorCode> {
-        let id = self.owned(client, ixn)?;
-        // An interaction an agent already handles (its desktop owns it after accepting) is not
-        // offered again: a second offer would count it twice against the agent's capacity
-        // (found by `cargo fuzz run is_node`: a desktop that took over the deliverer's name
-        // delivered its own accepted interaction; regression `deliver-accepted`).
-        if self
-            .owners
-            .get(&id)
-            .is_some_and(|owner| owner.agent.is_some())
-        {
-            return Err(ErrorCode::InvalidState);
-        }
-        let agent = self
-            .agents
-            .get(&agent_id)
-            .ok_or(ErrorCode::AgentUnavailable)?;
-        let checks_capacity = self.cfg.planted_bug != Some(PlantedBug::DeliverIgnoresCapacity);
-        let full = checks_capacity && agent.free_for(self.cfg.agent_capacity, Some(id)) == 0;
-        if !agent.ready || full {
-            if agent.ready {
-                mark(Mark::IsDeliverAgentFull, out);
-            }
-            return Err(ErrorCode::AgentUnavailable);
-        }
-        let agent_peer = agent.peer;
+        let (id, agent_peer) = self.deliverable(client, ixn, agent_id, out)?;
         // The delivery uses up a reservation held for this interaction.
         let reservation = self
             .agents
             .get_mut(&agent_id)
             .and_then(|agent| agent.reserved.remove(&id));
         if let Some((_, timer)) = reservation {
-            self.cancel_timer(timer, out);
+            self.timers.cancel(timer, out);
         }
-        let timer = self.timer(
+        let timer = self.timers.set(
             TimerPurpose::Invite(id),
             now + self.cfg.invite_timeout_ms,
             out,
@@ -89,6 +65,42 @@ impl IsNode {
             out,
         );
         Ok(())
+    }
+
+    /// RequestDeliver's checks: `client` owns `ixn`, no agent handles it yet, and the agent is
+    /// logged in, ready and has capacity left. The interaction and the agent's connection.
+    fn deliverable(
+        &self,
+        client: &str,
+        ixn: &Field<IxnId>,
+        agent_id: AgentId,
+        out: &mut Vec<Output>,
+    ) -> Result<(IxnId, Conn), ErrorCode> {
+        let id = self.owned(client, ixn)?;
+        // An interaction an agent already handles (its desktop owns it after accepting) is not
+        // offered again: a second offer would count it twice against the agent's capacity
+        // (found by `cargo fuzz run is_node`: a desktop that took over the deliverer's name
+        // delivered its own accepted interaction; regression `deliver-accepted`).
+        if self
+            .owners
+            .get(&id)
+            .is_some_and(|owner| owner.agent.is_some())
+        {
+            return Err(ErrorCode::InvalidState);
+        }
+        let agent = self
+            .agents
+            .get(&agent_id)
+            .ok_or(ErrorCode::AgentUnavailable)?;
+        let checks_capacity = self.cfg.planted_bug != Some(PlantedBug::DeliverIgnoresCapacity);
+        let full = checks_capacity && agent.free_for(self.cfg.agent_capacity, Some(id)) == 0;
+        if !agent.ready || full {
+            if agent.ready {
+                mark(Mark::IsDeliverAgentFull, out);
+            }
+            return Err(ErrorCode::AgentUnavailable);
+        }
+        Ok((id, agent.peer))
     }
 
     pub(super) fn answer_invite(
@@ -161,7 +173,7 @@ impl IsNode {
         let owner = self.owners.get_mut(&ixn)?;
         let invite = owner.invite.take()?;
         let client = owner.client.clone();
-        self.cancel_timer(invite.timer, out);
+        self.timers.cancel(invite.timer, out);
         self.change_load(invite.agent, -1, out);
         Some((invite.agent, client))
     }
@@ -194,7 +206,8 @@ impl IsNode {
         }
         if !connected {
             let at = now + self.cfg.owner_grace_ms;
-            self.timer(TimerPurpose::OwnerGrace(to.to_string()), at, out);
+            self.timers
+                .set(TimerPurpose::OwnerGrace(to.to_string()), at, out);
         }
         out.push(Output::Trace(TraceEvent::Transferred {
             ixn: id,
@@ -214,5 +227,26 @@ impl IsNode {
         }
         self.persist_owner(id, then, out);
         Ok(())
+    }
+
+    /// An invite nobody answered in `invite_timeout_ms` counts as a reject: the agent hears it
+    /// revoked, the owner hears it rejected.
+    pub(super) fn invite_timed_out(&mut self, ixn: IxnId, out: &mut Vec<Output>) {
+        if let Some((agent, client)) = self.end_invite(ixn, out) {
+            mark(Mark::IsInviteTimedOut, out);
+            out.push(Output::Trace(TraceEvent::InviteTimedOut { ixn, agent }));
+            if let Some(agent_state) = self.agents.get(&agent) {
+                self.send(
+                    agent_state.peer,
+                    Message::unsolicited(Event::Revoked { agent, ixn }),
+                    out,
+                );
+            }
+            self.send_to_client(
+                &client,
+                Message::unsolicited(Event::Rejected { agent, ixn }),
+                out,
+            );
+        }
     }
 }

@@ -2,14 +2,14 @@
 //! URS that has the queue's strategy loaded, round-robin, and gives a URS back its pending work
 //! when it returns.
 
+use super::Conn;
 use super::{AfterWrite, IsNode, Owner};
-use crate::ids::IxnId;
+use crate::ids::{IxnId, RefId};
 use crate::machine::Output;
 use crate::protocol::{Event, Message};
 use crate::trace::TraceEvent;
 
 impl IsNode {
-    /// Puts a stored, unowned interaction into its queue's pullable set; returns the queue.
     /// Direct mode [S-URS-rr]: hands every pullable interaction of a strategy queue to a URS
     /// with that strategy loaded, round-robin among them; with none, it waits in its queue.
     pub(super) fn route_to_urs(&mut self, out: &mut Vec<Output>) {
@@ -66,6 +66,43 @@ impl IsNode {
                 };
                 let then = vec![AfterWrite::Notify(urs, Message::unsolicited(event))];
                 self.persist_owner(ixn, then, out);
+            }
+        }
+    }
+
+    /// RequestStrategiesLoaded: a URS says which strategies it runs. A URS back within the
+    /// grace period (or after this node restarted) gets its pending work again: it may have
+    /// lost it with the connection.
+    pub(super) fn strategies_loaded(
+        &mut self,
+        peer: Conn,
+        ref_id: RefId,
+        client: &str,
+        names: &[String],
+        out: &mut Vec<Output>,
+    ) {
+        self.urs_strategies
+            .insert(client.to_string(), names.to_vec());
+        self.send(peer, Message::reply(ref_id, Event::Ack { ixn: None }), out);
+        let pending: Vec<(IxnId, String)> = self
+            .owners
+            .iter()
+            .filter(|(_, owner)| {
+                owner.client == client && owner.agent.is_none() && owner.invite.is_none()
+            })
+            .filter_map(|(ixn, _)| {
+                let queue = &self.db.interactions.get(ixn)?.queue;
+                let strategy = self.cfg.queue_strategies.get(queue)?;
+                Some((*ixn, strategy.clone()))
+            })
+            .collect();
+        for (ixn, strategy) in pending {
+            if let Some(record) = self.db.interactions.get(&ixn) {
+                let event = Event::RouteRequest {
+                    ixn: Self::info(self.cfg.node, record),
+                    strategy,
+                };
+                self.send(peer, Message::unsolicited(event), out);
             }
         }
     }

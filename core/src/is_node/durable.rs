@@ -11,21 +11,18 @@ use std::collections::BTreeSet;
 impl IsNode {
     pub(super) fn persist(&mut self, op: DbOp, then: Vec<AfterWrite>, out: &mut Vec<Output>) {
         self.db.apply(&op);
-        let write = WriteId(self.next_write);
-        self.next_write += 1;
-        out.push(Output::Persist(write, op));
-        self.after_write.insert(write, then);
+        self.after_write.write(op, then, out);
     }
 
     pub(super) fn on_persisted(&mut self, now: SimTime, upto: WriteId, out: &mut Vec<Output>) {
-        let done: Vec<WriteId> = self.after_write.range(..=upto).map(|(id, _)| *id).collect();
+        let done = self.after_write.durable(upto);
         if done.is_empty() {
             return;
         }
         out.push(Output::Trace(TraceEvent::Persisted { writes: upto.0 + 1 }));
         let mut touched = BTreeSet::new();
-        for write in done {
-            for action in self.after_write.remove(&write).unwrap_or_default() {
+        for (_, actions) in done {
+            for action in actions {
                 match action {
                     AfterWrite::Reply(peer, message) => self.send(peer, message, out),
                     AfterWrite::Notify(client, message) => {

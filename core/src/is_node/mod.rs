@@ -20,10 +20,10 @@
 //!
 //! Must not: trust a peer. Every request is validated and answered with a documented code.
 
-use crate::buggify::{Buggify, Site};
+use crate::buggify::Buggify;
 use crate::db::{IsDatabase, IxnRecord};
 use crate::ids::{AgentId, IxnId, RefId, SimTime};
-use crate::machine::{Input, Machine, Output, Peer, TimerId, WriteId};
+use crate::machine::{Input, Machine, Output, Peer, TimerId, TimerTable, WriteLog};
 use crate::marks::{mark, Mark};
 use crate::protocol::{ClientKind, ErrorCode, Event, Message, Request};
 use crate::trace::TraceEvent;
@@ -168,10 +168,8 @@ pub struct IsNode {
     client_peers: BTreeMap<String, Conn>,
     agents: BTreeMap<AgentId, Agent>,
     held: Vec<HeldPull>,
-    after_write: BTreeMap<WriteId, Vec<AfterWrite>>,
-    next_write: u64,
-    timers: BTreeMap<TimerId, TimerPurpose>,
-    next_timer: u64,
+    after_write: WriteLog<Vec<AfterWrite>>,
+    timers: TimerTable<TimerPurpose>,
     /// When each connection last sent a frame.
     last_heard: BTreeMap<Peer, SimTime>,
     /// Direct mode: registered URS clients and the strategies they have loaded, and the
@@ -204,10 +202,8 @@ impl IsNode {
             client_peers: BTreeMap::new(),
             agents: BTreeMap::new(),
             held: Vec::new(),
-            after_write: BTreeMap::new(),
-            next_write: 0,
-            timers: BTreeMap::new(),
-            next_timer: 0,
+            after_write: WriteLog::starting_at(0),
+            timers: TimerTable::starting_at(0),
             last_heard: BTreeMap::new(),
             urs_strategies: BTreeMap::new(),
             urs_turn: BTreeMap::new(),
@@ -276,20 +272,6 @@ impl IsNode {
         self.held.len()
     }
 
-    fn timer(&mut self, purpose: TimerPurpose, at: SimTime, out: &mut Vec<Output>) -> TimerId {
-        let id = TimerId(self.next_timer);
-        self.next_timer += 1;
-        self.timers.insert(id, purpose);
-        out.push(Output::SetTimer(id, at));
-        id
-    }
-
-    fn cancel_timer(&mut self, id: TimerId, out: &mut Vec<Output>) {
-        if self.timers.remove(&id).is_some() {
-            out.push(Output::CancelTimer(id));
-        }
-    }
-
     /// Sends `message` to a client, wrapped for the proxy when the client is behind one.
     fn send(&self, conn: Conn, message: Message, out: &mut Vec<Output>) {
         match conn {
@@ -331,78 +313,16 @@ impl IsNode {
     }
 
     fn on_timer(&mut self, now: SimTime, id: TimerId, out: &mut Vec<Output>) {
-        let Some(purpose) = self.timers.remove(&id) else {
+        let Some(purpose) = self.timers.fired(id) else {
             return;
         };
         match purpose {
-            TimerPurpose::IdleSweep => {
-                let timeout = self.cfg.client_idle_timeout_ms;
-                let mut quiet = Vec::new();
-                for (peer, heard) in &self.last_heard {
-                    if heard + timeout <= now {
-                        out.push(Output::Close(*peer));
-                    } else if heard + timeout.div_ceil(4) <= now {
-                        quiet.push(*peer);
-                    }
-                }
-                for peer in quiet {
-                    if self.buggify.fires(Site::IsIdleCloseEarly, now, out) {
-                        out.push(Output::Close(peer));
-                    }
-                }
-                self.timer(TimerPurpose::IdleSweep, now + timeout.div_ceil(2), out);
-            }
-            TimerPurpose::PullHold => {
-                let Some(index) = self.held.iter().position(|held| held.timer == id) else {
-                    return;
-                };
-                let held = self.held.remove(index);
-                mark(Mark::IsPullHoldExpired, out);
-                out.push(Output::Trace(TraceEvent::PullExpired {
-                    client: held.client,
-                    queue: held.queue,
-                    view: held.view,
-                }));
-                self.send(
-                    held.peer,
-                    Message::reply(held.ref_id, Event::TakenFromQueue { items: Vec::new() }),
-                    out,
-                );
-            }
-            TimerPurpose::Invite(ixn) => {
-                if let Some((agent, client)) = self.end_invite(ixn, out) {
-                    mark(Mark::IsInviteTimedOut, out);
-                    out.push(Output::Trace(TraceEvent::InviteTimedOut { ixn, agent }));
-                    if let Some(agent_state) = self.agents.get(&agent) {
-                        self.send(
-                            agent_state.peer,
-                            Message::unsolicited(Event::Revoked { agent, ixn }),
-                            out,
-                        );
-                    }
-                    self.send_to_client(
-                        &client,
-                        Message::unsolicited(Event::Rejected { agent, ixn }),
-                        out,
-                    );
-                }
-            }
-            TimerPurpose::OwnerGrace(client) => {
-                if !self.client_peers.contains_key(&client) {
-                    if self.owners.values().any(|owner| owner.client == client) {
-                        mark(Mark::IsOwnerGraceReleased, out);
-                    }
-                    self.release_owned_by(now, &client, out);
-                }
-            }
+            TimerPurpose::IdleSweep => self.idle_sweep(now, out),
+            TimerPurpose::PullHold => self.pull_hold_expired(id, out),
+            TimerPurpose::Invite(ixn) => self.invite_timed_out(ixn, out),
+            TimerPurpose::OwnerGrace(client) => self.owner_grace_over(now, client, out),
             TimerPurpose::Reservation(agent_id, ixn) => {
-                let expired = self
-                    .agents
-                    .get_mut(&agent_id)
-                    .and_then(|agent| agent.reserved.remove(&ixn));
-                if expired.is_some() {
-                    self.broadcast_agent(agent_id, out);
-                }
+                self.reservation_expired(agent_id, ixn, out)
             }
         }
     }
@@ -422,41 +342,7 @@ impl Machine for IsNode {
 impl IsNode {
     fn on_input(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
         match input {
-            Input::Start => {
-                if self.cfg.client_idle_timeout_ms > 0 {
-                    let at = now + self.cfg.client_idle_timeout_ms.div_ceil(2);
-                    self.timer(TimerPurpose::IdleSweep, at, out);
-                }
-                out.push(Output::Trace(TraceEvent::NodeStarted {
-                    node: self.cfg.node,
-                    interactions: self.db.interactions.len(),
-                }));
-                if self.db.interactions.values().any(|r| r.owner.is_some()) {
-                    mark(Mark::IsLoadedOwned, out);
-                }
-                for record in self.db.interactions.values() {
-                    out.push(Output::Trace(TraceEvent::Loaded {
-                        ixn: record.id,
-                        queue: record.queue.clone(),
-                        owner: record.owner.clone(),
-                        agent: record.agent,
-                    }));
-                }
-                // Owners from before the restart have no connection yet: each gets the grace
-                // period to come back under its name [S-IS-owner].
-                let owners: BTreeSet<String> = self
-                    .owners
-                    .values()
-                    .map(|owner| owner.client.clone())
-                    .collect();
-                for client in owners {
-                    self.timer(
-                        TimerPurpose::OwnerGrace(client),
-                        now + self.cfg.owner_grace_ms,
-                        out,
-                    );
-                }
-            }
+            Input::Start => self.start(now, out),
             Input::Connected(LICENSE_SERVER) => {
                 self.license_connected = true;
                 self.check_out_seats(out);
@@ -488,23 +374,48 @@ impl IsNode {
                     ref_id,
                     request,
                 },
-            ) => {
-                self.last_heard.insert(peer, now);
-                let conn = self.proxied_conn(peer, &client);
-                let via_proxy = self
-                    .clients
-                    .get(&Conn::Direct(peer))
-                    .is_some_and(|proxy| proxy.kind == ClientKind::Proxy);
-                if via_proxy {
-                    self.on_request(now, conn, ref_id, request, out);
-                } else {
-                    self.fail(conn, ref_id, &request, ErrorCode::NotRegistered, out);
-                }
-            }
+            ) => self.on_proxied_request(now, peer, &client, ref_id, request, out),
             // Nodes take no events from clients; a peer sending one is ignored.
             Input::Frame(_, Message::Event { .. } | Message::ProxiedEvent { .. }) => {}
             Input::Timer(id) => self.on_timer(now, id, out),
             Input::Persisted(upto) => self.on_persisted(now, upto, out),
+        }
+    }
+
+    /// The process started (first boot or a restart over the database it left).
+    fn start(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        if self.cfg.client_idle_timeout_ms > 0 {
+            let at = now + self.cfg.client_idle_timeout_ms.div_ceil(2);
+            self.timers.set(TimerPurpose::IdleSweep, at, out);
+        }
+        out.push(Output::Trace(TraceEvent::NodeStarted {
+            node: self.cfg.node,
+            interactions: self.db.interactions.len(),
+        }));
+        if self.db.interactions.values().any(|r| r.owner.is_some()) {
+            mark(Mark::IsLoadedOwned, out);
+        }
+        for record in self.db.interactions.values() {
+            out.push(Output::Trace(TraceEvent::Loaded {
+                ixn: record.id,
+                queue: record.queue.clone(),
+                owner: record.owner.clone(),
+                agent: record.agent,
+            }));
+        }
+        // Owners from before the restart have no connection yet: each gets the grace
+        // period to come back under its name [S-IS-owner].
+        let owners: BTreeSet<String> = self
+            .owners
+            .values()
+            .map(|owner| owner.client.clone())
+            .collect();
+        for client in owners {
+            self.timers.set(
+                TimerPurpose::OwnerGrace(client),
+                now + self.cfg.owner_grace_ms,
+                out,
+            );
         }
     }
 }

@@ -4,6 +4,7 @@
 use super::{IsNode, Owner};
 use crate::ids::{IxnId, SimTime};
 use crate::machine::Output;
+use crate::marks::{mark, Mark};
 use crate::protocol::{ErrorCode, Event, Field, Message};
 use crate::trace::{ReleaseReason, TraceEvent};
 use std::collections::BTreeSet;
@@ -65,6 +66,17 @@ impl IsNode {
         }
         for queue in touched {
             self.serve_held(now, &queue, out);
+        }
+    }
+
+    /// The grace period of an absent owner is over [S-IS-owner]: unless it came back under its
+    /// name, what it owns goes back to its queues.
+    pub(super) fn owner_grace_over(&mut self, now: SimTime, client: String, out: &mut Vec<Output>) {
+        if !self.client_peers.contains_key(&client) {
+            if self.owners.values().any(|owner| owner.client == client) {
+                mark(Mark::IsOwnerGraceReleased, out);
+            }
+            self.release_owned_by(now, &client, out);
         }
     }
 }

@@ -6,6 +6,7 @@ use crate::buggify::Site;
 use crate::db::DbOp;
 use crate::ids::{IxnId, RefId, SimTime, TenantId};
 use crate::machine::Output;
+use crate::machine::TimerId;
 use crate::marks::{mark, Mark};
 use crate::protocol::{ErrorCode, Event, Field, Message};
 use crate::trace::TraceEvent;
@@ -50,7 +51,7 @@ impl IsNode {
             self.hand_out(peer, ref_id, client, queue, view, picked, out);
             return Ok(());
         }
-        let timer = self.timer(TimerPurpose::PullHold, now + hold_ms, out);
+        let timer = self.timers.set(TimerPurpose::PullHold, now + hold_ms, out);
         mark(Mark::IsPullHeld, out);
         out.push(Output::Trace(TraceEvent::PullHeld {
             client: client.to_string(),
@@ -154,7 +155,7 @@ impl IsNode {
                 continue;
             }
             let held = self.held.remove(index);
-            self.cancel_timer(held.timer, out);
+            self.timers.cancel(held.timer, out);
             mark(Mark::IsHeldPullServed, out);
             self.maybe_shorten(now, &mut picked, out);
             self.hand_out(
@@ -167,5 +168,24 @@ impl IsNode {
                 out,
             );
         }
+    }
+
+    /// A held pull's timer [S-IS-hold]: nothing arrived in time, so it is answered empty.
+    pub(super) fn pull_hold_expired(&mut self, id: TimerId, out: &mut Vec<Output>) {
+        let Some(index) = self.held.iter().position(|held| held.timer == id) else {
+            return;
+        };
+        let held = self.held.remove(index);
+        mark(Mark::IsPullHoldExpired, out);
+        out.push(Output::Trace(TraceEvent::PullExpired {
+            client: held.client,
+            queue: held.queue,
+            view: held.view,
+        }));
+        self.send(
+            held.peer,
+            Message::reply(held.ref_id, Event::TakenFromQueue { items: Vec::new() }),
+            out,
+        );
     }
 }

@@ -2,7 +2,9 @@
 //! `max-interactions-per-snapshot` [S-IS-snapshot].
 
 use super::{Conn, IsNode, PlantedBug, ViewKey};
+use crate::db::IxnRecord;
 use crate::ids::{IxnId, RefId, TenantId};
+use crate::kv::KvValue;
 use crate::machine::Output;
 use crate::marks::{mark, Mark};
 use crate::protocol::{ErrorCode, Event, Field, Message};
@@ -78,6 +80,39 @@ impl IsNode {
             })
             .collect();
         let reply = Event::SnapshotContent { items };
+        self.send(peer, Message::reply(ref_id, reply), out);
+        Ok(())
+    }
+
+    /// RequestFindInteractions: the tenant's interactions whose user data has `key` equal to
+    /// `equals`, in submit order, at most `max`.
+    pub(super) fn find_interactions(
+        &self,
+        peer: Conn,
+        ref_id: RefId,
+        tenant: &Field<TenantId>,
+        (key, equals): (&str, &KvValue),
+        max: u32,
+        out: &mut Vec<Output>,
+    ) -> Result<(), ErrorCode> {
+        let tenant = self.tenant_of(tenant)?;
+        let mut found: Vec<&IxnRecord> = self
+            .db
+            .interactions
+            .values()
+            .filter(|record| record.tenant == tenant)
+            .filter(|record| record.user_data.get(key) == Some(equals))
+            .collect();
+        found.sort_by_key(|record| record.seq);
+        if found.len() > max as usize {
+            mark(Mark::IsFindCapped, out);
+        }
+        let items = found
+            .into_iter()
+            .take(max as usize)
+            .map(|record| Self::info(self.cfg.node, record))
+            .collect();
+        let reply = Event::InteractionsFound { items };
         self.send(peer, Message::reply(ref_id, reply), out);
         Ok(())
     }

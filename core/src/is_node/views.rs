@@ -8,6 +8,7 @@ use crate::ids::IxnId;
 use crate::protocol::IxnInfo;
 
 impl IsNode {
+    /// Puts a stored, unowned interaction into its queue's pullable set; returns the queue.
     pub(super) fn make_available(&mut self, ixn: IxnId) -> Option<String> {
         let record = self.db.interactions.get(&ixn)?;
         if self.owners.contains_key(&ixn) || self.in_flight.contains(&ixn) {
