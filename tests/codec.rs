@@ -5,7 +5,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use ixsim::core::codec::{self, CodecError, FRAME_BYTES_MAX};
 use ixsim::core::protocol::Message;
-use ixsim::sim::fuzz::codec_decode;
+use ixsim_model::codec_decode;
 use proptest::prelude::*;
 
 fn message_from(seed_bytes: &[u8]) -> Option<Message> {

@@ -8,13 +8,13 @@
 //! model's, every interaction's queue, owner, handling agent and availability, the durable
 //! database, and the node's own invariants.
 //!
-//! The model and the driver live in `ixsim_sim::fuzz::is_node`, shared with the `is_node` fuzz
+//! The model and the driver live in `ixsim_model::is_node`, shared with the `is_node` fuzz
 //! target; this file holds the proptest generators and the state-machine glue.
 
 use ixsim_core::ids::{AgentId, IxnId, TenantId};
 use ixsim_core::kv::KvValue;
 use ixsim_core::protocol::{Field, Request};
-use ixsim_sim::fuzz::is_node::{
+use ixsim_model::is_node::{
     register, vip_data, Driver, Model, Transition, CLIENT_IDS, NAMES, PEERS, UNKNOWN_IXN,
 };
 use proptest::prelude::*;

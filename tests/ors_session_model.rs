@@ -2,13 +2,13 @@
 //! [S-ORS-session] [S-ORS-assoc] [S-ORS-detach] [S-ORS-pull] [S-INV-owner], as a proptest
 //! state-machine test.
 //!
-//! The model and the cluster side it plays live in `ixsim_sim::fuzz::ors_session` (shared with
+//! The model and the cluster side it plays live in `ixsim_model::ors_session` (shared with
 //! the `ors_session` fuzz target); see there for what the harness does and checks after every
 //! step. This file generates the runs: a setup (strategy, `new-session-on-reroute`) and
 //! interleavings of pulls, user-data and placement answers, target selections, deliveries,
 //! agents' answers, waits, and lost and restored connections.
 
-use ixsim::sim::fuzz::ors_session::{Harness, Setup, Step, STRATEGIES};
+use ixsim_model::ors_session::{Harness, Setup, Step, STRATEGIES};
 use proptest::prelude::*;
 use proptest_state_machine::{prop_state_machine, ReferenceStateMachine, StateMachineTest};
 

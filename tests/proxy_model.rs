@@ -1,6 +1,6 @@
 //! The Interaction Server Proxy alone (core, no sim) under generated client requests (good and
 //! malformed), generated node answers, node disconnects and reconnects, client disconnects and
-//! time passing, checked by the reference model in `ixsim_sim::fuzz::proxy` (shared with the
+//! time passing, checked by the reference model in `ixsim_model::proxy` (shared with the
 //! `proxy` fuzz target): every reply the proxy sends against the rule of SPEC.md that allows it
 //! [S-PX-2000]..[S-PX-2006], [S-PX-disabled], [S-LIC-revoke]; that the codes decidable from the
 //! request alone are produced; that every request gets exactly one answer, within the proxy's
@@ -11,7 +11,7 @@ use ixsim_core::ids::{AgentId, IxnId, TenantId};
 use ixsim_core::kv::{KvList, KvValue};
 use ixsim_core::protocol::{Field, Request};
 use ixsim_core::proxy::PullMode;
-use ixsim_sim::fuzz::proxy::{Harness, Transition, CLIENTS, IDS, NODES};
+use ixsim_model::proxy::{Harness, Transition, CLIENTS, IDS, NODES};
 use proptest::prelude::*;
 use proptest_state_machine::{prop_state_machine, ReferenceStateMachine, StateMachineTest};
 
@@ -159,7 +159,7 @@ prop_state_machine! {
 /// pass on the real proxy.
 #[test]
 fn model_catches_not_found_from_a_partial_broadcast() {
-    use ixsim_sim::fuzz::proxy::ProxyBug;
+    use ixsim_model::proxy::ProxyBug;
     let run = |bug: Option<ProxyBug>| {
         let mut harness = Harness::planted(PullMode::RoundRobin, bug);
         harness.apply(Transition::Register(0));

@@ -265,7 +265,10 @@ mod tests {
             log.write(DbOp::Fence { epoch: 1 }, then, &mut out);
         }
         assert_eq!(out.len(), 3);
-        assert_eq!(log.durable(WriteId(1)), vec![(WriteId(0), "x"), (WriteId(1), "y")]);
+        assert_eq!(
+            log.durable(WriteId(1)),
+            vec![(WriteId(0), "x"), (WriteId(1), "y")]
+        );
         assert_eq!(log.durable(WriteId(1)), vec![]);
         assert_eq!(log.len(), 1);
         assert_eq!(log.durable(WriteId(u64::MAX)), vec![(WriteId(2), "z")]);

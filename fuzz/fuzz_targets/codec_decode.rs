@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| ixsim_sim::fuzz::codec_decode(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ixsim_model::codec_decode(data));

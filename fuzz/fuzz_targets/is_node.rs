@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| ixsim_sim::fuzz::is_node(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ixsim_model::is_node(data));

@@ -1,8 +1,8 @@
 #![no_main]
-//! `ors_session`: see `ixsim_sim::fuzz::ors_session`. `IXSIM_PLANTED_BUG=route-without-detach`
+//! `ors_session`: see `ixsim_model::ors_session`. `IXSIM_PLANTED_BUG=route-without-detach`
 //! (or another planted ORS bug's name) fuzzes a server with that bug planted.
 
-use ixsim_sim::fuzz::ors_session::{ors_session_planted, planted_bug_named, OrsBug};
+use ixsim_model::ors_session::{ors_session_planted, planted_bug_named, OrsBug};
 use std::sync::OnceLock;
 
 static BUG: OnceLock<Option<OrsBug>> = OnceLock::new();

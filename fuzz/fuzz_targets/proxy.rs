@@ -1,8 +1,8 @@
 #![no_main]
-//! `proxy`: see `ixsim_sim::fuzz::proxy`. `IXSIM_PLANTED_BUG=unreachable-lookup-not-found`
+//! `proxy`: see `ixsim_model::proxy`. `IXSIM_PLANTED_BUG=unreachable-lookup-not-found`
 //! fuzzes a proxy with that error-path bug planted.
 
-use ixsim_sim::fuzz::proxy::{proxy_bug_named, proxy_planted, ProxyBug};
+use ixsim_model::proxy::{proxy_bug_named, proxy_planted, ProxyBug};
 use std::sync::OnceLock;
 
 static BUG: OnceLock<Option<ProxyBug>> = OnceLock::new();

@@ -246,6 +246,43 @@ pub fn scenario_file(bytes: &[u8]) -> Result<(String, u64), String> {
     Ok((text, seed))
 }
 
+/// The `scenario` seed corpus: each built-in scenario as it is (seed 1, its own random
+/// faults kept) and with swarm draws (seed 2), and for each one input with an explicit workload
+/// and fault plan (the first of a fixed pseudo-random byte sequence that makes one with at least
+/// four submits and two faults), so that the fuzzer starts from inputs long enough to carry
+/// both. The short bytes follow the field order of `ScenarioInput` (base, seed, swarm, buggify,
+/// random_faults; the rest empty). By file name, for `fuzz/corpus/scenario/`.
+pub fn seed_corpus() -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut state: u64 = 0x2026_1201;
+    let mut next_byte = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 24) as u8
+    };
+    for (base, name) in crate::scenario::built_in_names().iter().enumerate() {
+        for (variant, swarm) in [("", 0u8), ("-swarm", 1)] {
+            let bytes = [base as u8, 1 + swarm, 0, swarm, 0, 1];
+            let built = ScenarioInput::decode(&bytes).and_then(|input| input.build());
+            let (scenario, _) = built.expect("every built-in scenario is a fuzz base");
+            assert_eq!(scenario.name, format!("fuzz-{name}"));
+            files.push((format!("{name}{variant}"), bytes.to_vec()));
+        }
+        let planned = (0..100_000)
+            .find_map(|_| {
+                let mut bytes: Vec<u8> = (0..96).map(|_| next_byte()).collect();
+                bytes[0] = base as u8;
+                let (scenario, _) = ScenarioInput::decode(&bytes)?.build()?;
+                let rich = scenario.faults.len() >= 2 && scenario.workload.submits.len() >= 4;
+                rich.then_some(bytes)
+            })
+            .expect("some bytes make a planned input");
+        files.push((format!("{name}-planned"), planned));
+    }
+    files
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,8 @@ pub use ixsim_core::proxy::ProxyBug;
 use ixsim_core::proxy::{Proxy, ProxyConfig, ProxyNode, PullMode};
 use std::collections::{BTreeMap, BTreeSet};
 
+pub mod corpus;
+
 /// Nodes behind the proxy (see [`config`]).
 pub const NODES: usize = 3;
 /// Clients the harness plays (`client0`..).

@@ -836,7 +836,7 @@ impl Harness {
     fn wait(&mut self, ms: u64) {
         let until = self.now + ms;
         loop {
-            let timer = super::next_timer(&self.timers, until);
+            let timer = crate::next_timer(&self.timers, until);
             let invite = self
                 .at_agent
                 .iter()

@@ -28,6 +28,8 @@ use ixsim_core::protocol::{ClientKind, ErrorCode, Event, Field, Message, Request
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
+pub mod corpus;
+
 /// The node id of the node under test.
 pub const NODE: u16 = 1;
 /// How long the node holds a pull that found nothing [S-IS-hold].
@@ -993,7 +995,7 @@ impl Driver {
     fn advance(&mut self, by: u64) {
         let until = self.now + by;
         loop {
-            let due = super::next_timer(&self.timers, until);
+            let due = crate::next_timer(&self.timers, until);
             let Some((id, at)) = due else { break };
             self.timers.remove(&id);
             self.now = at;
