@@ -1,10 +1,11 @@
-//! The `ixsim` command line: run one seed, sweep many, list scenarios.
-//!
-//! Exit codes: 0 no oracle violated, 1 an oracle was violated, 2 bad input (unknown scenario,
-//! malformed file, bad arguments) with a one-line error naming the problem.
+//! The `ixsim` command line: one function per subcommand (`cmd_run`, `cmd_sweep`, ...), each
+//! returning an [`Exit`]: 0 no oracle violated, 1 a seed failed, 2 bad input (unknown
+//! scenario, malformed file, bad arguments) with a one-line error naming the problem, 3 a sweep
+//! that passed but missed a declared mark.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use ixsim::Exit;
 use ixsim::{
     locate_scenario, repro_command, sweep, sweep_with, ReproToken, RunSummary, SweepOptions,
 };
@@ -50,105 +51,123 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run one simulation and check the oracles.
-    Run {
-        /// Built-in scenario name or path to a scenario TOML file.
-        #[arg(long, default_value = "smoke")]
-        scenario: String,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Print the whole trace.
-        #[arg(long)]
-        trace: bool,
-        /// Print one JSON object instead of text.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        variant: Variant,
-    },
+    Run(RunArgs),
     /// Run many seeds, one simulation per thread, and report the failing ones.
-    Sweep {
-        #[arg(long, default_value = "smoke")]
-        scenario: String,
-        /// Seed range A..B (B excluded).
-        #[arg(long, value_parser = parse_range)]
-        seeds: std::ops::Range<u64>,
-        /// Threads to use (default: all cores).
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
-        jobs: Option<u16>,
-        #[command(flatten)]
-        variant: Variant,
-        /// Run only shard I of N (1-based): every N-th seed of the range, from its I-th.
-        #[arg(long, value_parser = parse_shard)]
-        shard: Option<(u64, u64)>,
-        /// Run this fraction (0..=1) of the seeds twice in the same process; a differing trace
-        /// hash fails the seed.
-        #[arg(long, value_parser = parse_fraction, default_value = "0")]
-        check_determinism: f64,
-        /// Stop taking new seeds after this many seconds of wall time.
-        #[arg(long)]
-        time_limit: Option<u64>,
-        /// Print one JSON line per failing seed instead of text.
-        #[arg(long)]
-        json: bool,
-        /// Write `SEED HASH` for every seed that ran to the end to this file, in seed order
-        /// (compare two builds' tables to show a change left every trace as it was).
-        #[arg(long)]
-        hashes: Option<std::path::PathBuf>,
-    },
+    Sweep(SweepArgs),
     /// Rerun the failing seed a bug report's token names (printed by `run` and `sweep`); looks
     /// for the scenario by name, path, or content hash under `scenarios/`.
-    Repro {
-        token: String,
-        /// Print the whole trace.
-        #[arg(long)]
-        trace: bool,
-        /// Print one JSON object instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Repro(ReproArgs),
     /// Shrink a failing seed: search for a smaller scenario (fewer faults, interactions, hosts,
     /// a shorter run) that fails the same oracle, and write it as a self-contained regression
     /// file (explicit fault plan and workload).
-    Shrink {
-        #[arg(long, default_value = "smoke")]
-        scenario: String,
-        #[arg(long)]
-        seed: u64,
-        #[command(flatten)]
-        variant: Variant,
-        /// Folder the regression file goes to.
-        #[arg(long, default_value = "scenarios/regressions")]
-        out: std::path::PathBuf,
-        /// Most candidate runs to try.
-        #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-        max_runs: u32,
-    },
+    Shrink(ShrinkArgs),
     /// Turn an input of the `scenario` fuzz target (a crash file from `cargo fuzz run scenario`)
     /// into a scenario file that `ixsim run` replays and `ixsim shrink` makes smaller.
-    FuzzScenario {
-        /// The fuzz input (e.g. fuzz/artifacts/scenario/crash-...).
-        input: std::path::PathBuf,
-        /// Where to write the scenario file (default: print it).
-        #[arg(long, short)]
-        out: Option<std::path::PathBuf>,
-    },
+    FuzzScenario(FuzzScenarioArgs),
     /// List the built-in scenarios.
     Scenarios,
     /// List the coverage marks (name, SPEC tag, meaning) a scenario's `[coverage]` may declare.
     Marks,
     /// Measure speed: seeds per second on one core and simulated time per wall time, for each
     /// built-in scenario (or the one given).
-    Bench {
-        #[arg(long)]
-        scenario: Option<String>,
-        /// Seeds to run per scenario.
-        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-        seeds: u64,
-        /// Instead: the cost per interaction as the workload grows 1x, 10x and 100x (more
-        /// interactions over a proportionally longer run), and the process's peak memory.
-        #[arg(long)]
-        growth: bool,
-    },
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Built-in scenario name or path to a scenario TOML file.
+    #[arg(long, default_value = "smoke")]
+    scenario: String,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print the whole trace.
+    #[arg(long)]
+    trace: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    variant: Variant,
+}
+
+#[derive(clap::Args)]
+struct SweepArgs {
+    #[arg(long, default_value = "smoke")]
+    scenario: String,
+    /// Seed range A..B (B excluded).
+    #[arg(long, value_parser = parse_range)]
+    seeds: std::ops::Range<u64>,
+    /// Threads to use (default: all cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    jobs: Option<u16>,
+    #[command(flatten)]
+    variant: Variant,
+    /// Run only shard I of N (1-based): every N-th seed of the range, from its I-th.
+    #[arg(long, value_parser = parse_shard)]
+    shard: Option<(u64, u64)>,
+    /// Run this fraction (0..=1) of the seeds twice in the same process; a differing trace
+    /// hash fails the seed.
+    #[arg(long, value_parser = parse_fraction, default_value = "0")]
+    check_determinism: f64,
+    /// Stop taking new seeds after this many seconds of wall time.
+    #[arg(long)]
+    time_limit: Option<u64>,
+    /// Print one JSON line per failing seed instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Write `SEED HASH` for every seed that ran to the end to this file, in seed order
+    /// (compare two builds' tables to show a change left every trace as it was).
+    #[arg(long)]
+    hashes: Option<std::path::PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct ReproArgs {
+    token: String,
+    /// Print the whole trace.
+    #[arg(long)]
+    trace: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct ShrinkArgs {
+    #[arg(long, default_value = "smoke")]
+    scenario: String,
+    #[arg(long)]
+    seed: u64,
+    #[command(flatten)]
+    variant: Variant,
+    /// Folder the regression file goes to.
+    #[arg(long, default_value = "scenarios/regressions")]
+    out: std::path::PathBuf,
+    /// Most candidate runs to try.
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    max_runs: u32,
+}
+
+#[derive(clap::Args)]
+struct FuzzScenarioArgs {
+    /// The fuzz input (e.g. fuzz/artifacts/scenario/crash-...).
+    input: std::path::PathBuf,
+    /// Where to write the scenario file (default: print it).
+    #[arg(long, short)]
+    out: Option<std::path::PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    #[arg(long)]
+    scenario: Option<String>,
+    /// Seeds to run per scenario.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    seeds: u64,
+    /// Instead: the cost per interaction as the workload grows 1x, 10x and 100x (more
+    /// interactions over a proportionally longer run), and the process's peak memory.
+    #[arg(long)]
+    growth: bool,
 }
 
 /// Variations of a scenario the command line asks for; a bug-report token carries them.
@@ -281,7 +300,7 @@ fn parse_range(text: &str) -> Result<std::ops::Range<u64>, String> {
 /// Loads a scenario; a bad one is exit 2 with its one-line error (under `--json` also as
 /// `{"error": ...}` on stdout, which then still holds one JSON document). Prints the scenario's
 /// warnings (runs where nothing can happen) on stderr.
-fn load(scenario: &str, json: bool) -> Result<Scenario, ExitCode> {
+fn load(scenario: &str, json: bool) -> Result<Scenario, Exit> {
     match Scenario::load(scenario) {
         Ok(loaded) => {
             for warning in loaded.warnings() {
@@ -294,242 +313,33 @@ fn load(scenario: &str, json: bool) -> Result<Scenario, ExitCode> {
 }
 
 /// Exit 2 for bad input, with its one-line error.
-fn bad_input(error: &str, json: bool) -> ExitCode {
+fn bad_input(error: &str, json: bool) -> Exit {
     eprintln!("error: {error}");
     if json {
         outln!("{}", serde_json::json!({ "error": error }));
     }
-    ExitCode::from(2)
+    Exit::BadInput
 }
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
-            let code = if error.use_stderr() { 2 } else { 0 };
+            let exit = if error.use_stderr() {
+                Exit::BadInput
+            } else {
+                Exit::Ok
+            };
             let _ = error.print();
-            return ExitCode::from(code);
+            return exit.into();
         }
     };
-    match cli.command {
-        Command::Run {
-            scenario: named,
-            seed,
-            trace,
-            json,
-            variant,
-        } => {
-            let mut scenario = match load(&named, json) {
-                Ok(scenario) => scenario,
-                Err(code) => return code,
-            };
-            variant.apply(&mut scenario);
-            let token = variant.token(&named, seed);
-            run_one(&scenario, seed, variant.swarm, trace, json, token)
-        }
-        Command::Shrink {
-            scenario: named,
-            seed,
-            variant,
-            out,
-            max_runs,
-        } => {
-            let mut scenario = match load(&named, false) {
-                Ok(scenario) => scenario,
-                Err(code) => return code,
-            };
-            variant.apply(&mut scenario);
-            shrink_one(&named, &scenario, seed, variant, &out, max_runs)
-        }
-        Command::FuzzScenario { input, out } => fuzz_scenario(&input, out.as_deref()),
-        Command::Repro { token, trace, json } => {
-            let token = match ReproToken::parse(&token) {
-                Ok(token) => token,
-                Err(error) => return bad_input(&error, json),
-            };
-            let path = match locate_scenario(&token, &ixsim::scenario_search_dirs()) {
-                Ok(path) => path,
-                Err(error) => return bad_input(&error, json),
-            };
-            if token.version != env!("CARGO_PKG_VERSION") {
-                eprintln!(
-                    "warning: the report came from ixsim {}, this is {}: the trace may differ",
-                    token.version,
-                    env!("CARGO_PKG_VERSION")
-                );
-            }
-            let mut scenario = match load(&path, json) {
-                Ok(scenario) => scenario,
-                Err(code) => return code,
-            };
-            let variant = Variant::of_token(&token);
-            variant.apply(&mut scenario);
-            eprintln!(
-                "repro: scenario {path}{}, seed {}",
-                variant.flags(),
-                token.seed
-            );
-            run_one(
-                &scenario,
-                token.seed,
-                variant.swarm,
-                trace,
-                json,
-                Some(token),
-            )
-        }
-        Command::Sweep {
-            scenario,
-            seeds,
-            jobs,
-            variant,
-            shard,
-            check_determinism,
-            time_limit,
-            json,
-            hashes,
-        } => {
-            let original = scenario;
-            let source = Scenario::source(&original).unwrap_or_default();
-            let mode_name = variant.pull_mode.map(|mode| mode.name());
-            let mut scenario = match load(&original, json) {
-                Ok(scenario) => scenario,
-                Err(code) => return code,
-            };
-            variant.apply(&mut scenario);
-            // The repro line carries the variations.
-            let named = format!("{original}{}", variant.flags());
-            let jobs = jobs.map_or_else(
-                || std::thread::available_parallelism().map_or(1, |n| n.get()),
-                usize::from,
-            );
-            let options = SweepOptions {
-                jobs,
-                progress: std::io::stderr().is_terminal(),
-                shard,
-                check_determinism,
-                time_limit: time_limit.map(std::time::Duration::from_secs),
-                swarm: variant.swarm,
-            };
-            let report = sweep_with(&scenario, seeds, &options);
-            if let Some(path) = hashes {
-                let table: String = report
-                    .hashes
-                    .iter()
-                    .map(|(seed, hash)| format!("{seed} {hash}\n"))
-                    .collect();
-                if let Err(error) = std::fs::write(&path, table) {
-                    eprintln!("error: cannot write {}: {error}", path.display());
-                    return ExitCode::from(2);
-                }
-            }
-            for failure in &report.failures {
-                let token = ReproToken::new(&original, mode_name, failure.seed, &source)
-                    .with(variant.swarm, variant.buggify);
-                if json {
-                    outln!("{}", failure.to_json(&named, &token));
-                } else {
-                    outln!("FAIL seed {}: {}", failure.seed, failure.first_problem());
-                    outln!("  {}", repro_command(&named, failure.seed));
-                    outln!("  ixsim repro {token}");
-                }
-            }
-            if json {
-                outln!("{}", report.to_json());
-                eprintln!("{}", report.marks_text());
-                eprintln!("{}", report.summary());
-            } else {
-                outln!("{}", report.marks_text());
-                outln!("{}", report.summary());
-            }
-            if !report.failures.is_empty() {
-                ExitCode::from(1)
-            } else if !report.missing_marks().is_empty() {
-                ExitCode::from(ixsim::EXIT_MARKS_MISSED)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
-        Command::Bench {
-            scenario,
-            seeds,
-            growth: true,
-        } => {
-            let name = scenario.unwrap_or_else(|| "smoke".to_string());
-            let base = match load(&name, false) {
-                Ok(scenario) => scenario,
-                Err(code) => return code,
-            };
-            outln!(
-                "{:<8} {:>12} {:>8} {:>14} {:>16} {:>14}",
-                "workload",
-                "interactions",
-                "seeds",
-                "wall ms/seed",
-                "us/interaction",
-                "peak RSS MiB"
-            );
-            for factor in [1u32, 10, 100] {
-                let mut scenario = base.clone();
-                scenario.workload.interactions = base.workload.interactions.saturating_mul(factor);
-                scenario.duration_ms = base.duration_ms.saturating_mul(u64::from(factor));
-                if let Some(random) = scenario.random_faults.as_mut() {
-                    random.count = random.count.saturating_mul(factor);
-                    random.end_ms = random.end_ms.saturating_mul(u64::from(factor));
-                }
-                let runs = (seeds / u64::from(factor)).max(1);
-                let report = sweep(&scenario, 0..runs, 1, false);
-                let per_seed = report.wall_ms as f64 / runs as f64;
-                let per_interaction =
-                    per_seed * 1000.0 / f64::from(scenario.workload.interactions.max(1));
-                outln!(
-                    "{:<8} {:>12} {:>8} {:>14.1} {:>16.1} {:>14}",
-                    format!("{factor}x"),
-                    scenario.workload.interactions,
-                    runs,
-                    per_seed,
-                    per_interaction,
-                    peak_rss_mib().map_or_else(|| "-".to_string(), |mib| format!("{mib:.1}"))
-                );
-            }
-            ExitCode::SUCCESS
-        }
-        Command::Bench {
-            scenario, seeds, ..
-        } => {
-            let names: Vec<String> = match scenario {
-                Some(name) => vec![name],
-                None => ixsim_sim::scenario::built_in_names()
-                    .iter()
-                    .map(|n| n.to_string())
-                    .collect(),
-            };
-            outln!(
-                "{:<16} {:>8} {:>12} {:>14} {:>8}",
-                "scenario",
-                "seeds",
-                "seeds/s/core",
-                "sim/wall time",
-                "failed"
-            );
-            for name in names {
-                let scenario = match load(&name, false) {
-                    Ok(scenario) => scenario,
-                    Err(code) => return code,
-                };
-                let report = sweep(&scenario, 0..seeds, 1, false);
-                let wall_s = report.wall_ms.max(1) as f64 / 1000.0;
-                outln!(
-                    "{:<16} {:>8} {:>12.1} {:>13.0}x {:>8}",
-                    name,
-                    report.seeds,
-                    report.seeds as f64 / wall_s,
-                    report.sim_ms as f64 / report.wall_ms.max(1) as f64,
-                    report.failures.len()
-                );
-            }
-            ExitCode::SUCCESS
-        }
+    let exit = match cli.command {
+        Command::Run(args) => cmd_run(args),
+        Command::Shrink(args) => cmd_shrink(args),
+        Command::FuzzScenario(args) => cmd_fuzz_scenario(args),
+        Command::Repro(args) => cmd_repro(args),
+        Command::Sweep(args) => cmd_sweep(args),
         Command::Scenarios => {
             for (name, text) in ixsim_sim::scenario::BUILT_IN {
                 let description = Scenario::parse(name, text)
@@ -537,16 +347,256 @@ fn main() -> ExitCode {
                     .unwrap_or_default();
                 outln!("{name:<16} {description}");
             }
-            ExitCode::SUCCESS
+            Exit::Ok
         }
         Command::Marks => {
             for mark in ixsim::core::marks::Mark::ALL {
                 let doc = mark.doc().split_whitespace().collect::<Vec<_>>().join(" ");
                 outln!("{:<30} {:<17} {doc}", mark.name(), mark.tag());
             }
-            ExitCode::SUCCESS
+            Exit::Ok
+        }
+        Command::Bench(args) => cmd_bench(args),
+    };
+    exit.into()
+}
+
+fn cmd_run(args: RunArgs) -> Exit {
+    let RunArgs {
+        scenario: named,
+        seed,
+        trace,
+        json,
+        variant,
+    } = args;
+    let mut scenario = match load(&named, json) {
+        Ok(scenario) => scenario,
+        Err(code) => return code,
+    };
+    variant.apply(&mut scenario);
+    let token = variant.token(&named, seed);
+    run_one(&scenario, seed, variant.swarm, trace, json, token)
+}
+
+fn cmd_shrink(args: ShrinkArgs) -> Exit {
+    let ShrinkArgs {
+        scenario: named,
+        seed,
+        variant,
+        out,
+        max_runs,
+    } = args;
+    let mut scenario = match load(&named, false) {
+        Ok(scenario) => scenario,
+        Err(code) => return code,
+    };
+    variant.apply(&mut scenario);
+    shrink_one(&named, &scenario, seed, variant, &out, max_runs)
+}
+
+fn cmd_fuzz_scenario(args: FuzzScenarioArgs) -> Exit {
+    let FuzzScenarioArgs { input, out } = args;
+    fuzz_scenario(&input, out.as_deref())
+}
+
+fn cmd_repro(args: ReproArgs) -> Exit {
+    let ReproArgs { token, trace, json } = args;
+    let token = match ReproToken::parse(&token) {
+        Ok(token) => token,
+        Err(error) => return bad_input(&error, json),
+    };
+    let path = match locate_scenario(&token, &ixsim::scenario_search_dirs()) {
+        Ok(path) => path,
+        Err(error) => return bad_input(&error, json),
+    };
+    if token.version != env!("CARGO_PKG_VERSION") {
+        eprintln!(
+            "warning: the report came from ixsim {}, this is {}: the trace may differ",
+            token.version,
+            env!("CARGO_PKG_VERSION")
+        );
+    }
+    let mut scenario = match load(&path, json) {
+        Ok(scenario) => scenario,
+        Err(code) => return code,
+    };
+    let variant = Variant::of_token(&token);
+    variant.apply(&mut scenario);
+    eprintln!(
+        "repro: scenario {path}{}, seed {}",
+        variant.flags(),
+        token.seed
+    );
+    run_one(
+        &scenario,
+        token.seed,
+        variant.swarm,
+        trace,
+        json,
+        Some(token),
+    )
+}
+
+fn cmd_sweep(args: SweepArgs) -> Exit {
+    let SweepArgs {
+        scenario,
+        seeds,
+        jobs,
+        variant,
+        shard,
+        check_determinism,
+        time_limit,
+        json,
+        hashes,
+    } = args;
+    let original = scenario;
+    let source = Scenario::source(&original).unwrap_or_default();
+    let mode_name = variant.pull_mode.map(|mode| mode.name());
+    let mut scenario = match load(&original, json) {
+        Ok(scenario) => scenario,
+        Err(code) => return code,
+    };
+    variant.apply(&mut scenario);
+    // The repro line carries the variations.
+    let named = format!("{original}{}", variant.flags());
+    let jobs = jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    );
+    let options = SweepOptions {
+        jobs,
+        progress: std::io::stderr().is_terminal(),
+        shard,
+        check_determinism,
+        time_limit: time_limit.map(std::time::Duration::from_secs),
+        swarm: variant.swarm,
+    };
+    let report = sweep_with(&scenario, seeds, &options);
+    if let Some(path) = hashes {
+        let table: String = report
+            .hashes
+            .iter()
+            .map(|(seed, hash)| format!("{seed} {hash}\n"))
+            .collect();
+        if let Err(error) = std::fs::write(&path, table) {
+            eprintln!("error: cannot write {}: {error}", path.display());
+            return Exit::BadInput;
         }
     }
+    for failure in &report.failures {
+        let token = ReproToken::new(&original, mode_name, failure.seed, &source)
+            .with(variant.swarm, variant.buggify);
+        if json {
+            outln!("{}", failure.to_json(&named, &token));
+        } else {
+            outln!("FAIL seed {}: {}", failure.seed, failure.first_problem());
+            outln!("  {}", repro_command(&named, failure.seed));
+            outln!("  ixsim repro {token}");
+        }
+    }
+    if json {
+        outln!("{}", report.to_json());
+        eprintln!("{}", report.marks_text());
+        eprintln!("{}", report.summary());
+    } else {
+        outln!("{}", report.marks_text());
+        outln!("{}", report.summary());
+    }
+    if !report.failures.is_empty() {
+        Exit::Failed
+    } else if !report.missing_marks().is_empty() {
+        Exit::MarksMissed
+    } else {
+        Exit::Ok
+    }
+}
+
+/// `ixsim bench`: seeds per second of each built-in scenario (or the one given), or with
+/// `--growth` how the cost grows with the workload.
+fn cmd_bench(args: BenchArgs) -> Exit {
+    if args.growth {
+        bench_growth(args.scenario, args.seeds)
+    } else {
+        bench_scenarios(args.scenario, args.seeds)
+    }
+}
+
+/// `ixsim bench --growth`: wall time per seed and per interaction at 1x, 10x and 100x the
+/// scenario's workload and duration.
+fn bench_growth(scenario: Option<String>, seeds: u64) -> Exit {
+    let name = scenario.unwrap_or_else(|| "smoke".to_string());
+    let base = match load(&name, false) {
+        Ok(scenario) => scenario,
+        Err(code) => return code,
+    };
+    outln!(
+        "{:<8} {:>12} {:>8} {:>14} {:>16} {:>14}",
+        "workload",
+        "interactions",
+        "seeds",
+        "wall ms/seed",
+        "us/interaction",
+        "peak RSS MiB"
+    );
+    for factor in [1u32, 10, 100] {
+        let mut scenario = base.clone();
+        scenario.workload.interactions = base.workload.interactions.saturating_mul(factor);
+        scenario.duration_ms = base.duration_ms.saturating_mul(u64::from(factor));
+        if let Some(random) = scenario.random_faults.as_mut() {
+            random.count = random.count.saturating_mul(factor);
+            random.end_ms = random.end_ms.saturating_mul(u64::from(factor));
+        }
+        let runs = (seeds / u64::from(factor)).max(1);
+        let report = sweep(&scenario, 0..runs, 1, false);
+        let per_seed = report.wall_ms as f64 / runs as f64;
+        let per_interaction = per_seed * 1000.0 / f64::from(scenario.workload.interactions.max(1));
+        outln!(
+            "{:<8} {:>12} {:>8} {:>14.1} {:>16.1} {:>14}",
+            format!("{factor}x"),
+            scenario.workload.interactions,
+            runs,
+            per_seed,
+            per_interaction,
+            peak_rss_mib().map_or_else(|| "-".to_string(), |mib| format!("{mib:.1}"))
+        );
+    }
+    Exit::Ok
+}
+
+/// `ixsim bench`: seeds per second on one core and simulated time per wall time.
+fn bench_scenarios(scenario: Option<String>, seeds: u64) -> Exit {
+    let names: Vec<String> = match scenario {
+        Some(name) => vec![name],
+        None => ixsim_sim::scenario::built_in_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect(),
+    };
+    outln!(
+        "{:<16} {:>8} {:>12} {:>14} {:>8}",
+        "scenario",
+        "seeds",
+        "seeds/s/core",
+        "sim/wall time",
+        "failed"
+    );
+    for name in names {
+        let scenario = match load(&name, false) {
+            Ok(scenario) => scenario,
+            Err(code) => return code,
+        };
+        let report = sweep(&scenario, 0..seeds, 1, false);
+        let wall_s = report.wall_ms.max(1) as f64 / 1000.0;
+        outln!(
+            "{:<16} {:>8} {:>12.1} {:>13.0}x {:>8}",
+            name,
+            report.seeds,
+            report.seeds as f64 / wall_s,
+            report.sim_ms as f64 / report.wall_ms.max(1) as f64,
+            report.failures.len()
+        );
+    }
+    Exit::Ok
 }
 
 /// The process's peak resident memory so far (Linux `VmHWM`), in MiB.
@@ -565,7 +615,7 @@ fn shrink_one(
     variant: Variant,
     out: &std::path::Path,
     max_runs: u32,
-) -> ExitCode {
+) -> Exit {
     let (scenario, said) = ixsim::scenario_for_seed(scenario, seed, variant.swarm);
     if let Some(said) = said {
         outln!("{said}");
@@ -574,7 +624,7 @@ fn shrink_one(
         Ok(shrunk) => shrunk,
         Err(error) => {
             eprintln!("error: {named} seed {seed}: {error}");
-            return ExitCode::from(2);
+            return Exit::BadInput;
         }
     };
     let origin = format!("{named}{} seed {seed}", variant.flags());
@@ -582,11 +632,11 @@ fn shrink_one(
         Ok(path) => path,
         Err(error) => {
             eprintln!("error: {error}");
-            return ExitCode::from(2);
+            return Exit::BadInput;
         }
     };
     out!("{}", ixsim::shrink_report(&shrunk, &origin, seed, &path));
-    ExitCode::SUCCESS
+    Exit::Ok
 }
 
 /// `ixsim run` and `ixsim repro`: one seed, its summary (and trace), exit 1 on a violation or
@@ -599,7 +649,7 @@ fn run_one(
     trace: bool,
     json: bool,
     token: Option<ReproToken>,
-) -> ExitCode {
+) -> Exit {
     let mut summary = match ixsim::quiet_panics(|| RunSummary::run_variant(scenario, seed, swarm)) {
         Ok(summary) => summary,
         Err(crash) => {
@@ -617,7 +667,7 @@ fn run_one(
             } else if let Some(token) = token {
                 outln!("bug report: ixsim repro {token}");
             }
-            return ExitCode::from(1);
+            return Exit::Failed;
         }
     };
     summary.token = token.as_ref().map(ToString::to_string);
@@ -633,43 +683,43 @@ fn run_one(
         }
     }
     if summary.violations.is_empty() {
-        ExitCode::SUCCESS
+        Exit::Ok
     } else {
-        ExitCode::from(1)
+        Exit::Failed
     }
 }
 
 /// `ixsim fuzz-scenario INPUT [--out FILE]`: the scenario file a `scenario` fuzz input stands
 /// for, and the command that runs it.
-fn fuzz_scenario(input: &std::path::Path, out: Option<&std::path::Path>) -> ExitCode {
+fn fuzz_scenario(input: &std::path::Path, out: Option<&std::path::Path>) -> Exit {
     // Fuzz inputs are small (libFuzzer's -max_len); a megabyte is far past any of them.
     let shown = input.display().to_string();
     let bytes = match ixsim_sim::scenario::read_bounded_bytes(&shown, 1 << 20) {
         Ok(bytes) => bytes,
         Err(error) => {
             eprintln!("error: {error}");
-            return ExitCode::from(2);
+            return Exit::BadInput;
         }
     };
     let (text, seed) = match ixsim_sim::fuzz::scenario::scenario_file(&bytes) {
         Ok(file) => file,
         Err(error) => {
             eprintln!("error: {}: {error}", input.display());
-            return ExitCode::from(2);
+            return Exit::BadInput;
         }
     };
     let Some(out) = out else {
         out!("{text}");
         eprintln!("seed {seed}");
-        return ExitCode::SUCCESS;
+        return Exit::Ok;
     };
     if let Err(error) = std::fs::write(out, &text) {
         eprintln!("error: cannot write {}: {error}", out.display());
-        return ExitCode::from(2);
+        return Exit::BadInput;
     }
     let shown = out.display();
     outln!("wrote {shown} (seed {seed})");
     outln!("  {}", ixsim::repro_command(&shown.to_string(), seed));
     outln!("  ixsim shrink --scenario {shown} --seed {seed}");
-    ExitCode::SUCCESS
+    Exit::Ok
 }

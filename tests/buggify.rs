@@ -45,7 +45,7 @@ fn fired(outcome: &Outcome) -> BTreeSet<&'static str> {
 }
 
 #[test]
-fn issue6_buggify_off_keeps_the_trace() {
+fn buggify_off_keeps_the_trace() {
     for name in ["smoke", "cluster"] {
         let plain = run(&with_buggify(name, None), 1);
         assert!(
@@ -75,7 +75,7 @@ fn issue6_buggify_off_keeps_the_trace() {
 /// Every site but the proxy's merge (no built-in scenario merges a snapshot of several nodes;
 /// see `s_px_merge_reversed_by_buggify`) fires on a built-in scenario where it is reachable.
 #[test]
-fn issue6_buggify_every_site_fires_somewhere() {
+fn buggify_every_site_fires_somewhere() {
     let mut seen = BTreeSet::new();
     for name in ["smoke", "faults", "cluster", "ors"] {
         let outcome = run(&with_buggify(name, Some(always())), 1);
@@ -100,7 +100,7 @@ fn issue6_buggify_every_site_fires_somewhere() {
 }
 
 #[test]
-fn issue6_buggify_sites_restrict_what_fires() {
+fn buggify_sites_restrict_what_fires() {
     let options = BuggifyOptions {
         sites: Some(vec!["agent-decline-invite".to_string()]),
         ..always()
@@ -116,7 +116,7 @@ fn issue6_buggify_sites_restrict_what_fires() {
 }
 
 #[test]
-fn issue6_buggify_same_seed_same_trace() {
+fn buggify_same_seed_same_trace() {
     let options = BuggifyOptions {
         activate_per_mille: 1000,
         ..BuggifyOptions::default()
@@ -136,7 +136,7 @@ fn issue6_buggify_same_seed_same_trace() {
 /// [S-INV-lost], [S-INV-owner], [S-INV-order], [S-IS-durable], [S-ORS-pull], [S-INV-live]: the
 /// oracles hold with the fault points on (defaults of `--buggify`).
 #[test]
-fn issue6_buggify_sweep_violates_no_oracle() {
+fn buggify_sweep_violates_no_oracle() {
     for name in ["smoke", "cluster", "ors"] {
         let mut scenario = Scenario::load(name).expect("built-in scenario");
         scenario.enable_buggify();
@@ -155,7 +155,7 @@ fn issue6_buggify_sweep_violates_no_oracle() {
 }
 
 #[test]
-fn issue6_buggify_section_is_validated() {
+fn buggify_section_is_validated() {
     let text = ixsim::sim::scenario::BUILT_IN
         .iter()
         .find(|(name, _)| *name == "smoke")
