@@ -6,8 +6,8 @@
 //! turmoil never retransmits: a partition or hold stalls TCP streams until repaired/released,
 //! which the machines must survive with their request timeouts and keepalives.
 
+use crate::seeds::{sub_seed, STREAM_FAULTS};
 use crate::shell::{send_command, OperatorDesk};
-use crate::workload::sub_seed;
 use ixsim_core::machine::Command;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -275,8 +275,6 @@ impl RandomFaults {
         Ok(())
     }
 }
-
-pub const STREAM_FAULTS: u64 = 2;
 
 /// The scenario's explicit faults plus the seed's random ones, in time order (explicit first at
 /// equal times; draws in drawing order). `pairs` is the number of IS pairs a switchover may

@@ -12,6 +12,7 @@ pub mod oracles;
 pub mod pull_order;
 pub mod runner;
 pub mod scenario;
+pub mod seeds;
 pub mod shell;
 pub mod shrink;
 pub mod swarm;

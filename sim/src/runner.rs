@@ -10,12 +10,13 @@
 use crate::faults::{self, FaultAction};
 use crate::oracles::{self, OracleInput, Violation};
 use crate::scenario::{Media, Scenario};
-use crate::shell::{run_host, HostCtx, OperatorDesk, RunBudget};
-use crate::trace::Trace;
-use crate::workload::{
-    self, sub_seed, STREAM_AGENT, STREAM_BUGGIFY_ACTIVATION, STREAM_BUGGIFY_MACHINE,
+use crate::seeds::{
+    sub_seed, STREAM_AGENT, STREAM_BUGGIFY_ACTIVATION, STREAM_BUGGIFY_MACHINE,
     STREAM_BUGGIFY_SHELL, STREAM_PROXY_CHOICE,
 };
+use crate::shell::{run_host, HostCtx, OperatorDesk, RunBudget};
+use crate::trace::Trace;
+use crate::workload;
 use ixsim_core::buggify::{Activation, Buggify};
 use ixsim_core::clients::agent::{AgentConfig, AgentDesktop};
 use ixsim_core::clients::media::{MediaServer, MediaServerConfig};

@@ -6,7 +6,6 @@
 //! Validation rejects anything the runner could not honour with a message naming the field.
 
 use crate::faults::{Fault, FaultAction, RandomFaults, RandomKind};
-use crate::swarm::SwarmOptions;
 use ixsim_core::buggify::Site;
 use ixsim_core::ha::HaBug;
 use ixsim_core::ids::TenantId;
@@ -1405,8 +1404,8 @@ impl Scenario {
             "network.latency_min_ms must be <= latency_max_ms",
         )?;
         check(
-            self.topology.agents <= 200,
-            "topology.agents must be <= 200",
+            u64::from(self.topology.agents) <= crate::seeds::MAX_AGENTS,
+            &format!("topology.agents must be <= {}", crate::seeds::MAX_AGENTS),
         )?;
         check(
             self.is.agent_capacity >= 1,
@@ -1518,6 +1517,15 @@ impl Scenario {
         )?;
         self.validate_ha()?;
         let hosts = self.hosts();
+        // The per-host seed streams are MAX_HOSTS wide (`seeds`); today's bounds on pairs,
+        // agents and instances keep a topology far below it.
+        check(
+            hosts.len() as u64 <= crate::seeds::MAX_HOSTS,
+            &format!(
+                "a topology may have at most {} hosts",
+                crate::seeds::MAX_HOSTS
+            ),
+        )?;
         for fault in &self.faults {
             fault
                 .action
@@ -1723,5 +1731,118 @@ on_entry = [{ action = "update-user-data", key = "Routed", value = "yes" }]
         assert!(step.finished);
         let bad = text.replace("action = \"detach\"", "action = \"teleport\"");
         assert!(toml::from_str::<Strategy>(&bad).is_err());
+    }
+}
+
+/// An inclusive range `[low, high]` a dimension is drawn from.
+pub type Span = [u64; 2];
+
+/// Which dimensions of a scenario a swarm run may vary, and within what bounds. Every field
+/// is optional: an absent one stays as the scenario has it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SwarmOptions {
+    /// Run with a random non-empty subset of `random_faults.kinds`.
+    pub fault_kinds: bool,
+    /// `random_faults.count`.
+    pub fault_count: Option<Span>,
+    /// `topology.agents`.
+    pub agents: Option<Span>,
+    /// `topology.pairs`.
+    pub pairs: Option<Span>,
+    /// `topology.proxies`.
+    pub proxies: Option<Span>,
+    /// `workload.interactions`.
+    pub interactions: Option<Span>,
+    /// `workload.mean_gap_ms`.
+    pub mean_gap_ms: Option<Span>,
+    /// A random non-empty subset of `workload.media`.
+    pub media: bool,
+    /// A random non-empty subset of `workload.priorities`.
+    pub priorities: bool,
+    /// `workload.vip_per_mille`.
+    pub vip_per_mille: Option<Span>,
+    /// `agents.accept_per_mille`.
+    pub accept_per_mille: Option<Span>,
+    /// `is.agent_capacity`.
+    pub agent_capacity: Option<Span>,
+    /// Round-robin or ordered proxy pulls.
+    pub pull_mode: bool,
+    /// `ors.new_session_on_reroute` on or off.
+    pub new_session_on_reroute: bool,
+    /// `ors.om_memory_optimization` on or off.
+    pub om_memory_optimization: bool,
+    /// `urs.agent_reservation` on or off.
+    pub agent_reservation: bool,
+}
+
+impl SwarmOptions {
+    /// The dimensions `--swarm` varies for a scenario without a `[swarm]` section: fault kinds
+    /// and counts (up to twice the scenario's), fewer agents, half to one and a half times the
+    /// interactions, gaps from half to twice the scenario's, media, priority and VIP mix, how
+    /// often agents accept, and the options that have two documented behaviours (pull mode,
+    /// ORS memory optimization, URS reservation). Topology is only shrunk, never grown, so
+    /// that what the scenario names still exists.
+    ///
+    /// `new_session_on_reroute` is left to the scenario's `[swarm]` section: a strategy written
+    /// for re-pulls to reach the session that redirected (its default, `false`) redirects again
+    /// from a fresh session when it is `true`, and the interaction loops between queues for
+    /// good, as it would in the product (found by this swarm: `ors` seed 273 shrinks to one
+    /// interaction redirected to `triaged` by session after session).
+    pub fn default_for(scenario: &Scenario) -> SwarmOptions {
+        let random = scenario.random_faults.as_ref();
+        let workload = &scenario.workload;
+        let agents = u64::from(scenario.topology.agents);
+        let interactions = u64::from(workload.interactions);
+        let gap = workload.mean_gap_ms;
+        let pairs = u64::from(scenario.topology.pairs);
+        let proxies = u64::from(scenario.topology.proxies);
+        SwarmOptions {
+            fault_kinds: random.is_some_and(|r| r.kinds.len() > 1),
+            fault_count: random.map(|r| [0, u64::from(r.count) * 2]),
+            agents: (agents > 1).then(|| [agents.div_ceil(2), agents]),
+            pairs: (pairs > 1).then_some([1, pairs]),
+            proxies: (proxies > 1).then_some([1, proxies]),
+            interactions: (interactions > 1)
+                .then(|| [interactions.div_ceil(2), interactions * 3 / 2]),
+            mean_gap_ms: (gap > 1).then(|| [gap / 2, gap * 2]),
+            media: workload.media.len() > 1,
+            priorities: workload.priorities.len() > 1,
+            vip_per_mille: (workload.vip_per_mille > 0).then_some([0, 500]),
+            accept_per_mille: Some([500, 1000]),
+            agent_capacity: None,
+            pull_mode: proxies > 0,
+            new_session_on_reroute: false,
+            om_memory_optimization: scenario.ors.is_some(),
+            agent_reservation: scenario.urs.is_some(),
+        }
+    }
+}
+
+impl SwarmOptions {
+    /// Every range written `[low, high]` with `low <= high`: an inverted one is a mistake the
+    /// draws would otherwise quietly turn around.
+    pub fn validate(&self) -> Result<(), String> {
+        let spans = [
+            ("fault_count", self.fault_count),
+            ("agents", self.agents),
+            ("pairs", self.pairs),
+            ("proxies", self.proxies),
+            ("interactions", self.interactions),
+            ("mean_gap_ms", self.mean_gap_ms),
+            ("vip_per_mille", self.vip_per_mille),
+            ("accept_per_mille", self.accept_per_mille),
+            ("agent_capacity", self.agent_capacity),
+        ];
+        for (name, span) in spans {
+            if let Some([low, high]) = span {
+                if low > high {
+                    return Err(format!(
+                        "swarm.{name} = [{low}, {high}] is inverted: write [low, high] with low <= high"
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 }
