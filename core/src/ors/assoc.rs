@@ -132,7 +132,7 @@ impl Associations {
                 Ok(())
             }
             Some((owner, Link::Pending)) if *owner == session => Err(Refused::NotConfirmed),
-            _ => Err(Refused::NotAssociated),
+            Some((_, Link::Confirmed | Link::Pending)) | None => Err(Refused::NotAssociated),
         }
     }
 

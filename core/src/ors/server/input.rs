@@ -1,0 +1,140 @@
+//! What each input does: the connections coming and going, the frames (the node's answers and
+//! unsolicited events, the URS's answers, the supervisor's requests [S-ORS-ha]), session timers,
+//! and the tick, whose work runs in a fixed order.
+//!
+//! Must not: decide anything itself: each input goes to the concept it concerns.
+
+use super::{OrsServer, SERVER, URS};
+use crate::clients::TICK_TIMER;
+use crate::ids::{RefId, SimTime};
+use crate::machine::{Input, Output, Peer, TimerId};
+use crate::protocol::{Event, Message};
+
+impl OrsServer {
+    pub(super) fn on_input(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
+        match input {
+            Input::Start | Input::Timer(TICK_TIMER) => self.on_tick(now, out),
+            Input::Timer(id) => self.on_session_timer(now, id, out),
+            Input::Connected(peer) => self.on_connected(now, peer, out),
+            Input::Disconnected(peer) => self.on_disconnected(now, peer, out),
+            Input::Frame(peer, message) => self.on_frame(now, peer, message, out),
+            Input::Persisted(_) => {}
+        }
+    }
+
+    fn on_connected(&mut self, now: SimTime, peer: Peer, out: &mut Vec<Output>) {
+        match peer {
+            URS => self.urs_connected = true,
+            SERVER => {
+                self.connected = true;
+                self.register(now, out);
+                self.on_tick(now, out);
+            }
+            // The supervisor (an HA pair member listens for it).
+            Peer::Server(_) | Peer::Client(_) => {}
+        }
+    }
+
+    fn on_disconnected(&mut self, now: SimTime, peer: Peer, out: &mut Vec<Output>) {
+        match peer {
+            URS => self.urs_lost(now, out),
+            Peer::Client(_) => {}
+            Peer::Server(_) => self.server_lost(now, out),
+        }
+    }
+
+    fn on_frame(&mut self, now: SimTime, peer: Peer, message: Message, out: &mut Vec<Output>) {
+        match message {
+            Message::Event {
+                ref_id: Some(ref_id),
+                event,
+            } => self.on_reply(now, peer, ref_id, event, out),
+            Message::Event {
+                ref_id: None,
+                event,
+            } => self.on_unsolicited(now, peer, event, out),
+            Message::Request { ref_id, request } => match peer {
+                Peer::Client(_) => self.on_supervisor(now, peer, ref_id, request, out),
+                Peer::Server(_) => {}
+            },
+            Message::ProxiedRequest { .. } | Message::ProxiedEvent { .. } => {}
+        }
+    }
+
+    /// The answer to request `ref_id` sent to `peer`.
+    fn on_reply(
+        &mut self,
+        now: SimTime,
+        peer: Peer,
+        ref_id: RefId,
+        event: Event,
+        out: &mut Vec<Output>,
+    ) {
+        if peer == URS {
+            self.on_urs_reply(now, ref_id, event, out);
+        } else if let Some(what) = self.pending.answer(ref_id) {
+            self.on_answer(now, what, event, out);
+        }
+    }
+
+    fn on_unsolicited(&mut self, now: SimTime, peer: Peer, event: Event, out: &mut Vec<Output>) {
+        match event {
+            Event::TakenFromQueue { items } => {
+                if peer == SERVER {
+                    self.on_taken(now, items, true, out);
+                }
+            }
+            Event::Accepted { ixn, .. } => {
+                self.on_delivery_outcome(now, ixn, true, out);
+                self.drain_events(now, out);
+            }
+            Event::Rejected { ixn, .. } => {
+                self.on_delivery_outcome(now, ixn, false, out);
+                self.drain_events(now, out);
+            }
+            Event::Ack { .. }
+            | Event::Error { .. }
+            | Event::Invite { .. }
+            | Event::Revoked { .. }
+            | Event::AgentState { .. }
+            | Event::Found { .. }
+            | Event::SnapshotContent { .. }
+            | Event::Seats { .. }
+            | Event::LoggedOut { .. }
+            | Event::InteractionsFound { .. }
+            | Event::TargetSelected { .. }
+            | Event::RouteRequest { .. } => {}
+        }
+    }
+
+    /// A session timer fired: its session hears the timer's name.
+    fn on_session_timer(&mut self, now: SimTime, id: TimerId, out: &mut Vec<Output>) {
+        if let Some((session, name)) = self.timers.fired(id) {
+            self.events.push_back((session, name));
+            self.drain_events(now, out);
+        }
+    }
+
+    /// The periodic work, in this order: timeouts, idle sessions, the lease and the recovery
+    /// deadline [S-ORS-ha], retries, unanswered deliveries, association writes, the next pull
+    /// and the keep-alive ping.
+    pub(super) fn on_tick(&mut self, now: SimTime, out: &mut Vec<Output>) {
+        self.expire_requests(now, out);
+        self.idle_sessions(now, out);
+        self.step_down_if_lease_ran_out(now, out);
+        self.end_recovery_if_due(now, out);
+        // Hand-overs and placements that did not get through are tried again.
+        if self.registered {
+            self.retry_placements(now, out);
+            self.retry_forwarding(now, out);
+        }
+        self.end_unanswered_deliveries(now, out);
+        self.drain_events(now, out);
+        if self.connected {
+            self.rebind_unwritten(now, out);
+        }
+        self.maybe_pull(now, out);
+        self.keep_alive(now, out);
+        out.push(Output::SetTimer(TICK_TIMER, now + self.cfg.tick_ms));
+    }
+}
