@@ -64,7 +64,8 @@ impl<P> TimerTable<P> {
     pub fn set(&mut self, purpose: P, at: SimTime, out: &mut Vec<Output>) -> TimerId {
         let id = TimerId(self.next);
         self.next += 1;
-        self.set.insert(id, purpose);
+        let earlier = self.set.insert(id, purpose);
+        debug_assert!(earlier.is_none(), "timer id {} issued twice", id.0);
         out.push(Output::SetTimer(id, at));
         id
     }
@@ -105,12 +106,32 @@ impl<P> TimerTable<P> {
     }
 }
 
+/// Ids of durable writes, issued in order: a late acknowledgement is never taken for a newer
+/// write.
+#[derive(Clone, Debug)]
+pub struct WriteIds {
+    next: u64,
+}
+
+impl WriteIds {
+    /// Ids from `WriteId(first)` up.
+    pub fn starting_at(first: u64) -> Self {
+        WriteIds { next: first }
+    }
+
+    pub fn issue(&mut self) -> WriteId {
+        let id = WriteId(self.next);
+        self.next += 1;
+        id
+    }
+}
+
 /// Durable writes waiting for [`Input::Persisted`], each with what to do once it is durable
 /// (`T`): numbered in the order issued, so [`WriteLog::durable`] hands them back in that order.
 #[derive(Clone, Debug)]
 pub struct WriteLog<T> {
     waiting: BTreeMap<WriteId, T>,
-    next: u64,
+    ids: WriteIds,
 }
 
 impl<T> WriteLog<T> {
@@ -118,23 +139,15 @@ impl<T> WriteLog<T> {
     pub fn starting_at(first: u64) -> Self {
         WriteLog {
             waiting: BTreeMap::new(),
-            next: first,
+            ids: WriteIds::starting_at(first),
         }
     }
 
     /// Issues `op` as the next write, to do `then` once it is durable.
     pub fn write(&mut self, op: DbOp, then: T, out: &mut Vec<Output>) -> WriteId {
-        let id = self.next_id();
+        let id = self.ids.issue();
         out.push(Output::Persist(id, op));
         self.waiting.insert(id, then);
-        id
-    }
-
-    /// The next write's id, taken without a `Persist` output (for a write the machine issues
-    /// itself, with nothing waiting on it).
-    pub fn next_id(&mut self) -> WriteId {
-        let id = WriteId(self.next);
-        self.next += 1;
         id
     }
 

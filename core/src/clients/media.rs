@@ -13,7 +13,7 @@ use super::{Pending, TICK_TIMER};
 use crate::db::{DbOp, Mailbox};
 use crate::ids::{IxnId, SimTime, TenantId};
 use crate::kv::KvList;
-use crate::machine::{Input, Machine, Output, Peer, WriteId};
+use crate::machine::{Input, Machine, Output, Peer, WriteIds};
 use crate::marks::{mark, Mark};
 use crate::protocol::{ClientKind, ErrorCode, Event, Field, Message, Request};
 use crate::trace::TraceEvent;
@@ -59,7 +59,7 @@ pub struct MediaServer {
     last_sent_at: SimTime,
     /// Items handed over before this incarnation started (from the durable mailbox).
     mailbox: Mailbox,
-    next_write: u64,
+    writes: WriteIds,
 }
 
 impl MediaServer {
@@ -78,7 +78,7 @@ impl MediaServer {
             pending: Pending::default(),
             last_sent_at: 0,
             mailbox,
-            next_write: 0,
+            writes: WriteIds::starting_at(0),
         }
     }
 
@@ -149,8 +149,7 @@ impl MediaServer {
                 code: ErrorCode::DuplicateId,
             } => {
                 out.push(Output::Trace(TraceEvent::SubmitAcked { ixn }));
-                let write = WriteId(self.next_write);
-                self.next_write += 1;
+                let write = self.writes.issue();
                 out.push(Output::Persist(write, DbOp::Handed(ixn)));
             }
             Event::Error { .. } => out.push(Output::Trace(TraceEvent::SubmitGaveUp { ixn })),

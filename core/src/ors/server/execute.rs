@@ -40,7 +40,7 @@ impl OrsServer {
                 Action::Associate { strategy } => self.associate(now, session, ixn, &strategy, out),
                 Action::Redirect { queue } => self.redirect(now, session, ixn, queue, out),
                 Action::StartTimer { name, ms } => {
-                    self.timers.set(now + ms, (session, name), out);
+                    self.timers.set((session, name), now + ms, out);
                 }
                 Action::Exit => {}
                 Action::QueueSubmit {

@@ -55,7 +55,6 @@ mod config;
 mod delivery;
 mod execute;
 mod ha;
-mod ids;
 mod input;
 mod node;
 mod parking;
@@ -77,11 +76,11 @@ use crate::buggify::Buggify;
 use crate::clients::Pending;
 use crate::ids::{AgentId, IxnId, SimTime};
 use crate::machine::{Control, Input, Machine, Output, Peer};
+use crate::machine::{TimerTable, WriteIds};
 use crate::protocol::IxnInfo;
 use crate::trace::TraceEvent;
 use delivery::{Delivering, Submit};
 use ha::Role;
-use ids::{Timers, WriteIds};
 use node::Sent;
 use persist::Promotion;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -146,7 +145,7 @@ pub struct OrsServer {
     /// Events waiting to be handed to sessions (actions' results), in order.
     events: VecDeque<(SessionId, String)>,
     /// Session timers: the session and the event (the timer's name) each is for.
-    timers: Timers<(SessionId, String)>,
+    timers: TimerTable<(SessionId, String)>,
     /// Interactions whose association write is in flight.
     binding: BTreeSet<IxnId>,
     /// Interactions to hand over once connected again (see `on_tick`).
@@ -196,7 +195,7 @@ impl OrsServer {
             last_sent_at: 0,
             events: VecDeque::new(),
             // Timer 0 is the tick (`TICK_TIMER`).
-            timers: Timers::starting_at(1),
+            timers: TimerTable::starting_at(1),
             binding: BTreeSet::new(),
             taken_back: Vec::new(),
             to_place: Vec::new(),
