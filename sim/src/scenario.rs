@@ -5,7 +5,7 @@
 //! Built-in scenarios are the files under `scenarios/`, embedded in the binary by name.
 //! Validation rejects anything the runner could not honour with a message naming the field.
 
-use crate::faults::{Fault, FaultAction, RandomFaults, RandomKind};
+use crate::faults::plan::{Fault, FaultAction, RandomFaults, RandomKind};
 use ixsim_core::buggify::Site;
 use ixsim_core::ha::HaBug;
 use ixsim_core::ids::TenantId;

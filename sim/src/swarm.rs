@@ -13,7 +13,7 @@
 //!
 //! Must not: change the scenario when swarm is off; draw from anything but the seed.
 
-use crate::faults::RandomKind;
+use crate::faults::plan::RandomKind;
 use crate::scenario::{PullModeName, Scenario};
 pub use crate::scenario::{Span, SwarmOptions};
 use crate::seeds::{sub_seed, STREAM_SWARM};

@@ -1,19 +1,11 @@
-//! The fault plan: what goes wrong, when. A scenario lists faults at fixed times and may ask for
-//! random ones ("N per run, of these kinds"), which the seed draws, each with its heal. The
-//! runner applies the expanded plan between `sim.step()` calls and writes every action into the
-//! trace, so a failing run's trace says exactly which faults it saw.
-//!
-//! turmoil never retransmits: a partition or hold stalls TCP streams until repaired/released,
-//! which the machines must survive with their request timeouts and keepalives.
+//! The fault plan as data: fault actions and host sets, the scenario's random faults and
+//! their seeded draws with their heals, and which faults a plan leaves unhealed.
 
 use crate::seeds::{sub_seed, STREAM_FAULTS};
-use crate::shell::{send_command, OperatorDesk};
-use ixsim_core::machine::Command;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::time::Duration;
 
 /// One host or several.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -453,146 +445,4 @@ pub fn unhealed(plan: &[Fault], base_latency_max_ms: u64) -> Vec<String> {
         broken.push(format!("latency {latency_ms} ms"));
     }
     broken
-}
-
-/// Carries out one action on the sim (operator commands through `operator`, the supervisor's
-/// desk); returns what the trace should say.
-pub fn apply(
-    sim: &mut turmoil::Sim<'_>,
-    action: &FaultAction,
-    operator: Option<&OperatorDesk>,
-    versions: &Versions,
-) -> String {
-    let pairs = |a: &HostSet, b: &HostSet| -> Vec<(String, String)> {
-        let mut pairs = Vec::new();
-        for x in a.names() {
-            for y in b.names() {
-                pairs.push((x.to_string(), y.to_string()));
-            }
-        }
-        pairs
-    };
-    match action {
-        FaultAction::Crash { host } => sim.crash(host.as_str()),
-        FaultAction::Upgrade { host, version } => {
-            sim.crash(host.as_str());
-            versions.borrow_mut().insert(host.clone(), version.clone());
-        }
-        FaultAction::Start { host } => {
-            if sim.is_host_running(host.as_str()) {
-                return format!("{action} (already running)");
-            }
-            sim.bounce(host.as_str());
-        }
-        FaultAction::Bounce { host } => sim.bounce(host.as_str()),
-        FaultAction::Partition { a, b } => pairs(a, b)
-            .iter()
-            .for_each(|(x, y)| sim.partition(x.as_str(), y.as_str())),
-        FaultAction::Repair { a, b } => pairs(a, b)
-            .iter()
-            .for_each(|(x, y)| sim.repair(x.as_str(), y.as_str())),
-        FaultAction::PartitionOneway { from, to } => pairs(from, to)
-            .iter()
-            .for_each(|(x, y)| sim.partition_oneway(x.as_str(), y.as_str())),
-        FaultAction::RepairOneway { from, to } => pairs(from, to)
-            .iter()
-            .for_each(|(x, y)| sim.repair_oneway(x.as_str(), y.as_str())),
-        FaultAction::Hold { a, b } => pairs(a, b)
-            .iter()
-            .for_each(|(x, y)| sim.hold(x.as_str(), y.as_str())),
-        FaultAction::Release { a, b } => pairs(a, b)
-            .iter()
-            .for_each(|(x, y)| sim.release(x.as_str(), y.as_str())),
-        FaultAction::Latency { max_ms } => {
-            sim.set_max_message_latency(Duration::from_millis(*max_ms))
-        }
-        FaultAction::Switchover { pair } => {
-            return operate(operator, action, Command::Switchover { pair: *pair })
-        }
-        FaultAction::SetSeats { pair, seats } => {
-            let command = Command::SetSeats {
-                pair: *pair,
-                seats: *seats,
-            };
-            return operate(operator, action, command);
-        }
-    }
-    action.to_string()
-}
-
-/// Hands an operator command to the supervisor; the trace says when none is running.
-fn operate(operator: Option<&OperatorDesk>, action: &FaultAction, command: Command) -> String {
-    if operator.is_some_and(|desk| send_command(desk, command)) {
-        action.to_string()
-    } else {
-        format!("{action} (supervisor not running)")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(at_ms: u64, action: FaultAction) -> Fault {
-        Fault { at_ms, action }
-    }
-
-    #[test]
-    fn a_plan_is_healed_only_when_every_fault_is_undone() {
-        let one = |h: &str| HostSet::One(h.to_string());
-        let mut plan = vec![
-            at(1, FaultAction::Crash { host: "is1".into() }),
-            at(
-                2,
-                FaultAction::PartitionOneway {
-                    from: one("is2"),
-                    to: one("proxy1"),
-                },
-            ),
-            at(
-                3,
-                FaultAction::Partition {
-                    a: one("a"),
-                    b: one("b"),
-                },
-            ),
-            at(4, FaultAction::Latency { max_ms: 500 }),
-        ];
-        assert_eq!(unhealed(&plan, 20).len(), 4, "{:?}", unhealed(&plan, 20));
-        plan.push(at(5, FaultAction::Start { host: "is1".into() }));
-        plan.push(at(
-            6,
-            FaultAction::RepairOneway {
-                from: one("is2"),
-                to: one("proxy1"),
-            },
-        ));
-        // A two-way repair named the other way round heals the same link.
-        plan.push(at(
-            7,
-            FaultAction::Repair {
-                a: one("b"),
-                b: one("a"),
-            },
-        ));
-        assert_eq!(unhealed(&plan, 20), vec!["latency 500 ms".to_string()]);
-        plan.push(at(8, FaultAction::Latency { max_ms: 20 }));
-        assert!(unhealed(&plan, 20).is_empty());
-        // A one-way repair the other way round does not.
-        plan.push(at(
-            9,
-            FaultAction::PartitionOneway {
-                from: one("x"),
-                to: one("y"),
-            },
-        ));
-        plan.push(at(
-            10,
-            FaultAction::RepairOneway {
-                from: one("y"),
-                to: one("x"),
-            },
-        ));
-        assert_eq!(unhealed(&plan, 20), vec!["oneway x-y".to_string()]);
-    }
 }
