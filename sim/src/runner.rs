@@ -27,6 +27,7 @@ use ixsim_core::ha::{PairConfig, PairMember, Supervisor, SupervisorConfig};
 use ixsim_core::ids::{AgentId, SimTime, TenantId};
 use ixsim_core::is_node::{IsConfig, IsNode};
 use ixsim_core::license::{LicenseConfig, LicenseServer};
+use ixsim_core::machine::Machine;
 use ixsim_core::ors::server::{OrsConfig, OrsHa, OrsQueue, OrsServer, OrsVersion};
 use ixsim_core::proxy::{Proxy, ProxyConfig, ProxyNode};
 use ixsim_core::trace::TraceEvent;
@@ -385,7 +386,62 @@ fn build_proxies(
     }
 }
 
-/// Registers every host of the scenario with `sim`.
+/// Registers host `name`, whose machine `make` builds afresh at every (re)start from its
+/// incarnation (1, 2, ...): the one place a host's restarts are counted.
+fn spawn<M: Machine + 'static>(
+    sim: &mut turmoil::Sim<'_>,
+    name: String,
+    ctx: HostCtx,
+    make: impl Fn(u32) -> M + 'static,
+) {
+    let incarnations = Rc::new(Cell::new(0u32));
+    sim.host(name, move || {
+        incarnations.set(incarnations.get() + 1);
+        run_host(ctx.clone(), make(incarnations.get()))
+    });
+}
+
+/// What every host builder needs: the scenario, the seed, the fault points, the shared trace
+/// and the host names (trace host ids).
+struct Build<'a> {
+    scenario: &'a Scenario,
+    seed: u64,
+    points: &'a FaultPoints,
+    trace: &'a Rc<RefCell<Trace>>,
+    names: &'a [String],
+}
+
+impl Build<'_> {
+    fn host_id(&self, name: &str) -> u16 {
+        host_id(self.names, name)
+    }
+
+    fn ctx(&self, name: &str, servers: Vec<Vec<String>>) -> HostCtx {
+        ctx(
+            self.scenario,
+            self.points,
+            self.trace,
+            self.host_id(name),
+            servers,
+        )
+    }
+
+    /// The servers a client host connects to: one proxy, drawn from the seed; without proxies,
+    /// pair 1 (both addresses).
+    fn client_servers(&self, host: &str) -> Vec<Vec<String>> {
+        let proxies = self.scenario.proxy_hosts();
+        if proxies.is_empty() {
+            return self.scenario.is_hosts().into_iter().take(1).collect();
+        }
+        let draw = sub_seed(
+            self.seed,
+            STREAM_PROXY_CHOICE + u64::from(self.host_id(host)),
+        );
+        vec![vec![proxies[(draw % proxies.len() as u64) as usize].clone()]]
+    }
+}
+
+/// Registers every host of the scenario with `sim`, in trace host id order.
 fn build_hosts(
     sim: &mut turmoil::Sim<'_>,
     scenario: &Scenario,
@@ -396,45 +452,54 @@ fn build_hosts(
     let mut names = scenario.hosts();
     names.push("runner".to_string());
     let trace = Rc::new(RefCell::new(Trace::new(names.clone())));
-    let client = &scenario.client;
-    // Clients use one proxy, drawn from the seed; without proxies, pair 1 (both addresses).
-    let pair_one = scenario.is_hosts().into_iter().take(1).collect::<Vec<_>>();
-    let servers_of = |host: &str| -> Vec<Vec<String>> {
-        let proxies = scenario.proxy_hosts();
-        if proxies.is_empty() {
-            return pair_one.clone();
-        }
-        let draw = sub_seed(seed, STREAM_PROXY_CHOICE + u64::from(host_id(&names, host)));
-        vec![vec![proxies[(draw % proxies.len() as u64) as usize].clone()]]
+    let build = Build {
+        scenario,
+        seed,
+        points,
+        trace: &trace,
+        names: &names,
     };
     let databases = build_is_hosts(sim, scenario, points, &trace, &names);
+    build_media(sim, &build);
+    build_router(sim, &build);
+    build_agents(sim, &build);
+    let operator = scenario
+        .has_supervisor()
+        .then(|| build_supervisor(sim, scenario, points, &trace, &names));
+    build_proxies(sim, scenario, points, &trace, &names);
+    build_prober(sim, &build);
+    build_ors(sim, &build, &versions);
+    build_urs(sim, &build);
+    build_license(sim, &build);
+    Hosts {
+        versions,
+        trace,
+        databases,
+        operator,
+    }
+}
 
+/// The media server: the seed's workload, and a mailbox that survives its crashes.
+fn build_media(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
+    let (scenario, client) = (build.scenario, &build.scenario.client);
     let media_cfg = MediaServerConfig {
         name: "media".to_string(),
-        submits: workload::draw(scenario, seed),
+        submits: workload::draw(scenario, build.seed),
         request_timeout_ms: client.request_timeout_ms,
         tick_ms: client.tick_ms,
     };
     let mailbox = Rc::new(RefCell::new(Mailbox::default()));
-    let mut media_ctx = ctx(
-        scenario,
-        points,
-        &trace,
-        host_id(&names, "media"),
-        servers_of("media"),
-    );
+    let mut media_ctx = build.ctx("media", build.client_servers("media"));
     media_ctx.durable = Some(mailbox.clone());
-    let incarnations = Rc::new(Cell::new(0u32));
-    sim.host("media", move || {
-        incarnations.set(incarnations.get() + 1);
+    spawn(sim, "media".to_string(), media_ctx, move |incarnation| {
         let mut cfg = media_cfg.clone();
-        cfg.name = format!("media.{}", incarnations.get());
-        run_host(
-            media_ctx.clone(),
-            MediaServer::new(cfg, mailbox.borrow().clone()),
-        )
+        cfg.name = format!("media.{incarnation}");
+        MediaServer::new(cfg, mailbox.borrow().clone())
     });
+}
 
+fn build_router(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
+    let (scenario, client) = (build.scenario, &build.scenario.client);
     let router_cfg = RouterConfig {
         name: "router1".to_string(),
         tenant: TenantId(scenario.workload.tenant),
@@ -446,21 +511,17 @@ fn build_hosts(
         delivery_timeout_ms: scenario.is.invite_timeout_ms + client.request_timeout_ms,
         tick_ms: client.tick_ms,
     };
-    let router_ctx = ctx(
-        scenario,
-        points,
-        &trace,
-        host_id(&names, "router1"),
-        servers_of("router1"),
-    );
-    let incarnations = Rc::new(Cell::new(0u32));
-    sim.host("router1", move || {
-        incarnations.set(incarnations.get() + 1);
+    let router_ctx = build.ctx("router1", build.client_servers("router1"));
+    spawn(sim, "router1".to_string(), router_ctx, move |incarnation| {
         let mut cfg = router_cfg.clone();
-        cfg.name = format!("router1.{}", incarnations.get());
-        run_host(router_ctx.clone(), Router::new(cfg))
+        cfg.name = format!("router1.{incarnation}");
+        Router::new(cfg)
     });
+}
 
+/// The agent desktops; each incarnation draws from its own stream of the agent's seed.
+fn build_agents(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
+    let (scenario, client) = (build.scenario, &build.scenario.client);
     for index in 1..=scenario.topology.agents {
         let agent_cfg = AgentConfig {
             agent: AgentId(index),
@@ -473,211 +534,213 @@ fn build_hosts(
             tick_ms: client.tick_ms,
         };
         let name = format!("agent{index}");
-        let host_index = host_id(&names, &name);
-        let agent_ctx = ctx(scenario, points, &trace, host_index, servers_of(&name));
-        let faults = points.for_host(host_index, STREAM_BUGGIFY_MACHINE);
-        let incarnations = Rc::new(Cell::new(0u32));
-        let agent_seed = sub_seed(seed, STREAM_AGENT + u64::from(index));
-        sim.host(name, move || {
-            incarnations.set(incarnations.get() + 1);
-            let incarnation = incarnations.get();
-            let desktop = AgentDesktop::new(
+        let agent_ctx = build.ctx(&name, build.client_servers(&name));
+        let faults = build
+            .points
+            .for_host(build.host_id(&name), STREAM_BUGGIFY_MACHINE);
+        let agent_seed = sub_seed(build.seed, STREAM_AGENT + u64::from(index));
+        spawn(sim, name, agent_ctx, move |incarnation| {
+            AgentDesktop::new(
                 agent_cfg.clone(),
                 sub_seed(agent_seed, u64::from(incarnation)),
                 incarnation,
             )
-            .with_buggify(faults.clone());
-            run_host(agent_ctx.clone(), desktop)
+            .with_buggify(faults.clone())
         });
     }
-    let operator = scenario
-        .has_supervisor()
-        .then(|| build_supervisor(sim, scenario, points, &trace, &names));
-    build_proxies(sim, scenario, points, &trace, &names);
-    if let Some(options) = &scenario.prober {
-        let mut servers = vec![vec!["proxy1".to_string()]];
-        servers.extend(scenario.is_hosts().into_iter().take(2));
-        let prober_ctx = ctx(scenario, points, &trace, host_id(&names, "prober"), servers);
-        let cfg = ProberConfig {
-            name: "prober".to_string(),
-            steps: match options.script {
-                crate::scenario::ProberScript::ErrorCodes => {
-                    prober::error_codes_script(&options.queue, options.start_ms, options.down_ms)
-                }
-                crate::scenario::ProberScript::Reporting => prober::reporting_script(
-                    &options.queue,
-                    (
-                        options.start_ms,
-                        options.every_ms,
-                        options.until_ms.min(scenario.duration_ms),
-                    ),
-                    options.max,
-                    options.find_max,
-                ),
-            },
-            tick_ms: client.tick_ms,
-        };
-        sim.host("prober", move || {
-            run_host(prober_ctx.clone(), Prober::new(cfg.clone()))
-        });
-    }
-    if let Some(ors) = &scenario.ors {
-        for (index, members) in scenario.ors_pairs().into_iter().enumerate() {
-            // One persistence store per pair [S-ORS-ha], kept across crashes by the runner.
-            let store: Rc<RefCell<dyn Durable>> = Rc::new(RefCell::new(OrsStore::default()));
-            for name in members {
-                let queues = ors
-                    .queues
-                    .iter()
-                    .map(|q| OrsQueue {
-                        queue: q.queue.clone(),
-                        view: q.view.clone(),
-                        strategy: scenario
-                            .strategies
-                            .iter()
-                            .position(|s| s.name == q.strategy)
-                            .unwrap_or(0),
-                    })
-                    .collect();
-                let cfg = OrsConfig {
-                    name: name.clone(),
-                    tenant: TenantId(scenario.workload.tenant),
-                    queues,
-                    strategies: scenario.strategies.clone(),
-                    pull_by_this_node: ors.pull_by_this_node.get(index).copied().unwrap_or(true),
-                    pull_limit: ors.pull_limit,
-                    new_session_on_reroute: ors.new_session_on_reroute,
-                    pull_hold_timeout_ms: scenario.is.pull_hold_timeout_ms,
-                    request_timeout_ms: client.request_timeout_ms,
-                    delivery_timeout_ms: scenario.is.invite_timeout_ms + client.request_timeout_ms,
-                    version: ors
-                        .versions
-                        .get(index)
-                        .and_then(|v| OrsVersion::parse(v))
-                        .unwrap_or(OrsVersion::V814),
-                    ha: ors.backup.then_some(OrsHa {
-                        persistence: ors.persistence,
-                        sync_max_age_ms: ors.backup_synch_max_age_ms,
-                        sync_max_buffer: ors.backup_synch_max_buffer,
-                    }),
-                    max_sessions: ors.max_sessions,
-                    queue_on_fails: ors.queue_on_fails.clone(),
-                    idle_session_ttl_ms: ors.idle_session_ttl_ms,
-                    om_memory_optimization: ors.om_memory_optimization,
-                    om_max_in_memory: ors.om_max_in_memory,
-                    om_delete_from_memory: ors.om_delete_from_memory,
-                    tick_ms: client.tick_ms,
-                    planted_bug: ors.planted_bug,
-                };
-                let mut servers = servers_of(&name);
-                // Server 1: the URS hosts, starting with a different one per instance so that
-                // load spreads; the shell moves to the next when one is gone.
-                let mut urs = scenario.urs_hosts();
-                if !urs.is_empty() {
-                    let count = urs.len();
-                    urs.rotate_left(index % count);
-                    servers.push(urs);
-                }
-                let mut ors_ctx = ctx(scenario, points, &trace, host_id(&names, &name), servers);
-                if ors.backup {
-                    // The supervisor connects to pair members.
-                    ors_ctx.listen = true;
-                    if ors.persistence {
-                        ors_ctx.durable = Some(store.clone());
-                    }
-                }
-                let incarnations = Rc::new(Cell::new(0u32));
-                let installed = versions.clone();
-                let host = name.clone();
-                let faults = points.for_host(host_id(&names, &name), STREAM_BUGGIFY_MACHINE);
-                sim.host(name, move || {
-                    incarnations.set(incarnations.get() + 1);
-                    let mut cfg = cfg.clone();
-                    cfg.name = format!("{}.{}", cfg.name, incarnations.get());
-                    if let Some(version) = installed
-                        .borrow()
-                        .get(&host)
-                        .and_then(|v| OrsVersion::parse(v))
-                    {
-                        cfg.version = version;
-                    }
-                    run_host(
-                        ors_ctx.clone(),
-                        OrsServer::new(cfg).with_buggify(faults.clone()),
-                    )
-                });
+}
+
+/// The scripted prober, when the scenario has one: it talks to proxy 1 and pair 1.
+fn build_prober(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
+    let scenario = build.scenario;
+    let Some(options) = &scenario.prober else {
+        return;
+    };
+    let mut servers = vec![vec!["proxy1".to_string()]];
+    servers.extend(scenario.is_hosts().into_iter().take(2));
+    let prober_ctx = build.ctx("prober", servers);
+    let cfg = ProberConfig {
+        name: "prober".to_string(),
+        steps: match options.script {
+            crate::scenario::ProberScript::ErrorCodes => {
+                prober::error_codes_script(&options.queue, options.start_ms, options.down_ms)
             }
-        }
-    }
-    if let Some(urs) = &scenario.urs {
-        let targets: Vec<TargetList> = urs
-            .targets
-            .iter()
-            .map(|target| TargetList {
-                name: target.name.clone(),
-                agents: target.agents.iter().map(|agent| AgentId(*agent)).collect(),
-            })
-            .collect();
-        for (index, name) in scenario.urs_hosts().into_iter().enumerate() {
-            let instance = index as u32 + 1;
-            let strategies = urs
-                .strategies
-                .iter()
-                .filter(|s| s.instances.is_empty() || s.instances.contains(&instance))
-                .map(|s| LoadedStrategy {
-                    name: s.name.clone(),
-                    targets: s.targets.clone(),
-                })
-                .collect();
-            let cfg = UrsConfig {
-                strategies,
-                name: name.clone(),
-                tenant: TenantId(scenario.workload.tenant),
-                nodes: scenario.is_hosts().len() as u16,
-                targets: targets.clone(),
-                agent_reservation: urs.agent_reservation,
-                reservation_ms: urs.reservation_ms,
-                request_timeout_ms: client.request_timeout_ms,
-                tick_ms: client.tick_ms,
-                planted_bug: urs.planted_bug,
-            };
-            let mut urs_ctx = ctx(
-                scenario,
-                points,
-                &trace,
-                host_id(&names, &name),
-                scenario.is_hosts(),
-            );
-            urs_ctx.listen = true;
-            let incarnations = Rc::new(Cell::new(0u32));
-            sim.host(name, move || {
-                incarnations.set(incarnations.get() + 1);
+            crate::scenario::ProberScript::Reporting => prober::reporting_script(
+                &options.queue,
+                (
+                    options.start_ms,
+                    options.every_ms,
+                    options.until_ms.min(scenario.duration_ms),
+                ),
+                options.max,
+                options.find_max,
+            ),
+        },
+        tick_ms: scenario.client.tick_ms,
+    };
+    spawn(sim, "prober".to_string(), prober_ctx, move |_| {
+        Prober::new(cfg.clone())
+    });
+}
+
+/// The ORS instances, pair by pair, each pair with one persistence store kept across crashes
+/// [S-ORS-ha]; a restarted instance runs the version installed on its host by then.
+fn build_ors(sim: &mut turmoil::Sim<'_>, build: &Build<'_>, versions: &faults::Versions) {
+    let Some(ors) = &build.scenario.ors else {
+        return;
+    };
+    for (index, members) in build.scenario.ors_pairs().into_iter().enumerate() {
+        let store: Rc<RefCell<dyn Durable>> = Rc::new(RefCell::new(OrsStore::default()));
+        for name in members {
+            let cfg = ors_config(build.scenario, ors, index, &name);
+            let mut servers = build.client_servers(&name);
+            // Server 1: the URS hosts, starting with a different one per instance so that
+            // load spreads; the shell moves to the next when one is gone.
+            let mut urs = build.scenario.urs_hosts();
+            if !urs.is_empty() {
+                let count = urs.len();
+                urs.rotate_left(index % count);
+                servers.push(urs);
+            }
+            let mut ors_ctx = build.ctx(&name, servers);
+            if ors.backup {
+                // The supervisor connects to pair members.
+                ors_ctx.listen = true;
+                if ors.persistence {
+                    ors_ctx.durable = Some(store.clone());
+                }
+            }
+            let installed = versions.clone();
+            let host = name.clone();
+            let faults = build
+                .points
+                .for_host(build.host_id(&name), STREAM_BUGGIFY_MACHINE);
+            spawn(sim, name, ors_ctx, move |incarnation| {
                 let mut cfg = cfg.clone();
-                cfg.name = format!("{}.{}", cfg.name, incarnations.get());
-                run_host(urs_ctx.clone(), UrsServer::new(cfg))
+                cfg.name = format!("{}.{incarnation}", cfg.name);
+                if let Some(version) = installed
+                    .borrow()
+                    .get(&host)
+                    .and_then(|v| OrsVersion::parse(v))
+                {
+                    cfg.version = version;
+                }
+                OrsServer::new(cfg).with_buggify(faults.clone())
             });
         }
     }
-    if let Some(license) = &scenario.license {
-        let mut license_ctx = ctx(
-            scenario,
-            points,
-            &trace,
-            host_id(&names, "license"),
-            Vec::new(),
-        );
-        license_ctx.listen = true;
-        let cfg = LicenseConfig { pool: license.pool };
-        sim.host("license", move || {
-            run_host(license_ctx.clone(), LicenseServer::new(cfg.clone()))
+}
+
+/// The configuration of ORS instance `name`, member of pair `index`.
+fn ors_config(
+    scenario: &Scenario,
+    ors: &crate::scenario::OrsOptions,
+    index: usize,
+    name: &str,
+) -> OrsConfig {
+    let client = &scenario.client;
+    let queues = ors
+        .queues
+        .iter()
+        .map(|q| OrsQueue {
+            queue: q.queue.clone(),
+            view: q.view.clone(),
+            strategy: scenario
+                .strategies
+                .iter()
+                .position(|s| s.name == q.strategy)
+                .unwrap_or(0),
+        })
+        .collect();
+    OrsConfig {
+        name: name.to_string(),
+        tenant: TenantId(scenario.workload.tenant),
+        queues,
+        strategies: scenario.strategies.clone(),
+        pull_by_this_node: ors.pull_by_this_node.get(index).copied().unwrap_or(true),
+        pull_limit: ors.pull_limit,
+        new_session_on_reroute: ors.new_session_on_reroute,
+        pull_hold_timeout_ms: scenario.is.pull_hold_timeout_ms,
+        request_timeout_ms: client.request_timeout_ms,
+        delivery_timeout_ms: scenario.is.invite_timeout_ms + client.request_timeout_ms,
+        version: ors
+            .versions
+            .get(index)
+            .and_then(|v| OrsVersion::parse(v))
+            .unwrap_or(OrsVersion::V814),
+        ha: ors.backup.then_some(OrsHa {
+            persistence: ors.persistence,
+            sync_max_age_ms: ors.backup_synch_max_age_ms,
+            sync_max_buffer: ors.backup_synch_max_buffer,
+        }),
+        max_sessions: ors.max_sessions,
+        queue_on_fails: ors.queue_on_fails.clone(),
+        idle_session_ttl_ms: ors.idle_session_ttl_ms,
+        om_memory_optimization: ors.om_memory_optimization,
+        om_max_in_memory: ors.om_max_in_memory,
+        om_delete_from_memory: ors.om_delete_from_memory,
+        tick_ms: client.tick_ms,
+        planted_bug: ors.planted_bug,
+    }
+}
+
+/// The URS instances: each loads the strategies meant for it and connects to every node.
+fn build_urs(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
+    let scenario = build.scenario;
+    let Some(urs) = &scenario.urs else {
+        return;
+    };
+    let targets: Vec<TargetList> = urs
+        .targets
+        .iter()
+        .map(|target| TargetList {
+            name: target.name.clone(),
+            agents: target.agents.iter().map(|agent| AgentId(*agent)).collect(),
+        })
+        .collect();
+    for (index, name) in scenario.urs_hosts().into_iter().enumerate() {
+        let instance = index as u32 + 1;
+        let strategies = urs
+            .strategies
+            .iter()
+            .filter(|s| s.instances.is_empty() || s.instances.contains(&instance))
+            .map(|s| LoadedStrategy {
+                name: s.name.clone(),
+                targets: s.targets.clone(),
+            })
+            .collect();
+        let cfg = UrsConfig {
+            strategies,
+            name: name.clone(),
+            tenant: TenantId(scenario.workload.tenant),
+            nodes: scenario.is_hosts().len() as u16,
+            targets: targets.clone(),
+            agent_reservation: urs.agent_reservation,
+            reservation_ms: urs.reservation_ms,
+            request_timeout_ms: scenario.client.request_timeout_ms,
+            tick_ms: scenario.client.tick_ms,
+            planted_bug: urs.planted_bug,
+        };
+        let mut urs_ctx = build.ctx(&name, scenario.is_hosts());
+        urs_ctx.listen = true;
+        spawn(sim, name, urs_ctx, move |incarnation| {
+            let mut cfg = cfg.clone();
+            cfg.name = format!("{}.{incarnation}", cfg.name);
+            UrsServer::new(cfg)
         });
     }
-    Hosts {
-        versions,
-        trace,
-        databases,
-        operator,
-    }
+}
+
+fn build_license(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
+    let Some(license) = &build.scenario.license else {
+        return;
+    };
+    let mut license_ctx = build.ctx("license", Vec::new());
+    license_ctx.listen = true;
+    let cfg = LicenseConfig { pool: license.pool };
+    spawn(sim, "license".to_string(), license_ctx, move |_| {
+        LicenseServer::new(cfg.clone())
+    });
 }
 
 /// The turmoil configuration of a run: seeded, fixed epoch, the scenario's tick and latencies.
