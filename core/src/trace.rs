@@ -488,7 +488,92 @@ fn ids<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result 
 }
 
 impl fmt::Display for TraceEvent {
+    /// Sends each event to the function of its group, which writes its text. The text is what a
+    /// run's trace hash is taken over and what the snapshots hold: changing it changes them all.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use TraceEvent as E;
+        match self {
+            E::NodeStarted { .. }
+            | E::Submitted { .. }
+            | E::Persisted { .. }
+            | E::Placed { .. }
+            | E::Queued { .. }
+            | E::Loaded { .. }
+            | E::Released { .. }
+            | E::UserDataChanged { .. }
+            | E::Invited { .. }
+            | E::InviteTimedOut { .. }
+            | E::Accepted { .. }
+            | E::Rejected { .. }
+            | E::Stopped { .. }
+            | E::Transferred { .. }
+            | E::RouteRequested { .. } => self.fmt_node(f),
+            E::Pulled { .. }
+            | E::PullHeld { .. }
+            | E::PullExpired { .. }
+            | E::PullDropped { .. } => self.fmt_pull(f),
+            E::AgentLoggedIn { .. }
+            | E::AgentLoggedOut { .. }
+            | E::AgentReady { .. }
+            | E::SeatsGranted { .. }
+            | E::SeatLimit { .. }
+            | E::AgentTook { .. }
+            | E::AgentCompleted { .. }
+            | E::AgentDropped { .. }
+            | E::ProxyAgentAcked { .. }
+            | E::ProxyAgentRefused { .. } => self.fmt_agent(f),
+            E::ProxyPullSent { .. }
+            | E::ProxySubmitSent { .. }
+            | E::ProxySubmitRefused { .. }
+            | E::ProxyPulled { .. }
+            | E::LatePullReturned { .. }
+            | E::NodeDeclaredDead { .. }
+            | E::NodeSilent { .. } => self.fmt_proxy(f),
+            E::ClientRegistered { .. }
+            | E::ClientGone { .. }
+            | E::RequestFailed { .. }
+            | E::SubmitAcked { .. }
+            | E::SubmitGaveUp { .. }
+            | E::RequestTimedOut { .. }
+            | E::ProbeAnswered { .. }
+            | E::SnapshotSeen { .. }
+            | E::FoundSeen { .. } => self.fmt_client(f),
+            E::Promoted { .. }
+            | E::Demoted { .. }
+            | E::Fenced { .. }
+            | E::PrimaryLost { .. }
+            | E::PromoteOrdered { .. }
+            | E::DemoteOrdered { .. }
+            | E::SwitchoverOrdered { .. }
+            | E::SwitchoverRefused { .. } => self.fmt_ha(f),
+            E::Connected { .. }
+            | E::Disconnected { .. }
+            | E::Fault { .. }
+            | E::InvariantBroken { .. }
+            | E::ProcessKilled
+            | E::Buggify { .. } => self.fmt_shell(f),
+            E::UrsSelected { .. }
+            | E::UrsDeliverSent { .. }
+            | E::UrsNoTarget { .. }
+            | E::OrsSession { .. }
+            | E::OrsPersistenceLost { .. }
+            | E::OrsFlushed { .. }
+            | E::OrsStored { .. }
+            | E::OrsLoaded { .. }
+            | E::OrsLoadFenced { .. }
+            | E::OrsRole { .. }
+            | E::OrsPullAsked { .. }
+            | E::OrsTook { .. } => self.fmt_routing(f),
+        }
+    }
+}
+
+/// The text of each group of events, for [`TraceEvent`]'s `Display`. `fmt`'s exhaustive match
+/// sends each event to the one function of its group, so their catch-all arms are never taken:
+/// a new event gets its group there (the compiler asks for it), then its text here.
+impl TraceEvent {
+    /// What an IS node did with interactions, from its start on.
+    fn fmt_node(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use TraceEvent as E;
         match self {
             E::NodeStarted { node, interactions } => {
@@ -506,19 +591,140 @@ impl fmt::Display for TraceEvent {
                 "submitted {ixn} tenant={tenant} queue={queue} prio={priority} seq={seq} ud={user_data}"
             ),
             E::Persisted { writes } => write!(f, "persisted writes<={writes}"),
-            E::OrsSession { session, ixn, what } => write!(f, "ors s{session} {ixn} {what}"),
-            E::ProbeAnswered {
-                step,
-                request,
-                answer,
-                code,
+            E::Placed { ixn, queue } => write!(f, "placed {ixn} queue={queue}"),
+            E::Queued { ixn, queue } => write!(f, "queued {ixn} queue={queue}"),
+            E::Loaded {
+                ixn,
+                queue,
+                owner,
+                agent,
             } => {
-                write!(f, "probe #{step} {request} -> {answer}")?;
-                match code {
-                    Some(code) => write!(f, " {}", code.number()),
+                write!(f, "loaded {ixn} queue={queue}")?;
+                if let Some(owner) = owner {
+                    write!(f, " owner={owner}")?;
+                }
+                match agent {
+                    Some(agent) => write!(f, " {agent}"),
                     None => Ok(()),
                 }
             }
+            E::Released {
+                ixn,
+                queue,
+                reason,
+                owner,
+            } => {
+                write!(f, "released {ixn} queue={queue} reason={reason:?} owner={owner}")
+            }
+            E::UserDataChanged { ixn, changes } => write!(f, "user-data {ixn} {changes}"),
+            E::Invited { ixn, agent } => write!(f, "invited {ixn} {agent}"),
+            E::InviteTimedOut { ixn, agent } => write!(f, "invite-timeout {ixn} {agent}"),
+            E::Accepted { ixn, agent } => write!(f, "accepted {ixn} {agent}"),
+            E::Rejected { ixn, agent } => write!(f, "rejected {ixn} {agent}"),
+            E::Stopped { ixn } => write!(f, "stopped {ixn}"),
+            E::Transferred { ixn, from, to } => write!(f, "transferred {ixn} {from} -> {to}"),
+            E::RouteRequested { ixn, urs, strategy } => {
+                write!(f, "route-request {ixn} to={urs} strategy={strategy}")
+            }
+            _ => unreachable!("not a node event: {self:?}"),
+        }
+    }
+
+    /// A node's pulls: answered, held, expired, dropped.
+    fn fmt_pull(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use TraceEvent as E;
+        match self {
+            E::Pulled {
+                client,
+                queue,
+                view,
+                ixns,
+            } => {
+                write!(f, "pulled by={client} {queue}/{view} ")?;
+                self::ids(f, ixns)
+            }
+            E::PullHeld {
+                client,
+                queue,
+                view,
+                asked_ms,
+            } => {
+                write!(f, "pull-held by={client} {queue}/{view}")?;
+                match asked_ms {
+                    Some(ms) => write!(f, " hold={ms}ms"),
+                    None => Ok(()),
+                }
+            }
+            E::PullExpired {
+                client,
+                queue,
+                view,
+            } => write!(f, "pull-expired by={client} {queue}/{view}"),
+            E::PullDropped {
+                client,
+                queue,
+                view,
+            } => write!(f, "pull-dropped by={client} {queue}/{view}"),
+            _ => unreachable!("not a pull event: {self:?}"),
+        }
+    }
+
+    /// Agents: logins and seats at the nodes, what desktops hold, what a proxy answered them.
+    fn fmt_agent(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use TraceEvent as E;
+        match self {
+            E::AgentLoggedIn { agent } => write!(f, "login {agent}"),
+            E::AgentLoggedOut { agent } => write!(f, "logout {agent}"),
+            E::AgentReady { agent } => write!(f, "ready {agent}"),
+            E::SeatsGranted {
+                group,
+                requested,
+                granted,
+            } => write!(f, "seats {group} granted {granted} of {requested}"),
+            E::SeatLimit { seats } => write!(f, "seat-limit {seats}"),
+            E::AgentTook { agent, ixn } => write!(f, "agent-took {agent} {ixn}"),
+            E::AgentCompleted { agent, ixn } => write!(f, "agent-completed {agent} {ixn}"),
+            E::AgentDropped { agent, ixn, reason } => {
+                write!(f, "agent-dropped {agent} {ixn} reason={reason:?}")
+            }
+            E::ProxyAgentAcked {
+                agent,
+                request,
+                tenant,
+                asked_at_ms,
+            } => write!(
+                f,
+                "proxy-agent-acked {agent} {request} tenant={} asked={asked_at_ms}ms",
+                tenant.0
+            ),
+            E::ProxyAgentRefused {
+                agent,
+                request,
+                code,
+                asked_at_ms,
+                acked,
+            } => {
+                write!(
+                    f,
+                    "proxy-agent-refused {agent} {request} {code} asked={asked_at_ms}ms acked="
+                )?;
+                if acked.is_empty() {
+                    write!(f, "-")?;
+                }
+                for (i, node) in acked.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { "," };
+                    write!(f, "{sep}srv{node}")?;
+                }
+                Ok(())
+            }
+            _ => unreachable!("not an agent event: {self:?}"),
+        }
+    }
+
+    /// Where a proxy sent clients' requests, and what it made of its nodes.
+    fn fmt_proxy(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use TraceEvent as E;
+        match self {
             E::ProxyPullSent {
                 client,
                 tenant,
@@ -557,36 +763,6 @@ impl fmt::Display for TraceEvent {
                 "proxy-submit-refused for={client} tenant={} media={media} {code}",
                 tenant.0
             ),
-            E::ProxyAgentRefused {
-                agent,
-                request,
-                code,
-                asked_at_ms,
-                acked,
-            } => {
-                write!(
-                    f,
-                    "proxy-agent-refused {agent} {request} {code} asked={asked_at_ms}ms acked="
-                )?;
-                if acked.is_empty() {
-                    write!(f, "-")?;
-                }
-                for (i, node) in acked.iter().enumerate() {
-                    let sep = if i == 0 { "" } else { "," };
-                    write!(f, "{sep}srv{node}")?;
-                }
-                Ok(())
-            }
-            E::ProxyAgentAcked {
-                agent,
-                request,
-                tenant,
-                asked_at_ms,
-            } => write!(
-                f,
-                "proxy-agent-acked {agent} {request} tenant={} asked={asked_at_ms}ms",
-                tenant.0
-            ),
             E::ProxyPulled {
                 client,
                 queue,
@@ -596,104 +772,37 @@ impl fmt::Display for TraceEvent {
                 write!(f, "proxy-pulled for={client} {queue}/{view} ")?;
                 self::ids(f, ixns)
             }
-            E::Pulled {
-                client,
-                queue,
-                view,
-                ixns,
-            } => {
-                write!(f, "pulled by={client} {queue}/{view} ")?;
-                self::ids(f, ixns)
+            E::LatePullReturned { client, ixn } => {
+                write!(f, "late-pull-returned {ixn} for={client}")
             }
-            E::PullHeld {
-                client,
-                queue,
-                view,
-                asked_ms,
-            } => {
-                write!(f, "pull-held by={client} {queue}/{view}")?;
-                match asked_ms {
-                    Some(ms) => write!(f, " hold={ms}ms"),
-                    None => Ok(()),
-                }
-            }
-            E::PullExpired {
-                client,
-                queue,
-                view,
-            } => write!(f, "pull-expired by={client} {queue}/{view}"),
-            E::PullDropped {
-                client,
-                queue,
-                view,
-            } => write!(f, "pull-dropped by={client} {queue}/{view}"),
-            E::Placed { ixn, queue } => write!(f, "placed {ixn} queue={queue}"),
-            E::Queued { ixn, queue } => write!(f, "queued {ixn} queue={queue}"),
-            E::Loaded {
-                ixn,
-                queue,
-                owner,
-                agent,
-            } => {
-                write!(f, "loaded {ixn} queue={queue}")?;
-                if let Some(owner) = owner {
-                    write!(f, " owner={owner}")?;
-                }
-                match agent {
-                    Some(agent) => write!(f, " {agent}"),
-                    None => Ok(()),
-                }
-            }
-            E::Released {
-                ixn,
-                queue,
-                reason,
-                owner,
-            } => {
-                write!(f, "released {ixn} queue={queue} reason={reason:?} owner={owner}")
-            }
-            E::UserDataChanged { ixn, changes } => write!(f, "user-data {ixn} {changes}"),
-            E::Invited { ixn, agent } => write!(f, "invited {ixn} {agent}"),
-            E::InviteTimedOut { ixn, agent } => write!(f, "invite-timeout {ixn} {agent}"),
-            E::Accepted { ixn, agent } => write!(f, "accepted {ixn} {agent}"),
-            E::Rejected { ixn, agent } => write!(f, "rejected {ixn} {agent}"),
-            E::Stopped { ixn } => write!(f, "stopped {ixn}"),
-            E::AgentLoggedIn { agent } => write!(f, "login {agent}"),
-            E::AgentLoggedOut { agent } => write!(f, "logout {agent}"),
-            E::SeatsGranted {
-                group,
-                requested,
-                granted,
-            } => write!(f, "seats {group} granted {granted} of {requested}"),
-            E::SeatLimit { seats } => write!(f, "seat-limit {seats}"),
-            E::AgentReady { agent } => write!(f, "ready {agent}"),
+            E::NodeDeclaredDead { node } => write!(f, "node-declared-dead srv{node}"),
+            E::NodeSilent { node } => write!(f, "node-silent srv{node}"),
+            _ => unreachable!("not a proxy event: {self:?}"),
+        }
+    }
+
+    /// What a client saw: its registration, answers, and a prober's steps.
+    fn fmt_client(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use TraceEvent as E;
+        match self {
             E::ClientRegistered { client } => write!(f, "registered {client}"),
             E::ClientGone { client } => write!(f, "client-gone {client}"),
             E::RequestFailed { request, code } => write!(f, "error {request} {code}"),
             E::SubmitAcked { ixn } => write!(f, "submit-acked {ixn}"),
             E::SubmitGaveUp { ixn } => write!(f, "submit-gave-up {ixn}"),
-            E::AgentTook { agent, ixn } => write!(f, "agent-took {agent} {ixn}"),
-            E::AgentCompleted { agent, ixn } => write!(f, "agent-completed {agent} {ixn}"),
-            E::AgentDropped { agent, ixn, reason } => {
-                write!(f, "agent-dropped {agent} {ixn} reason={reason:?}")
-            }
             E::RequestTimedOut { request } => write!(f, "request-timeout {request}"),
-            E::Promoted { pair, epoch } => write!(f, "promoted pair={pair} epoch={epoch}"),
-            E::Demoted { pair } => write!(f, "demoted pair={pair}"),
-            E::Fenced { pair } => write!(f, "fenced pair={pair}"),
-            E::PrimaryLost { pair, host } => write!(f, "primary-lost pair={pair} {host}"),
-            E::PromoteOrdered { pair, host, epoch } => {
-                write!(f, "promote pair={pair} {host} epoch={epoch}")
+            E::ProbeAnswered {
+                step,
+                request,
+                answer,
+                code,
+            } => {
+                write!(f, "probe #{step} {request} -> {answer}")?;
+                match code {
+                    Some(code) => write!(f, " {}", code.number()),
+                    None => Ok(()),
+                }
             }
-            E::DemoteOrdered { pair, host } => write!(f, "demote pair={pair} {host}"),
-            E::SwitchoverOrdered { pair } => write!(f, "switchover pair={pair}"),
-            E::SwitchoverRefused { pair, reason } => {
-                write!(f, "switchover-refused pair={pair} ({reason})")
-            }
-            E::Connected { peer } => write!(f, "connected {peer}"),
-            E::Disconnected { peer } => write!(f, "disconnected {peer}"),
-            E::NodeDeclaredDead { node } => write!(f, "node-declared-dead srv{node}"),
-            E::NodeSilent { node } => write!(f, "node-silent srv{node}"),
             E::SnapshotSeen {
                 queue,
                 view,
@@ -701,7 +810,10 @@ impl fmt::Display for TraceEvent {
                 asked_at_ms,
                 ixns,
             } => {
-                write!(f, "snapshot-seen {queue}/{view} max={max} asked={asked_at_ms}ms ")?;
+                write!(
+                    f,
+                    "snapshot-seen {queue}/{view} max={max} asked={asked_at_ms}ms "
+                )?;
                 ids(f, ixns)
             }
             E::FoundSeen {
@@ -719,16 +831,52 @@ impl fmt::Display for TraceEvent {
                 )?;
                 ids(f, ixns)
             }
+            _ => unreachable!("not a client event: {self:?}"),
+        }
+    }
+
+    /// IS pairs and their supervisor.
+    fn fmt_ha(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use TraceEvent as E;
+        match self {
+            E::Promoted { pair, epoch } => write!(f, "promoted pair={pair} epoch={epoch}"),
+            E::Demoted { pair } => write!(f, "demoted pair={pair}"),
+            E::Fenced { pair } => write!(f, "fenced pair={pair}"),
+            E::PrimaryLost { pair, host } => write!(f, "primary-lost pair={pair} {host}"),
+            E::PromoteOrdered { pair, host, epoch } => {
+                write!(f, "promote pair={pair} {host} epoch={epoch}")
+            }
+            E::DemoteOrdered { pair, host } => write!(f, "demote pair={pair} {host}"),
+            E::SwitchoverOrdered { pair } => write!(f, "switchover pair={pair}"),
+            E::SwitchoverRefused { pair, reason } => {
+                write!(f, "switchover-refused pair={pair} ({reason})")
+            }
+            _ => unreachable!("not an HA event: {self:?}"),
+        }
+    }
+
+    /// What the shells and the runner did to a host: connections, faults, checks.
+    fn fmt_shell(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use TraceEvent as E;
+        match self {
+            E::Connected { peer } => write!(f, "connected {peer}"),
+            E::Disconnected { peer } => write!(f, "disconnected {peer}"),
             E::Fault { what } => write!(f, "FAULT {what}"),
             E::InvariantBroken { problem } => write!(f, "invariant-broken {problem}"),
             E::ProcessKilled => f.write_str("process-killed"),
+            E::Buggify { site } => write!(f, "buggify {site}"),
+            _ => unreachable!("not a shell event: {self:?}"),
+        }
+    }
+
+    /// The URS and the ORS: selections, deliveries, sessions and their persistence.
+    fn fmt_routing(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use TraceEvent as E;
+        match self {
             E::UrsSelected { ixn, agent } => write!(f, "urs-selected {ixn} {agent}"),
             E::UrsDeliverSent { ixn, node } => write!(f, "urs-deliver {ixn} srv{node}"),
             E::UrsNoTarget { ixn } => write!(f, "urs-no-target {ixn}"),
-            E::Transferred { ixn, from, to } => write!(f, "transferred {ixn} {from} -> {to}"),
-            E::RouteRequested { ixn, urs, strategy } => {
-                write!(f, "route-request {ixn} to={urs} strategy={strategy}")
-            }
+            E::OrsSession { session, ixn, what } => write!(f, "ors s{session} {ixn} {what}"),
             E::OrsPersistenceLost { sessions } => {
                 write!(f, "ors-persistence-lost sessions={sessions}")
             }
@@ -738,9 +886,11 @@ impl fmt::Display for TraceEvent {
                 f.write_str(" linked=")?;
                 ids(f, linked)
             }
-            E::OrsStored { fenced } => {
-                f.write_str(if *fenced { "ors-store-fenced" } else { "ors-stored" })
-            }
+            E::OrsStored { fenced } => f.write_str(if *fenced {
+                "ors-store-fenced"
+            } else {
+                "ors-stored"
+            }),
             E::OrsLoaded {
                 epoch,
                 sessions,
@@ -752,9 +902,11 @@ impl fmt::Display for TraceEvent {
                 ids(f, linked)
             }
             E::OrsLoadFenced { epoch } => write!(f, "ors-load-fenced epoch={epoch}"),
-            E::OrsRole { primary } => {
-                f.write_str(if *primary { "ors-primary" } else { "ors-backup" })
-            }
+            E::OrsRole { primary } => f.write_str(if *primary {
+                "ors-primary"
+            } else {
+                "ors-backup"
+            }),
             E::OrsPullAsked { count, holding } => {
                 write!(f, "ors-pull-asked count={count} holding={holding}")
             }
@@ -771,10 +923,7 @@ impl fmt::Display for TraceEvent {
                 }
                 Ok(())
             }
-            E::Buggify { site } => write!(f, "buggify {site}"),
-            E::LatePullReturned { client, ixn } => {
-                write!(f, "late-pull-returned {ixn} for={client}")
-            }
+            _ => unreachable!("not a routing event: {self:?}"),
         }
     }
 }

@@ -9,14 +9,22 @@
 //! primary decides after the promotion never reaches the database (the fence), and
 //! [S-OPS-switchover] checks exactly that.
 //!
+//! This file is the list: [`check_all`] runs every oracle, in a fixed order (the order of the
+//! violations a run reports). Each oracle lives in its own file under `oracles/`; what several
+//! share lives beside them and judges nothing: `nodes.rs` (which host speaks for which node),
+//! `completion.rs` (what became of the acknowledged interactions), `links.rs` (a proxy's node
+//! connections) and `logins.rs` (the agents each node has logged in).
+//!
 //! # Which SPEC tag is checked where
 //!
 //! Checked on every run, by a named oracle (a violation carries the tag):
 //!
-//! - [S-INV-lost], [S-INV-owner] (with [S-IS-pull]'s "an owned interaction is never returned
-//!   to another puller"), [S-INV-order], [S-IS-durable], [S-OPS-switchover], [S-ORS-detach],
-//!   [S-ORS-pull] (with [S-ORS-session] across the cluster): here.
-//! - [S-INV-live], in scenarios with `[liveness]`: here. [S-IS-owner]'s release after the
+//! - [S-INV-lost]: `lost.rs`. [S-INV-owner]: `owner.rs` (the agents' hands) and `order.rs`
+//!   (with [S-IS-pull]'s "an owned interaction is never returned to another puller"), with
+//!   [S-INV-order]. [S-IS-durable]: `durable.rs`. [S-OPS-switchover]: `switchover.rs`.
+//!   [S-ORS-detach]: `detach.rs`. [S-ORS-pull] (with [S-ORS-session] across the cluster):
+//!   `ors_pull.rs`.
+//! - [S-INV-live], in scenarios with `[liveness]`: `live.rs`. [S-IS-owner]'s release after the
 //!   grace period is part of it (that it comes) and of [S-INV-owner].
 //! - [S-IS-owner]'s grace period itself (never a release while the owner is registered, nor
 //!   before it has been away the whole `owner_grace_ms`, nor more than one tick after the
@@ -53,7 +61,7 @@
 //!   queue): `sessions.rs`.
 //! - [S-INV-machine]: the shells call `Machine::check_invariants` after every input (the IS
 //!   node, the proxy, the URS, the license server and the ORS have invariants; the
-//!   supervisor and the clients keep the default, none yet): here. [S-PX-2004] is one of the
+//!   supervisor and the clients keep the default, none yet): `machine.rs`. [S-PX-2004] is one of the
 //!   proxy's (an agent is busy, so that its next request is answered 2004, exactly while an
 //!   operation for it is in progress); its violation names the tag in its text.
 //!
@@ -99,10 +107,21 @@
 
 mod agents;
 mod capacity;
+mod completion;
+mod detach;
+mod durable;
 mod grace;
 mod hold;
 mod licensing;
+mod links;
+mod live;
+mod logins;
+mod lost;
+mod machine;
 mod nodes;
+mod order;
+mod ors_pull;
+mod owner;
 mod recovery;
 mod refusals;
 mod resubmit;
@@ -112,12 +131,21 @@ mod routing;
 mod scope;
 mod sessions;
 mod snapshot;
+mod switchover;
 
 pub use agents::{proxy_agents, PX_AGENT};
 pub use capacity::{agent_capacity, AGENT_CAPACITY};
+pub use detach::{ors_detach, ORS_DETACH};
+pub use durable::{durable, DURABLE};
 pub use grace::{owner_grace, IS_OWNER};
 pub use hold::{held_pulls, HOLD};
 pub use licensing::{licensing, SeatRules, LIC_CHECKOUT, LIC_SHRINK};
+pub use live::{live, LIVE};
+pub use lost::{lost, LOST};
+pub use machine::MACHINE;
+pub use order::{pull_order, ORDER};
+pub use ors_pull::{ors_pull, ORS_PULL};
+pub use owner::{agent_owner, OWNER};
 pub use recovery::{ors_recovery, ORS_HA};
 pub use refusals::{proxy_refusals, ProxyRules, PX_2000, PX_2002, PX_2003, PX_2006};
 pub use resubmit::{urs_resubmit, URS_RR};
@@ -127,22 +155,16 @@ pub use routing::{proxy_routing, PX_2001, PX_DISABLED, PX_ROUTE};
 pub use scope::{urs_scope, URS_SCOPE};
 pub use sessions::{ors_sessions, ORS_ASSOC, ORS_FAIL, ORS_SUBMIT};
 pub use snapshot::{snapshots, SnapshotRules, IS_SNAPSHOT, PX_MERGE};
+pub use switchover::{one_writer, SWITCHOVER};
 
 use crate::trace::Trace;
 use ixsim_core::db::IsDatabase;
-use ixsim_core::ids::{AgentId, IxnId, SimTime};
+use ixsim_core::ids::SimTime;
 use ixsim_core::is_node::ViewConfig;
-use ixsim_core::kv::KvList;
-use ixsim_core::trace::{ReleaseReason, TraceEvent};
+use machine::machine_invariants;
 use serde::Serialize;
-use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
-pub const LOST: &str = "S-INV-lost";
-pub const OWNER: &str = "S-INV-owner";
-pub const ORDER: &str = "S-INV-order";
-pub const DURABLE: &str = "S-IS-durable";
-pub const SWITCHOVER: &str = "S-OPS-switchover";
 pub const TRACE_BOUND: &str = "trace-bound";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -150,6 +172,16 @@ pub struct Violation {
     pub oracle: &'static str,
     pub at_ms: SimTime,
     pub detail: String,
+}
+
+impl Violation {
+    fn new(oracle: &'static str, at_ms: SimTime, detail: String) -> Self {
+        Violation {
+            oracle,
+            at_ms,
+            detail,
+        }
+    }
 }
 
 /// What the oracles need besides the trace.
@@ -197,6 +229,8 @@ pub struct OrsPullRules {
     pub queue_on_fails: Option<String>,
 }
 
+/// Every oracle on one run, in this order: a run reports its violations in it, so a seed's
+/// first violation (what a sweep prints) depends on it.
 pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     let mut violations = Vec::new();
     if input.trace.truncated {
@@ -232,806 +266,8 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations
 }
 
-pub const MACHINE: &str = "S-INV-machine";
-
-/// [S-INV-machine]: the host shells check each machine's own invariants
-/// ([`ixsim_core::machine::Machine::check_invariants`]) after every input; a broken one is in
-/// the trace (`invariant-broken`, once per host) and fails the run here.
-fn machine_invariants(input: &OracleInput<'_>) -> Vec<Violation> {
-    input
-        .trace
-        .entries
-        .iter()
-        .filter_map(|entry| match &entry.event {
-            TraceEvent::InvariantBroken { problem } => Some(Violation {
-                oracle: MACHINE,
-                at_ms: entry.at,
-                detail: format!("{}: {problem}", input.trace.host_name(entry.host)),
-            }),
-            _ => None,
-        })
-        .collect()
-}
-
-pub const ORS_DETACH: &str = "S-ORS-detach";
-pub const LIVE: &str = "S-INV-live";
-pub const ORS_PULL: &str = "S-ORS-pull";
-
-/// [S-ORS-pull] (and [S-ORS-session] across the cluster): ORS instances pull only with
-/// `mcr-pull-by-this-node`, only from their associated queue/views, never asking for more than
-/// `mcr-pull-limit` minus what they hold; and no interaction is held by two ORS sessions at
-/// once: one associated with a live session of one instance, pulled by another, is handed over
-/// to the first, not given a session of its own. An association ends when its session ends,
-/// moves it away (`associated-away`), detaches it, or the interaction leaves (delivered, control
-/// lost); it dies with its process, and with the ORS's ownership at the node (released to its
-/// queue after the owner grace period).
-pub fn ors_pull(input: &OracleInput<'_>) -> Vec<Violation> {
-    let Some(rules) = &input.ors else {
-        return Vec::new();
-    };
-    let mut violations = Vec::new();
-    // Interaction -> (ORS host, session) associated with it.
-    let mut holder: BTreeMap<IxnId, (u16, u64)> = BTreeMap::new();
-    // ORS instances (client name prefixes) registered at each proxy host.
-    let mut behind: BTreeMap<u16, BTreeSet<String>> = BTreeMap::new();
-    let trace = input.trace;
-    // An instance whose registration ended at the nodes (its own unregistration, or the proxy
-    // it was registered through went away) controls nothing until it registers again: another
-    // instance that pulls its parked interactions gets NotRegistered for a transfer and starts
-    // over, writing its own session into the user data, which the instance finds when it comes
-    // back (lost-control) [S-ORS-assoc]. Its holds end with its registration.
-    let drop_instance = |holder: &mut BTreeMap<IxnId, (u16, u64)>, instance: &str| {
-        let pair = format!("{instance}b");
-        holder.retain(|_, (h, _)| {
-            let name = trace.host_name(*h);
-            name != instance && name != pair
-        });
-    };
-    for entry in &input.trace.entries {
-        let mut fail = |detail: String| {
-            violations.push(Violation {
-                oracle: ORS_PULL,
-                at_ms: entry.at,
-                detail,
-            })
-        };
-        let host = input.trace.host_name(entry.host);
-        match &entry.event {
-            TraceEvent::Pulled {
-                client,
-                queue,
-                view,
-                ixns,
-            } => {
-                let instance = client.split('.').next().unwrap_or_default();
-                let Some(pulls) = rules.hosts.get(instance) else {
-                    continue;
-                };
-                if !pulls {
-                    fail(format!("{client} pulled {} without mcr-pull-by-this-node", id_list(ixns)));
-                }
-                if !rules.queues.contains(&(queue.clone(), view.clone())) {
-                    fail(format!("{client} pulled from {queue}/{view}, which is not associated with ORS"));
-                }
-            }
-            // What a node lists again after a reconnect, or another instance hands over, may
-            // add to what an ORS holds; what it asks for never does.
-            TraceEvent::OrsPullAsked { count, holding } if count + holding > rules.pull_limit => {
-                fail(format!(
-                    "{host} asked for {count} more interactions holding {holding}; mcr-pull-limit is {}",
-                    rules.pull_limit
-                ))
-            }
-            TraceEvent::ClientRegistered { client } if host.starts_with("proxy") => {
-                let instance = client.split('.').next().unwrap_or_default();
-                if rules.hosts.contains_key(instance) {
-                    behind.entry(entry.host).or_default().insert(instance.to_string());
-                }
-            }
-            TraceEvent::ClientGone { client } => {
-                let instance = client.split('.').next().unwrap_or_default();
-                if rules.hosts.contains_key(instance) {
-                    drop_instance(&mut holder, instance);
-                } else if let Some(proxy) = trace.hosts.iter().position(|name| name == client) {
-                    for instance in behind.remove(&(proxy as u16)).unwrap_or_default() {
-                        drop_instance(&mut holder, &instance);
-                    }
-                }
-            }
-            TraceEvent::ProcessKilled => {
-                holder.retain(|_, (h, _)| *h != entry.host);
-                for instance in behind.remove(&entry.host).unwrap_or_default() {
-                    drop_instance(&mut holder, &instance);
-                }
-            }
-            TraceEvent::Released {
-                ixn,
-                reason: ReleaseReason::OwnerGone,
-                ..
-            } => {
-                holder.remove(ixn);
-            }
-            TraceEvent::OrsSession { session, ixn, what } => match what.as_str() {
-                "session-started" | "interaction.attach.done" => {
-                    if let Some((other_host, other)) = holder.get(ixn) {
-                        if (*other_host, *other) != (entry.host, *session) {
-                            fail(format!(
-                                "{host} session {session} took {ixn}, which session {other} of {} holds",
-                                input.trace.host_name(*other_host)
-                            ));
-                        }
-                    }
-                    holder.insert(*ixn, (entry.host, *session));
-                }
-                "associated-away" | "interaction.detach.done" | "delivered" | "lost-control"
-                    if holder.get(ixn) == Some(&(entry.host, *session)) =>
-                {
-                    holder.remove(ixn);
-                }
-                // A promoted backup's recovered associations may be stale (the last flush is
-                // older than what happened since); one counts once the node confirms the
-                // interaction is still this name's [S-ORS-ha].
-                "recovered-owned" | "reloaded" => {
-                    holder.insert(*ixn, (entry.host, *session));
-                }
-                "session-ended" | "session-dropped" => {
-                    holder.retain(|_, held| *held != (entry.host, *session))
-                }
-                _ => {}
-            },
-            _ => {}
-        }
-    }
-    violations
-}
-
-/// [S-INV-live]: a healed cluster converges: every queued interaction is delivered when agents
-/// are available. An interaction acknowledged at `t` and not completed by the end is a
-/// violation when the run went on for `settle_ms` past both `t` and the last fault (the last
-/// `FAULT` entry: the runner judges liveness only when the plan leaves nothing broken), and an
-/// agent sat available (alive, logged in, holding less than its capacity) for half of
-/// `settle_ms` at a stretch in that time. An overloaded cluster, whose agents never have a free
-/// moment, is slow, not stuck; a backlog with idle agents beside it is stuck.
-pub fn live(input: &OracleInput<'_>) -> Vec<Violation> {
-    let Some(settle_ms) = input.settle_ms else {
-        return Vec::new();
-    };
-    let Completion {
-        acked,
-        completed,
-        last_fault,
-        freed_at,
-    } = Completion::of(input);
-    let idle_ms = settle_ms / 2;
-    let available = Availability::of(input);
-    // The clock starts at the acknowledgement, the last fault, and the end of an owner grace
-    // period the interaction waited out (the owner's own departure is a fault's doing too).
-    let start = |ixn: &IxnId, at: SimTime| {
-        at.max(last_fault)
-            .max(freed_at.get(ixn).copied().unwrap_or(0))
-    };
-    acked
-        .iter()
-        .filter(|(ixn, at)| {
-            !completed.contains(ixn) && input.end_ms >= start(ixn, **at) + settle_ms
-        })
-        .filter_map(|(ixn, at)| {
-            let from = start(ixn, *at);
-            let (agent, idle_from) = available.idle_stretch(from, input.end_ms, idle_ms)?;
-            Some(Violation {
-                oracle: LIVE,
-                at_ms: input.end_ms,
-                detail: format!(
-                    "{ixn} (acknowledged at {at} ms, last fault at {last_fault} ms) was not \
-                     completed within {settle_ms} ms of both, while {agent} was available \
-                     from {idle_from} ms for {idle_ms} ms or more"
-                ),
-            })
-        })
-        .collect()
-}
-
-/// When each agent could take work: alive, logged in on some node, holding (as the nodes count)
-/// less than its capacity. Stretches of availability per agent, as `[from, to)`.
-struct Availability {
-    stretches: BTreeMap<AgentId, Vec<(SimTime, SimTime)>>,
-}
-
-impl Availability {
-    fn of(input: &OracleInput<'_>) -> Self {
-        let trace = input.trace;
-        let capacity = input.agent_capacity.max(1) as usize;
-        let agent_of_host: BTreeMap<u16, AgentId> = trace
-            .hosts
-            .iter()
-            .enumerate()
-            .filter_map(|(index, name)| {
-                let number = name.strip_prefix("agent")?.parse().ok()?;
-                Some((index as u16, AgentId(number)))
-            })
-            .collect();
-        let mut holding: BTreeMap<AgentId, BTreeSet<IxnId>> = BTreeMap::new();
-        let mut dead: BTreeSet<AgentId> = BTreeSet::new();
-        let mut logins: BTreeMap<u16, BTreeSet<AgentId>> = BTreeMap::new();
-        let mut since: BTreeMap<AgentId, SimTime> = BTreeMap::new();
-        let mut stretches: BTreeMap<AgentId, Vec<(SimTime, SimTime)>> = BTreeMap::new();
-        for entry in &trace.entries {
-            let own = agent_of_host.get(&entry.host).copied();
-            if let Some(agent) = own {
-                dead.remove(&agent);
-            }
-            match &entry.event {
-                // What a node counts against the agent's capacity: from its acceptance until
-                // the node stops it or takes it back (a desktop that lost its connection has
-                // forgotten it, but the node keeps it for the agent through the owner's grace
-                // [S-IS-owner], and so it is not free for other work yet).
-                TraceEvent::Accepted { agent, ixn } | TraceEvent::AgentTook { agent, ixn } => {
-                    holding.entry(*agent).or_default().insert(*ixn);
-                }
-                // A (re)started node counts what its database says: an interaction stored as
-                // an agent's counts against that agent again, whatever a deposed primary
-                // traced meanwhile (a stop it could not store: the scenario fuzz target's
-                // `licensing-changes` seed 6782, an agent taken for idle while the node held
-                // its interaction for a desktop gone through the owner grace period).
-                TraceEvent::Loaded { ixn, agent, .. } => {
-                    for held in holding.values_mut() {
-                        held.remove(ixn);
-                    }
-                    if let Some(agent) = agent {
-                        holding.entry(*agent).or_default().insert(*ixn);
-                    }
-                }
-                TraceEvent::AgentCompleted { ixn, .. }
-                | TraceEvent::Stopped { ixn }
-                | TraceEvent::Released { ixn, .. }
-                | TraceEvent::Queued { ixn, .. }
-                | TraceEvent::Placed { ixn, .. } => {
-                    for held in holding.values_mut() {
-                        held.remove(ixn);
-                    }
-                }
-                TraceEvent::AgentLoggedIn { agent } => {
-                    logins.entry(entry.host).or_default().insert(*agent);
-                }
-                TraceEvent::AgentLoggedOut { agent } => {
-                    logins.entry(entry.host).or_default().remove(agent);
-                }
-                TraceEvent::ProcessKilled
-                | TraceEvent::Demoted { .. }
-                | TraceEvent::Fenced { .. } => {
-                    logins.remove(&entry.host);
-                    if let Some(agent) = own {
-                        dead.insert(agent);
-                    }
-                }
-                _ => continue,
-            }
-            for agent in agent_of_host.values() {
-                let free = !dead.contains(agent)
-                    && logins.values().any(|set| set.contains(agent))
-                    && holding.get(agent).map_or(0, BTreeSet::len) < capacity;
-                match (free, since.get(agent).copied()) {
-                    (true, None) => {
-                        since.insert(*agent, entry.at);
-                    }
-                    (false, Some(from)) => {
-                        since.remove(agent);
-                        stretches.entry(*agent).or_default().push((from, entry.at));
-                    }
-                    _ => {}
-                }
-            }
-        }
-        for (agent, from) in since {
-            stretches
-                .entry(agent)
-                .or_default()
-                .push((from, SimTime::MAX));
-        }
-        Availability { stretches }
-    }
-
-    /// An agent available for `idle_ms` at a stretch within `[from, to]`, and when it began.
-    fn idle_stretch(
-        &self,
-        from: SimTime,
-        to: SimTime,
-        idle_ms: SimTime,
-    ) -> Option<(AgentId, SimTime)> {
-        self.stretches.iter().find_map(|(agent, stretches)| {
-            stretches.iter().find_map(|(start, end)| {
-                let (start, end) = ((*start).max(from), (*end).min(to));
-                (end >= start + idle_ms).then_some((*agent, start))
-            })
-        })
-    }
-}
-
-/// [S-ORS-detach]: an ORS session routes an interaction away only after it got
-/// interaction.detach.done for it (and has not attached it again since); and a session's
-/// detach succeeds only once its association was confirmed.
-pub fn ors_detach(input: &OracleInput<'_>) -> Vec<Violation> {
-    // (ORS host, session, interaction) -> (association confirmed, detached)
-    let mut state: BTreeMap<(u16, u64, IxnId), (bool, bool)> = BTreeMap::new();
-    let mut violations = Vec::new();
-    for entry in &input.trace.entries {
-        let TraceEvent::OrsSession { session, ixn, what } = &entry.event else {
-            if matches!(entry.event, TraceEvent::ProcessKilled) {
-                state.retain(|(host, _, _), _| *host != entry.host);
-            }
-            continue;
-        };
-        let key = (entry.host, *session, *ixn);
-        let (confirmed, detached) = state.entry(key).or_insert((false, false));
-        let mut fail = |detail: String| {
-            violations.push(Violation {
-                oracle: ORS_DETACH,
-                at_ms: entry.at,
-                detail,
-            })
-        };
-        match what.split(' ').next().unwrap_or_default() {
-            // A reloaded (evicted) association comes from user data: confirmed when written.
-            "association-confirmed" | "recovered-confirmed" | "reloaded" => *confirmed = true,
-            // A promoted backup took over a detached interaction from the last flush.
-            "recovered-detached" => (*confirmed, *detached) = (true, true),
-            "interaction.detach.done" => {
-                if !*confirmed {
-                    fail(format!(
-                        "session {session} detached {ixn} before its association was confirmed"
-                    ));
-                }
-                *detached = true;
-            }
-            "interaction.attach.done" => (*confirmed, *detached) = (false, false),
-            "route-redirect" | "route-deliver" if !*detached => fail(format!(
-                "session {session} routed {ixn} without interaction.detach.done"
-            )),
-            _ => {}
-        }
-    }
-    violations
-}
-
-/// Which host serves which node: every host's node (from its last `NodeStarted`), and the
-/// host that started each node last (the one that speaks for its database).
-#[derive(Default)]
-struct Serving {
-    node_of: BTreeMap<u16, u16>,
-    current: BTreeMap<u16, u16>,
-}
-
-impl Serving {
-    /// Updates on `NodeStarted`; returns the node `entry`'s host speaks for, if it does.
-    fn observe(&mut self, host: u16, event: &TraceEvent) -> Option<u16> {
-        if let TraceEvent::NodeStarted { node, .. } = event {
-            self.node_of.insert(host, *node);
-            self.current.insert(*node, host);
-        }
-        self.node_of
-            .get(&host)
-            .copied()
-            .filter(|node| self.current.get(node) == Some(&host))
-    }
-}
-
-/// [S-OPS-switchover]: one writer per database. Once node `p` started on a host (a promotion
-/// or a restart), no other host that ran node `p` commits a write until it starts the node
-/// again: a deposed primary is fenced out. Two writers on one database duplicate and lose
-/// interactions, whatever the clients happened to see.
-pub fn one_writer(input: &OracleInput<'_>) -> Vec<Violation> {
-    let mut serving = Serving::default();
-    let mut violations = Vec::new();
-    for entry in &input.trace.entries {
-        let speaks = serving.observe(entry.host, &entry.event);
-        let Some(node) = serving.node_of.get(&entry.host).copied() else {
-            continue;
-        };
-        if let TraceEvent::Persisted { writes } = &entry.event {
-            if speaks.is_none() {
-                let host = &input.trace.hosts[entry.host as usize];
-                violations.push(Violation {
-                    oracle: SWITCHOVER,
-                    at_ms: entry.at,
-                    detail: format!(
-                        "{host} committed write {writes} to node {node}'s database after another host took it over"
-                    ),
-                });
-            }
-        }
-    }
-    violations
-}
-
-/// What the trace says became of the acknowledged interactions ([S-INV-lost], [S-INV-live]).
-/// The lives of each interaction id: a media server may submit an id again after its first
-/// life was stopped (its submit answer was lost), and an agent's completion of the first life
-/// can reach the trace after the second began. A completion counts for the life the agent took.
-#[derive(Default)]
-struct Lives {
-    /// How many times each id was submitted (and taken in).
-    current: BTreeMap<IxnId, u32>,
-    /// The life each agent-held id was taken in.
-    taken_in: BTreeMap<IxnId, u32>,
-}
-
-impl Lives {
-    fn observe(&mut self, event: &TraceEvent) {
-        match event {
-            TraceEvent::Submitted { ixn, .. } => *self.current.entry(*ixn).or_default() += 1,
-            TraceEvent::AgentTook { ixn, .. } => {
-                let life = self.current.get(ixn).copied().unwrap_or(0);
-                self.taken_in.insert(*ixn, life);
-            }
-            _ => {}
-        }
-    }
-
-    /// Does an agent's completion of `ixn` end its current life (not an earlier one)?
-    fn completes_current(&self, ixn: IxnId) -> bool {
-        self.taken_in.get(&ixn).copied().unwrap_or(0)
-            == self.current.get(&ixn).copied().unwrap_or(0)
-    }
-}
-
-struct Completion {
-    /// Every acknowledged interaction, with when it was first acknowledged.
-    acked: BTreeMap<IxnId, SimTime>,
-    /// Those completed and not brought back since.
-    completed: BTreeSet<IxnId>,
-    /// When the last fault (or heal, or fault point inside a server) was applied.
-    last_fault: SimTime,
-    /// When a node last took each interaction back from an owner that was gone for its whole
-    /// grace period: until then it was legitimately held for that owner [S-IS-owner].
-    freed_at: BTreeMap<IxnId, SimTime>,
-}
-
-impl Completion {
-    fn of(input: &OracleInput<'_>) -> Self {
-        let mut completion = Completion {
-            acked: BTreeMap::new(),
-            completed: BTreeSet::new(),
-            last_fault: 0,
-            freed_at: BTreeMap::new(),
-        };
-        let mut lives = Lives::default();
-        for entry in &input.trace.entries {
-            lives.observe(&entry.event);
-            match &entry.event {
-                // A fault point inside a server is a fault too (they fall silent at the last
-                // heal when liveness is judged).
-                TraceEvent::Fault { .. } | TraceEvent::Buggify { .. } => {
-                    completion.last_fault = entry.at;
-                }
-                TraceEvent::SubmitAcked { ixn } => {
-                    completion.acked.entry(*ixn).or_insert(entry.at);
-                }
-                // The agent may not have seen the acknowledgement before the run ended; the
-                // node's record that the owner stopped it is the completion, unless a restart
-                // brought the interaction back (the stop never reached the database).
-                TraceEvent::AgentCompleted { ixn, .. } if !lives.completes_current(*ixn) => {}
-                TraceEvent::AgentCompleted { ixn, .. } | TraceEvent::Stopped { ixn } => {
-                    completion.completed.insert(*ixn);
-                }
-                TraceEvent::Released { ixn, reason, .. } => {
-                    completion.completed.remove(ixn);
-                    if *reason == ReleaseReason::OwnerGone {
-                        completion.freed_at.insert(*ixn, entry.at);
-                    }
-                }
-                TraceEvent::Queued { ixn, .. } => {
-                    completion.completed.remove(ixn);
-                }
-                _ => {}
-            }
-        }
-        completion
-    }
-}
-
-/// [S-INV-lost]: every acknowledged interaction is completed (its owner stopped it) or still in
-/// a database at the end.
-pub fn lost(input: &OracleInput<'_>) -> Vec<Violation> {
-    let Completion {
-        acked, completed, ..
-    } = Completion::of(input);
-    acked
-        .keys()
-        .filter(|ixn| !completed.contains(ixn))
-        .filter(|ixn| {
-            !input
-                .databases
-                .iter()
-                .any(|(_, db)| db.interactions.contains_key(ixn))
-        })
-        .map(|ixn| Violation {
-            oracle: LOST,
-            at_ms: input.end_ms,
-            detail: format!("{ixn} was acknowledged but is neither completed nor in any database"),
-        })
-        .collect()
-}
-
-/// [S-INV-owner]: no interaction is in two agents' hands at once, as the agents saw it. A
-/// desktop holds from `agent-took` until it completes, drops, or its process is killed.
-pub fn agent_owner(input: &OracleInput<'_>) -> Vec<Violation> {
-    // Holder of each interaction: the agent and the trace host of its desktop.
-    let mut holder: BTreeMap<IxnId, (AgentId, u16)> = BTreeMap::new();
-    let mut violations = Vec::new();
-    for entry in &input.trace.entries {
-        match &entry.event {
-            TraceEvent::ProcessKilled => holder.retain(|_, (_, host)| *host != entry.host),
-            TraceEvent::AgentTook { agent, ixn } => {
-                if let Some((other, _)) = holder.insert(*ixn, (*agent, entry.host)) {
-                    violations.push(Violation {
-                        oracle: OWNER,
-                        at_ms: entry.at,
-                        detail: format!("{ixn} delivered to {agent} while {other} still holds it"),
-                    });
-                }
-            }
-            TraceEvent::AgentCompleted { agent, ixn }
-            | TraceEvent::AgentDropped { agent, ixn, .. }
-                if holder.get(ixn).is_some_and(|(holding, _)| holding == agent) =>
-            {
-                holder.remove(ixn);
-            }
-            _ => {}
-        }
-    }
-    violations
-}
-
-type Key = (Reverse<i32>, u64, IxnId);
-
 /// `[a b c]`, as the trace lists interactions and sessions.
 fn id_list<T: std::fmt::Display>(items: impl IntoIterator<Item = T>) -> String {
     let ids: Vec<String> = items.into_iter().map(|item| item.to_string()).collect();
     format!("[{}]", ids.join(" "))
-}
-
-#[derive(Default)]
-struct NodeModel {
-    /// Priority, seq, user data and current queue of every interaction the node stored.
-    records: BTreeMap<IxnId, (i32, u64, KvList, String)>,
-    available: BTreeMap<String, BTreeSet<Key>>,
-}
-
-impl NodeModel {
-    fn key(&self, ixn: IxnId) -> Option<Key> {
-        self.records
-            .get(&ixn)
-            .map(|(priority, seq, _, _)| (Reverse(*priority), *seq, ixn))
-    }
-
-    fn make_available(&mut self, ixn: IxnId, queue: &str) -> bool {
-        let Some(key) = self.key(ixn) else {
-            return false;
-        };
-        if let Some(record) = self.records.get_mut(&ixn) {
-            record.3 = queue.to_string();
-        }
-        self.available
-            .entry(queue.to_string())
-            .or_default()
-            .insert(key)
-    }
-
-    fn remove_available(&mut self, ixn: IxnId) {
-        let Some(key) = self.key(ixn) else { return };
-        for set in self.available.values_mut() {
-            set.remove(&key);
-        }
-    }
-}
-
-/// [S-INV-order] and the pull side of [S-INV-owner]: every pull returns interactions that were
-/// pullable (not owned, durable), and exactly the first ones of the view in view order.
-pub fn pull_order(input: &OracleInput<'_>) -> Vec<Violation> {
-    let mut models: BTreeMap<u16, NodeModel> = BTreeMap::new();
-    let mut serving = Serving::default();
-    let mut violations = Vec::new();
-    for entry in &input.trace.entries {
-        let Some(node) = serving.observe(entry.host, &entry.event) else {
-            continue;
-        };
-        let model = models.entry(node).or_default();
-        match &entry.event {
-            TraceEvent::NodeStarted { .. } => model.available.clear(),
-            TraceEvent::Submitted {
-                ixn,
-                queue,
-                priority,
-                seq,
-                user_data,
-                ..
-            } => {
-                model
-                    .records
-                    .insert(*ixn, (*priority, *seq, user_data.clone(), queue.clone()));
-            }
-            TraceEvent::UserDataChanged { ixn, changes } => {
-                if let Some(record) = model.records.get_mut(ixn) {
-                    record.2.merge(changes);
-                }
-            }
-            TraceEvent::Queued { ixn, queue } | TraceEvent::Released { ixn, queue, .. }
-                if !model.make_available(*ixn, queue) =>
-            {
-                violations.push(Violation {
-                    oracle: OWNER,
-                    at_ms: entry.at,
-                    detail: format!("{ixn} queued in {queue} twice (or never submitted)"),
-                });
-            }
-            TraceEvent::Loaded {
-                ixn,
-                queue,
-                owner: None,
-                ..
-            } => {
-                model.make_available(*ixn, queue);
-            }
-            TraceEvent::Placed { ixn, .. } | TraceEvent::RouteRequested { ixn, .. } => {
-                model.remove_available(*ixn)
-            }
-            // The record stays: a stop that a crash cuts off before its write comes back.
-            TraceEvent::Stopped { ixn } => model.remove_available(*ixn),
-            TraceEvent::Pulled {
-                client,
-                queue,
-                view,
-                ixns,
-            } => {
-                let Some(view_cfg) = input
-                    .views
-                    .get(queue)
-                    .and_then(|views| views.iter().find(|v| &v.name == view))
-                else {
-                    continue;
-                };
-                let expected: Vec<IxnId> = model
-                    .available
-                    .get(queue)
-                    .map(|set| {
-                        set.iter()
-                            .map(|(_, _, ixn)| *ixn)
-                            .filter(|ixn| {
-                                model
-                                    .records
-                                    .get(ixn)
-                                    .is_some_and(|r| view_cfg.matches(&r.2))
-                            })
-                            .take(ixns.len())
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let mut all_pullable = true;
-                for ixn in ixns {
-                    let pullable = model.key(*ixn).is_some_and(|key| {
-                        model
-                            .available
-                            .get(queue)
-                            .is_some_and(|set| set.contains(&key))
-                    });
-                    if !pullable {
-                        all_pullable = false;
-                        violations.push(Violation {
-                            oracle: OWNER,
-                            at_ms: entry.at,
-                            detail: format!("{client} pulled {ixn} from {queue}/{view} but it was owned, in flight or elsewhere"),
-                        });
-                    }
-                }
-                if all_pullable && &expected != ixns {
-                    violations.push(Violation {
-                        oracle: ORDER,
-                        at_ms: entry.at,
-                        detail: format!(
-                            "{client} pulled {} from {queue}/{view}; view order says {}",
-                            id_list(ixns),
-                            id_list(&expected)
-                        ),
-                    });
-                }
-                for ixn in ixns {
-                    model.remove_available(*ixn);
-                }
-            }
-            _ => {}
-        }
-    }
-    violations
-}
-
-/// [S-IS-durable]: a (re)started or promoted node loads every acknowledged interaction of its
-/// database that nobody has stopped, keeps owned what an agent holds, and loads none whose
-/// completion an agent saw acknowledged. (One whose stop was still on its
-/// way to the database may come back or not: both are correct.)
-pub fn durable(input: &OracleInput<'_>) -> Vec<Violation> {
-    let mut acked = BTreeSet::new();
-    let mut completed = BTreeSet::new();
-    let mut stopping = BTreeSet::new();
-    // Interactions in an agent's hands, with the host of the desktop holding them.
-    let mut held: BTreeMap<IxnId, u16> = BTreeMap::new();
-    // The node (database) each interaction was last submitted to.
-    let mut node_of: BTreeMap<IxnId, u16> = BTreeMap::new();
-    let mut serving = Serving::default();
-    let mut lives = Lives::default();
-    let mut violations = Vec::new();
-    let entries = &input.trace.entries;
-    for (index, entry) in entries.iter().enumerate() {
-        let speaks = serving.observe(entry.host, &entry.event);
-        lives.observe(&entry.event);
-        match &entry.event {
-            TraceEvent::SubmitAcked { ixn } => {
-                acked.insert(*ixn);
-            }
-            TraceEvent::AgentTook { ixn, .. } => {
-                held.insert(*ixn, entry.host);
-            }
-            TraceEvent::AgentCompleted { ixn, .. } => {
-                if lives.completes_current(*ixn) {
-                    completed.insert(*ixn);
-                }
-                held.remove(ixn);
-            }
-            TraceEvent::AgentDropped { ixn, .. } => {
-                held.remove(ixn);
-            }
-            TraceEvent::ProcessKilled => held.retain(|_, host| *host != entry.host),
-            TraceEvent::Stopped { ixn } => {
-                stopping.insert(*ixn);
-            }
-            // A media server resubmitted an id after it was completed (its mailbox removal was
-            // cut off by a crash): a new life of the interaction, held to the rules afresh.
-            TraceEvent::Submitted { ixn, .. } => {
-                completed.remove(ixn);
-                stopping.remove(ixn);
-                if let Some(node) = speaks {
-                    node_of.insert(*ixn, node);
-                }
-            }
-            TraceEvent::NodeStarted { node, .. } => {
-                let loaded: BTreeMap<IxnId, bool> = entries[index + 1..]
-                    .iter()
-                    .take_while(|next| next.host == entry.host && next.at == entry.at)
-                    .filter_map(|next| match &next.event {
-                        TraceEvent::Loaded { ixn, owner, .. } => Some((*ixn, owner.is_some())),
-                        _ => None,
-                    })
-                    .collect();
-                let mut fail = |detail: String| {
-                    violations.push(Violation {
-                        oracle: DURABLE,
-                        at_ms: entry.at,
-                        detail,
-                    })
-                };
-                for ixn in acked.difference(&completed) {
-                    let here = node_of.get(ixn) == Some(node);
-                    if here && !loaded.contains_key(ixn) && !stopping.contains(ixn) {
-                        fail(format!(
-                            "{ixn} was acknowledged but the restarted node did not load it"
-                        ));
-                    }
-                }
-                for ixn in held.keys() {
-                    if loaded.get(ixn) == Some(&false) {
-                        fail(format!(
-                            "{ixn} is in an agent's hands but the restarted node loaded it unowned"
-                        ));
-                    }
-                }
-                stopping.retain(|ixn| !loaded.contains_key(ixn));
-                for ixn in loaded.keys().filter(|ixn| completed.contains(ixn)) {
-                    fail(format!(
-                        "{ixn} was completed but the restarted node loaded it again"
-                    ));
-                }
-            }
-            _ => {}
-        }
-    }
-    violations
 }

@@ -24,25 +24,17 @@
 //! host's agents are its `login`, `logout` and `ready` facts, and start empty with its
 //! `node-started` (nodes keep agents in memory only).
 
+use super::links::Links;
+use super::logins::{AgentTables, NodeAgents};
 use super::nodes::srv_index;
-use super::refusals::{node_index, ProxyRules};
+use super::refusals::ProxyRules;
 use super::{OracleInput, Violation};
-use ixsim_core::ids::{AgentId, SimTime};
+use crate::trace::{Trace, TraceEntry};
+use ixsim_core::ids::{AgentId, SimTime, TenantId};
 use ixsim_core::trace::TraceEvent;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 pub const PX_AGENT: &str = "S-PX-agent";
-
-/// One node process's agents, as its facts tell.
-struct Agents {
-    node: u16,
-    started_at: SimTime,
-    /// Logged-in agents, with when they logged in.
-    logged_in: BTreeMap<AgentId, SimTime>,
-    ready: BTreeSet<AgentId>,
-    /// When each agent last logged out.
-    logged_out: BTreeMap<AgentId, SimTime>,
-}
 
 /// Where one of a proxy's node connections goes.
 #[derive(Clone, Copy)]
@@ -56,147 +48,170 @@ enum Reached {
 }
 
 pub fn proxy_agents(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violation> {
-    let trace = input.trace;
-    let nodes = usize::from(rules.nodes);
-    let mut violations = Vec::new();
-    // Proxy host -> per node connection: since when it is up, and where it goes.
-    let mut links: BTreeMap<u16, Vec<Option<(SimTime, Reached)>>> = rules
-        .hosts
-        .iter()
-        .map(|host| (*host, vec![None; nodes]))
-        .collect();
-    // Node host -> its running node process.
-    let mut hosts: BTreeMap<u16, Agents> = BTreeMap::new();
-    for entry in &trace.entries {
-        let at = entry.at;
+    let mut acks = AgentAcks {
+        trace: input.trace,
+        rules,
+        links: Links::of_proxies(rules),
+        reached: BTreeMap::new(),
+        tables: AgentTables::default(),
+        violations: Vec::new(),
+    };
+    for entry in &input.trace.entries {
+        acks.observe(entry);
+    }
+    acks.violations
+}
+
+/// The oracle's state over the trace.
+struct AgentAcks<'a> {
+    trace: &'a Trace,
+    rules: &'a ProxyRules,
+    /// Proxy host -> its node connections.
+    links: BTreeMap<u16, Links>,
+    /// (proxy host, node index) -> where that connection goes, for the link generation it was
+    /// learnt in (a new connection starts `Unknown`).
+    reached: BTreeMap<(u16, usize), (u64, Reached)>,
+    /// Node host -> its running node process's agents.
+    tables: AgentTables,
+    violations: Vec<Violation>,
+}
+
+impl AgentAcks<'_> {
+    fn observe(&mut self, entry: &TraceEntry) {
+        self.tables.observe(entry);
         match &entry.event {
-            TraceEvent::NodeStarted { node, .. } => {
-                hosts.insert(
-                    entry.host,
-                    Agents {
-                        node: *node,
-                        started_at: at,
-                        logged_in: BTreeMap::new(),
-                        ready: BTreeSet::new(),
-                        logged_out: BTreeMap::new(),
-                    },
-                );
-            }
             TraceEvent::ProcessKilled | TraceEvent::Demoted { .. } | TraceEvent::Fenced { .. } => {
-                hosts.remove(&entry.host);
+                self.tables.end(entry.host);
             }
-            TraceEvent::AgentLoggedIn { agent } => {
-                if let Some(agents) = hosts.get_mut(&entry.host) {
-                    agents.logged_in.insert(*agent, at);
-                }
-            }
-            TraceEvent::AgentLoggedOut { agent } => {
-                if let Some(agents) = hosts.get_mut(&entry.host) {
-                    agents.logged_in.remove(agent);
-                    agents.ready.remove(agent);
-                    agents.logged_out.insert(*agent, at);
-                }
-            }
-            TraceEvent::AgentReady { agent } => {
-                if let Some(agents) = hosts.get_mut(&entry.host) {
-                    agents.ready.insert(*agent);
-                }
-            }
-            TraceEvent::ClientRegistered { client } => {
-                let Some(agents) = hosts.get(&entry.host) else {
-                    continue;
-                };
-                let proxy = trace.hosts.iter().position(|name| name == client);
-                let link = proxy
-                    .and_then(|proxy| links.get_mut(&(proxy as u16)))
-                    .and_then(|links| {
-                        let index = usize::from(srv_index(agents.node)?);
-                        links.get_mut(index)
-                    });
-                if let Some(Some((_, reached))) = link {
-                    *reached = match reached {
-                        Reached::Unknown => Reached::Host(entry.host, agents.started_at),
-                        Reached::Host(host, _) if *host == entry.host => *reached,
-                        Reached::Host(..) | Reached::Unclear => Reached::Unclear,
-                    };
-                }
-            }
+            TraceEvent::ClientRegistered { client } => self.registered(entry.host, client),
             _ => {}
         }
-        let Some(links) = links.get_mut(&entry.host) else {
-            continue;
+        let Some(links) = self.links.get_mut(&entry.host) else {
+            return;
         };
-        match &entry.event {
-            TraceEvent::Connected { peer } => {
-                if let Some(link) = node_index(peer).and_then(|node| links.get_mut(node)) {
-                    *link = Some((at, Reached::Unknown));
-                }
-            }
-            TraceEvent::Disconnected { peer } => {
-                if let Some(link) = node_index(peer).and_then(|node| links.get_mut(node)) {
-                    *link = None;
-                }
-            }
-            TraceEvent::ProcessKilled => links.iter_mut().for_each(|link| *link = None),
-            TraceEvent::ProxyAgentAcked {
-                agent,
-                request,
-                tenant,
-                asked_at_ms,
-            } => {
-                for (node, link) in links.iter().enumerate() {
-                    let serves = rules
-                        .node_tenants
-                        .get(node)
-                        .is_some_and(|tenants| tenants.contains(tenant));
-                    let Some((since, Reached::Host(host, started_at))) = link else {
-                        continue;
-                    };
-                    if !serves || since > asked_at_ms {
-                        continue;
-                    }
-                    let Some(agents) = hosts
-                        .get(host)
-                        .filter(|agents| agents.started_at == *started_at)
-                    else {
-                        continue;
-                    };
-                    let in_since = agents.logged_in.get(agent).copied();
-                    let out_since = agents.logged_out.get(agent).copied();
-                    let problem = match *request {
-                        "RequestAgentLogin" | "RequestAgentReady"
-                            if out_since.is_some_and(|out| out >= *asked_at_ms) =>
-                        {
-                            None
-                        }
-                        "RequestAgentLogin" if in_since.is_none() => Some("not logged in"),
-                        "RequestAgentReady" if in_since.is_none() => Some("not logged in"),
-                        "RequestAgentReady" if !agents.ready.contains(agent) => {
-                            Some("logged in but not ready")
-                        }
-                        "RequestAgentLogout"
-                            if in_since.is_some_and(|since| since < *asked_at_ms) =>
-                        {
-                            Some("still logged in")
-                        }
-                        _ => None,
-                    };
-                    if let Some(problem) = problem {
-                        violations.push(Violation {
-                            oracle: PX_AGENT,
-                            at_ms: at,
-                            detail: format!(
-                                "{} acknowledged {request} of {agent} (asked at {asked_at_ms} ms), but {} (node {}, its srv{node} since {since} ms) has {agent} {problem}",
-                                trace.host_name(entry.host),
-                                trace.host_name(*host),
-                                agents.node
-                            ),
-                        });
-                    }
-                }
-            }
-            _ => {}
+        if links.observe(&entry.event, entry.at) {
+            return;
+        }
+        if let TraceEvent::ProxyAgentAcked {
+            agent,
+            request,
+            tenant,
+            asked_at_ms,
+        } = &entry.event
+        {
+            self.judge_ack(entry, *agent, request, *tenant, *asked_at_ms);
         }
     }
-    violations
+
+    /// Where the connection of proxy host `key.0` to node `key.1` goes, in link `generation`.
+    fn reached(&self, key: (u16, usize), generation: u64) -> Reached {
+        match self.reached.get(&key) {
+            Some((learnt, reached)) if *learnt == generation => *reached,
+            _ => Reached::Unknown,
+        }
+    }
+
+    /// Node host `host` took the registration of `client`: if that is a proxy whose link to
+    /// the host's node is up, the link goes to this host.
+    fn registered(&mut self, host: u16, client: &str) {
+        let Some(agents) = self.tables.hosts.get(&host) else {
+            return;
+        };
+        let Some(proxy) = self.trace.hosts.iter().position(|name| name == client) else {
+            return;
+        };
+        let Some(node) = srv_index(agents.node).map(usize::from) else {
+            return;
+        };
+        let key = (proxy as u16, node);
+        let link = self
+            .links
+            .get(&key.0)
+            .and_then(|links| links.nodes.get(node));
+        let Some(link) = link.filter(|link| link.up) else {
+            return;
+        };
+        let reached = match self.reached(key, link.generation) {
+            Reached::Unknown => Reached::Host(host, agents.started_at),
+            Reached::Host(known, started_at) if known == host => Reached::Host(known, started_at),
+            Reached::Host(..) | Reached::Unclear => Reached::Unclear,
+        };
+        self.reached.insert(key, (link.generation, reached));
+    }
+
+    /// The proxy host of `entry` acknowledged `request` of `agent`: every node of the tenant
+    /// judged (the module doc) has carried it out.
+    fn judge_ack(
+        &mut self,
+        entry: &TraceEntry,
+        agent: AgentId,
+        request: &str,
+        tenant: TenantId,
+        asked_at_ms: SimTime,
+    ) {
+        let Some(links) = self.links.get(&entry.host) else {
+            return;
+        };
+        for (node, link) in links.nodes.iter().enumerate() {
+            let serves = self
+                .rules
+                .node_tenants
+                .get(node)
+                .is_some_and(|tenants| tenants.contains(&tenant));
+            if !link.up || !serves || link.connected_at > asked_at_ms {
+                continue;
+            }
+            let Reached::Host(host, started_at) = self.reached((entry.host, node), link.generation)
+            else {
+                continue;
+            };
+            let Some(agents) = self
+                .tables
+                .hosts
+                .get(&host)
+                .filter(|agents| agents.started_at == started_at)
+            else {
+                continue;
+            };
+            if let Some(problem) = problem(request, agents, agent, asked_at_ms) {
+                self.violations.push(Violation {
+                    oracle: PX_AGENT,
+                    at_ms: entry.at,
+                    detail: format!(
+                        "{} acknowledged {request} of {agent} (asked at {asked_at_ms} ms), but {} (node {}, its srv{node} since {} ms) has {agent} {problem}",
+                        self.trace.host_name(entry.host),
+                        self.trace.host_name(host),
+                        agents.node,
+                        link.connected_at
+                    ),
+                });
+            }
+        }
+    }
+}
+
+/// What is wrong with `agents` (a node's) after it was asked `request` of `agent` at
+/// `asked_at_ms`, if anything.
+fn problem(
+    request: &str,
+    agents: &NodeAgents,
+    agent: AgentId,
+    asked_at_ms: SimTime,
+) -> Option<&'static str> {
+    let in_since = agents.logged_in.get(&agent).copied();
+    let out_since = agents.logged_out.get(&agent).copied();
+    match request {
+        "RequestAgentLogin" | "RequestAgentReady"
+            if out_since.is_some_and(|out| out >= asked_at_ms) =>
+        {
+            None
+        }
+        "RequestAgentLogin" if in_since.is_none() => Some("not logged in"),
+        "RequestAgentReady" if in_since.is_none() => Some("not logged in"),
+        "RequestAgentReady" if !agents.ready.contains(&agent) => Some("logged in but not ready"),
+        "RequestAgentLogout" if in_since.is_some_and(|since| since < asked_at_ms) => {
+            Some("still logged in")
+        }
+        _ => None,
+    }
 }

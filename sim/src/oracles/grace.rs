@@ -40,12 +40,6 @@ struct NodeClients {
 }
 
 pub fn owner_grace(input: &OracleInput<'_>) -> Vec<Violation> {
-    let grace_ms = input.owner_grace_ms;
-    // A URS's clients are `<host>.<n>`.
-    let is_urs = |client: &str| {
-        let host = client.split('.').next().unwrap_or_default();
-        input.urs_hosts.iter().any(|urs| urs == host)
-    };
     let trace = input.trace;
     let mut violations = Vec::new();
     let mut nodes: NodeStates<NodeClients> = NodeStates::new();
@@ -74,43 +68,56 @@ pub fn owner_grace(input: &OracleInput<'_>) -> Vec<Violation> {
                 ..
             } => {
                 let host = trace.host_name(entry.host);
-                let mut fail = |detail: String| {
-                    violations.push(Violation {
-                        oracle: IS_OWNER,
-                        at_ms: entry.at,
-                        detail: format!("{host} took {ixn} back from {owner}: {detail}"),
-                    })
-                };
-                if clients.present.contains(owner) {
-                    fail(format!("{owner} is registered here"));
-                    return;
-                }
-                let left = clients.left.get(owner).copied();
-                let away = left.unwrap_or(clients.started);
-                let urs_left_now = is_urs(owner) && left == Some(entry.at);
-                if !urs_left_now && entry.at < away.saturating_add(grace_ms) {
-                    let since = match left {
-                        Some(_) => "it left",
-                        None => "the node started",
-                    };
-                    fail(format!(
-                        "{} ms after {since} at {away} ms, within the owner grace period of {grace_ms} ms",
-                        entry.at - away
-                    ));
-                }
-                let due = away.max(clients.handed.get(owner).copied().unwrap_or(0));
-                let late = due.saturating_add(grace_ms).saturating_add(input.tick_ms);
-                if !is_urs(owner) && entry.at > late {
-                    fail(format!(
-                        "{} ms after its grace period of {grace_ms} ms began at {due} ms: late \
-                         by more than one tick ({} ms)",
-                        entry.at - due,
-                        input.tick_ms
-                    ));
-                }
+                let problems = clients.release_problems(input, entry.at, owner);
+                violations.extend(problems.into_iter().map(|detail| Violation {
+                    oracle: IS_OWNER,
+                    at_ms: entry.at,
+                    detail: format!("{host} took {ixn} back from {owner}: {detail}"),
+                }));
             }
             _ => {}
         });
     }
     violations
+}
+
+/// Is `client` a URS's (`<host>.<n>` of a URS host)?
+fn is_urs(input: &OracleInput<'_>, client: &str) -> bool {
+    let host = client.split('.').next().unwrap_or_default();
+    input.urs_hosts.iter().any(|urs| urs == host)
+}
+
+impl NodeClients {
+    /// What is wrong with taking an interaction back from `owner` at `at`, if anything.
+    fn release_problems(&self, input: &OracleInput<'_>, at: SimTime, owner: &str) -> Vec<String> {
+        let grace_ms = input.owner_grace_ms;
+        if self.present.contains(owner) {
+            return vec![format!("{owner} is registered here")];
+        }
+        let mut problems = Vec::new();
+        let left = self.left.get(owner).copied();
+        let away = left.unwrap_or(self.started);
+        let urs_left_now = is_urs(input, owner) && left == Some(at);
+        if !urs_left_now && at < away.saturating_add(grace_ms) {
+            let since = match left {
+                Some(_) => "it left",
+                None => "the node started",
+            };
+            problems.push(format!(
+                "{} ms after {since} at {away} ms, within the owner grace period of {grace_ms} ms",
+                at - away
+            ));
+        }
+        let due = away.max(self.handed.get(owner).copied().unwrap_or(0));
+        let late = due.saturating_add(grace_ms).saturating_add(input.tick_ms);
+        if !is_urs(input, owner) && at > late {
+            problems.push(format!(
+                "{} ms after its grace period of {grace_ms} ms began at {due} ms: late \
+                 by more than one tick ({} ms)",
+                at - due,
+                input.tick_ms
+            ));
+        }
+        problems
+    }
 }

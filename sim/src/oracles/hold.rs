@@ -16,6 +16,7 @@
 
 use super::nodes::NodeStates;
 use super::{OracleInput, Violation};
+use crate::trace::TraceEntry;
 use ixsim_core::ids::SimTime;
 use ixsim_core::trace::TraceEvent;
 use std::collections::{BTreeMap, VecDeque};
@@ -27,93 +28,113 @@ type Held = BTreeMap<(String, String, String), VecDeque<(SimTime, SimTime)>>;
 
 pub fn held_pulls(input: &OracleInput<'_>) -> Vec<Violation> {
     let trace = input.trace;
-    let tick = input.tick_ms;
     let mut violations = Vec::new();
     let mut nodes: NodeStates<Held> = NodeStates::new();
-    let overdue = |nodes: &mut NodeStates<Held>, now: SimTime, out: &mut Vec<Violation>| {
-        for (host, held) in nodes.iter_mut() {
-            for ((client, queue, view), list) in held.iter_mut() {
-                while let Some(&(at, hold)) = list.front() {
-                    if now <= at + hold + tick {
-                        break;
-                    }
-                    list.pop_front();
-                    out.push(Violation {
-                        oracle: HOLD,
-                        at_ms: at + hold + tick,
-                        detail: format!(
-                            "{} held {client}'s pull of {queue}/{view} from {at} ms past its hold of {hold} ms, still unanswered at {now} ms",
-                            trace.host_name(host)
-                        ),
-                    });
-                }
-            }
-        }
-    };
     for entry in &trace.entries {
-        overdue(&mut nodes, entry.at, &mut violations);
-        let key = |client: &str, queue: &str, view: &str| {
-            (client.to_string(), queue.to_string(), view.to_string())
-        };
-        nodes.follow(entry, Held::new, |_, held| match &entry.event {
-            TraceEvent::PullHeld {
-                client,
-                queue,
-                view,
-                asked_ms,
-            } => {
-                let hold = asked_ms.unwrap_or(input.pull_hold_timeout_ms);
-                held.entry(key(client, queue, view))
-                    .or_default()
-                    .push_back((entry.at, hold));
-            }
-            TraceEvent::Pulled {
-                client,
-                queue,
-                view,
-                ..
-            }
-            | TraceEvent::PullDropped {
-                client,
-                queue,
-                view,
-            } => {
-                if let Some(list) = held.get_mut(&key(client, queue, view)) {
-                    list.pop_front();
-                }
-            }
-            TraceEvent::PullExpired {
-                client,
-                queue,
-                view,
-            } => {
-                let popped = held
-                    .get_mut(&key(client, queue, view))
-                    .and_then(VecDeque::pop_front);
-                match popped {
-                    Some((at, hold)) if entry.at < at + hold => violations.push(Violation {
-                        oracle: HOLD,
-                        at_ms: entry.at,
-                        detail: format!(
-                            "{} answered {client}'s pull of {queue}/{view} empty after {} ms, before its hold of {hold} ms",
-                            trace.host_name(entry.host),
-                            entry.at - at
-                        ),
-                    }),
-                    Some(_) => {}
-                    None => violations.push(Violation {
-                        oracle: HOLD,
-                        at_ms: entry.at,
-                        detail: format!(
-                            "{} expired a pull of {queue}/{view} by {client} that it never held",
-                            trace.host_name(entry.host)
-                        ),
-                    }),
-                }
-            }
-            _ => {}
+        overdue(&mut nodes, entry.at, input, &mut violations);
+        nodes.follow(entry, Held::new, |_, held| {
+            observe(held, entry, input, &mut violations)
         });
     }
-    overdue(&mut nodes, input.end_ms, &mut violations);
+    overdue(&mut nodes, input.end_ms, input, &mut violations);
     violations
+}
+
+/// Every held pull still unanswered at `now` more than one tick past its hold is overdue: a
+/// violation, and no longer held.
+fn overdue(
+    nodes: &mut NodeStates<Held>,
+    now: SimTime,
+    input: &OracleInput<'_>,
+    out: &mut Vec<Violation>,
+) {
+    let tick = input.tick_ms;
+    for (host, held) in nodes.iter_mut() {
+        for ((client, queue, view), list) in held.iter_mut() {
+            while let Some(&(at, hold)) = list.front() {
+                if now <= at + hold + tick {
+                    break;
+                }
+                list.pop_front();
+                out.push(Violation {
+                    oracle: HOLD,
+                    at_ms: at + hold + tick,
+                    detail: format!(
+                        "{} held {client}'s pull of {queue}/{view} from {at} ms past its hold of {hold} ms, still unanswered at {now} ms",
+                        input.trace.host_name(host)
+                    ),
+                });
+            }
+        }
+    }
+}
+
+/// Follows one entry of the host speaking for a node, whose held pulls are `held`.
+fn observe(held: &mut Held, entry: &TraceEntry, input: &OracleInput<'_>, out: &mut Vec<Violation>) {
+    let key = |client: &str, queue: &str, view: &str| {
+        (client.to_string(), queue.to_string(), view.to_string())
+    };
+    match &entry.event {
+        TraceEvent::PullHeld {
+            client,
+            queue,
+            view,
+            asked_ms,
+        } => {
+            let hold = asked_ms.unwrap_or(input.pull_hold_timeout_ms);
+            held.entry(key(client, queue, view))
+                .or_default()
+                .push_back((entry.at, hold));
+        }
+        TraceEvent::Pulled {
+            client,
+            queue,
+            view,
+            ..
+        }
+        | TraceEvent::PullDropped {
+            client,
+            queue,
+            view,
+        } => {
+            if let Some(list) = held.get_mut(&key(client, queue, view)) {
+                list.pop_front();
+            }
+        }
+        TraceEvent::PullExpired {
+            client,
+            queue,
+            view,
+        } => {
+            let popped = held
+                .get_mut(&key(client, queue, view))
+                .and_then(VecDeque::pop_front);
+            out.extend(expired(popped, entry, input, (client, queue, view)));
+        }
+        _ => {}
+    }
+}
+
+/// A pull of (client, queue, view) expired at `entry`; `popped` is the oldest one held for it
+/// (held at, hold): a violation if it expired before its hold, or was never held.
+fn expired(
+    popped: Option<(SimTime, SimTime)>,
+    entry: &TraceEntry,
+    input: &OracleInput<'_>,
+    (client, queue, view): (&str, &str, &str),
+) -> Option<Violation> {
+    let host = input.trace.host_name(entry.host);
+    let detail = match popped {
+        Some((at, hold)) if entry.at < at + hold => format!(
+            "{host} answered {client}'s pull of {queue}/{view} empty after {} ms, before its hold of {hold} ms",
+            entry.at - at
+        ),
+        Some(_) => return None,
+        None => format!("{host} expired a pull of {queue}/{view} by {client} that it never held"),
+    };
+    Some(Violation {
+        oracle: HOLD,
+        at_ms: entry.at,
+        detail,
+    })
 }

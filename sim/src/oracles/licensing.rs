@@ -27,7 +27,8 @@
 
 use super::nodes::NodeStates;
 use super::{OracleInput, Violation};
-use ixsim_core::ids::AgentId;
+use crate::trace::{Trace, TraceEntry};
+use ixsim_core::ids::{AgentId, SimTime};
 use ixsim_core::trace::TraceEvent;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -53,23 +54,37 @@ struct NodeSeats {
 }
 
 pub fn licensing(input: &OracleInput<'_>, rules: &SeatRules) -> Vec<Violation> {
-    let mut violations = Vec::new();
     let trace = input.trace;
-    // License group -> every grant issued to it, the latest last.
-    let mut grants: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-    // License group -> its grant from the running license server.
-    let mut held: BTreeMap<String, u32> = BTreeMap::new();
-    let license_host = trace.hosts.iter().position(|host| host == "license");
-    let mut nodes: NodeStates<NodeSeats> = NodeStates::new();
+    let mut licensing = Licensing {
+        trace,
+        rules,
+        grants: BTreeMap::new(),
+        held: BTreeMap::new(),
+        license_host: trace.hosts.iter().position(|host| host == "license"),
+        nodes: NodeStates::new(),
+        violations: Vec::new(),
+    };
     for entry in &trace.entries {
-        let at_ms = entry.at;
-        let mut fail = |oracle: &'static str, detail: String| {
-            violations.push(Violation {
-                oracle,
-                at_ms,
-                detail,
-            })
-        };
+        licensing.observe(entry);
+    }
+    licensing.verdict(input.end_ms)
+}
+
+/// The oracles' state over the trace.
+struct Licensing<'a> {
+    trace: &'a Trace,
+    rules: &'a SeatRules,
+    /// License group -> every grant issued to it, the latest last.
+    grants: BTreeMap<String, Vec<u32>>,
+    /// License group -> its grant from the running license server.
+    held: BTreeMap<String, u32>,
+    license_host: Option<usize>,
+    nodes: NodeStates<NodeSeats>,
+    violations: Vec<Violation>,
+}
+
+impl Licensing<'_> {
+    fn observe(&mut self, entry: &TraceEntry) {
         // At the license server, which speaks for no node.
         if let TraceEvent::SeatsGranted {
             group,
@@ -77,107 +92,149 @@ pub fn licensing(input: &OracleInput<'_>, rules: &SeatRules) -> Vec<Violation> {
             granted,
         } = &entry.event
         {
-            if granted > requested {
-                fail(
-                    LIC_CHECKOUT,
-                    format!(
-                        "license group {group} was granted {granted} seats for {requested} asked"
-                    ),
-                );
-            }
-            grants.entry(group.clone()).or_default().push(*granted);
-            held.insert(group.clone(), *granted);
-            let total: u64 = held.values().map(|seats| u64::from(*seats)).sum();
-            if let Some(pool) = rules.pool.filter(|pool| total > u64::from(*pool)) {
-                fail(
-                    LIC_CHECKOUT,
-                    format!("the license server has {total} seats checked out of a pool of {pool}"),
-                );
-            }
-            continue;
+            self.granted(entry.at, group, *requested, *granted);
+            return;
         }
         if matches!(entry.event, TraceEvent::ProcessKilled)
-            && license_host == Some(usize::from(entry.host))
+            && self.license_host == Some(usize::from(entry.host))
         {
-            held.clear();
-            continue;
+            self.held.clear();
+            return;
         }
         let start = || NodeSeats {
-            limit: rules.pool.map(|_| 0),
+            limit: self.rules.pool.map(|_| 0),
             agents: BTreeSet::new(),
             shrinking: None,
         };
-        nodes.follow(entry, start, |node, seats| {
-            let later = seats.shrinking.filter(|(_, since)| entry.at > *since);
-            if let Some((limit, _)) = later {
-                seats.shrinking = None;
-                if seats.agents.len() as u32 > limit {
-                    fail(
-                        LIC_SHRINK,
-                        format!(
-                            "{} went on with {} agents logged in after its seats fell to {limit}",
-                            trace.host_name(entry.host),
-                            seats.agents.len()
-                        ),
-                    );
-                }
-            }
-            match &entry.event {
-                TraceEvent::SeatLimit { seats: limit } => {
-                    let group = format!("pair{node}");
-                    let most = grants
-                        .get(&group)
-                        .and_then(|list| list.iter().max())
-                        .copied()
-                        .unwrap_or(0);
-                    if rules.pool.is_some() && *limit > most {
-                        fail(
-                            LIC_CHECKOUT,
-                            format!(
-                                "{} acts on {limit} seats, more than the license server ever granted to {group} (granted: {:?})",
-                                trace.host_name(entry.host),
-                                grants.get(&group).cloned().unwrap_or_default()
-                            ),
-                        );
-                    }
-                    seats.limit = Some(*limit);
-                    seats.shrinking = Some((*limit, entry.at));
-                }
-                TraceEvent::AgentLoggedIn { agent } => {
-                    seats.agents.insert(*agent);
-                    if let Some(limit) = seats.limit.filter(|l| seats.agents.len() as u32 > *l) {
-                        fail(
-                            LIC_CHECKOUT,
-                            format!(
-                                "{} logged {agent} in as its agent number {} with {limit} seats",
-                                trace.host_name(entry.host),
-                                seats.agents.len()
-                            ),
-                        );
-                    }
-                }
-                TraceEvent::AgentLoggedOut { agent } => {
-                    seats.agents.remove(agent);
-                }
-                _ => {}
-            }
-        });
+        let judge = Judge {
+            trace: self.trace,
+            rules: self.rules,
+            grants: &self.grants,
+            entry,
+        };
+        let out = &mut self.violations;
+        self.nodes
+            .follow(entry, start, |node, seats| seats.observe(&judge, node, out));
     }
-    for (host, state) in nodes.iter_mut() {
-        let over = state
-            .shrinking
-            .filter(|(limit, _)| state.agents.len() as u32 > *limit);
-        if let Some((limit, _)) = over {
-            violations.push(Violation {
-                oracle: LIC_SHRINK,
-                at_ms: input.end_ms,
+
+    /// [S-LIC-checkout] at the license server: it granted `granted` of `requested` seats to
+    /// `group`.
+    fn granted(&mut self, at_ms: SimTime, group: &str, requested: u32, granted: u32) {
+        if granted > requested {
+            self.violations.push(Violation {
+                oracle: LIC_CHECKOUT,
+                at_ms,
                 detail: format!(
-                    "{} ended with {} agents logged in after its seats fell to {limit}",
-                    trace.host_name(host),
-                    state.agents.len()
+                    "license group {group} was granted {granted} seats for {requested} asked"
+                ),
+            });
+        }
+        self.grants
+            .entry(group.to_string())
+            .or_default()
+            .push(granted);
+        self.held.insert(group.to_string(), granted);
+        let total: u64 = self.held.values().map(|seats| u64::from(*seats)).sum();
+        if let Some(pool) = self.rules.pool.filter(|pool| total > u64::from(*pool)) {
+            self.violations.push(Violation {
+                oracle: LIC_CHECKOUT,
+                at_ms,
+                detail: format!(
+                    "the license server has {total} seats checked out of a pool of {pool}"
                 ),
             });
         }
     }
-    violations
+
+    /// [S-LIC-shrink] at the end of the run: a node whose seats just fell must have logged the
+    /// extra agents out.
+    fn verdict(mut self, end_ms: SimTime) -> Vec<Violation> {
+        for (host, state) in self.nodes.iter_mut() {
+            let over = state
+                .shrinking
+                .filter(|(limit, _)| state.agents.len() as u32 > *limit);
+            if let Some((limit, _)) = over {
+                self.violations.push(Violation {
+                    oracle: LIC_SHRINK,
+                    at_ms: end_ms,
+                    detail: format!(
+                        "{} ended with {} agents logged in after its seats fell to {limit}",
+                        self.trace.host_name(host),
+                        state.agents.len()
+                    ),
+                });
+            }
+        }
+        self.violations
+    }
+}
+
+/// What judging one node's entry needs.
+struct Judge<'a> {
+    trace: &'a Trace,
+    rules: &'a SeatRules,
+    grants: &'a BTreeMap<String, Vec<u32>>,
+    entry: &'a TraceEntry,
+}
+
+impl Judge<'_> {
+    fn fail(&self, oracle: &'static str, detail: String, out: &mut Vec<Violation>) {
+        out.push(Violation {
+            oracle,
+            at_ms: self.entry.at,
+            detail,
+        });
+    }
+}
+
+impl NodeSeats {
+    /// Follows one entry of the host speaking for node `node`.
+    fn observe(&mut self, judge: &Judge<'_>, node: u16, out: &mut Vec<Violation>) {
+        let entry = judge.entry;
+        let host = judge.trace.host_name(entry.host);
+        let later = self.shrinking.filter(|(_, since)| entry.at > *since);
+        if let Some((limit, _)) = later {
+            self.shrinking = None;
+            if self.agents.len() as u32 > limit {
+                let detail = format!(
+                    "{host} went on with {} agents logged in after its seats fell to {limit}",
+                    self.agents.len()
+                );
+                judge.fail(LIC_SHRINK, detail, out);
+            }
+        }
+        match &entry.event {
+            TraceEvent::SeatLimit { seats: limit } => {
+                let group = format!("pair{node}");
+                let granted = judge.grants.get(&group);
+                let most = granted
+                    .and_then(|list| list.iter().max())
+                    .copied()
+                    .unwrap_or(0);
+                if judge.rules.pool.is_some() && *limit > most {
+                    let detail = format!(
+                        "{host} acts on {limit} seats, more than the license server ever granted to {group} (granted: {:?})",
+                        granted.cloned().unwrap_or_default()
+                    );
+                    judge.fail(LIC_CHECKOUT, detail, out);
+                }
+                self.limit = Some(*limit);
+                self.shrinking = Some((*limit, entry.at));
+            }
+            TraceEvent::AgentLoggedIn { agent } => {
+                self.agents.insert(*agent);
+                if let Some(limit) = self.limit.filter(|l| self.agents.len() as u32 > *l) {
+                    let detail = format!(
+                        "{host} logged {agent} in as its agent number {} with {limit} seats",
+                        self.agents.len()
+                    );
+                    judge.fail(LIC_CHECKOUT, detail, out);
+                }
+            }
+            TraceEvent::AgentLoggedOut { agent } => {
+                self.agents.remove(agent);
+            }
+            _ => {}
+        }
+    }
 }

@@ -34,6 +34,7 @@
 //! [S-INV-live]'s, and of those without persistence too (they go back to the queues).
 
 use super::{id_list, OracleInput, Violation};
+use crate::trace::{Trace, TraceEntry};
 use ixsim_core::ids::IxnId;
 use ixsim_core::trace::TraceEvent;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -62,189 +63,254 @@ struct Store {
 }
 
 pub fn ors_recovery(input: &OracleInput<'_>) -> Vec<Violation> {
-    let trace = input.trace;
-    let mut live: BTreeMap<u16, BTreeSet<u64>> = BTreeMap::new();
-    let mut recovering: BTreeMap<u16, Recovery> = BTreeMap::new();
-    let pairs = input.ors.as_ref().map(|ors| &ors.pairs);
-    let mut stores: BTreeMap<usize, Store> = BTreeMap::new();
-    // Per host: the epoch its last read took, and its flushes not yet answered.
-    let mut held: BTreeMap<u16, u64> = BTreeMap::new();
-    let mut unanswered: BTreeMap<u16, VecDeque<Contents>> = BTreeMap::new();
-    // Per pair: every session id started or recovered in it so far, and where first.
-    let mut used: BTreeMap<usize, BTreeMap<u64, u16>> = BTreeMap::new();
-    let mut violations = Vec::new();
-    for entry in &trace.entries {
+    let mut recoveries = Recoveries {
+        trace: input.trace,
+        pairs: input.ors.as_ref().map(|ors| &ors.pairs),
+        live: BTreeMap::new(),
+        recovering: BTreeMap::new(),
+        stores: BTreeMap::new(),
+        held: BTreeMap::new(),
+        unanswered: BTreeMap::new(),
+        used: BTreeMap::new(),
+        violations: Vec::new(),
+    };
+    for entry in &input.trace.entries {
+        recoveries.observe(entry);
+    }
+    recoveries.violations
+}
+
+/// The oracle's state over the trace.
+struct Recoveries<'a> {
+    trace: &'a Trace,
+    /// ORS host name -> its pair.
+    pairs: Option<&'a BTreeMap<String, usize>>,
+    /// Per host: the sessions it runs.
+    live: BTreeMap<u16, BTreeSet<u64>>,
+    recovering: BTreeMap<u16, Recovery>,
+    stores: BTreeMap<usize, Store>,
+    /// Per host: the epoch its last read took, and its flushes not yet answered.
+    held: BTreeMap<u16, u64>,
+    unanswered: BTreeMap<u16, VecDeque<Contents>>,
+    /// Per pair: every session id started or recovered in it so far, and where first.
+    used: BTreeMap<usize, BTreeMap<u64, u16>>,
+    violations: Vec<Violation>,
+}
+
+impl Recoveries<'_> {
+    fn observe(&mut self, entry: &TraceEntry) {
         let host = entry.host;
-        let mut fail = |detail: String| {
-            violations.push(Violation {
-                oracle: ORS_HA,
-                at_ms: entry.at,
-                detail: format!("{}: {detail}", trace.host_name(host)),
-            })
-        };
         match &entry.event {
             TraceEvent::ProcessKilled => {
-                live.remove(&host);
-                recovering.remove(&host);
-                held.remove(&host);
-                unanswered.remove(&host);
+                self.live.remove(&host);
+                self.recovering.remove(&host);
+                self.held.remove(&host);
+                self.unanswered.remove(&host);
             }
             TraceEvent::OrsSession { session, ixn, what } => {
-                let pair = pairs.and_then(|p| p.get(trace.host_name(host)));
-                if let Some(pair) = pair {
-                    let ids = used.entry(*pair).or_default();
-                    if let Some(first) = ids.get(session) {
-                        if what == "session-started" && held.contains_key(&host) {
-                            fail(format!(
-                                "started session s{session}, an id its pair already used on {}",
-                                trace.host_name(*first)
-                            ));
-                        }
-                    } else {
-                        ids.insert(*session, host);
-                    }
-                }
-                let sessions = live.entry(host).or_default();
-                match what.as_str() {
-                    "session-started" => {
-                        sessions.insert(*session);
-                    }
-                    "session-recovered" => {
-                        sessions.insert(*session);
-                        if let Some(recovery) = recovering.get_mut(&host) {
-                            recovery.recovered.insert(*session);
-                        }
-                    }
-                    "session-ended" | "session-dropped" => {
-                        sessions.remove(session);
-                    }
-                    "recovered-confirmed" | "recovered-pending" | "recovered-detached" => {
-                        if let Some(recovery) = recovering.get_mut(&host) {
-                            recovery.relinked.insert(*ixn);
-                        }
-                    }
-                    _ => {}
-                }
+                self.session(entry, *session, *ixn, what);
             }
-            TraceEvent::OrsFlushed { sessions, linked } => {
-                unanswered
-                    .entry(host)
-                    .or_default()
-                    .push_back((sessions.clone(), linked.clone()));
-                let flushed: BTreeSet<u64> = sessions.iter().copied().collect();
-                let none = BTreeSet::new();
-                let running = live.get(&host).unwrap_or(&none);
-                if flushed != *running {
-                    fail(format!(
-                        "flushed sessions {} while running {}: missing {}, not running {}",
-                        id_list(&flushed),
-                        id_list(running),
-                        id_list(running.difference(&flushed)),
-                        id_list(flushed.difference(running)),
-                    ));
-                }
-            }
-            TraceEvent::OrsStored { fenced } => {
-                let Some(flush) = unanswered.get_mut(&host).and_then(VecDeque::pop_front) else {
-                    fail("the store answered a flush this process never issued".into());
-                    continue;
-                };
-                let Some(pair) = pairs.and_then(|p| p.get(trace.host_name(host))) else {
-                    continue;
-                };
-                let store = stores.entry(*pair).or_default();
-                let holds = held.get(&host).copied().unwrap_or(0);
-                let deposed = holds < store.epoch;
-                if *fenced != deposed {
-                    fail(format!(
-                        "the store {} a flush from a process holding epoch {holds} while the store holds {}",
-                        if *fenced { "refused" } else { "took" },
-                        store.epoch,
-                    ));
-                }
-                if !fenced {
-                    store.contents = flush;
-                }
-            }
+            TraceEvent::OrsFlushed { sessions, linked } => self.flushed(entry, sessions, linked),
+            TraceEvent::OrsStored { fenced } => self.stored(entry, *fenced),
             TraceEvent::OrsLoadFenced { epoch } => {
-                let Some(pair) = pairs.and_then(|p| p.get(trace.host_name(host))) else {
-                    continue;
+                let Some(store) = self.store(host) else {
+                    return;
                 };
-                let store = stores.entry(*pair).or_default();
                 if *epoch > store.epoch {
-                    fail(format!(
+                    let detail = format!(
                         "the store refused promotion epoch {epoch} though it holds only {}",
                         store.epoch
-                    ));
+                    );
+                    self.fail(entry, detail);
                 }
             }
             TraceEvent::OrsLoaded {
                 epoch,
                 sessions,
                 linked,
-            } => {
-                if let Some(pair) = pairs.and_then(|p| p.get(trace.host_name(host))) {
-                    let store = stores.entry(*pair).or_default();
-                    if *epoch <= store.epoch {
-                        fail(format!(
-                            "the store gave promotion epoch {epoch} its contents though it holds epoch {}",
-                            store.epoch
-                        ));
-                    }
-                    let (stored_sessions, stored_linked) = &store.contents;
-                    if sessions != stored_sessions || linked != stored_linked {
-                        fail(format!(
-                            "read sessions {} linked {} but the last stored flush wrote sessions {} linked {}",
-                            id_list(sessions),
-                            id_list(linked),
-                            id_list(stored_sessions),
-                            id_list(stored_linked),
-                        ));
-                    }
-                    store.epoch = store.epoch.max(*epoch);
-                    held.insert(host, *epoch);
-                }
-                recovering.insert(
-                    host,
-                    Recovery {
-                        sessions: sessions.iter().copied().collect(),
-                        linked: linked.iter().copied().collect(),
-                        ..Recovery::default()
-                    },
-                );
-            }
+            } => self.loaded(entry, *epoch, sessions, linked),
             TraceEvent::OrsPersistenceLost { .. } => {
-                if let Some(recovery) = recovering.get_mut(&host) {
+                if let Some(recovery) = self.recovering.get_mut(&host) {
                     recovery.lost = true;
                 }
             }
-            TraceEvent::OrsRole { primary: true } => {
-                let Some(recovery) = recovering.remove(&host) else {
-                    continue;
-                };
-                let (sessions, linked) = if recovery.lost {
-                    (BTreeSet::new(), BTreeSet::new())
-                } else {
-                    (recovery.sessions, recovery.linked)
-                };
-                if recovery.recovered != sessions {
-                    fail(format!(
-                        "promoted with sessions {} of the {} it read: missing {}",
-                        id_list(&recovery.recovered),
-                        id_list(&sessions),
-                        id_list(sessions.difference(&recovery.recovered)),
-                    ));
+            TraceEvent::OrsRole { primary: true } => self.promoted(entry),
+            _ => {}
+        }
+    }
+
+    fn fail(&mut self, entry: &TraceEntry, detail: String) {
+        self.violations.push(Violation {
+            oracle: ORS_HA,
+            at_ms: entry.at,
+            detail: format!("{}: {detail}", self.trace.host_name(entry.host)),
+        });
+    }
+
+    /// The pair of ORS host `host`, if it has one.
+    fn pair(&self, host: u16) -> Option<usize> {
+        self.pairs
+            .and_then(|pairs| pairs.get(self.trace.host_name(host)))
+            .copied()
+    }
+
+    /// The model of the store of `host`'s pair, if it has one.
+    fn store(&mut self, host: u16) -> Option<&mut Store> {
+        let pair = self.pair(host)?;
+        Some(self.stores.entry(pair).or_default())
+    }
+
+    /// **Session ids** and the sessions a host runs and recovers.
+    fn session(&mut self, entry: &TraceEntry, session: u64, ixn: IxnId, what: &str) {
+        let host = entry.host;
+        if let Some(pair) = self.pair(host) {
+            let ids = self.used.entry(pair).or_default();
+            if let Some(first) = ids.get(&session).copied() {
+                if what == "session-started" && self.held.contains_key(&host) {
+                    let detail = format!(
+                        "started session s{session}, an id its pair already used on {}",
+                        self.trace.host_name(first)
+                    );
+                    self.fail(entry, detail);
                 }
-                if recovery.relinked != linked {
-                    fail(format!(
-                        "promoted without the associations of {} it read, with {} it did not",
-                        id_list(linked.difference(&recovery.relinked)),
-                        id_list(recovery.relinked.difference(&linked)),
-                    ));
+            } else {
+                ids.insert(session, host);
+            }
+        }
+        let sessions = self.live.entry(host).or_default();
+        let recovery = self.recovering.get_mut(&host);
+        match what {
+            "session-started" => {
+                sessions.insert(session);
+            }
+            "session-recovered" => {
+                sessions.insert(session);
+                if let Some(recovery) = recovery {
+                    recovery.recovered.insert(session);
+                }
+            }
+            "session-ended" | "session-dropped" => {
+                sessions.remove(&session);
+            }
+            "recovered-confirmed" | "recovered-pending" | "recovered-detached" => {
+                if let Some(recovery) = recovery {
+                    recovery.relinked.insert(ixn);
                 }
             }
             _ => {}
         }
     }
-    violations
+
+    /// **Flush**: a flush holds exactly the sessions running.
+    fn flushed(&mut self, entry: &TraceEntry, sessions: &[u64], linked: &[IxnId]) {
+        let host = entry.host;
+        self.unanswered
+            .entry(host)
+            .or_default()
+            .push_back((sessions.to_vec(), linked.to_vec()));
+        let flushed: BTreeSet<u64> = sessions.iter().copied().collect();
+        let running = self.live.get(&host).cloned().unwrap_or_default();
+        if flushed != running {
+            let detail = format!(
+                "flushed sessions {} while running {}: missing {}, not running {}",
+                id_list(&flushed),
+                id_list(&running),
+                id_list(running.difference(&flushed)),
+                id_list(flushed.difference(&running)),
+            );
+            self.fail(entry, detail);
+        }
+    }
+
+    /// **Store**: the store answered the host's oldest flush; it takes it exactly when the
+    /// host holds the store's epoch.
+    fn stored(&mut self, entry: &TraceEntry, fenced: bool) {
+        let host = entry.host;
+        let Some(flush) = self.unanswered.get_mut(&host).and_then(VecDeque::pop_front) else {
+            self.fail(
+                entry,
+                "the store answered a flush this process never issued".into(),
+            );
+            return;
+        };
+        let holds = self.held.get(&host).copied().unwrap_or(0);
+        let Some(store) = self.store(host) else {
+            return;
+        };
+        let epoch = store.epoch;
+        if !fenced {
+            store.contents = flush;
+        }
+        if fenced != (holds < epoch) {
+            let detail = format!(
+                "the store {} a flush from a process holding epoch {holds} while the store holds {epoch}",
+                if fenced { "refused" } else { "took" },
+            );
+            self.fail(entry, detail);
+        }
+    }
+
+    /// **Store** and **Recovery**: a promotion read the store under `epoch`; it must be newer
+    /// than the store's and get the last stored flush, and recover what it read.
+    fn loaded(&mut self, entry: &TraceEntry, epoch: u64, sessions: &[u64], linked: &[IxnId]) {
+        let host = entry.host;
+        if let Some(store) = self.store(host) {
+            let held_epoch = store.epoch;
+            let (stored_sessions, stored_linked) = store.contents.clone();
+            store.epoch = store.epoch.max(epoch);
+            if epoch <= held_epoch {
+                let detail = format!(
+                    "the store gave promotion epoch {epoch} its contents though it holds epoch {held_epoch}"
+                );
+                self.fail(entry, detail);
+            }
+            if sessions != stored_sessions || linked != stored_linked {
+                let detail = format!(
+                    "read sessions {} linked {} but the last stored flush wrote sessions {} linked {}",
+                    id_list(sessions),
+                    id_list(linked),
+                    id_list(&stored_sessions),
+                    id_list(&stored_linked),
+                );
+                self.fail(entry, detail);
+            }
+            self.held.insert(host, epoch);
+        }
+        let recovery = Recovery {
+            sessions: sessions.iter().copied().collect(),
+            linked: linked.iter().copied().collect(),
+            ..Recovery::default()
+        };
+        self.recovering.insert(host, recovery);
+    }
+
+    /// **Recovery**: the host reports itself primary; it recovered all it read, and nothing
+    /// else (nothing, when persistence was lost).
+    fn promoted(&mut self, entry: &TraceEntry) {
+        let Some(recovery) = self.recovering.remove(&entry.host) else {
+            return;
+        };
+        let (sessions, linked) = if recovery.lost {
+            (BTreeSet::new(), BTreeSet::new())
+        } else {
+            (recovery.sessions, recovery.linked)
+        };
+        if recovery.recovered != sessions {
+            let detail = format!(
+                "promoted with sessions {} of the {} it read: missing {}",
+                id_list(&recovery.recovered),
+                id_list(&sessions),
+                id_list(sessions.difference(&recovery.recovered)),
+            );
+            self.fail(entry, detail);
+        }
+        if recovery.relinked != linked {
+            let detail = format!(
+                "promoted without the associations of {} it read, with {} it did not",
+                id_list(linked.difference(&recovery.relinked)),
+                id_list(recovery.relinked.difference(&linked)),
+            );
+            self.fail(entry, detail);
+        }
+    }
 }

@@ -23,11 +23,11 @@
 //! connects again. Not judged here: 2001 (`routing.rs`, with the submits), 2004 and 2005 (the
 //! model test's).
 
+use super::links::Links;
 use super::{OracleInput, Violation};
 use ixsim_core::ids::{SimTime, TenantId};
 use ixsim_core::protocol::ErrorCode;
 use ixsim_core::trace::TraceEvent;
-use std::collections::BTreeMap;
 
 pub const PX_2002: &str = "S-PX-2002";
 pub const PX_2003: &str = "S-PX-2003";
@@ -79,72 +79,11 @@ pub struct ProxyRules {
     pub malformed: bool,
 }
 
-/// One proxy's view of its node connections.
-pub(super) struct Links {
-    pub(super) up: Vec<bool>,
-    /// When each node was last seen down (connection lost or never made; a connect ends a
-    /// down stretch, so it counts as its last moment).
-    last_down: Vec<SimTime>,
-}
-
-impl Links {
-    pub(super) fn new(nodes: usize, now: SimTime) -> Self {
-        Links {
-            up: vec![false; nodes],
-            last_down: vec![now; nodes],
-        }
-    }
-
-    /// Follows one trace event of the proxy: its shell's `connected srvN` and `disconnected
-    /// srvN`, and its process end (a restarted proxy starts with no connections). Says whether
-    /// the links changed.
-    pub(super) fn observe(&mut self, event: &TraceEvent, at: SimTime) -> bool {
-        match event {
-            TraceEvent::Connected { peer } | TraceEvent::Disconnected { peer } => {
-                let Some(node) = node_index(peer).filter(|node| *node < self.up.len()) else {
-                    return false;
-                };
-                let up = matches!(event, TraceEvent::Connected { .. });
-                // Down until this moment, when it connects (`ors` seed 149: a request the
-                // proxy took while a node it had never reached since its restart was down,
-                // refused 10 ms after the node connected).
-                if !up || !self.up[node] {
-                    self.last_down[node] = at;
-                }
-                self.up[node] = up;
-                true
-            }
-            TraceEvent::ProcessKilled => {
-                *self = Links::new(self.up.len(), at);
-                true
-            }
-            _ => false,
-        }
-    }
-
-    /// Was any node down at some moment of `[now - window, now]`?
-    fn any_down_since(&self, now: SimTime, window: SimTime) -> bool {
-        let since = now.saturating_sub(window);
-        self.up
-            .iter()
-            .zip(&self.last_down)
-            .any(|(up, last)| !up || *last >= since)
-    }
-}
-
-pub(super) fn node_index(peer: &str) -> Option<usize> {
-    peer.strip_prefix("srv")?.parse().ok()
-}
-
 pub fn proxy_refusals(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violation> {
     let trace = input.trace;
     let nodes = usize::from(rules.nodes);
     let mut violations = Vec::new();
-    let mut links: BTreeMap<u16, Links> = rules
-        .hosts
-        .iter()
-        .map(|host| (*host, Links::new(nodes, 0)))
-        .collect();
+    let mut links = Links::of_proxies(rules);
     for entry in &trace.entries {
         let Some(state) = links.get_mut(&entry.host) else {
             continue;
@@ -155,8 +94,8 @@ pub fn proxy_refusals(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violat
         match &entry.event {
             // A node that let a request time out counts as lost for it.
             TraceEvent::NodeSilent { node } => {
-                if let Some(last) = state.last_down.get_mut(usize::from(*node)) {
-                    *last = entry.at;
+                if let Some(link) = state.nodes.get_mut(usize::from(*node)) {
+                    link.last_down = entry.at;
                 }
             }
             TraceEvent::RequestFailed {

@@ -18,34 +18,17 @@
 //! nodes whose connection broke in between (the node logs out a departed client's agents by
 //! itself).
 
+use super::links::Links;
+use super::logins::AgentTables;
 use super::nodes::srv_index;
-use super::refusals::{node_index, ProxyRules};
+use super::refusals::ProxyRules;
 use super::{OracleInput, Violation};
+use crate::trace::{Trace, TraceEntry};
 use ixsim_core::ids::{AgentId, SimTime};
 use ixsim_core::trace::TraceEvent;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 pub const LIC_REVOKE: &str = "S-LIC-revoke";
-
-/// One IS host's node process and its logged-in agents.
-#[derive(Default)]
-struct Host {
-    node: Option<u16>,
-    started_at: SimTime,
-    alive: bool,
-    logged_in: BTreeSet<AgentId>,
-    /// When each agent was last logged out here.
-    logged_out: BTreeMap<AgentId, SimTime>,
-}
-
-/// One proxy's connection to a node: up or not, and a number that changes on every connect,
-/// disconnect and crash of the proxy.
-#[derive(Clone, Copy, Default)]
-struct Link {
-    up: bool,
-    generation: u64,
-    connected_at: SimTime,
-}
 
 /// A refused login whose revocation is still to be judged on `host` (serving `node`).
 struct Pending {
@@ -58,138 +41,141 @@ struct Pending {
 }
 
 pub fn proxy_revoke(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violation> {
-    let trace = input.trace;
-    let nodes = usize::from(rules.nodes);
-    let mut violations = Vec::new();
-    let mut hosts: BTreeMap<u16, Host> = BTreeMap::new();
-    // The host that started each node last, by the proxy's index of it (srvN).
-    let mut serving: BTreeMap<u16, u16> = BTreeMap::new();
-    let mut links: BTreeMap<u16, Vec<Link>> = rules
-        .hosts
-        .iter()
-        .map(|host| (*host, vec![Link::default(); nodes]))
-        .collect();
-    let mut pending: BTreeMap<(u16, AgentId), Vec<Pending>> = BTreeMap::new();
-    for entry in &trace.entries {
-        let at = entry.at;
-        if let Some(proxy_links) = links.get_mut(&entry.host) {
-            let proxy = entry.host;
+    let mut revokes = Revokes {
+        trace: input.trace,
+        nodes: usize::from(rules.nodes),
+        tables: AgentTables::default(),
+        serving: BTreeMap::new(),
+        links: Links::of_proxies(rules),
+        pending: BTreeMap::new(),
+        violations: Vec::new(),
+    };
+    for entry in &input.trace.entries {
+        revokes.observe(entry);
+    }
+    revokes.violations
+}
+
+/// The oracle's state over the trace.
+struct Revokes<'a> {
+    trace: &'a Trace,
+    nodes: usize,
+    /// IS host -> its running node process's agents (a crash ends it; a deposed primary's
+    /// answers are ruled out by `serving`).
+    tables: AgentTables,
+    /// The host that started each node last, by the proxy's index of it (srvN).
+    serving: BTreeMap<u16, u16>,
+    /// Proxy host -> its node connections.
+    links: BTreeMap<u16, Links>,
+    /// (proxy host, agent) -> the revocations its last refused login asks for.
+    pending: BTreeMap<(u16, AgentId), Vec<Pending>>,
+    violations: Vec<Violation>,
+}
+
+impl Revokes<'_> {
+    fn observe(&mut self, entry: &TraceEntry) {
+        let Some(links) = self.links.get_mut(&entry.host) else {
+            self.tables.observe(entry);
             match &entry.event {
-                TraceEvent::Connected { peer } | TraceEvent::Disconnected { peer } => {
-                    if let Some(link) = node_index(peer).and_then(|n| proxy_links.get_mut(n)) {
-                        link.up = matches!(entry.event, TraceEvent::Connected { .. });
-                        link.generation += 1;
-                        link.connected_at = at;
+                TraceEvent::NodeStarted { node, .. } => {
+                    if let Some(index) = srv_index(*node) {
+                        self.serving.insert(index, entry.host);
                     }
                 }
-                TraceEvent::ProcessKilled => {
-                    for link in proxy_links.iter_mut() {
-                        link.up = false;
-                        link.generation += 1;
-                    }
-                    pending.retain(|(p, _), _| *p != proxy);
-                }
-                TraceEvent::ProxyAgentAcked {
-                    agent, asked_at_ms, ..
-                }
-                | TraceEvent::ProxyAgentRefused {
-                    agent, asked_at_ms, ..
-                } => {
-                    // Which nodes answered this request: all it asked, for an ack.
-                    let answered = |node: usize| match &entry.event {
-                        TraceEvent::ProxyAgentRefused { acked, .. } => {
-                            acked.iter().any(|n| usize::from(*n) == node)
-                        }
-                        _ => true,
-                    };
-                    let judged = pending.remove(&(proxy, *agent)).unwrap_or_default();
-                    for p in judged.iter().filter(|p| p.at < *asked_at_ms) {
-                        let link = proxy_links[p.node];
-                        let host = &hosts[&p.host];
-                        let same = link.up
-                            && link.generation == p.generation
-                            && host.alive
-                            && host.started_at == p.started_at
-                            && serving.get(&(p.node as u16)) == Some(&p.host)
-                            && answered(p.node);
-                        let logged_out = host.logged_out.get(agent).is_some_and(|t| *t >= p.at);
-                        if same && !logged_out {
-                            violations.push(Violation {
-                                oracle: LIC_REVOKE,
-                                at_ms: at,
-                                detail: format!(
-                                    "{} refused {agent}'s login at {} ms, yet {} (srv{}) still has \
-                                     it logged in after answering its next request (asked at {asked_at_ms} ms) \
-                                     on the same connection",
-                                    trace.host_name(proxy),
-                                    p.at,
-                                    trace.host_name(p.host),
-                                    p.node
-                                ),
-                            });
-                        }
-                    }
-                    if let TraceEvent::ProxyAgentRefused { request, .. } = &entry.event {
-                        if *request == "RequestAgentLogin" {
-                            let revoke = (0..nodes).filter_map(|node| {
-                                let link = proxy_links[node];
-                                let host = *serving.get(&(node as u16))?;
-                                let state = &hosts[&host];
-                                let judged = link.up
-                                    && state.alive
-                                    && state.started_at < link.connected_at
-                                    && state.logged_in.contains(agent);
-                                judged.then_some(Pending {
-                                    at,
-                                    host,
-                                    started_at: state.started_at,
-                                    node,
-                                    generation: link.generation,
-                                })
-                            });
-                            pending.insert((proxy, *agent), revoke.collect());
-                        }
-                    }
-                }
+                TraceEvent::ProcessKilled => self.tables.end(entry.host),
                 _ => {}
             }
-            continue;
+            return;
+        };
+        if links.observe(&entry.event, entry.at) {
+            if matches!(entry.event, TraceEvent::ProcessKilled) {
+                self.pending.retain(|(proxy, _), _| *proxy != entry.host);
+            }
+            return;
         }
         match &entry.event {
-            TraceEvent::NodeStarted { node, .. } => {
-                if let Some(index) = srv_index(*node) {
-                    serving.insert(index, entry.host);
-                }
-                hosts.insert(
-                    entry.host,
-                    Host {
-                        node: Some(*node),
-                        started_at: at,
-                        alive: true,
-                        logged_in: BTreeSet::new(),
-                        logged_out: BTreeMap::new(),
-                    },
-                );
+            TraceEvent::ProxyAgentAcked {
+                agent, asked_at_ms, ..
             }
-            TraceEvent::ProcessKilled => {
-                if let Some(host) = hosts.get_mut(&entry.host) {
-                    host.alive = false;
-                    host.logged_in.clear();
-                }
-            }
-            TraceEvent::AgentLoggedIn { agent } => {
-                if let Some(host) = hosts.get_mut(&entry.host).filter(|h| h.node.is_some()) {
-                    host.logged_in.insert(*agent);
-                }
-            }
-            TraceEvent::AgentLoggedOut { agent } => {
-                if let Some(host) = hosts.get_mut(&entry.host) {
-                    host.logged_in.remove(agent);
-                    host.logged_out.insert(*agent, at);
+            | TraceEvent::ProxyAgentRefused {
+                agent, asked_at_ms, ..
+            } => {
+                self.judge_pending(entry, *agent, *asked_at_ms);
+                if let TraceEvent::ProxyAgentRefused { request, .. } = &entry.event {
+                    if *request == "RequestAgentLogin" {
+                        let revoke = self.to_revoke(entry, *agent);
+                        self.pending.insert((entry.host, *agent), revoke);
+                    }
                 }
             }
             _ => {}
         }
     }
-    violations
+
+    /// The proxy of `entry` answered a request of `agent` that reached it at `asked_at_ms`:
+    /// the revocations its refused login before that asked for are due on every node that
+    /// answered it over the same connection.
+    fn judge_pending(&mut self, entry: &TraceEntry, agent: AgentId, asked_at_ms: SimTime) {
+        let proxy = entry.host;
+        // Which nodes answered this request: all it asked, for an ack.
+        let answered = |node: usize| match &entry.event {
+            TraceEvent::ProxyAgentRefused { acked, .. } => {
+                acked.iter().any(|n| usize::from(*n) == node)
+            }
+            _ => true,
+        };
+        let judged = self.pending.remove(&(proxy, agent)).unwrap_or_default();
+        let links = &self.links[&proxy];
+        for p in judged.iter().filter(|p| p.at < asked_at_ms) {
+            let link = links.nodes[p.node];
+            // A host whose process ended since has forgotten its logins.
+            let Some(host) = self.tables.hosts.get(&p.host) else {
+                continue;
+            };
+            let same = link.up
+                && link.generation == p.generation
+                && host.started_at == p.started_at
+                && self.serving.get(&(p.node as u16)) == Some(&p.host)
+                && answered(p.node);
+            let logged_out = host.logged_out.get(&agent).is_some_and(|t| *t >= p.at);
+            if same && !logged_out {
+                self.violations.push(Violation {
+                    oracle: LIC_REVOKE,
+                    at_ms: entry.at,
+                    detail: format!(
+                        "{} refused {agent}'s login at {} ms, yet {} (srv{}) still has \
+                         it logged in after answering its next request (asked at {asked_at_ms} ms) \
+                         on the same connection",
+                        self.trace.host_name(proxy),
+                        p.at,
+                        self.trace.host_name(p.host),
+                        p.node
+                    ),
+                });
+            }
+        }
+    }
+
+    /// The proxy of `entry` refused a login of `agent`: the nodes that must log it out, each
+    /// judged at the agent's next answer over the connection it has now.
+    fn to_revoke(&self, entry: &TraceEntry, agent: AgentId) -> Vec<Pending> {
+        let links = &self.links[&entry.host];
+        (0..self.nodes)
+            .filter_map(|node| {
+                let link = links.nodes[node];
+                let host = *self.serving.get(&(node as u16))?;
+                let state = self.tables.hosts.get(&host)?;
+                let judged = link.up
+                    && state.started_at < link.connected_at
+                    && state.logged_in.contains_key(&agent);
+                judged.then_some(Pending {
+                    at: entry.at,
+                    host,
+                    started_at: state.started_at,
+                    node,
+                    generation: link.generation,
+                })
+            })
+            .collect()
+    }
 }

@@ -15,8 +15,10 @@
 //! Pulls of the ordered pull mode that ask several nodes at once are snapshots, not pulls, and
 //! are not judged here ([S-PX-fifo] is their rule).
 
-use super::refusals::{Links, ProxyRules};
+use super::links::Links;
+use super::refusals::ProxyRules;
 use super::{OracleInput, Violation};
+use ixsim_core::ids::TenantId;
 use ixsim_core::trace::TraceEvent;
 use std::collections::BTreeMap;
 
@@ -31,12 +33,10 @@ struct LastPull {
 
 pub fn proxy_rotation(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violation> {
     let trace = input.trace;
-    let nodes = usize::from(rules.nodes);
     let mut violations = Vec::new();
-    let mut links: BTreeMap<u16, (Links, u64)> = rules
-        .hosts
-        .iter()
-        .map(|host| (*host, (Links::new(nodes, 0), 0)))
+    let mut links: BTreeMap<u16, (Links, u64)> = Links::of_proxies(rules)
+        .into_iter()
+        .map(|(host, links)| (host, (links, 0)))
         .collect();
     let mut last: BTreeMap<(u16, &str, &str, &str), LastPull> = BTreeMap::new();
     for entry in &trace.entries {
@@ -60,15 +60,8 @@ pub fn proxy_rotation(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violat
         else {
             continue;
         };
-        let live: Vec<u16> = (0..rules.nodes)
-            .filter(|n| state.up[usize::from(*n)])
-            .filter(|n| {
-                rules
-                    .node_tenants
-                    .get(usize::from(*n))
-                    .is_some_and(|tenants| tenants.contains(tenant))
-            })
-            .collect();
+        let live = live_nodes(rules, state, *tenant);
+        let key = (entry.host, client.as_str(), queue.as_str(), view.as_str());
         let mut fail = |detail: String| {
             violations.push(Violation {
                 oracle: PX_PULL,
@@ -86,21 +79,11 @@ pub fn proxy_rotation(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violat
                 srv_list(&live)
             ));
         }
-        let key = (entry.host, client.as_str(), queue.as_str(), view.as_str());
-        if let Some(previous) = last.get(&key) {
-            if previous.links_version == *version && live.len() > 1 {
-                let after = live
-                    .iter()
-                    .position(|n| *n == previous.node)
-                    .map(|at| live[(at + 1) % live.len()]);
-                if let Some(expected) = after.filter(|expected| expected != node) {
-                    fail(format!(
-                        "sent to srv{node} after srv{}, where round-robin over {} asks srv{expected}",
-                        previous.node,
-                        srv_list(&live)
-                    ));
-                }
-            }
+        let turn = last
+            .get(&key)
+            .filter(|previous| previous.links_version == *version);
+        if let Some(problem) = turn.and_then(|previous| out_of_turn(previous.node, *node, &live)) {
+            fail(problem);
         }
         last.insert(
             key,
@@ -111,6 +94,36 @@ pub fn proxy_rotation(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violat
         );
     }
     violations
+}
+
+/// The nodes a pull of `tenant` may go to: connected (`links`) and serving the tenant.
+fn live_nodes(rules: &ProxyRules, links: &Links, tenant: TenantId) -> Vec<u16> {
+    (0..rules.nodes)
+        .filter(|n| links.up(usize::from(*n)))
+        .filter(|n| {
+            rules
+                .node_tenants
+                .get(usize::from(*n))
+                .is_some_and(|tenants| tenants.contains(&tenant))
+        })
+        .collect()
+}
+
+/// What is wrong with a pull sent to `node` after one to `previous`, over the same `live`
+/// nodes, if anything: round-robin asks for the node after `previous` (with two or more).
+fn out_of_turn(previous: u16, node: u16, live: &[u16]) -> Option<String> {
+    if live.len() <= 1 {
+        return None;
+    }
+    let after = live
+        .iter()
+        .position(|n| *n == previous)
+        .map(|at| live[(at + 1) % live.len()]);
+    let expected = after.filter(|expected| *expected != node)?;
+    Some(format!(
+        "sent to srv{node} after srv{previous}, where round-robin over {} asks srv{expected}",
+        srv_list(live)
+    ))
 }
 
 fn srv_list(nodes: &[u16]) -> String {

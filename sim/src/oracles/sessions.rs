@@ -25,7 +25,8 @@
 //! test show they run, and an evicted interaction that is not reloaded is caught by
 //! [S-INV-live] (planted `eviction-loses-interaction`).
 
-use super::{OracleInput, Violation};
+use super::{OracleInput, OrsPullRules, Violation};
+use crate::trace::{Trace, TraceEntry};
 use ixsim_core::ids::{AgentId, IxnId, SimTime};
 use ixsim_core::ors::server::HEARD;
 use ixsim_core::trace::TraceEvent;
@@ -50,21 +51,257 @@ pub fn ors_sessions(input: &OracleInput<'_>) -> Vec<Violation> {
         return Vec::new();
     };
     let trace = input.trace;
-    let mut hosts: BTreeMap<u16, Host> = trace
+    let hosts = trace
         .hosts
         .iter()
         .enumerate()
         .filter(|(_, name)| rules.pairs.contains_key(*name))
         .map(|(index, _)| (index as u16, Host::default()))
         .collect();
-    // Agents a URS selected for an interaction since an ORS last delivered it.
-    let mut selected: BTreeMap<IxnId, BTreeSet<AgentId>> = BTreeMap::new();
-    // The queue an ORS last pulled an interaction from.
-    let mut origin: BTreeMap<IxnId, String> = BTreeMap::new();
-    // Interaction -> (ORS host, the queue it must be placed in, when its session failed).
-    let mut failed: BTreeMap<IxnId, (u16, String, SimTime)> = BTreeMap::new();
-    let mut violations = Vec::new();
-    let unheard = |host: u16, session: u64, ixn: IxnId, at: SimTime| Violation {
+    let mut sessions = Sessions {
+        trace,
+        rules,
+        hosts,
+        selected: BTreeMap::new(),
+        origin: BTreeMap::new(),
+        failed: BTreeMap::new(),
+        violations: Vec::new(),
+    };
+    for entry in &trace.entries {
+        sessions.observe(entry);
+    }
+    sessions.verdict()
+}
+
+/// The oracles' state over the trace.
+struct Sessions<'a> {
+    trace: &'a Trace,
+    rules: &'a OrsPullRules,
+    /// ORS host -> what its sessions hold.
+    hosts: BTreeMap<u16, Host>,
+    /// Agents a URS selected for an interaction since an ORS last delivered it.
+    selected: BTreeMap<IxnId, BTreeSet<AgentId>>,
+    /// The queue an ORS last pulled an interaction from.
+    origin: BTreeMap<IxnId, String>,
+    /// Interaction -> (ORS host, the queue it must be placed in, when its session failed).
+    failed: BTreeMap<IxnId, (u16, String, SimTime)>,
+    violations: Vec<Violation>,
+}
+
+impl Sessions<'_> {
+    fn observe(&mut self, entry: &TraceEntry) {
+        self.settle_owed(entry);
+        match &entry.event {
+            TraceEvent::UrsSelected { ixn, agent } => {
+                self.selected.entry(*ixn).or_default().insert(*agent);
+            }
+            TraceEvent::Pulled {
+                client,
+                queue,
+                ixns,
+                ..
+            } if self
+                .rules
+                .hosts
+                .contains_key(client.split('.').next().unwrap_or_default()) =>
+            {
+                for ixn in ixns {
+                    self.origin.insert(*ixn, queue.clone());
+                }
+            }
+            TraceEvent::Placed { ixn, queue } => self.placed(entry, *ixn, queue),
+            TraceEvent::Released { ixn, .. } => {
+                self.failed.remove(ixn);
+            }
+            TraceEvent::ProcessKilled | TraceEvent::OrsRole { primary: false } => {
+                if let Some(state) = self.hosts.get_mut(&entry.host) {
+                    *state = Host::default();
+                    self.failed.retain(|_, (host, _, _)| *host != entry.host);
+                }
+            }
+            TraceEvent::OrsSession { session, ixn, what } => {
+                self.session(entry, *session, *ixn, what);
+            }
+            _ => {}
+        }
+    }
+
+    /// [S-ORS-submit]: a live session owed the news of a delivery hears it in the step of the
+    /// delivery; by any later entry of its host it is too late.
+    fn settle_owed(&mut self, entry: &TraceEntry) {
+        let Some(state) = self.hosts.get_mut(&entry.host) else {
+            return;
+        };
+        state.owed.retain(|session, (ixn, at)| {
+            let due = *at < entry.at;
+            if due {
+                let violation = unheard(self.trace, entry.host, *session, *ixn, *at);
+                self.violations.push(violation);
+            }
+            !due
+        });
+    }
+
+    /// [S-ORS-fail]: the first placement of an interaction whose session failed goes to the
+    /// queue it must.
+    fn placed(&mut self, entry: &TraceEntry, ixn: IxnId, queue: &str) {
+        let Some((host, expected, at)) = self.failed.remove(&ixn) else {
+            return;
+        };
+        if queue != expected {
+            self.violations.push(Violation {
+                oracle: ORS_FAIL,
+                at_ms: entry.at,
+                detail: format!(
+                    "{ixn}, whose session {} could not create at {at} ms, was \
+                     placed in {queue}, not in {expected}",
+                    self.trace.host_name(host)
+                ),
+            });
+        }
+    }
+
+    /// Session `session` of the entry's ORS host did `what` (a word, and maybe its argument)
+    /// about `ixn`.
+    fn session(&mut self, entry: &TraceEntry, session: u64, ixn: IxnId, what: &str) {
+        let Some(state) = self.hosts.get_mut(&entry.host) else {
+            return;
+        };
+        let mut words = what.split(' ');
+        let word = words.next().unwrap_or_default();
+        let argument = words.next().unwrap_or_default();
+        let mut problems: Vec<(&'static str, String)> = Vec::new();
+        if let Some(problem) = state.acts_without_holding(word, session, ixn) {
+            problems.push((ORS_ASSOC, problem));
+        }
+        match word {
+            "route-deliver" | "submit-deliver" => {
+                let choices = self.selected.remove(&ixn).unwrap_or_default();
+                if let Some(problem) = unselected_target(&choices, ixn, argument) {
+                    problems.push((ORS_SUBMIT, problem));
+                }
+            }
+            "session-failed" => {
+                let expected = self
+                    .rules
+                    .queue_on_fails
+                    .clone()
+                    .or_else(|| self.origin.get(&ixn).cloned());
+                if let Some(expected) = expected {
+                    self.failed.insert(ixn, (entry.host, expected, entry.at));
+                }
+            }
+            _ => state.observe(word, argument, session, ixn, entry.at),
+        }
+        let host = self.trace.host_name(entry.host);
+        for (oracle, detail) in problems {
+            self.violations.push(Violation {
+                oracle,
+                at_ms: entry.at,
+                detail: format!("{host} session {session}: {detail}"),
+            });
+        }
+    }
+
+    /// At the end of the run: a delivery no live session heard of is unheard.
+    fn verdict(mut self) -> Vec<Violation> {
+        for (host, state) in &self.hosts {
+            for (session, (ixn, at)) in &state.owed {
+                let violation = unheard(self.trace, *host, *session, *ixn, *at);
+                self.violations.push(violation);
+            }
+        }
+        self.violations
+    }
+}
+
+impl Host {
+    /// [S-ORS-assoc]: what is wrong with `session` doing `word` about `ixn`, if anything.
+    fn acts_without_holding(&self, word: &str, session: u64, ixn: IxnId) -> Option<String> {
+        let acts = matches!(
+            word,
+            "interaction.detach.done"
+                | "redirect"
+                | "route-redirect"
+                | "route-deliver"
+                | "submit-deliver"
+                | "associated-away"
+                | "re-pulled"
+        );
+        if !acts || self.links.get(&ixn) == Some(&session) {
+            return None;
+        }
+        let holder = match self.links.get(&ixn) {
+            Some(other) => format!("session {other} holds it"),
+            None => "no session holds it".to_string(),
+        };
+        Some(format!(
+            "{word} of {ixn}, which it does not hold ({holder})"
+        ))
+    }
+
+    /// Follows what `session` did about `ixn` at `at` (`word`, with its `argument`) to what
+    /// the host's sessions hold and are owed.
+    fn observe(&mut self, word: &str, argument: &str, session: u64, ixn: IxnId, at: SimTime) {
+        match word {
+            "session-started"
+            | "interaction.attach.done"
+            | "recovered-confirmed"
+            | "recovered-pending"
+            | "recovered-detached"
+            | "reloaded" => {
+                self.links.insert(ixn, session);
+                if word == "session-started" {
+                    self.live.insert(session);
+                }
+            }
+            "session-recovered" => {
+                self.live.insert(session);
+            }
+            "delivered" => {
+                if let Some(holder) = self.links.remove(&ixn) {
+                    if self.live.contains(&holder) {
+                        self.owed.insert(holder, (ixn, at));
+                    }
+                }
+            }
+            "heard" if HEARD.contains(&argument) => {
+                self.owed.remove(&session);
+            }
+            "returned-to-queue" => {
+                self.links.remove(&ixn);
+            }
+            "associated-away" | "lost-control" if self.links.get(&ixn) == Some(&session) => {
+                self.links.remove(&ixn);
+            }
+            "session-ended" | "session-dropped" | "strategy-livelock" => {
+                self.live.remove(&session);
+                self.links.retain(|_, holder| *holder != session);
+                self.owed.remove(&session);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// [S-ORS-submit]: what is wrong with routing `ixn` to `agent` when a URS selected `choices`
+/// for it since its last delivery, if anything.
+fn unselected_target(choices: &BTreeSet<AgentId>, ixn: IxnId, agent: &str) -> Option<String> {
+    if choices.iter().any(|a| a.to_string() == agent) {
+        return None;
+    }
+    let list: Vec<String> = choices.iter().map(|a| a.to_string()).collect();
+    Some(format!(
+        "routed {ixn} to {agent}, which no URS selected for it since its last delivery \
+         (selected: [{}])",
+        list.join(" ")
+    ))
+}
+
+/// [S-ORS-submit]: `host` delivered `ixn` at `at` from under live session `session`, which
+/// never heard of it.
+fn unheard(trace: &Trace, host: u16, session: u64, ixn: IxnId, at: SimTime) -> Violation {
+    Violation {
         oracle: ORS_SUBMIT,
         at_ms: at,
         detail: format!(
@@ -72,167 +309,5 @@ pub fn ors_sessions(input: &OracleInput<'_>) -> Vec<Violation> {
              (no queue.submit.done, interaction.deliver.done or interaction.notcontrolled)",
             trace.host_name(host)
         ),
-    };
-    for entry in &trace.entries {
-        if let Some(state) = hosts.get_mut(&entry.host) {
-            state.owed.retain(|session, (ixn, at)| {
-                let due = *at < entry.at;
-                if due {
-                    violations.push(unheard(entry.host, *session, *ixn, *at));
-                }
-                !due
-            });
-        }
-        match &entry.event {
-            TraceEvent::UrsSelected { ixn, agent } => {
-                selected.entry(*ixn).or_default().insert(*agent);
-            }
-            TraceEvent::Pulled {
-                client,
-                queue,
-                ixns,
-                ..
-            } if rules
-                .hosts
-                .contains_key(client.split('.').next().unwrap_or_default()) =>
-            {
-                for ixn in ixns {
-                    origin.insert(*ixn, queue.clone());
-                }
-            }
-            TraceEvent::Placed { ixn, queue } => {
-                if let Some((host, expected, at)) = failed.remove(ixn) {
-                    if *queue != expected {
-                        violations.push(Violation {
-                            oracle: ORS_FAIL,
-                            at_ms: entry.at,
-                            detail: format!(
-                                "{ixn}, whose session {} could not create at {at} ms, was \
-                                 placed in {queue}, not in {expected}",
-                                trace.host_name(host)
-                            ),
-                        });
-                    }
-                }
-            }
-            TraceEvent::Released { ixn, .. } => {
-                failed.remove(ixn);
-            }
-            TraceEvent::ProcessKilled | TraceEvent::OrsRole { primary: false } => {
-                if let Some(state) = hosts.get_mut(&entry.host) {
-                    *state = Host::default();
-                    failed.retain(|_, (host, _, _)| *host != entry.host);
-                }
-            }
-            TraceEvent::OrsSession { session, ixn, what } => {
-                let Some(state) = hosts.get_mut(&entry.host) else {
-                    continue;
-                };
-                let mut words = what.split(' ');
-                let word = words.next().unwrap_or_default();
-                let mut fail = |oracle: &'static str, detail: String| {
-                    violations.push(Violation {
-                        oracle,
-                        at_ms: entry.at,
-                        detail: format!(
-                            "{} session {session}: {detail}",
-                            trace.host_name(entry.host)
-                        ),
-                    })
-                };
-                let acts = matches!(
-                    word,
-                    "interaction.detach.done"
-                        | "redirect"
-                        | "route-redirect"
-                        | "route-deliver"
-                        | "submit-deliver"
-                        | "associated-away"
-                        | "re-pulled"
-                );
-                if acts && state.links.get(ixn) != Some(session) {
-                    let holder = match state.links.get(ixn) {
-                        Some(other) => format!("session {other} holds it"),
-                        None => "no session holds it".to_string(),
-                    };
-                    fail(
-                        ORS_ASSOC,
-                        format!("{word} of {ixn}, which it does not hold ({holder})"),
-                    );
-                }
-                match word {
-                    "session-started"
-                    | "interaction.attach.done"
-                    | "recovered-confirmed"
-                    | "recovered-pending"
-                    | "recovered-detached"
-                    | "reloaded" => {
-                        state.links.insert(*ixn, *session);
-                        if word == "session-started" {
-                            state.live.insert(*session);
-                        }
-                    }
-                    "session-recovered" => {
-                        state.live.insert(*session);
-                    }
-                    "route-deliver" | "submit-deliver" => {
-                        let agent = words.next().unwrap_or_default();
-                        let choices = selected.remove(ixn).unwrap_or_default();
-                        if !choices.iter().any(|a| a.to_string() == agent) {
-                            let list: Vec<String> = choices.iter().map(|a| a.to_string()).collect();
-                            fail(
-                                ORS_SUBMIT,
-                                format!(
-                                    "routed {ixn} to {agent}, which no URS selected for it since \
-                                     its last delivery (selected: [{}])",
-                                    list.join(" ")
-                                ),
-                            );
-                        }
-                    }
-                    "delivered" => {
-                        if let Some(holder) = state.links.remove(ixn) {
-                            if state.live.contains(&holder) {
-                                state.owed.insert(holder, (*ixn, entry.at));
-                            }
-                        }
-                    }
-                    "heard" => {
-                        let event = words.next().unwrap_or_default();
-                        if HEARD.contains(&event) {
-                            state.owed.remove(session);
-                        }
-                    }
-                    "returned-to-queue" => {
-                        state.links.remove(ixn);
-                    }
-                    "associated-away" | "lost-control" if state.links.get(ixn) == Some(session) => {
-                        state.links.remove(ixn);
-                    }
-                    "session-ended" | "session-dropped" | "strategy-livelock" => {
-                        state.live.remove(session);
-                        state.links.retain(|_, holder| holder != session);
-                        state.owed.remove(session);
-                    }
-                    "session-failed" => {
-                        let expected = rules
-                            .queue_on_fails
-                            .clone()
-                            .or_else(|| origin.get(ixn).cloned());
-                        if let Some(expected) = expected {
-                            failed.insert(*ixn, (entry.host, expected, entry.at));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            _ => {}
-        }
     }
-    for (host, state) in &hosts {
-        for (session, (ixn, at)) in &state.owed {
-            violations.push(unheard(*host, *session, *ixn, *at));
-        }
-    }
-    violations
 }

@@ -32,6 +32,7 @@
 //!   tell which host of the pair answered).
 
 use super::{OracleInput, Violation};
+use crate::trace::TraceEntry;
 use ixsim_core::ids::{IxnId, SimTime, TenantId};
 use ixsim_core::kv::{KvList, KvValue};
 use ixsim_core::trace::TraceEvent;
@@ -68,17 +69,73 @@ struct Known {
     ever_stopped: bool,
 }
 
-/// Might a deposed primary of `node` have answered a step due at `asked` and answered now?
-fn split_during(
-    node: u16,
-    asked: SimTime,
-    serving_hosts: &BTreeMap<u16, Vec<u16>>,
-    split_ended: &BTreeMap<u16, SimTime>,
-) -> bool {
-    serving_hosts
-        .get(&node)
-        .is_some_and(|hosts| hosts.len() >= 2)
-        || split_ended.get(&node).is_some_and(|ended| *ended >= asked)
+/// Which hosts answer for which node: a deposed primary serves its connections until it hears
+/// of its successor, so a node may have two primaries for a while (a split brain).
+#[derive(Default)]
+struct Pairs {
+    node_of_host: BTreeMap<u16, u16>,
+    /// Node -> the last process start or end on its pair.
+    changed: BTreeMap<u16, SimTime>,
+    /// Node -> the hosts serving it as primary, latest last (two while a deposed one has not
+    /// fenced itself).
+    serving_hosts: BTreeMap<u16, Vec<u16>>,
+    /// Node -> when it last stopped having two primaries.
+    split_ended: BTreeMap<u16, SimTime>,
+}
+
+impl Pairs {
+    fn started(&mut self, host: u16, node: u16, at: SimTime) {
+        self.node_of_host.insert(host, node);
+        self.changed.insert(node, at);
+        let hosts = self.serving_hosts.entry(node).or_default();
+        hosts.retain(|serving| *serving != host);
+        hosts.push(host);
+    }
+
+    /// The process of `host` ended (crashed, demoted, fenced).
+    fn ended(&mut self, host: u16, at: SimTime) {
+        let Some(node) = self.node_of_host.get(&host) else {
+            return;
+        };
+        self.changed.insert(*node, at);
+        let hosts = self.serving_hosts.entry(*node).or_default();
+        if hosts.len() >= 2 && hosts.contains(&host) {
+            self.split_ended.insert(*node, at);
+        }
+        hosts.retain(|serving| *serving != host);
+    }
+
+    /// Has a later primary taken over the node `host` serves?
+    fn deposed(&self, host: u16) -> bool {
+        self.node_of_host.get(&host).is_some_and(|node| {
+            self.serving_hosts
+                .get(node)
+                .and_then(|hosts| hosts.last())
+                .is_some_and(|latest| *latest != host)
+        })
+    }
+
+    /// Might a deposed primary of `node` have answered a step due at `asked` and answered now?
+    fn split_during(&self, node: u16, asked: SimTime) -> bool {
+        self.serving_hosts
+            .get(&node)
+            .is_some_and(|hosts| hosts.len() >= 2)
+            || self
+                .split_ended
+                .get(&node)
+                .is_some_and(|ended| *ended >= asked)
+    }
+
+    /// When `record` was stopped before `asked`, if it was for sure: no split brain of a node
+    /// holding it could have answered from before the stop.
+    fn stopped_before(&self, record: &Known, asked: SimTime) -> Option<SimTime> {
+        let stopped_at = record.stopped_at.filter(|at| *at < asked)?;
+        let split = record
+            .nodes
+            .iter()
+            .any(|node| self.split_during(*node, asked));
+        (!split).then_some(stopped_at)
+    }
 }
 
 /// How many times each interaction is in an answer.
@@ -91,6 +148,14 @@ fn times(ixns: &[IxnId]) -> BTreeMap<&IxnId, usize> {
 }
 
 impl Known {
+    /// The one node that holds it, if only one does (its share of an answer counts it).
+    fn only_node(&self) -> Option<u16> {
+        match (self.nodes.first(), self.nodes.len()) {
+            (Some(node), 1) => Some(*node),
+            _ => None,
+        }
+    }
+
     /// Did its user data hold `key` = `equals` at some time?
     fn ever_matched(&self, key: &str, equals: &KvValue) -> bool {
         let submitted = self.submitted.as_ref().map(|(_, data)| data);
@@ -109,94 +174,54 @@ impl Known {
     }
 }
 
+/// A prober's snapshot step, as `snapshot-seen` traced it.
+struct SnapshotStep<'a> {
+    queue: &'a str,
+    view: &'a str,
+    max: u32,
+    asked_at_ms: SimTime,
+}
+
+/// A prober's find step, as `found-seen` traced it.
+struct FindStep<'a> {
+    tenant: TenantId,
+    key: &'a str,
+    equals: &'a KvValue,
+    max: u32,
+    asked_at_ms: SimTime,
+    /// How it is named in a violation.
+    what: String,
+}
+
 pub fn snapshots(input: &OracleInput<'_>, rules: &SnapshotRules) -> Vec<Violation> {
-    let trace = input.trace;
-    let mut violations = Vec::new();
-    let mut node_of_host: BTreeMap<u16, u16> = BTreeMap::new();
-    let mut known: BTreeMap<IxnId, Known> = BTreeMap::new();
-    // Node -> the last process start or end on its pair.
-    let mut changed: BTreeMap<u16, SimTime> = BTreeMap::new();
-    // Node -> the hosts serving it as primary, latest last (two while a deposed one has not
-    // fenced itself).
-    let mut serving_hosts: BTreeMap<u16, Vec<u16>> = BTreeMap::new();
-    // Node -> when it last stopped having two primaries.
-    let mut split_ended: BTreeMap<u16, SimTime> = BTreeMap::new();
-    for entry in &trace.entries {
-        let mut fail = |oracle: &'static str, detail: String| {
-            violations.push(Violation {
-                oracle,
-                at_ms: entry.at,
-                detail,
-            })
-        };
+    let mut snapshots = Snapshots {
+        rules,
+        pairs: Pairs::default(),
+        known: BTreeMap::new(),
+        violations: Vec::new(),
+    };
+    for entry in &input.trace.entries {
+        snapshots.observe(entry);
+    }
+    snapshots.violations
+}
+
+/// The oracles' state over the trace.
+struct Snapshots<'a> {
+    rules: &'a SnapshotRules,
+    pairs: Pairs,
+    known: BTreeMap<IxnId, Known>,
+    violations: Vec<Violation>,
+}
+
+impl Snapshots<'_> {
+    fn observe(&mut self, entry: &TraceEntry) {
         match &entry.event {
             TraceEvent::NodeStarted { node, .. } => {
-                node_of_host.insert(entry.host, *node);
-                changed.insert(*node, entry.at);
-                let hosts = serving_hosts.entry(*node).or_default();
-                hosts.retain(|host| *host != entry.host);
-                hosts.push(entry.host);
+                self.pairs.started(entry.host, *node, entry.at);
             }
             TraceEvent::ProcessKilled | TraceEvent::Demoted { .. } | TraceEvent::Fenced { .. } => {
-                if let Some(node) = node_of_host.get(&entry.host) {
-                    changed.insert(*node, entry.at);
-                    let hosts = serving_hosts.entry(*node).or_default();
-                    if hosts.len() >= 2 && hosts.contains(&entry.host) {
-                        split_ended.insert(*node, entry.at);
-                    }
-                    hosts.retain(|host| *host != entry.host);
-                }
-            }
-            TraceEvent::Submitted {
-                ixn,
-                queue,
-                tenant,
-                user_data,
-                ..
-            } => {
-                let record = known.entry(*ixn).or_default();
-                record.nodes.extend(node_of_host.get(&entry.host).copied());
-                record.queues.push((entry.at, queue.clone()));
-                record.stopped_at = None;
-                record.tenant = Some(*tenant);
-                record.submitted = Some((entry.at, user_data.clone()));
-            }
-            TraceEvent::SubmitAcked { ixn } => {
-                if let Some(record) = known.get_mut(ixn) {
-                    record.acked_at.get_or_insert(entry.at);
-                }
-            }
-            TraceEvent::UserDataChanged { ixn, changes } => {
-                if let Some(record) = known.get_mut(ixn) {
-                    record.changes.push(changes.clone());
-                }
-            }
-            TraceEvent::Placed { ixn, queue } => {
-                known
-                    .entry(*ixn)
-                    .or_default()
-                    .queues
-                    .push((entry.at, queue.clone()));
-            }
-            TraceEvent::Stopped { ixn } => {
-                // A deposed primary's stop: the successor still holds the interaction.
-                let deposed = node_of_host.get(&entry.host).is_some_and(|node| {
-                    serving_hosts
-                        .get(node)
-                        .and_then(|hosts| hosts.last())
-                        .is_some_and(|latest| *latest != entry.host)
-                });
-                if let Some(record) = known.get_mut(ixn) {
-                    if !deposed {
-                        record.stopped_at = Some(entry.at);
-                    }
-                    record.ever_stopped = true;
-                }
-            }
-            TraceEvent::Loaded { ixn, .. } => {
-                if let Some(record) = known.get_mut(ixn) {
-                    record.stopped_at = None;
-                }
+                self.pairs.ended(entry.host, entry.at);
             }
             TraceEvent::SnapshotSeen {
                 queue,
@@ -205,76 +230,13 @@ pub fn snapshots(input: &OracleInput<'_>, rules: &SnapshotRules) -> Vec<Violatio
                 asked_at_ms,
                 ixns,
             } => {
-                let each = (*max).min(rules.per_node);
-                let most = u64::from(each) * u64::from(rules.nodes);
-                if ixns.len() as u64 > most {
-                    fail(
-                        PX_MERGE,
-                        format!(
-                            "a snapshot of {queue}/{view} asking {max} returned {} items, more than {each} from each of {} nodes",
-                            ixns.len(),
-                            rules.nodes
-                        ),
-                    );
-                }
-                let times = times(ixns);
-                for (ixn, count) in times {
-                    let holders = known.get(ixn).map_or(1, |record| record.nodes.len().max(1));
-                    if count > holders {
-                        fail(
-                            PX_MERGE,
-                            format!(
-                                "a snapshot of {queue}/{view} returned {ixn} {count} times ({holders} node(s) hold it)"
-                            ),
-                        );
-                    }
-                }
-                let mut per_node: BTreeMap<u16, u32> = BTreeMap::new();
-                for ixn in ixns {
-                    let Some(record) = known.get(ixn) else {
-                        fail(
-                            IS_SNAPSHOT,
-                            format!("a snapshot of {queue}/{view} returned {ixn}, never submitted"),
-                        );
-                        continue;
-                    };
-                    if let (Some(node), 1) = (record.nodes.first(), record.nodes.len()) {
-                        *per_node.entry(*node).or_default() += 1;
-                    }
-                    if record.queues.last().is_some_and(|(_, last)| last != queue) {
-                        fail(
-                            IS_SNAPSHOT,
-                            format!(
-                                "a snapshot of {queue}/{view} returned {ixn}, which is in {}",
-                                record.queues.last().map(|(_, q)| q.as_str()).unwrap_or("?")
-                            ),
-                        );
-                    }
-                    if record.stopped_at.is_some_and(|at| at < *asked_at_ms)
-                        && !record.nodes.iter().any(|node| {
-                            split_during(*node, *asked_at_ms, &serving_hosts, &split_ended)
-                        })
-                    {
-                        fail(
-                            IS_SNAPSHOT,
-                            format!(
-                                "a snapshot of {queue}/{view} due at {asked_at_ms} ms returned {ixn}, stopped at {} ms",
-                                record.stopped_at.unwrap_or(0)
-                            ),
-                        );
-                    }
-                }
-                for (node, count) in per_node {
-                    if count > each {
-                        fail(
-                            IS_SNAPSHOT,
-                            format!(
-                                "node {node} put {count} items into a snapshot of {queue}/{view}, more than its {each} (max {max}, max-interactions-per-snapshot {})",
-                                rules.per_node
-                            ),
-                        );
-                    }
-                }
+                let step = SnapshotStep {
+                    queue,
+                    view,
+                    max: *max,
+                    asked_at_ms: *asked_at_ms,
+                };
+                self.judge_snapshot(entry.at, &step, ixns);
             }
             TraceEvent::FoundSeen {
                 tenant,
@@ -284,114 +246,281 @@ pub fn snapshots(input: &OracleInput<'_>, rules: &SnapshotRules) -> Vec<Violatio
                 asked_at_ms,
                 ixns,
             } => {
-                let what = format!("a find of {key}={equals} (max {max}, due at {asked_at_ms} ms)");
-                let serving: Vec<u16> = (1..=rules.nodes)
-                    .filter(|node| {
-                        rules
-                            .node_tenants
-                            .get(usize::from(*node) - 1)
-                            .is_some_and(|tenants| tenants.contains(tenant))
-                    })
-                    .collect();
-                let most = u64::from(*max) * serving.len() as u64;
-                if ixns.len() as u64 > most {
-                    fail(
-                        PX_MERGE,
-                        format!(
-                            "{what} returned {} items, more than {max} from each of {} nodes",
-                            ixns.len(),
-                            serving.len()
-                        ),
-                    );
+                let step = FindStep {
+                    tenant: *tenant,
+                    key,
+                    equals,
+                    max: *max,
+                    asked_at_ms: *asked_at_ms,
+                    what: format!("a find of {key}={equals} (max {max}, due at {asked_at_ms} ms)"),
+                };
+                self.judge_find(entry.at, &step, ixns);
+            }
+            _ => self.record(entry),
+        }
+    }
+
+    /// Follows what became of the interactions: submits, acknowledgements, user data,
+    /// placements, stops, loads.
+    fn record(&mut self, entry: &TraceEntry) {
+        match &entry.event {
+            TraceEvent::Submitted {
+                ixn,
+                queue,
+                tenant,
+                user_data,
+                ..
+            } => {
+                let record = self.known.entry(*ixn).or_default();
+                let node = self.pairs.node_of_host.get(&entry.host).copied();
+                record.nodes.extend(node);
+                record.queues.push((entry.at, queue.clone()));
+                record.stopped_at = None;
+                record.tenant = Some(*tenant);
+                record.submitted = Some((entry.at, user_data.clone()));
+            }
+            TraceEvent::SubmitAcked { ixn } => {
+                if let Some(record) = self.known.get_mut(ixn) {
+                    record.acked_at.get_or_insert(entry.at);
                 }
-                let times = times(ixns);
-                let mut per_node: BTreeMap<u16, u32> = BTreeMap::new();
-                for (ixn, count) in &times {
-                    let Some(record) = known.get(ixn) else {
-                        fail(PX_MERGE, format!("{what} returned {ixn}, never submitted"));
-                        continue;
-                    };
-                    let holders = record.nodes.len().max(1);
-                    if *count > holders {
-                        fail(
-                            PX_MERGE,
-                            format!(
-                                "{what} returned {ixn} {count} times ({holders} node(s) hold it)"
-                            ),
-                        );
-                    }
-                    if let (Some(node), 1) = (record.nodes.first(), record.nodes.len()) {
-                        *per_node.entry(*node).or_default() += *count as u32;
-                    }
-                    if record.tenant != Some(*tenant) {
-                        fail(
-                            PX_MERGE,
-                            format!(
-                                "{what} of tenant {} returned {ixn} of another tenant",
-                                tenant.0
-                            ),
-                        );
-                    }
-                    if !record.ever_matched(key, equals) {
-                        fail(
-                            PX_MERGE,
-                            format!("{what} returned {ixn}, whose user data never had it"),
-                        );
-                    }
-                    if record.stopped_at.is_some_and(|at| at < *asked_at_ms)
-                        && !record.nodes.iter().any(|node| {
-                            split_during(*node, *asked_at_ms, &serving_hosts, &split_ended)
-                        })
-                    {
-                        fail(
-                            PX_MERGE,
-                            format!(
-                                "{what} returned {ixn}, stopped at {} ms",
-                                record.stopped_at.unwrap_or(0)
-                            ),
-                        );
-                    }
+            }
+            TraceEvent::UserDataChanged { ixn, changes } => {
+                if let Some(record) = self.known.get_mut(ixn) {
+                    record.changes.push(changes.clone());
                 }
-                for node in &serving {
-                    let count = per_node.get(node).copied().unwrap_or(0);
-                    if count > *max {
-                        fail(
-                            PX_MERGE,
-                            format!("node {node} put {count} items into {what}"),
-                        );
-                        continue;
+            }
+            TraceEvent::Placed { ixn, queue } => {
+                let record = self.known.entry(*ixn).or_default();
+                record.queues.push((entry.at, queue.clone()));
+            }
+            TraceEvent::Stopped { ixn } => {
+                // A deposed primary's stop: the successor still holds the interaction.
+                let deposed = self.pairs.deposed(entry.host);
+                if let Some(record) = self.known.get_mut(ixn) {
+                    if !deposed {
+                        record.stopped_at = Some(entry.at);
                     }
-                    if count == *max {
-                        continue;
-                    }
-                    let since = changed.get(node).copied().unwrap_or(0);
-                    let missing: Vec<String> = known
-                        .iter()
-                        .filter(|(ixn, record)| {
-                            record.nodes.len() == 1
-                                && record.nodes.first() == Some(node)
-                                && record.tenant == Some(*tenant)
-                                && record.acked_at.is_some_and(|at| at <= *asked_at_ms)
-                                && record.submitted.as_ref().is_some_and(|(at, _)| *at > since)
-                                && !record.ever_stopped
-                                && record.surely_matches(key, equals)
-                                && !times.contains_key(ixn)
-                        })
-                        .map(|(ixn, _)| ixn.to_string())
-                        .collect();
-                    if !missing.is_empty() {
-                        fail(
-                            PX_MERGE,
-                            format!(
-                                "{what} got {count} items from node {node}, fewer than {max}, without its matching {}",
-                                missing.join(" ")
-                            ),
-                        );
-                    }
+                    record.ever_stopped = true;
+                }
+            }
+            TraceEvent::Loaded { ixn, .. } => {
+                if let Some(record) = self.known.get_mut(ixn) {
+                    record.stopped_at = None;
                 }
             }
             _ => {}
         }
     }
-    violations
+
+    /// [S-IS-snapshot] and [S-PX-merge] on a snapshot's answer `ixns`, seen at `at`.
+    fn judge_snapshot(&mut self, at: SimTime, step: &SnapshotStep<'_>, ixns: &[IxnId]) {
+        let SnapshotStep {
+            queue, view, max, ..
+        } = step;
+        let rules = self.rules;
+        let each = (*max).min(rules.per_node);
+        let most = u64::from(each) * u64::from(rules.nodes);
+        if ixns.len() as u64 > most {
+            let detail = format!(
+                "a snapshot of {queue}/{view} asking {max} returned {} items, more than {each} from each of {} nodes",
+                ixns.len(),
+                rules.nodes
+            );
+            self.violations.push(Violation::new(PX_MERGE, at, detail));
+        }
+        for (ixn, count) in times(ixns) {
+            let holders = self
+                .known
+                .get(ixn)
+                .map_or(1, |record| record.nodes.len().max(1));
+            if count > holders {
+                let detail = format!(
+                    "a snapshot of {queue}/{view} returned {ixn} {count} times ({holders} node(s) hold it)"
+                );
+                self.violations.push(Violation::new(PX_MERGE, at, detail));
+            }
+        }
+        let mut per_node: BTreeMap<u16, u32> = BTreeMap::new();
+        for ixn in ixns {
+            if let Some(node) = self.judge_snapshot_item(at, step, *ixn) {
+                *per_node.entry(node).or_default() += 1;
+            }
+        }
+        for (node, count) in per_node.into_iter().filter(|(_, count)| *count > each) {
+            let detail = format!(
+                "node {node} put {count} items into a snapshot of {queue}/{view}, more than its {each} (max {max}, max-interactions-per-snapshot {})",
+                rules.per_node
+            );
+            self.violations
+                .push(Violation::new(IS_SNAPSHOT, at, detail));
+        }
+    }
+
+    /// [S-IS-snapshot] on one item of a snapshot's answer; returns the one node that holds it,
+    /// whose share of the answer it counts in.
+    fn judge_snapshot_item(
+        &mut self,
+        at: SimTime,
+        step: &SnapshotStep<'_>,
+        ixn: IxnId,
+    ) -> Option<u16> {
+        let SnapshotStep {
+            queue,
+            view,
+            asked_at_ms,
+            ..
+        } = step;
+        let mut fail = |detail: String| {
+            self.violations
+                .push(Violation::new(IS_SNAPSHOT, at, detail))
+        };
+        let Some(record) = self.known.get(&ixn) else {
+            fail(format!(
+                "a snapshot of {queue}/{view} returned {ixn}, never submitted"
+            ));
+            return None;
+        };
+        if let Some((_, last)) = record.queues.last().filter(|(_, last)| last != queue) {
+            fail(format!(
+                "a snapshot of {queue}/{view} returned {ixn}, which is in {last}"
+            ));
+        }
+        if let Some(stopped_at) = self.pairs.stopped_before(record, *asked_at_ms) {
+            fail(format!(
+                "a snapshot of {queue}/{view} due at {asked_at_ms} ms returned {ixn}, stopped at {stopped_at} ms"
+            ));
+        }
+        record.only_node()
+    }
+
+    /// [S-PX-merge] on a find's answer `ixns`, seen at `at`.
+    fn judge_find(&mut self, at: SimTime, step: &FindStep<'_>, ixns: &[IxnId]) {
+        let FindStep {
+            tenant, max, what, ..
+        } = step;
+        let serving: Vec<u16> = (1..=self.rules.nodes)
+            .filter(|node| {
+                self.rules
+                    .node_tenants
+                    .get(usize::from(*node) - 1)
+                    .is_some_and(|tenants| tenants.contains(tenant))
+            })
+            .collect();
+        let most = u64::from(*max) * serving.len() as u64;
+        if ixns.len() as u64 > most {
+            let detail = format!(
+                "{what} returned {} items, more than {max} from each of {} nodes",
+                ixns.len(),
+                serving.len()
+            );
+            self.violations.push(Violation::new(PX_MERGE, at, detail));
+        }
+        let times = times(ixns);
+        let mut per_node: BTreeMap<u16, u32> = BTreeMap::new();
+        for (ixn, count) in &times {
+            if let Some(node) = self.judge_find_item(at, step, **ixn, *count) {
+                *per_node.entry(node).or_default() += *count as u32;
+            }
+        }
+        for node in &serving {
+            let count = per_node.get(node).copied().unwrap_or(0);
+            self.judge_find_share(at, step, *node, count, &times);
+        }
+    }
+
+    /// [S-PX-merge] on one interaction of a find's answer, there `count` times; returns the one
+    /// node that holds it, whose share of the answer it counts in.
+    fn judge_find_item(
+        &mut self,
+        at: SimTime,
+        step: &FindStep<'_>,
+        ixn: IxnId,
+        count: usize,
+    ) -> Option<u16> {
+        let FindStep {
+            tenant,
+            key,
+            equals,
+            asked_at_ms,
+            what,
+            ..
+        } = step;
+        let mut fail = |detail: String| self.violations.push(Violation::new(PX_MERGE, at, detail));
+        let Some(record) = self.known.get(&ixn) else {
+            fail(format!("{what} returned {ixn}, never submitted"));
+            return None;
+        };
+        let holders = record.nodes.len().max(1);
+        if count > holders {
+            fail(format!(
+                "{what} returned {ixn} {count} times ({holders} node(s) hold it)"
+            ));
+        }
+        if record.tenant != Some(*tenant) {
+            fail(format!(
+                "{what} of tenant {} returned {ixn} of another tenant",
+                tenant.0
+            ));
+        }
+        if !record.ever_matched(key, equals) {
+            fail(format!(
+                "{what} returned {ixn}, whose user data never had it"
+            ));
+        }
+        if let Some(stopped_at) = self.pairs.stopped_before(record, *asked_at_ms) {
+            fail(format!("{what} returned {ixn}, stopped at {stopped_at} ms"));
+        }
+        record.only_node()
+    }
+
+    /// [S-PX-merge] on what `node` contributed to a find's answer (`count` items of `times`):
+    /// at most `max`, and with fewer, every interaction it surely held that matched.
+    fn judge_find_share(
+        &mut self,
+        at: SimTime,
+        step: &FindStep<'_>,
+        node: u16,
+        count: u32,
+        times: &BTreeMap<&IxnId, usize>,
+    ) {
+        let FindStep {
+            tenant,
+            key,
+            equals,
+            max,
+            asked_at_ms,
+            what,
+        } = step;
+        if count > *max {
+            let detail = format!("node {node} put {count} items into {what}");
+            self.violations.push(Violation::new(PX_MERGE, at, detail));
+            return;
+        }
+        if count == *max {
+            return;
+        }
+        let since = self.pairs.changed.get(&node).copied().unwrap_or(0);
+        let missing: Vec<String> = self
+            .known
+            .iter()
+            .filter(|(ixn, record)| {
+                record.nodes.len() == 1
+                    && record.nodes.first() == Some(&node)
+                    && record.tenant == Some(*tenant)
+                    && record.acked_at.is_some_and(|at| at <= *asked_at_ms)
+                    && record.submitted.as_ref().is_some_and(|(at, _)| *at > since)
+                    && !record.ever_stopped
+                    && record.surely_matches(key, equals)
+                    && !times.contains_key(ixn)
+            })
+            .map(|(ixn, _)| ixn.to_string())
+            .collect();
+        if !missing.is_empty() {
+            let detail = format!(
+                "{what} got {count} items from node {node}, fewer than {max}, without its matching {}",
+                missing.join(" ")
+            );
+            self.violations.push(Violation::new(PX_MERGE, at, detail));
+        }
+    }
 }

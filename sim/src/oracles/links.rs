@@ -1,0 +1,107 @@
+//! A proxy's node connections, as its shell traced them: `connected srvN` and `disconnected
+//! srvN`, and the proxy's own crash (a restarted proxy starts with no connections). Shared by
+//! the proxy oracles that judge a proxy against the connections it really had, not against its
+//! own idea of them: [S-PX-2000]/[S-PX-2002]/[S-PX-2003]/[S-PX-2006] (`refusals.rs`),
+//! [S-PX-route] (`routing.rs`), [S-PX-pull] (`rotation.rs`), [S-PX-agent] (`agents.rs`) and
+//! [S-LIC-revoke] (`revoke.rs`). It judges nothing itself.
+
+use super::refusals::ProxyRules;
+use ixsim_core::ids::SimTime;
+use ixsim_core::trace::TraceEvent;
+use std::collections::BTreeMap;
+
+/// One proxy's connection to one node.
+#[derive(Clone, Copy)]
+pub(super) struct Link {
+    pub(super) up: bool,
+    /// When it was last seen down (lost or never made; a connect ends a down stretch, so it
+    /// counts as its last moment).
+    pub(super) last_down: SimTime,
+    /// When it last connected: the connection's start while it is up.
+    pub(super) connected_at: SimTime,
+    /// Changes on every connect and disconnect, and on a crash of the proxy: the link is up
+    /// with the same generation at two moments only if one connection lasted between them.
+    pub(super) generation: u64,
+}
+
+/// One proxy's view of its node connections, by node index (srvN).
+pub(super) struct Links {
+    pub(super) nodes: Vec<Link>,
+}
+
+impl Links {
+    /// `nodes` links, none ever up.
+    pub(super) fn new(nodes: usize) -> Self {
+        let link = Link {
+            up: false,
+            last_down: 0,
+            connected_at: 0,
+            generation: 0,
+        };
+        Links {
+            nodes: vec![link; nodes],
+        }
+    }
+
+    /// Every proxy's links (by its trace host), none up yet.
+    pub(super) fn of_proxies(rules: &ProxyRules) -> BTreeMap<u16, Links> {
+        let nodes = usize::from(rules.nodes);
+        rules
+            .hosts
+            .iter()
+            .map(|host| (*host, Links::new(nodes)))
+            .collect()
+    }
+
+    /// Follows one trace event of the proxy: its shell's `connected srvN` and `disconnected
+    /// srvN`, and its process end. Says whether the links changed.
+    pub(super) fn observe(&mut self, event: &TraceEvent, at: SimTime) -> bool {
+        match event {
+            TraceEvent::Connected { peer } | TraceEvent::Disconnected { peer } => {
+                let Some(link) = node_index(peer).and_then(|node| self.nodes.get_mut(node)) else {
+                    return false;
+                };
+                let up = matches!(event, TraceEvent::Connected { .. });
+                // Down until this moment, when it connects (`ors` seed 149: a request the
+                // proxy took while a node it had never reached since its restart was down,
+                // refused 10 ms after the node connected).
+                if !up || !link.up {
+                    link.last_down = at;
+                }
+                if up {
+                    link.connected_at = at;
+                }
+                link.up = up;
+                link.generation += 1;
+                true
+            }
+            TraceEvent::ProcessKilled => {
+                for link in &mut self.nodes {
+                    link.up = false;
+                    link.last_down = at;
+                    link.generation += 1;
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Is node `node`'s link up? (`false` for a node the proxy does not know.)
+    pub(super) fn up(&self, node: usize) -> bool {
+        self.nodes.get(node).is_some_and(|link| link.up)
+    }
+
+    /// Was any node down at some moment of `[now - window, now]`?
+    pub(super) fn any_down_since(&self, now: SimTime, window: SimTime) -> bool {
+        let since = now.saturating_sub(window);
+        self.nodes
+            .iter()
+            .any(|link| !link.up || link.last_down >= since)
+    }
+}
+
+/// The node index of a proxy's peer name `srvN`.
+pub(super) fn node_index(peer: &str) -> Option<usize> {
+    peer.strip_prefix("srv")?.parse().ok()
+}
