@@ -856,37 +856,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
     let faults = expand_plan(scenario, seed);
     let points = FaultPoints::new(scenario, seed, &faults);
     let hosts = build_hosts(&mut sim, scenario, seed, &points);
-    let mut next_fault = 0;
-    let duration = Duration::from_millis(scenario.duration_ms);
-    while sim.elapsed() < duration {
-        let now = sim.elapsed().as_millis() as SimTime;
-        while let Some(fault) = faults.get(next_fault).filter(|fault| fault.at_ms <= now) {
-            let what = faults::apply(
-                &mut sim,
-                &fault.action,
-                hosts.operator.as_ref(),
-                &hosts.versions,
-            );
-            let mut trace = hosts.trace.borrow_mut();
-            trace.push(now, runner_host(scenario), TraceEvent::Fault { what });
-            if let FaultAction::Crash { host }
-            | FaultAction::Bounce { host }
-            | FaultAction::Upgrade { host, .. } = &fault.action
-            {
-                if let Some(index) = trace.hosts.iter().position(|name| name == host) {
-                    trace.push(now, index as u16, TraceEvent::ProcessKilled);
-                }
-            }
-            next_fault += 1;
-        }
-        sim.step().map_err(|error| match points.budget.exceeded() {
-            Some(problem) => RunError::Budget(problem),
-            None => RunError::Host(error.to_string()),
-        })?;
-        if let Some(panic) = points.budget.panicked() {
-            return Err(RunError::Host(panic));
-        }
-    }
+    drive(&mut sim, scenario, &faults, &hosts, &points)?;
     let end_ms = sim.elapsed().as_millis() as SimTime;
     drop(sim);
     let trace = std::mem::take(&mut *hosts.trace.borrow_mut());
@@ -917,27 +887,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
         owner_grace_ms: scenario.is.owner_grace_ms,
         urs_hosts: scenario.urs_hosts(),
         tick_ms: scenario.tick_ms,
-        proxies: oracles::ProxyRules {
-            hosts: scenario
-                .proxy_hosts()
-                .iter()
-                .filter_map(|name| trace.hosts.iter().position(|host| host == name))
-                .map(|index| index as u16)
-                .collect(),
-            nodes: scenario.topology.pairs,
-            node_tenants: proxy_nodes(scenario)
-                .into_iter()
-                .map(|node| node.tenants)
-                .collect(),
-            node_media: proxy_nodes(scenario)
-                .into_iter()
-                .map(|node| node.media)
-                .collect(),
-            disabled_media: tenant_media(scenario, |media| !media.enabled),
-            tenant_media: tenant_media(scenario, |_| true),
-            window_ms: scenario.proxy.request_timeout_ms + scenario.client.tick_ms,
-            malformed: scenario.prober.is_some(),
-        },
+        proxies: proxy_rules(scenario, &trace),
         snapshots: oracles::SnapshotRules {
             per_node: scenario.is.max_interactions_per_snapshot,
             nodes: scenario.topology.pairs,
@@ -949,30 +899,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
         seats: oracles::SeatRules {
             pool: scenario.license.as_ref().map(|license| license.pool),
         },
-        ors: scenario.ors.as_ref().map(|ors| oracles::OrsPullRules {
-            hosts: scenario
-                .ors_pairs()
-                .into_iter()
-                .enumerate()
-                .flat_map(|(index, members)| {
-                    let pulls = ors.pull_by_this_node.get(index).copied().unwrap_or(true);
-                    members.into_iter().map(move |host| (host, pulls))
-                })
-                .collect(),
-            pairs: scenario
-                .ors_pairs()
-                .into_iter()
-                .enumerate()
-                .flat_map(|(index, members)| members.into_iter().map(move |host| (host, index)))
-                .collect(),
-            queues: ors
-                .queues
-                .iter()
-                .map(|q| (q.queue.clone(), q.view.clone()))
-                .collect(),
-            pull_limit: ors.pull_limit,
-            queue_on_fails: ors.queue_on_fails.clone(),
-        }),
+        ors: scenario.ors.as_ref().map(|ors| ors_rules(scenario, ors)),
     };
     let violations = oracles::check_all(&input);
     let lost = violations
@@ -991,4 +918,95 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
         violations,
         trace,
     })
+}
+
+/// Steps the sim to the scenario's end, applying each fault of the plan when its time comes;
+/// a broken budget or a panicked host task ends the run early with its error.
+fn drive(
+    sim: &mut turmoil::Sim<'_>,
+    scenario: &Scenario,
+    faults: &[faults::Fault],
+    hosts: &Hosts,
+    points: &FaultPoints,
+) -> Result<(), RunError> {
+    let mut next_fault = 0;
+    let duration = Duration::from_millis(scenario.duration_ms);
+    while sim.elapsed() < duration {
+        let now = sim.elapsed().as_millis() as SimTime;
+        while let Some(fault) = faults.get(next_fault).filter(|fault| fault.at_ms <= now) {
+            let what = faults::apply(sim, &fault.action, hosts.operator.as_ref(), &hosts.versions);
+            let mut trace = hosts.trace.borrow_mut();
+            trace.push(now, runner_host(scenario), TraceEvent::Fault { what });
+            if let FaultAction::Crash { host }
+            | FaultAction::Bounce { host }
+            | FaultAction::Upgrade { host, .. } = &fault.action
+            {
+                if let Some(index) = trace.hosts.iter().position(|name| name == host) {
+                    trace.push(now, index as u16, TraceEvent::ProcessKilled);
+                }
+            }
+            next_fault += 1;
+        }
+        sim.step().map_err(|error| match points.budget.exceeded() {
+            Some(problem) => RunError::Budget(problem),
+            None => RunError::Host(error.to_string()),
+        })?;
+        if let Some(panic) = points.budget.panicked() {
+            return Err(RunError::Host(panic));
+        }
+    }
+    Ok(())
+}
+
+/// What the proxy oracles need to know of the scenario.
+fn proxy_rules(scenario: &Scenario, trace: &Trace) -> oracles::ProxyRules {
+    oracles::ProxyRules {
+        hosts: scenario
+            .proxy_hosts()
+            .iter()
+            .filter_map(|name| trace.hosts.iter().position(|host| host == name))
+            .map(|index| index as u16)
+            .collect(),
+        nodes: scenario.topology.pairs,
+        node_tenants: proxy_nodes(scenario)
+            .into_iter()
+            .map(|node| node.tenants)
+            .collect(),
+        node_media: proxy_nodes(scenario)
+            .into_iter()
+            .map(|node| node.media)
+            .collect(),
+        disabled_media: tenant_media(scenario, |media| !media.enabled),
+        tenant_media: tenant_media(scenario, |_| true),
+        window_ms: scenario.proxy.request_timeout_ms + scenario.client.tick_ms,
+        malformed: scenario.prober.is_some(),
+    }
+}
+
+/// What the ORS pull oracles need to know of the scenario.
+fn ors_rules(scenario: &Scenario, ors: &crate::scenario::OrsOptions) -> oracles::OrsPullRules {
+    oracles::OrsPullRules {
+        hosts: scenario
+            .ors_pairs()
+            .into_iter()
+            .enumerate()
+            .flat_map(|(index, members)| {
+                let pulls = ors.pull_by_this_node.get(index).copied().unwrap_or(true);
+                members.into_iter().map(move |host| (host, pulls))
+            })
+            .collect(),
+        pairs: scenario
+            .ors_pairs()
+            .into_iter()
+            .enumerate()
+            .flat_map(|(index, members)| members.into_iter().map(move |host| (host, index)))
+            .collect(),
+        queues: ors
+            .queues
+            .iter()
+            .map(|q| (q.queue.clone(), q.view.clone()))
+            .collect(),
+        pull_limit: ors.pull_limit,
+        queue_on_fails: ors.queue_on_fails.clone(),
+    }
 }
