@@ -1375,7 +1375,19 @@ impl Scenario {
         self.validate_cluster()?;
         self.validate_client()?;
         self.validate_ors()?;
-        let check = |ok: bool, problem: &str| if ok { Ok(()) } else { Err(problem.to_string()) };
+        self.validate_run()?;
+        self.workload.validate()?;
+        self.agents.validate()?;
+        self.client.validate()?;
+        let tenant = self.validate_queues()?;
+        self.validate_submits(tenant)?;
+        self.validate_router()?;
+        self.validate_ha()?;
+        self.validate_faults()
+    }
+
+    /// The run's length, tick, latencies, liveness, prober and sizes.
+    fn validate_run(&self) -> Result<(), String> {
         if let Some(liveness) = &self.liveness {
             check(
                 liveness.settle_ms > 0 && liveness.settle_ms < self.duration_ms,
@@ -1384,12 +1396,7 @@ impl Scenario {
         }
         check(self.duration_ms > 0, "duration_ms must be > 0")?;
         if let Some(prober) = &self.prober {
-            // A step per `every_ms`: bounded by the run's length over at least 10 ms.
-            check(prober.every_ms >= 10, "prober.every_ms must be >= 10")?;
-            check(
-                (1..=10_000).contains(&prober.max) && (1..=10_000).contains(&prober.find_max),
-                "prober.max and prober.find_max must be in 1..=10000",
-            )?;
+            prober.validate()?;
         }
         check(
             self.duration_ms <= 3_600_000,
@@ -1410,36 +1417,11 @@ impl Scenario {
         check(
             self.is.agent_capacity >= 1,
             "is.agent_capacity must be >= 1",
-        )?;
-        check(
-            self.workload.interactions <= MAX_INTERACTIONS,
-            &format!("workload.interactions must be <= {MAX_INTERACTIONS}"),
-        )?;
-        check(
-            !self.workload.media.is_empty(),
-            "workload.media must not be empty",
-        )?;
-        check(
-            !self.workload.priorities.is_empty(),
-            "workload.priorities must not be empty",
-        )?;
-        check(
-            self.workload.vip_per_mille <= 1000,
-            "workload.vip_per_mille must be <= 1000",
-        )?;
-        check(
-            self.agents.accept_per_mille <= 1000,
-            "agents.accept_per_mille must be <= 1000",
-        )?;
-        check(
-            self.agents.handle_ms_min <= self.agents.handle_ms_max,
-            "agents.handle_ms_min must be <= handle_ms_max",
-        )?;
-        check(
-            self.client.request_timeout_ms > 0,
-            "client.request_timeout_ms must be > 0",
-        )?;
-        check(self.client.tick_ms > 0, "client.tick_ms must be > 0")?;
+        )
+    }
+
+    /// Tenants and queues, the workload's queue, VIP queue and media; the workload's tenant.
+    fn validate_queues(&self) -> Result<&Tenant, String> {
         let tenant_ids: BTreeSet<u32> = self.tenants.iter().map(|tenant| tenant.id).collect();
         check(
             tenant_ids.len() == self.tenants.len(),
@@ -1494,7 +1476,11 @@ impl Scenario {
                 ),
             )?;
         }
-        self.validate_submits(tenant)?;
+        Ok(tenant)
+    }
+
+    /// The router pulls a view of a queue that exists.
+    fn validate_router(&self) -> Result<(), String> {
         let router_queue = self
             .queues
             .iter()
@@ -1514,8 +1500,11 @@ impl Scenario {
                 "router.view `{}` is not a view of `{}`",
                 self.router.view, router_queue.name
             ),
-        )?;
-        self.validate_ha()?;
+        )
+    }
+
+    /// Every fault names hosts of the topology and comes before the end of the run.
+    fn validate_faults(&self) -> Result<(), String> {
         let hosts = self.hosts();
         // The per-host seed streams are MAX_HOSTS wide (`seeds`); today's bounds on pairs,
         // agents and instances keep a topology far below it.
@@ -1844,5 +1833,66 @@ impl SwarmOptions {
             }
         }
         Ok(())
+    }
+}
+
+/// `Ok` when `ok`, else `problem`: one validation rule.
+fn check(ok: bool, problem: &str) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(problem.to_string())
+    }
+}
+
+impl ProberOptions {
+    fn validate(&self) -> Result<(), String> {
+        // A step per `every_ms`: bounded by the run's length over at least 10 ms.
+        check(self.every_ms >= 10, "prober.every_ms must be >= 10")?;
+        check(
+            (1..=10_000).contains(&self.max) && (1..=10_000).contains(&self.find_max),
+            "prober.max and prober.find_max must be in 1..=10000",
+        )
+    }
+}
+
+impl Workload {
+    fn validate(&self) -> Result<(), String> {
+        check(
+            self.interactions <= MAX_INTERACTIONS,
+            &format!("workload.interactions must be <= {MAX_INTERACTIONS}"),
+        )?;
+        check(!self.media.is_empty(), "workload.media must not be empty")?;
+        check(
+            !self.priorities.is_empty(),
+            "workload.priorities must not be empty",
+        )?;
+        check(
+            self.vip_per_mille <= 1000,
+            "workload.vip_per_mille must be <= 1000",
+        )
+    }
+}
+
+impl AgentOptions {
+    fn validate(&self) -> Result<(), String> {
+        check(
+            self.accept_per_mille <= 1000,
+            "agents.accept_per_mille must be <= 1000",
+        )?;
+        check(
+            self.handle_ms_min <= self.handle_ms_max,
+            "agents.handle_ms_min must be <= handle_ms_max",
+        )
+    }
+}
+
+impl ClientOptions {
+    fn validate(&self) -> Result<(), String> {
+        check(
+            self.request_timeout_ms > 0,
+            "client.request_timeout_ms must be > 0",
+        )?;
+        check(self.tick_ms > 0, "client.tick_ms must be > 0")
     }
 }
