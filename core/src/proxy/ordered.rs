@@ -45,7 +45,10 @@ impl Peek {
         for (node, _) in self.heads.iter().take(self.count as usize) {
             *share.entry(*node).or_default() += 1;
         }
-        debug_assert!(share.values().sum::<u32>() <= self.count);
+        debug_assert!(
+            share.values().sum::<u32>() <= self.count,
+            "[S-PX-fifo] an ordered pull takes at most its count across the nodes"
+        );
         share
     }
 }
