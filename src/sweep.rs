@@ -306,8 +306,9 @@ struct Tally {
 }
 
 impl Tally {
-    /// Runs one seed (twice when the determinism check picks it) and counts what it did.
-    fn run_seed(&self, scenario: &Scenario, seed: u64, options: &SweepOptions) {
+    /// Runs one seed (twice when the determinism check picks it) and counts what it did;
+    /// returns how many seeds have failed so far.
+    fn run_seed(&self, scenario: &Scenario, seed: u64, options: &SweepOptions) -> usize {
         let (scenario, _) = scenario_for_seed(scenario, seed, options.swarm);
         let checked = check_seed_hashed(&scenario, seed);
         let (ran_ms, hash, mut failure) = (checked.sim_ms, checked.hash, checked.failure);
@@ -337,13 +338,13 @@ impl Tally {
         if let (Some(hash), Ok(mut table)) = (hash, self.hashes.lock()) {
             table.insert(seed, hash);
         }
-        if let (Some(failure), Ok(mut list)) = (failure, self.failures.lock()) {
+        let Ok(mut list) = self.failures.lock() else {
+            return 0;
+        };
+        if let Some(failure) = failure {
             list.push(failure);
         }
-    }
-
-    fn failed(&self) -> usize {
-        self.failures.lock().map_or(0, |list| list.len())
+        list.len()
     }
 }
 
@@ -384,9 +385,8 @@ pub fn sweep_with(scenario: &Scenario, seeds: Range<u64>, options: &SweepOptions
                         tally.stopped.store(true, Ordering::Relaxed);
                         break;
                     }
-                    tally.run_seed(scenario, seed, options);
+                    let failed = tally.run_seed(scenario, seed, options);
                     if let Some(bar) = &bar {
-                        let failed = tally.failed();
                         bar.set_message(format!("{:.0} seeds/s  {failed} failed", bar.per_sec()));
                         bar.inc(1);
                     }

@@ -960,6 +960,10 @@ fn drive(
 
 /// What the proxy oracles need to know of the scenario.
 fn proxy_rules(scenario: &Scenario, trace: &Trace) -> oracles::ProxyRules {
+    let (node_tenants, node_media) = proxy_nodes(scenario)
+        .into_iter()
+        .map(|node| (node.tenants, node.media))
+        .unzip();
     oracles::ProxyRules {
         hosts: scenario
             .proxy_hosts()
@@ -968,14 +972,8 @@ fn proxy_rules(scenario: &Scenario, trace: &Trace) -> oracles::ProxyRules {
             .map(|index| index as u16)
             .collect(),
         nodes: scenario.topology.pairs,
-        node_tenants: proxy_nodes(scenario)
-            .into_iter()
-            .map(|node| node.tenants)
-            .collect(),
-        node_media: proxy_nodes(scenario)
-            .into_iter()
-            .map(|node| node.media)
-            .collect(),
+        node_tenants,
+        node_media,
         disabled_media: tenant_media(scenario, |media| !media.enabled),
         tenant_media: tenant_media(scenario, |_| true),
         window_ms: scenario.proxy.request_timeout_ms + scenario.client.tick_ms,

@@ -16,7 +16,7 @@ pub fn sub_seed(seed: u64, stream: u64) -> u64 {
 
 /// Most hosts a scenario may have (host ids `0..MAX_HOSTS`).
 pub const MAX_HOSTS: u64 = 1000;
-/// Most agents a scenario may have (agent indexes `0..MAX_AGENTS`).
+/// Most agents a scenario may have (agents `1..=MAX_AGENTS`).
 pub const MAX_AGENTS: u64 = 200;
 
 /// The workload's draws (submit times, media, priorities, user data).
@@ -41,7 +41,8 @@ const STREAMS: [(u64, u64); 8] = [
     (STREAM_WORKLOAD, 1),
     (STREAM_FAULTS, 1),
     (STREAM_SWARM, 1),
-    (STREAM_AGENT, MAX_AGENTS),
+    // Agents are numbered from 1.
+    (STREAM_AGENT + 1, MAX_AGENTS),
     (STREAM_PROXY_CHOICE, MAX_HOSTS),
     (STREAM_BUGGIFY_ACTIVATION, 1),
     (STREAM_BUGGIFY_MACHINE, MAX_HOSTS),

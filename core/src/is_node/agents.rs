@@ -49,7 +49,7 @@ impl IsNode {
                 self.broadcast_agent(agent_id, out);
             }
         }
-        self.send(peer, Message::reply(ref_id, Event::Ack { ixn: None }), out);
+        self.ack(peer, ref_id, out);
         Ok(())
     }
 
@@ -100,7 +100,7 @@ impl IsNode {
             out.push(Output::Trace(TraceEvent::AgentReady { agent: agent_id }));
         }
         self.broadcast_agent(agent_id, out);
-        self.send(peer, Message::reply(ref_id, Event::Ack { ixn: None }), out);
+        self.ack(peer, ref_id, out);
         Ok(())
     }
 

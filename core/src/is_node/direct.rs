@@ -83,7 +83,7 @@ impl IsNode {
     ) {
         self.urs_strategies
             .insert(client.to_string(), names.to_vec());
-        self.send(peer, Message::reply(ref_id, Event::Ack { ixn: None }), out);
+        self.ack(peer, ref_id, out);
         let pending: Vec<(IxnId, String)> = self
             .owners
             .iter()

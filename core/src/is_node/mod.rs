@@ -272,6 +272,11 @@ impl IsNode {
         self.held.len()
     }
 
+    /// Answers request `ref_id` with a plain acknowledgement.
+    fn ack(&self, peer: Conn, ref_id: RefId, out: &mut Vec<Output>) {
+        self.send(peer, Message::reply(ref_id, Event::Ack { ixn: None }), out);
+    }
+
     /// Sends `message` to a client, wrapped for the proxy when the client is behind one.
     fn send(&self, conn: Conn, message: Message, out: &mut Vec<Output>) {
         match conn {

@@ -4,7 +4,7 @@
 use super::{Conn, IsNode};
 use crate::ids::{RefId, SimTime};
 use crate::machine::Output;
-use crate::protocol::{ErrorCode, Event, Message, Request};
+use crate::protocol::{ErrorCode, Request};
 
 impl IsNode {
     pub(super) fn on_request(
@@ -57,10 +57,6 @@ impl IsNode {
             }
             (_, Some(client)) => Some(client.name.clone()),
         }
-    }
-
-    fn ack(&self, peer: Conn, ref_id: RefId, out: &mut Vec<Output>) {
-        self.send(peer, Message::reply(ref_id, Event::Ack { ixn: None }), out);
     }
 
     /// Each request of a registered `client` to the part of the node that answers it.
