@@ -223,7 +223,35 @@ impl PairMember {
                 }
                 return Self::reply(peer, ref_id, Event::Ack { ixn: None }, out);
             }
-            _ => {}
+            // The node's to answer, or to refuse while there is none; the control requests
+            // above land here too when they do not come from the supervisor.
+            Request::RegisterClient { .. }
+            | Request::Ping
+            | Request::Promote { .. }
+            | Request::SetSeats { .. }
+            | Request::Demote
+            | Request::Submit { .. }
+            | Request::Pull { .. }
+            | Request::PlaceInQueue { .. }
+            | Request::UpdateUserData { .. }
+            | Request::StopProcessing { .. }
+            | Request::Deliver { .. }
+            | Request::Accept { .. }
+            | Request::Reject { .. }
+            | Request::AgentLogin { .. }
+            | Request::AgentLogout { .. }
+            | Request::AgentReady { .. }
+            | Request::AgentNotReady { .. }
+            | Request::Find { .. }
+            | Request::Snapshot { .. }
+            | Request::Unregister
+            | Request::CheckOutSeats { .. }
+            | Request::FindInteractions { .. }
+            | Request::ReserveAgent { .. }
+            | Request::SelectTarget { .. }
+            | Request::Transfer { .. }
+            | Request::Lease { .. }
+            | Request::StrategiesLoaded { .. } => {}
         }
         let message = Message::Request { ref_id, request };
         if self.node.is_some() {

@@ -77,7 +77,31 @@ impl Machine for LicenseServer {
                 Event::Seats { seats: granted }
             }
             Request::RegisterClient { .. } | Request::Ping => Event::Ack { ixn: None },
-            _ => Event::Error {
+            // A node's, a router's and the supervisor's work, not the license server's.
+            Request::Submit { .. }
+            | Request::Pull { .. }
+            | Request::PlaceInQueue { .. }
+            | Request::UpdateUserData { .. }
+            | Request::StopProcessing { .. }
+            | Request::Deliver { .. }
+            | Request::Accept { .. }
+            | Request::Reject { .. }
+            | Request::AgentLogin { .. }
+            | Request::AgentLogout { .. }
+            | Request::AgentReady { .. }
+            | Request::AgentNotReady { .. }
+            | Request::Find { .. }
+            | Request::Snapshot { .. }
+            | Request::Unregister
+            | Request::Promote { .. }
+            | Request::Demote
+            | Request::SetSeats { .. }
+            | Request::FindInteractions { .. }
+            | Request::ReserveAgent { .. }
+            | Request::SelectTarget { .. }
+            | Request::Transfer { .. }
+            | Request::Lease { .. }
+            | Request::StrategiesLoaded { .. } => Event::Error {
                 code: ErrorCode::UnsupportedOperation,
             },
         };

@@ -347,7 +347,31 @@ impl UrsServer {
                     }
                 }
             }
-            _ => {
+            // A node's and the supervisor's work, not a router's.
+            Request::Submit { .. }
+            | Request::Pull { .. }
+            | Request::PlaceInQueue { .. }
+            | Request::UpdateUserData { .. }
+            | Request::StopProcessing { .. }
+            | Request::Deliver { .. }
+            | Request::Accept { .. }
+            | Request::Reject { .. }
+            | Request::AgentLogin { .. }
+            | Request::AgentLogout { .. }
+            | Request::AgentReady { .. }
+            | Request::AgentNotReady { .. }
+            | Request::Find { .. }
+            | Request::Snapshot { .. }
+            | Request::Unregister
+            | Request::Promote { .. }
+            | Request::Demote
+            | Request::CheckOutSeats { .. }
+            | Request::SetSeats { .. }
+            | Request::FindInteractions { .. }
+            | Request::ReserveAgent { .. }
+            | Request::Transfer { .. }
+            | Request::Lease { .. }
+            | Request::StrategiesLoaded { .. } => {
                 let code = ErrorCode::UnsupportedOperation;
                 Self::reply(peer, ref_id, Event::Error { code }, out);
             }
@@ -387,29 +411,37 @@ impl UrsServer {
                     self.waits.insert(id, wait);
                     self.dispatch(now, out);
                 }
-                return;
             }
             Event::Accepted { ixn, .. } => {
                 self.routing.remove(&ixn);
-                return;
             }
             Event::Rejected { ixn, .. } => {
                 self.route_again(ixn);
                 self.dispatch(now, out);
-                return;
             }
-            _ => {}
-        }
-        if let Event::AgentState { agent, state } = event {
-            match state {
-                AgentState::Ready { free } => {
-                    self.seen[node].insert(agent, Seen { free });
+            Event::AgentState { agent, state } => {
+                match state {
+                    AgentState::Ready { free } => {
+                        self.seen[node].insert(agent, Seen { free });
+                    }
+                    AgentState::NotReady | AgentState::LoggedOut => {
+                        self.seen[node].remove(&agent);
+                    }
                 }
-                AgentState::NotReady | AgentState::LoggedOut => {
-                    self.seen[node].remove(&agent);
-                }
+                self.dispatch(now, out);
             }
-            self.dispatch(now, out);
+            // Answers come through `on_answer`; the rest is not a router's to hear.
+            Event::Ack { .. }
+            | Event::Error { .. }
+            | Event::TakenFromQueue { .. }
+            | Event::Invite { .. }
+            | Event::Revoked { .. }
+            | Event::Found { .. }
+            | Event::SnapshotContent { .. }
+            | Event::Seats { .. }
+            | Event::LoggedOut { .. }
+            | Event::InteractionsFound { .. }
+            | Event::TargetSelected { .. } => {}
         }
     }
 

@@ -8,12 +8,12 @@
 //! [S-IS-owner]. What it saw is traced (`agent-took`, `agent-completed`, `agent-dropped`): the
 //! [S-INV-owner] oracle checks from these that no interaction is ever in two agents' hands.
 
-use super::{Pending, TICK_TIMER};
+use super::{Pending, Reading, TICK_TIMER};
 use crate::buggify::{Buggify, Site};
 use crate::ids::{AgentId, IxnId, SimTime, TenantId};
 use crate::machine::{Input, Machine, Output, Peer};
 use crate::marks::{mark, Mark};
-use crate::protocol::{ClientKind, ErrorCode, Event, Field, Message, Request};
+use crate::protocol::{ClientKind, ErrorCode, Event, Field, Request};
 use crate::trace::{DropReason, TraceEvent};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -306,6 +306,35 @@ impl AgentDesktop {
         }
         out.push(Output::SetTimer(TICK_TIMER, next.max(now + 1)));
     }
+
+    /// An event of the server's own: an invitation for this agent, or its logout by the
+    /// server (seats lowered, login revoked [S-LIC-shrink]), after which it starts over on a
+    /// fresh connection, logging in again when a seat is free.
+    fn on_event(&mut self, now: SimTime, event: Event, out: &mut Vec<Output>) {
+        match event {
+            Event::Invite { agent, ixn } if agent == self.cfg.agent => {
+                self.on_invite(now, ixn.id, out)
+            }
+            Event::LoggedOut { agent } if agent == self.cfg.agent => {
+                out.push(Output::Close(SERVER))
+            }
+            Event::Invite { .. }
+            | Event::LoggedOut { .. }
+            | Event::Ack { .. }
+            | Event::Error { .. }
+            | Event::TakenFromQueue { .. }
+            | Event::Revoked { .. }
+            | Event::Accepted { .. }
+            | Event::Rejected { .. }
+            | Event::AgentState { .. }
+            | Event::Found { .. }
+            | Event::SnapshotContent { .. }
+            | Event::Seats { .. }
+            | Event::InteractionsFound { .. }
+            | Event::TargetSelected { .. }
+            | Event::RouteRequest { .. } => {}
+        }
+    }
 }
 
 impl Machine for AgentDesktop {
@@ -314,39 +343,15 @@ impl Machine for AgentDesktop {
             Input::Start => self.on_tick(now, out),
             Input::Connected(_) => self.on_connected(now, out),
             Input::Disconnected(_) => self.on_disconnected(out),
-            Input::Frame(
-                _,
-                Message::Event {
-                    ref_id: Some(ref_id),
-                    event,
-                },
-            ) => {
-                if let Some(what) = self.pending.answer(ref_id) {
+            Input::Frame(_, message) => match self.pending.read(message) {
+                Reading::Answer(what, event) => {
                     self.on_answer(now, what, event, out);
                     self.on_tick(now, out);
                 }
-            }
-            Input::Frame(
-                _,
-                Message::Event {
-                    ref_id: None,
-                    event: Event::Invite { agent, ixn },
-                },
-            ) if agent == self.cfg.agent => self.on_invite(now, ixn.id, out),
-            // Logged out by the server (seats lowered, login revoked) [S-LIC-shrink]: start over
-            // on a fresh connection, logging in again when a seat is free.
-            Input::Frame(
-                _,
-                Message::Event {
-                    ref_id: None,
-                    event: Event::LoggedOut { agent },
-                },
-            ) if agent == self.cfg.agent => out.push(Output::Close(SERVER)),
-            Input::Frame(_, Message::Event { ref_id: None, .. })
-            | Input::Frame(_, Message::Request { .. })
-            | Input::Frame(_, Message::ProxiedRequest { .. })
-            | Input::Frame(_, Message::ProxiedEvent { .. })
-            | Input::Persisted(_) => {}
+                Reading::Unsolicited(event) => self.on_event(now, event, out),
+                Reading::Nothing => {}
+            },
+            Input::Persisted(_) => {}
             Input::Timer(_) => self.on_tick(now, out),
         }
     }

@@ -9,13 +9,13 @@
 //! Acknowledged items leave the server's durable [`Mailbox`]; a restarted media server starts
 //! from what is still in it, as an e-mail server does not resubmit mail it already handed over.
 
-use super::{Pending, TICK_TIMER};
+use super::{Pending, Reading, TICK_TIMER};
 use crate::db::{DbOp, Mailbox};
 use crate::ids::{IxnId, SimTime, TenantId};
 use crate::kv::KvList;
 use crate::machine::{Input, Machine, Output, Peer, WriteIds};
 use crate::marks::{mark, Mark};
-use crate::protocol::{ClientKind, ErrorCode, Event, Field, Message, Request};
+use crate::protocol::{ClientKind, ErrorCode, Event, Field, Request};
 use crate::trace::TraceEvent;
 use std::collections::VecDeque;
 
@@ -186,22 +186,12 @@ impl Machine for MediaServer {
                 }
                 self.retry.make_contiguous().sort_unstable();
             }
-            Input::Frame(
-                _,
-                Message::Event {
-                    ref_id: Some(ref_id),
-                    event,
-                },
-            ) => {
-                if let Some(what) = self.pending.answer(ref_id) {
-                    self.on_answer(now, what, event, out);
-                }
-            }
-            Input::Frame(_, Message::Event { ref_id: None, .. })
-            | Input::Frame(_, Message::Request { .. })
-            | Input::Frame(_, Message::ProxiedRequest { .. })
-            | Input::Frame(_, Message::ProxiedEvent { .. })
-            | Input::Persisted(_) => {}
+            Input::Frame(_, message) => match self.pending.read(message) {
+                Reading::Answer(what, event) => self.on_answer(now, what, event, out),
+                // Submitted interactions are not the media server's to follow.
+                Reading::Unsolicited(_) | Reading::Nothing => {}
+            },
+            Input::Persisted(_) => {}
             Input::Timer(_) => self.on_tick(now, out),
         }
     }
@@ -211,6 +201,7 @@ impl Machine for MediaServer {
 mod tests {
     use super::super::outputs::{names, requests};
     use super::*;
+    use crate::protocol::Message;
 
     const TIMEOUT_MS: u64 = 400;
     const TICK_MS: u64 = 20;

@@ -13,7 +13,7 @@ pub mod router;
 
 use crate::ids::{RefId, SimTime};
 use crate::machine::{Output, Peer, TimerId};
-use crate::protocol::{Message, Request};
+use crate::protocol::{Event, Message, Request};
 use std::collections::BTreeMap;
 
 /// Outstanding requests of one connection, with deadlines.
@@ -54,6 +54,27 @@ impl<T> Pending<T> {
         self.requests.remove(&ref_id).map(|(_, _, what)| what)
     }
 
+    /// Reads a frame from the server: the answer to one of these requests (which it takes
+    /// off the table), an event of the server's own, or nothing a client acts on.
+    pub fn read(&mut self, message: Message) -> Reading<T> {
+        match message {
+            Message::Event {
+                ref_id: Some(ref_id),
+                event,
+            } => match self.answer(ref_id) {
+                Some(what) => Reading::Answer(what, event),
+                None => Reading::Nothing,
+            },
+            Message::Event {
+                ref_id: None,
+                event,
+            } => Reading::Unsolicited(event),
+            Message::Request { .. }
+            | Message::ProxiedRequest { .. }
+            | Message::ProxiedEvent { .. } => Reading::Nothing,
+        }
+    }
+
     /// The name of the first request past its deadline, if any.
     pub fn expired(&self, now: SimTime) -> Option<&'static str> {
         self.requests
@@ -77,6 +98,18 @@ impl<T> Pending<T> {
     pub fn is_empty(&self) -> bool {
         self.requests.is_empty()
     }
+}
+
+/// A frame from the server, as a client reads it ([`Pending::read`]).
+#[derive(Debug)]
+pub enum Reading<T> {
+    /// The answer to an outstanding request, with what that request was.
+    Answer(T, Event),
+    /// An event the server sent of its own accord (an invitation, a taken interaction).
+    Unsolicited(Event),
+    /// An answer to a request no longer waited for (timed out, or sent before a reconnect),
+    /// or a request or proxied frame, which no server sends a client.
+    Nothing,
 }
 
 /// The timer every client uses to look at its deadlines and retries.

@@ -7,10 +7,10 @@
 //! (it registers under the same name for its whole process life); a process restart gets a new
 //! name, so what the old process owned returns to the queue [S-IS-owner].
 
-use super::{Pending, TICK_TIMER};
+use super::{Pending, Reading, TICK_TIMER};
 use crate::ids::{AgentId, IxnId, SimTime, TenantId};
 use crate::machine::{Input, Machine, Output, Peer};
-use crate::protocol::{AgentState, ClientKind, ErrorCode, Event, Field, Message, Request};
+use crate::protocol::{AgentState, ClientKind, ErrorCode, Event, Field, Request};
 use crate::trace::TraceEvent;
 use std::collections::BTreeMap;
 
@@ -269,32 +269,18 @@ impl Machine for Router {
                 self.reserved.clear();
                 self.agents.clear();
             }
-            Input::Frame(
-                _,
-                Message::Event {
-                    ref_id: Some(ref_id),
-                    event,
-                },
-            ) => {
-                if let Some(what) = self.pending.answer(ref_id) {
+            Input::Frame(_, message) => match self.pending.read(message) {
+                Reading::Answer(what, event) => {
                     self.on_answer(what, event);
                     self.drive(now, out);
                 }
-            }
-            Input::Frame(
-                _,
-                Message::Event {
-                    ref_id: None,
-                    event,
-                },
-            ) => {
-                self.on_event(event);
-                self.drive(now, out);
-            }
-            Input::Frame(_, Message::Request { .. })
-            | Input::Frame(_, Message::ProxiedRequest { .. })
-            | Input::Frame(_, Message::ProxiedEvent { .. })
-            | Input::Persisted(_) => {}
+                Reading::Unsolicited(event) => {
+                    self.on_event(event);
+                    self.drive(now, out);
+                }
+                Reading::Nothing => {}
+            },
+            Input::Persisted(_) => {}
         }
     }
 }
@@ -303,6 +289,7 @@ impl Machine for Router {
 mod tests {
     use super::super::outputs::{names, requests, timed_out};
     use super::*;
+    use crate::protocol::Message;
 
     const TIMEOUT_MS: u64 = 400;
     const TICK_MS: u64 = 20;
