@@ -424,8 +424,23 @@ impl Machine for PairMember {
         }
     }
 
-    /// The serving node's invariants; a backup holds no node state.
+    /// [S-INV-machine]: a member fences only as a backup, and the fence it waits for belongs
+    /// to its current incarnation; a serving node's own invariants hold.
     fn check_invariants(&self) -> Result<(), String> {
+        if let Some(promotion) = &self.promoting {
+            if self.node.is_some() {
+                return Err(format!(
+                    "pair {}: fencing for epoch {} while serving",
+                    self.cfg.pair, promotion.epoch
+                ));
+            }
+            if promotion.fence.0 >> GENERATION_SHIFT != self.generation {
+                return Err(format!(
+                    "pair {}: waiting for fence {:?} of another incarnation than {}",
+                    self.cfg.pair, promotion.fence, self.generation
+                ));
+            }
+        }
         self.node.as_ref().map_or(Ok(()), Machine::check_invariants)
     }
 }
@@ -808,6 +823,56 @@ impl Machine for Supervisor {
             Control::Loaded(..) | Control::Fenced(_) | Control::OrsLoaded(..) => {}
         }
     }
+
+    /// [S-INV-machine]: one state per configured pair; a pair's primary and the member of its
+    /// pending operation are one of its two members; a promotion is under way only for a pair
+    /// with no primary (every path clears the old one first), and while a demotion is, the
+    /// primary is the demoted member or none; a pair with a primary has had an epoch handed
+    /// out; only leased pairs hold lease grants.
+    fn check_invariants(&self) -> Result<(), String> {
+        if self.pairs.len() != self.cfg.pairs.len() {
+            return Err(format!(
+                "{} pair states for {} configured pairs",
+                self.pairs.len(),
+                self.cfg.pairs.len()
+            ));
+        }
+        for (pair, state) in self.pairs.iter().enumerate() {
+            let number = Self::pair_number(pair);
+            if state.primary.is_some_and(|member| member > 1) {
+                return Err(format!("pair {number}: primary {:?}", state.primary));
+            }
+            if state.primary.is_some() && state.epoch == 0 {
+                return Err(format!("pair {number}: a primary without an epoch"));
+            }
+            match state.pending.map(|pending| pending.operation) {
+                Some(Operation::Promote { member } | Operation::Demote { member })
+                    if member > 1 =>
+                {
+                    return Err(format!("pair {number}: operation on member {member}"));
+                }
+                Some(Operation::Promote { member }) if state.primary.is_some() => {
+                    return Err(format!(
+                        "pair {number}: promoting member {member} while member {:?} is primary",
+                        state.primary
+                    ));
+                }
+                Some(Operation::Demote { member }) if state.primary == Some(1 - member) => {
+                    return Err(format!(
+                        "pair {number}: demoting member {member} while the other is primary"
+                    ));
+                }
+                Some(Operation::Promote { .. } | Operation::Demote { .. }) | None => {}
+            }
+            if !self.leased(pair) && state.granted != [0, 0] {
+                return Err(format!(
+                    "pair {number} is not leased but holds grants {:?}",
+                    state.granted
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -988,6 +1053,72 @@ mod tests {
         out.clear();
         tick(&mut scs, 500, &mut out);
         assert!(sent_to(&out, 1, "RequestPromote").is_some(), "{out:?}");
+    }
+
+    /// [S-INV-machine]: the member's and the supervisor's invariants hold along a promotion
+    /// and a manual switchover, and each one reports the state it guards against.
+    #[test]
+    fn ha_invariants_hold_along_a_switchover_and_catch_broken_states() {
+        let (mut member, _) = member();
+        let mut out = Vec::new();
+        member.handle(0, request(RefId(2), promote(1)), &mut out);
+        assert_eq!(member.check_invariants(), Ok(()));
+        member.generation += 1;
+        let stale = member
+            .check_invariants()
+            .expect_err("fence of an old incarnation");
+        assert!(stale.contains("another incarnation"), "{stale}");
+        member.generation -= 1;
+        commit_fence(&mut member, &mut out);
+        assert_eq!(member.check_invariants(), Ok(()));
+        member.promoting = Some(Promotion {
+            supervisor: SUPERVISOR,
+            ref_id: RefId(9),
+            epoch: 2,
+            fence: WriteId(member.wrap(0)),
+        });
+        let serving = member
+            .check_invariants()
+            .expect_err("fencing while serving");
+        assert!(serving.contains("while serving"), "{serving}");
+
+        let mut scs = supervisor();
+        scs.handle(0, Input::Start, &mut out);
+        for member in 0..2 {
+            scs.handle(0, Input::Connected(Peer::Server(member)), &mut out);
+        }
+        tick(&mut scs, 100, &mut out);
+        assert_eq!(scs.check_invariants(), Ok(()), "promoting");
+        let promote = sent_to(&out, 0, "RequestPromote").expect("member 0 promoted");
+        let ack = Message::reply(promote, Event::Ack { ixn: None });
+        scs.handle(110, Input::Frame(Peer::Server(0), ack), &mut out);
+        assert_eq!(scs.pairs[0].primary, Some(0));
+        scs.control(
+            150,
+            Control::Command(Command::Switchover { pair: 1 }),
+            &mut out,
+        );
+        assert_eq!(scs.check_invariants(), Ok(()), "demoting");
+        for (broken, expect) in [
+            (Operation::Promote { member: 1 }, "promoting member 1 while"),
+            (Operation::Demote { member: 2 }, "operation on member 2"),
+        ] {
+            let mut copy = scs.pairs[0].clone();
+            copy.pending = Some(Pending {
+                ref_id: RefId(99),
+                operation: broken,
+                since: 150,
+            });
+            let saved = std::mem::replace(&mut scs.pairs[0], copy);
+            let problem = scs.check_invariants().expect_err(expect);
+            assert!(problem.contains(expect), "{problem}");
+            scs.pairs[0] = saved;
+        }
+        scs.pairs[0].granted = [200, 0];
+        let grants = scs
+            .check_invariants()
+            .expect_err("grants on an unleased pair");
+        assert!(grants.contains("not leased"), "{grants}");
     }
 
     /// A connection or frame from a server index past the configured pairs is not a member:

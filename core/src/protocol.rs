@@ -446,6 +446,11 @@ impl Message {
         }
     }
 
+    /// The plain acknowledgement of request `ref_id`, naming the interaction it was about.
+    pub fn ack(ref_id: RefId, ixn: Option<IxnId>) -> Self {
+        Message::reply(ref_id, Event::Ack { ixn })
+    }
+
     pub fn unsolicited(event: Event) -> Self {
         Message::Event {
             ref_id: None,

@@ -240,18 +240,9 @@ async fn keep_connected(
         let attempt =
             tokio::time::timeout(Duration::from_millis(connect_timeout_ms), connect).await;
         if let Ok(Ok(stream)) = attempt {
-            let generation = next_generation(&generations);
-            let (tx, rx) = mpsc::unbounded_channel();
-            if events
-                .send(ShellEvent::Opened {
-                    peer,
-                    generation,
-                    tx,
-                })
-                .is_err()
-            {
+            let Some((generation, rx)) = announce(peer, &events, &generations) else {
                 return;
-            }
+            };
             run_connection(stream, rx, events.clone(), peer, generation).await;
         }
         tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
@@ -304,18 +295,9 @@ async fn accept_clients(
     while let Ok((stream, _)) = listener.accept().await {
         let peer = Peer::Client(next_client);
         next_client += 1;
-        let generation = next_generation(&generations);
-        let (tx, rx) = mpsc::unbounded_channel();
-        if events
-            .send(ShellEvent::Opened {
-                peer,
-                generation,
-                tx,
-            })
-            .is_err()
-        {
+        let Some((generation, rx)) = announce(peer, &events, &generations) else {
             return;
-        }
+        };
         spawn_guarded(
             &guard,
             run_connection(stream, rx, events.clone(), peer, generation),
@@ -323,10 +305,27 @@ async fn accept_clients(
     }
 }
 
-fn next_generation(generations: &Rc<RefCell<u64>>) -> u64 {
-    let mut counter = generations.borrow_mut();
-    *counter += 1;
-    *counter
+/// Tells the host's driver of a new connection to `peer` under the next generation number,
+/// returning that number and the receiver of what the driver sends on it; `None` when the
+/// driver is gone (the host crashed or the run ended).
+fn announce(
+    peer: Peer,
+    events: &mpsc::UnboundedSender<ShellEvent>,
+    generations: &Rc<RefCell<u64>>,
+) -> Option<(u64, mpsc::UnboundedReceiver<Message>)> {
+    let generation = {
+        let mut counter = generations.borrow_mut();
+        *counter += 1;
+        *counter
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let opened = ShellEvent::Opened {
+        peer,
+        generation,
+        tx,
+    };
+    events.send(opened).ok()?;
+    Some((generation, rx))
 }
 
 /// The shell's side of one machine: connections, timers and durable writes.

@@ -145,11 +145,7 @@ impl IsNode {
             self.timers.cancel(old_timer, out);
         }
         self.broadcast_agent(agent_id, out);
-        self.send(
-            peer,
-            Message::reply(ref_id, Event::Ack { ixn: Some(id) }),
-            out,
-        );
+        self.ack_ixn(peer, ref_id, id, out);
         Ok(())
     }
 

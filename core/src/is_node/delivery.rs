@@ -59,11 +59,7 @@ impl IsNode {
             }),
             out,
         );
-        self.send(
-            peer,
-            Message::reply(ref_id, Event::Ack { ixn: Some(id) }),
-            out,
-        );
+        self.ack_ixn(peer, ref_id, id, out);
         Ok(())
     }
 
@@ -144,7 +140,7 @@ impl IsNode {
                     deliverer,
                     Message::unsolicited(Event::Accepted { agent, ixn: id }),
                 ),
-                AfterWrite::Reply(peer, Message::reply(ref_id, Event::Ack { ixn: Some(id) })),
+                AfterWrite::Reply(peer, Message::ack(ref_id, Some(id))),
             ];
             self.persist_owner(id, then, out);
             return Ok(());
@@ -156,11 +152,7 @@ impl IsNode {
                 out,
             );
         }
-        self.send(
-            peer,
-            Message::reply(ref_id, Event::Ack { ixn: Some(id) }),
-            out,
-        );
+        self.ack_ixn(peer, ref_id, id, out);
         Ok(())
     }
 
@@ -214,10 +206,7 @@ impl IsNode {
             from: client.to_string(),
             to: to.to_string(),
         }));
-        let mut then = vec![AfterWrite::Reply(
-            peer,
-            Message::reply(ref_id, Event::Ack { ixn: Some(id) }),
-        )];
+        let mut then = vec![AfterWrite::Reply(peer, Message::ack(ref_id, Some(id)))];
         if let Some(record) = self.db.interactions.get(&id) {
             let items = vec![Self::info(self.cfg.node, record)];
             then.push(AfterWrite::Notify(

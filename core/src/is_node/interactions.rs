@@ -6,7 +6,7 @@ use crate::db::{DbOp, IxnRecord};
 use crate::ids::{IxnId, RefId, SimTime, TenantId};
 use crate::kv::KvList;
 use crate::machine::Output;
-use crate::protocol::{ErrorCode, Event, Field, Message};
+use crate::protocol::{ErrorCode, Field, Message};
 use crate::trace::TraceEvent;
 
 impl IsNode {
@@ -64,7 +64,7 @@ impl IsNode {
             user_data: user_data.clone(),
         }));
         self.in_flight.insert(id);
-        let ack = Message::reply(ref_id, Event::Ack { ixn: Some(id) });
+        let ack = Message::ack(ref_id, Some(id));
         let then = if self.cfg.planted_bug == Some(PlantedBug::AckBeforeWrite) {
             self.send(peer, ack, out);
             vec![AfterWrite::MakeAvailable(id)]
@@ -108,7 +108,7 @@ impl IsNode {
         }));
         self.in_flight.insert(id);
         let then = vec![
-            AfterWrite::Reply(peer, Message::reply(ref_id, Event::Ack { ixn: Some(id) })),
+            AfterWrite::Reply(peer, Message::ack(ref_id, Some(id))),
             AfterWrite::MakeAvailable(id),
         ];
         self.persist(DbOp::Put(record), then, out);
@@ -146,10 +146,7 @@ impl IsNode {
             ixn: id,
             changes: changes.clone(),
         }));
-        let then = vec![AfterWrite::Reply(
-            peer,
-            Message::reply(ref_id, Event::Ack { ixn: Some(id) }),
-        )];
+        let then = vec![AfterWrite::Reply(peer, Message::ack(ref_id, Some(id)))];
         self.persist(DbOp::Put(record), then, out);
         Ok(())
     }
@@ -169,10 +166,7 @@ impl IsNode {
             self.disown(id, out);
         }
         out.push(Output::Trace(TraceEvent::Stopped { ixn: id }));
-        let then = vec![AfterWrite::Reply(
-            peer,
-            Message::reply(ref_id, Event::Ack { ixn: Some(id) }),
-        )];
+        let then = vec![AfterWrite::Reply(peer, Message::ack(ref_id, Some(id)))];
         self.persist(DbOp::Delete(id), then, out);
         Ok(())
     }

@@ -274,7 +274,12 @@ impl IsNode {
 
     /// Answers request `ref_id` with a plain acknowledgement.
     fn ack(&self, peer: Conn, ref_id: RefId, out: &mut Vec<Output>) {
-        self.send(peer, Message::reply(ref_id, Event::Ack { ixn: None }), out);
+        self.send(peer, Message::ack(ref_id, None), out);
+    }
+
+    /// Answers request `ref_id` about interaction `ixn` with an acknowledgement naming it.
+    fn ack_ixn(&self, peer: Conn, ref_id: RefId, ixn: IxnId, out: &mut Vec<Output>) {
+        self.send(peer, Message::ack(ref_id, Some(ixn)), out);
     }
 
     /// Sends `message` to a client, wrapped for the proxy when the client is behind one.
