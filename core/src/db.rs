@@ -187,7 +187,14 @@ impl Durable for OrsStore {
                 self.apply(op);
                 Commit::Done
             }
-            _ => Commit::Fenced,
+            // A stale load, or an IS node's write sent to an ORS store: refused like a
+            // deposed primary's.
+            DbOp::OrsLoad { .. }
+            | DbOp::Put(_)
+            | DbOp::Delete(_)
+            | DbOp::Handed(_)
+            | DbOp::Fence { .. }
+            | DbOp::Load => Commit::Fenced,
         }
     }
 

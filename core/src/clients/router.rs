@@ -172,7 +172,21 @@ impl Router {
                     }
                     // Still invited from before a reconnect: wait for the agent's answer.
                     ErrorCode::InvalidState => {}
-                    _ => {
+                    // The agent or the path failed: offer the interaction again.
+                    ErrorCode::InvalidAttribute
+                    | ErrorCode::UnknownObject
+                    | ErrorCode::DuplicateId
+                    | ErrorCode::AgentUnavailable
+                    | ErrorCode::NotRegistered
+                    | ErrorCode::NoSeat
+                    | ErrorCode::UnsupportedOperation
+                    | ErrorCode::NoNodeForMedia
+                    | ErrorCode::ConnectionLost
+                    | ErrorCode::NotAccessible
+                    | ErrorCode::InProgress
+                    | ErrorCode::DuplicateAcrossNodes
+                    | ErrorCode::SnapshotNotAccessible
+                    | ErrorCode::NotPrimary => {
                         self.holding.insert(ixn, Holding::Idle);
                     }
                 }
