@@ -28,7 +28,7 @@ impl Scenario {
         }
         self.validate_cluster()?;
         self.validate_client()?;
-        self.validate_ors()?;
+        self.validate_routing()?;
         self.validate_run()?;
         self.workload.validate()?;
         self.agents.validate()?;
