@@ -243,6 +243,21 @@ pub trait Machine {
     }
 }
 
+/// A machine behind a box is the machine: runners keep hosts of every kind in one list.
+impl<M: Machine + ?Sized> Machine for Box<M> {
+    fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
+        (**self).handle(now, input, out);
+    }
+
+    fn control(&mut self, now: SimTime, control: Control, out: &mut Vec<Output>) {
+        (**self).control(now, control, out);
+    }
+
+    fn check_invariants(&self) -> Result<(), String> {
+        (**self).check_invariants()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@
 pub mod codec;
 pub mod faults;
 pub mod fuzz;
+pub mod host;
 pub mod oracles;
 pub mod pull_order;
 pub mod runner;

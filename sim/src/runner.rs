@@ -237,7 +237,7 @@ fn host_id(names: &[String], name: &str) -> u16 {
 /// Registers the IS hosts: a lone node per pair, or both members of each pair sharing one
 /// database; returns the databases.
 fn build_is_hosts(
-    sim: &mut turmoil::Sim<'_>,
+    hosts: &mut Vec<HostSpec>,
     scenario: &Scenario,
     points: &FaultPoints,
     trace: &Rc<RefCell<Trace>>,
@@ -264,16 +264,13 @@ fn build_is_hosts(
                     node: cfg,
                     planted_bug: scenario.ha.planted_bug.map(Into::into),
                 };
-                sim.host(host, move || {
-                    let member = PairMember::new(pair_cfg.clone()).with_buggify(faults.clone());
-                    run_host(is_ctx.clone(), member)
+                spawn(hosts, host, is_ctx, move |_| {
+                    PairMember::new(pair_cfg.clone()).with_buggify(faults.clone())
                 });
             } else {
                 let store = db.clone();
-                sim.host(host, move || {
-                    let node = IsNode::new(cfg.clone(), store.borrow().clone())
-                        .with_buggify(faults.clone());
-                    run_host(is_ctx.clone(), node)
+                spawn(hosts, host, is_ctx, move |_| {
+                    IsNode::new(cfg.clone(), store.borrow().clone()).with_buggify(faults.clone())
                 });
             }
         }
@@ -284,7 +281,7 @@ fn build_is_hosts(
 
 /// Registers the supervisor of the pairs; returns its operator desk.
 fn build_supervisor(
-    sim: &mut turmoil::Sim<'_>,
+    hosts: &mut Vec<HostSpec>,
     scenario: &Scenario,
     points: &FaultPoints,
     trace: &Rc<RefCell<Trace>>,
@@ -316,8 +313,8 @@ fn build_supervisor(
         servers,
     );
     sup_ctx.operator = Some(desk.clone());
-    sim.host("supervisor", move || {
-        run_host(sup_ctx.clone(), Supervisor::new(cfg.clone()))
+    spawn(hosts, "supervisor".to_string(), sup_ctx, move |_| {
+        Supervisor::new(cfg.clone())
     });
     desk
 }
@@ -356,7 +353,7 @@ fn proxy_nodes(scenario: &Scenario) -> Vec<ProxyNode> {
 
 /// Registers the proxies, each connected to every pair (both addresses).
 fn build_proxies(
-    sim: &mut turmoil::Sim<'_>,
+    hosts: &mut Vec<HostSpec>,
     scenario: &Scenario,
     points: &FaultPoints,
     trace: &Rc<RefCell<Trace>>,
@@ -379,26 +376,44 @@ fn build_proxies(
         let mut proxy_ctx = ctx(scenario, points, trace, host_index, scenario.is_hosts());
         proxy_ctx.listen = true;
         let faults = points.for_host(host_index, STREAM_BUGGIFY_MACHINE);
-        sim.host(name, move || {
-            let proxy = Proxy::new(cfg.clone()).with_buggify(faults.clone());
-            run_host(proxy_ctx.clone(), proxy)
+        spawn(hosts, name, proxy_ctx, move |_| {
+            Proxy::new(cfg.clone()).with_buggify(faults.clone())
         });
     }
 }
 
-/// Registers host `name`, whose machine `make` builds afresh at every (re)start from its
-/// incarnation (1, 2, ...): the one place a host's restarts are counted.
+/// One host of the run: its name, its context, and how to build its machine afresh at every
+/// (re)start from its incarnation (1, 2, ...). Every runner starts hosts from these.
+pub(crate) struct HostSpec {
+    pub name: String,
+    pub ctx: HostCtx,
+    pub make: Box<dyn Fn(u32) -> Box<dyn Machine>>,
+}
+
+/// Adds host `name`, whose machine `make` builds at every (re)start.
 fn spawn<M: Machine + 'static>(
-    sim: &mut turmoil::Sim<'_>,
+    hosts: &mut Vec<HostSpec>,
     name: String,
     ctx: HostCtx,
     make: impl Fn(u32) -> M + 'static,
 ) {
-    let incarnations = Rc::new(Cell::new(0u32));
-    sim.host(name, move || {
-        incarnations.set(incarnations.get() + 1);
-        run_host(ctx.clone(), make(incarnations.get()))
+    hosts.push(HostSpec {
+        name,
+        ctx,
+        make: Box::new(move |incarnation| Box::new(make(incarnation))),
     });
+}
+
+/// Registers the hosts with turmoil in their order (the trace's host ids): the one place a
+/// host's restarts are counted.
+fn register(sim: &mut turmoil::Sim<'_>, hosts: Vec<HostSpec>) {
+    for HostSpec { name, ctx, make } in hosts {
+        let incarnations = Rc::new(Cell::new(0u32));
+        sim.host(name, move || {
+            incarnations.set(incarnations.get() + 1);
+            run_host(ctx.clone(), make(incarnations.get()))
+        });
+    }
 }
 
 /// What every host builder needs: the scenario, the seed, the fault points, the shared trace
@@ -441,13 +456,10 @@ impl Build<'_> {
     }
 }
 
-/// Registers every host of the scenario with `sim`, in trace host id order.
-fn build_hosts(
-    sim: &mut turmoil::Sim<'_>,
-    scenario: &Scenario,
-    seed: u64,
-    points: &FaultPoints,
-) -> Hosts {
+/// Every host of the scenario, in trace host id order, and what the run keeps of them.
+fn build_hosts(scenario: &Scenario, seed: u64, points: &FaultPoints) -> (Hosts, Vec<HostSpec>) {
+    let mut specs = Vec::new();
+    let hosts = &mut specs;
     let versions = faults::Versions::default();
     let mut names = scenario.hosts();
     names.push("runner".to_string());
@@ -459,28 +471,29 @@ fn build_hosts(
         trace: &trace,
         names: &names,
     };
-    let databases = build_is_hosts(sim, scenario, points, &trace, &names);
-    build_media(sim, &build);
-    build_router(sim, &build);
-    build_agents(sim, &build);
+    let databases = build_is_hosts(hosts, scenario, points, &trace, &names);
+    build_media(hosts, &build);
+    build_router(hosts, &build);
+    build_agents(hosts, &build);
     let operator = scenario
         .has_supervisor()
-        .then(|| build_supervisor(sim, scenario, points, &trace, &names));
-    build_proxies(sim, scenario, points, &trace, &names);
-    build_prober(sim, &build);
-    build_ors(sim, &build, &versions);
-    build_urs(sim, &build);
-    build_license(sim, &build);
-    Hosts {
+        .then(|| build_supervisor(hosts, scenario, points, &trace, &names));
+    build_proxies(hosts, scenario, points, &trace, &names);
+    build_prober(hosts, &build);
+    build_ors(hosts, &build, &versions);
+    build_urs(hosts, &build);
+    build_license(hosts, &build);
+    let hosts = Hosts {
         versions,
         trace,
         databases,
         operator,
-    }
+    };
+    (hosts, specs)
 }
 
 /// The media server: the seed's workload, and a mailbox that survives its crashes.
-fn build_media(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
+fn build_media(hosts: &mut Vec<HostSpec>, build: &Build<'_>) {
     let (scenario, client) = (build.scenario, &build.scenario.client);
     let media_cfg = MediaServerConfig {
         name: "media".to_string(),
@@ -491,14 +504,14 @@ fn build_media(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
     let mailbox = Rc::new(RefCell::new(Mailbox::default()));
     let mut media_ctx = build.ctx("media", build.client_servers("media"));
     media_ctx.durable = Some(mailbox.clone());
-    spawn(sim, "media".to_string(), media_ctx, move |incarnation| {
+    spawn(hosts, "media".to_string(), media_ctx, move |incarnation| {
         let mut cfg = media_cfg.clone();
         cfg.name = format!("media.{incarnation}");
         MediaServer::new(cfg, mailbox.borrow().clone())
     });
 }
 
-fn build_router(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
+fn build_router(hosts: &mut Vec<HostSpec>, build: &Build<'_>) {
     let (scenario, client) = (build.scenario, &build.scenario.client);
     let router_cfg = RouterConfig {
         name: "router1".to_string(),
@@ -512,15 +525,20 @@ fn build_router(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
         tick_ms: client.tick_ms,
     };
     let router_ctx = build.ctx("router1", build.client_servers("router1"));
-    spawn(sim, "router1".to_string(), router_ctx, move |incarnation| {
-        let mut cfg = router_cfg.clone();
-        cfg.name = format!("router1.{incarnation}");
-        Router::new(cfg)
-    });
+    spawn(
+        hosts,
+        "router1".to_string(),
+        router_ctx,
+        move |incarnation| {
+            let mut cfg = router_cfg.clone();
+            cfg.name = format!("router1.{incarnation}");
+            Router::new(cfg)
+        },
+    );
 }
 
 /// The agent desktops; each incarnation draws from its own stream of the agent's seed.
-fn build_agents(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
+fn build_agents(hosts: &mut Vec<HostSpec>, build: &Build<'_>) {
     let (scenario, client) = (build.scenario, &build.scenario.client);
     for index in 1..=scenario.topology.agents {
         let agent_cfg = AgentConfig {
@@ -539,7 +557,7 @@ fn build_agents(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
             .points
             .for_host(build.host_id(&name), STREAM_BUGGIFY_MACHINE);
         let agent_seed = sub_seed(build.seed, STREAM_AGENT + u64::from(index));
-        spawn(sim, name, agent_ctx, move |incarnation| {
+        spawn(hosts, name, agent_ctx, move |incarnation| {
             AgentDesktop::new(
                 agent_cfg.clone(),
                 sub_seed(agent_seed, u64::from(incarnation)),
@@ -551,7 +569,7 @@ fn build_agents(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
 }
 
 /// The scripted prober, when the scenario has one: it talks to proxy 1 and pair 1.
-fn build_prober(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
+fn build_prober(hosts: &mut Vec<HostSpec>, build: &Build<'_>) {
     let scenario = build.scenario;
     let Some(options) = &scenario.prober else {
         return;
@@ -578,14 +596,14 @@ fn build_prober(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
         },
         tick_ms: scenario.client.tick_ms,
     };
-    spawn(sim, "prober".to_string(), prober_ctx, move |_| {
+    spawn(hosts, "prober".to_string(), prober_ctx, move |_| {
         Prober::new(cfg.clone())
     });
 }
 
 /// The ORS instances, pair by pair, each pair with one persistence store kept across crashes
 /// [S-ORS-ha]; a restarted instance runs the version installed on its host by then.
-fn build_ors(sim: &mut turmoil::Sim<'_>, build: &Build<'_>, versions: &faults::Versions) {
+fn build_ors(hosts: &mut Vec<HostSpec>, build: &Build<'_>, versions: &faults::Versions) {
     let Some(ors) = &build.scenario.ors else {
         return;
     };
@@ -615,7 +633,7 @@ fn build_ors(sim: &mut turmoil::Sim<'_>, build: &Build<'_>, versions: &faults::V
             let faults = build
                 .points
                 .for_host(build.host_id(&name), STREAM_BUGGIFY_MACHINE);
-            spawn(sim, name, ors_ctx, move |incarnation| {
+            spawn(hosts, name, ors_ctx, move |incarnation| {
                 let mut cfg = cfg.clone();
                 cfg.name = format!("{}.{incarnation}", cfg.name);
                 if let Some(version) = installed
@@ -685,7 +703,7 @@ fn ors_config(
 }
 
 /// The URS instances: each loads the strategies meant for it and connects to every node.
-fn build_urs(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
+fn build_urs(hosts: &mut Vec<HostSpec>, build: &Build<'_>) {
     let scenario = build.scenario;
     let Some(urs) = &scenario.urs else {
         return;
@@ -723,7 +741,7 @@ fn build_urs(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
         };
         let mut urs_ctx = build.ctx(&name, scenario.is_hosts());
         urs_ctx.listen = true;
-        spawn(sim, name, urs_ctx, move |incarnation| {
+        spawn(hosts, name, urs_ctx, move |incarnation| {
             let mut cfg = cfg.clone();
             cfg.name = format!("{}.{incarnation}", cfg.name);
             UrsServer::new(cfg)
@@ -731,14 +749,14 @@ fn build_urs(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
     }
 }
 
-fn build_license(sim: &mut turmoil::Sim<'_>, build: &Build<'_>) {
+fn build_license(hosts: &mut Vec<HostSpec>, build: &Build<'_>) {
     let Some(license) = &build.scenario.license else {
         return;
     };
     let mut license_ctx = build.ctx("license", Vec::new());
     license_ctx.listen = true;
     let cfg = LicenseConfig { pool: license.pool };
-    spawn(sim, "license".to_string(), license_ctx, move |_| {
+    spawn(hosts, "license".to_string(), license_ctx, move |_| {
         LicenseServer::new(cfg.clone())
     });
 }
@@ -855,7 +873,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
     let mut sim = builder(scenario, seed).build();
     let faults = expand_plan(scenario, seed);
     let points = FaultPoints::new(scenario, seed, &faults);
-    let hosts = build_hosts(&mut sim, scenario, seed, &points);
+    let (hosts, specs) = build_hosts(scenario, seed, &points);
+    register(&mut sim, specs);
     drive(&mut sim, scenario, &faults, &hosts, &points)?;
     let end_ms = sim.elapsed().as_millis() as SimTime;
     drop(sim);
