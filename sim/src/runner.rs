@@ -125,14 +125,14 @@ fn is_config(scenario: &Scenario, node: u16) -> IsConfig {
     }
 }
 
-struct Hosts {
-    trace: Rc<RefCell<Trace>>,
+pub(crate) struct Hosts {
+    pub(crate) trace: Rc<RefCell<Trace>>,
     /// Each pair's (or lone node's) database, with its node index.
     databases: Vec<(u16, Rc<RefCell<IsDatabase>>)>,
     /// The supervisor's desk for operator commands (with backups).
     operator: Option<OperatorDesk>,
     /// Releases installed by `upgrade` faults.
-    versions: faults::Versions,
+    pub(crate) versions: faults::Versions,
 }
 
 fn ctx(
@@ -165,7 +165,7 @@ pub(crate) struct FaultPoints {
     quiet_from_ms: Option<SimTime>,
     /// The run's input budget, handed to every host (it travels with the fault points because
     /// every host context is built from them).
-    budget: Rc<RunBudget>,
+    pub(crate) budget: Rc<RunBudget>,
 }
 
 impl FaultPoints {
@@ -868,16 +868,74 @@ fn cluster_logins(trace: &Trace) -> (u64, u64) {
     (max, last)
 }
 
-/// Runs `scenario` with `seed` and checks the oracles.
+/// Which simulator runs a scenario's hosts: the direct event-driven runner ([`crate::direct`])
+/// or turmoil, the reference. Both drive the same machines through the same host driver
+/// ([`crate::host`]) and judge the trace with the same oracles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runner {
+    Direct,
+    Turmoil,
+}
+
+impl Runner {
+    pub const ALL: [Runner; 2] = [Runner::Direct, Runner::Turmoil];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Runner::Direct => "direct",
+            Runner::Turmoil => "turmoil",
+        }
+    }
+}
+
+impl std::fmt::Display for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Runner {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Runner::ALL
+            .into_iter()
+            .find(|runner| runner.name() == text)
+            .ok_or_else(|| format!("unknown runner `{text}` (direct or turmoil)"))
+    }
+}
+
+/// Runs `scenario` with `seed` on turmoil, the reference runner, and checks the oracles.
 pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
-    let mut sim = builder(scenario, seed).build();
+    run_on(Runner::Turmoil, scenario, seed)
+}
+
+/// Runs `scenario` with `seed` on `runner` and checks the oracles.
+pub fn run_on(runner: Runner, scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
     let faults = expand_plan(scenario, seed);
     let points = FaultPoints::new(scenario, seed, &faults);
     let (hosts, specs) = build_hosts(scenario, seed, &points);
-    register(&mut sim, specs);
-    drive(&mut sim, scenario, &faults, &hosts, &points)?;
-    let end_ms = sim.elapsed().as_millis() as SimTime;
-    drop(sim);
+    let end_ms = match runner {
+        Runner::Turmoil => {
+            let mut sim = builder(scenario, seed).build();
+            register(&mut sim, specs);
+            drive(&mut sim, scenario, &faults, &hosts, &points)?;
+            sim.elapsed().as_millis() as SimTime
+        }
+        Runner::Direct => crate::direct::drive(scenario, seed, specs, &faults, &hosts, &points)?,
+    };
+    judge(scenario, seed, &faults, &hosts, end_ms)
+}
+
+/// The oracles' verdict on a finished run, and its stats.
+fn judge(
+    scenario: &Scenario,
+    seed: u64,
+    faults: &[faults::Fault],
+    hosts: &Hosts,
+    end_ms: SimTime,
+) -> Result<Outcome, RunError> {
     let trace = std::mem::take(&mut *hosts.trace.borrow_mut());
     let databases: Vec<(u16, IsDatabase)> = hosts
         .databases
@@ -899,7 +957,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
         settle_ms: scenario
             .liveness
             .as_ref()
-            .filter(|_| faults::unhealed(&faults, scenario.network.latency_max_ms).is_empty())
+            .filter(|_| faults::unhealed(faults, scenario.network.latency_max_ms).is_empty())
             .map(|l| l.settle_ms),
         agent_capacity: scenario.is.agent_capacity,
         pull_hold_timeout_ms: scenario.is.pull_hold_timeout_ms,
@@ -954,16 +1012,7 @@ fn drive(
         let now = sim.elapsed().as_millis() as SimTime;
         while let Some(fault) = faults.get(next_fault).filter(|fault| fault.at_ms <= now) {
             let what = faults::apply(sim, &fault.action, hosts.operator.as_ref(), &hosts.versions);
-            let mut trace = hosts.trace.borrow_mut();
-            trace.push(now, runner_host(scenario), TraceEvent::Fault { what });
-            if let FaultAction::Crash { host }
-            | FaultAction::Bounce { host }
-            | FaultAction::Upgrade { host, .. } = &fault.action
-            {
-                if let Some(index) = trace.hosts.iter().position(|name| name == host) {
-                    trace.push(now, index as u16, TraceEvent::ProcessKilled);
-                }
-            }
+            record_fault(&mut hosts.trace.borrow_mut(), scenario, now, &fault.action, what);
             next_fault += 1;
         }
         sim.step().map_err(|error| match points.budget.exceeded() {
@@ -975,6 +1024,25 @@ fn drive(
         }
     }
     Ok(())
+}
+
+/// Writes a fault the runner carried out into the trace (`what` says how it went), and the
+/// end of the process it killed, if it killed one.
+pub(crate) fn record_fault(
+    trace: &mut Trace,
+    scenario: &Scenario,
+    now: SimTime,
+    action: &FaultAction,
+    what: String,
+) {
+    trace.push(now, runner_host(scenario), TraceEvent::Fault { what });
+    if let FaultAction::Crash { host } | FaultAction::Bounce { host } | FaultAction::Upgrade { host, .. } =
+        action
+    {
+        if let Some(index) = trace.hosts.iter().position(|name| name == host) {
+            trace.push(now, index as u16, TraceEvent::ProcessKilled);
+        }
+    }
 }
 
 /// What the proxy oracles need to know of the scenario.

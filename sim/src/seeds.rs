@@ -36,10 +36,14 @@ pub const STREAM_BUGGIFY_MACHINE: u64 = 8000;
 /// Each host shell's fault-point draws (plus the host id).
 pub const STREAM_BUGGIFY_SHELL: u64 = 9000;
 
+/// The direct runner's network draws (message and connection latencies).
+pub const STREAM_DIRECT_NET: u64 = 3;
+
 /// Every stream as (first number, how many numbers it uses).
-const STREAMS: [(u64, u64); 8] = [
+const STREAMS: [(u64, u64); 9] = [
     (STREAM_WORKLOAD, 1),
     (STREAM_FAULTS, 1),
+    (STREAM_DIRECT_NET, 1),
     (STREAM_SWARM, 1),
     // Agents are numbered from 1.
     (STREAM_AGENT + 1, MAX_AGENTS),
