@@ -1470,6 +1470,60 @@ fn pick_ixn(selector: u8, known: &[IxnId]) -> Field<IxnId> {
     }
 }
 
+/// [`RequestOp::Submit`]'s request: priorities 0 to 2, and a client-chosen id from
+/// [`CLIENT_IDS`] three times in eight (otherwise the node picks one).
+fn submit_request(
+    tenant: u8,
+    media: u8,
+    queue: u8,
+    priority: u8,
+    vip: bool,
+    client_ixn: u8,
+) -> Request {
+    Request::Submit {
+        tenant: pick_tenant(tenant),
+        media: pick_media(media),
+        queue: pick_queue(queue),
+        priority: i32::from(priority % 3),
+        user_data: vip_data(vip),
+        client_ixn: CLIENT_IDS
+            .get(usize::from(client_ixn % 8))
+            .map(|id| IxnId(*id)),
+    }
+}
+
+/// [`RequestOp::Pull`]'s request: 0 to 3 interactions, the node's own hold time.
+fn pull_request(tenant: u8, queue: u8, view: u8, count: u8) -> Request {
+    Request::Pull {
+        tenant: pick_tenant(tenant),
+        queue: pick_queue(queue),
+        view: pick_view(view, true),
+        count: u32::from(count % 4),
+        hold_ms: None,
+    }
+}
+
+/// [`RequestOp::Snapshot`]'s request: at most 0 to 3 interactions, of a known view.
+fn snapshot_request(tenant: u8, queue: u8, view: u8, max: u8) -> Request {
+    Request::Snapshot {
+        tenant: pick_tenant(tenant),
+        queue: pick_queue(queue),
+        view: pick_view(view, false),
+        max: u32::from(max % 4),
+    }
+}
+
+/// [`RequestOp::FindInteractions`]'s request: `VIP` (or, one in five, the unset `Other`) is
+/// `yes` or `no`, at most 0 to 3 interactions.
+fn find_interactions_request(tenant: u8, key: u8, vip: bool, max: u8) -> Request {
+    Request::FindInteractions {
+        tenant: pick_tenant(tenant),
+        key: if key % 5 == 0 { "Other" } else { "VIP" }.to_string(),
+        equals: KvValue::Str(if vip { "yes" } else { "no" }.to_string()),
+        max: u32::from(max % 4),
+    }
+}
+
 impl RequestOp {
     /// The request this stands for, given the interactions submitted so far.
     pub fn request(&self, known: &[IxnId]) -> Request {
@@ -1484,28 +1538,13 @@ impl RequestOp {
                 priority,
                 vip,
                 client_ixn,
-            } => Request::Submit {
-                tenant: pick_tenant(tenant),
-                media: pick_media(media),
-                queue: pick_queue(queue),
-                priority: i32::from(priority % 3),
-                user_data: vip_data(vip),
-                client_ixn: CLIENT_IDS
-                    .get(usize::from(client_ixn % 8))
-                    .map(|id| IxnId(*id)),
-            },
+            } => submit_request(tenant, media, queue, priority, vip, client_ixn),
             RequestOp::Pull {
                 tenant,
                 queue,
                 view,
                 count,
-            } => Request::Pull {
-                tenant: pick_tenant(tenant),
-                queue: pick_queue(queue),
-                view: pick_view(view, true),
-                count: u32::from(count % 4),
-                hold_ms: None,
-            },
+            } => pull_request(tenant, queue, view, count),
             RequestOp::PlaceInQueue { ixn: id, queue } => Request::PlaceInQueue {
                 ixn: ixn(id),
                 queue: pick_queue(queue),
@@ -1541,24 +1580,14 @@ impl RequestOp {
                 queue,
                 view,
                 max,
-            } => Request::Snapshot {
-                tenant: pick_tenant(tenant),
-                queue: pick_queue(queue),
-                view: pick_view(view, false),
-                max: u32::from(max % 4),
-            },
+            } => snapshot_request(tenant, queue, view, max),
             RequestOp::Unregister => Request::Unregister,
             RequestOp::FindInteractions {
                 tenant,
                 key,
                 vip,
                 max,
-            } => Request::FindInteractions {
-                tenant: pick_tenant(tenant),
-                key: if key % 5 == 0 { "Other" } else { "VIP" }.to_string(),
-                equals: KvValue::Str(if vip { "yes" } else { "no" }.to_string()),
-                max: u32::from(max % 4),
-            },
+            } => find_interactions_request(tenant, key, vip, max),
             RequestOp::Demote => Request::Demote,
         }
     }
