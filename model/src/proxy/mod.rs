@@ -166,6 +166,40 @@ fn tenant_ok(tenant: &Field<TenantId>) -> bool {
     matches!(tenant, Field::Value(TenantId(1) | TenantId(2)))
 }
 
+/// The agent of an agent operation the harness sends (login, logout, ready; it sends no
+/// not-ready), for [S-PX-2004]: one at a time per agent.
+fn agent_of(request: &Request) -> Option<AgentId> {
+    match request {
+        Request::AgentLogin { agent, .. }
+        | Request::AgentLogout { agent }
+        | Request::AgentReady { agent } => Some(*agent),
+        Request::RegisterClient { .. }
+        | Request::Ping
+        | Request::Submit { .. }
+        | Request::Pull { .. }
+        | Request::PlaceInQueue { .. }
+        | Request::UpdateUserData { .. }
+        | Request::StopProcessing { .. }
+        | Request::Deliver { .. }
+        | Request::Accept { .. }
+        | Request::Reject { .. }
+        | Request::AgentNotReady { .. }
+        | Request::Find { .. }
+        | Request::Snapshot { .. }
+        | Request::Unregister
+        | Request::Promote { .. }
+        | Request::Demote
+        | Request::CheckOutSeats { .. }
+        | Request::SetSeats { .. }
+        | Request::FindInteractions { .. }
+        | Request::ReserveAgent { .. }
+        | Request::SelectTarget { .. }
+        | Request::Transfer { .. }
+        | Request::Lease { .. }
+        | Request::StrategiesLoaded { .. } => None,
+    }
+}
+
 /// What the node answers tell about a request, and the rule of each error code the proxy may
 /// answer it with.
 impl Asked {
@@ -387,46 +421,7 @@ impl Harness {
         for output in out {
             match output {
                 Output::Send(Peer::Server(node), message) => {
-                    let node = node as usize;
-                    assert!(
-                        self.up.contains(&node),
-                        "[S-PX-route] sent to node {node} while it is down: {message:?} up {:?}",
-                        self.up
-                    );
-                    let (client, ref_id, request) = match message {
-                        Message::ProxiedRequest {
-                            client,
-                            ref_id,
-                            request,
-                        } => (Some(client), ref_id, request),
-                        Message::Request { ref_id, request } => (None, ref_id, request),
-                        other => panic!("[S-PX-route] proxy sent {other:?} to a node"),
-                    };
-                    assert!(
-                        !matches!(request, Request::Ping),
-                        "[S-PX-route] the proxy never pings nodes on a client's behalf"
-                    );
-                    let housekeeping = matches!(
-                        request,
-                        Request::RegisterClient { .. } | Request::Unregister
-                    );
-                    let for_request = if housekeeping {
-                        None
-                    } else {
-                        self.served(ref_id, client.as_deref(), &request, cause)
-                    };
-                    if let Some(index) = for_request {
-                        if let Some(asked) = self.asked.get_mut(&index) {
-                            asked.node_requests += 1;
-                        }
-                    }
-                    self.outstanding.push(NodeRequest {
-                        node,
-                        ref_id,
-                        client,
-                        request,
-                        for_request,
-                    });
+                    self.on_node_request(node, message, cause);
                 }
                 Output::Send(Peer::Client(conn), message) => {
                     let Message::Event { ref_id, event } = message else {
@@ -451,11 +446,61 @@ impl Harness {
                         "[S-PX-2002] proxy closed node {node}, which is not connected"
                     );
                 }
-                Output::Close(peer) => panic!("[S-PX-route] proxy closed {peer:?}"),
+                Output::Close(peer @ Peer::Client(_)) => {
+                    panic!("[S-PX-route] proxy closed {peer:?}")
+                }
                 Output::Persist(..) => panic!("[S-PX-cache] the proxy has no database"),
                 Output::Trace(_) | Output::Mark(_) => {}
             }
         }
+    }
+
+    /// The proxy sent `message` to node `node`: it must be up, and the request is filed as
+    /// outstanding under the client request it serves (none for a registration's
+    /// housekeeping).
+    fn on_node_request(&mut self, node: u16, message: Message, cause: Option<u32>) {
+        let node = node as usize;
+        assert!(
+            self.up.contains(&node),
+            "[S-PX-route] sent to node {node} while it is down: {message:?} up {:?}",
+            self.up
+        );
+        let (client, ref_id, request) = match message {
+            Message::ProxiedRequest {
+                client,
+                ref_id,
+                request,
+            } => (Some(client), ref_id, request),
+            Message::Request { ref_id, request } => (None, ref_id, request),
+            other @ (Message::Event { .. } | Message::ProxiedEvent { .. }) => {
+                panic!("[S-PX-route] proxy sent {other:?} to a node")
+            }
+        };
+        assert!(
+            !matches!(request, Request::Ping),
+            "[S-PX-route] the proxy never pings nodes on a client's behalf"
+        );
+        let housekeeping = matches!(
+            request,
+            Request::RegisterClient { .. } | Request::Unregister
+        );
+        let for_request = if housekeeping {
+            None
+        } else {
+            self.served(ref_id, client.as_deref(), &request, cause)
+        };
+        if let Some(index) = for_request {
+            if let Some(asked) = self.asked.get_mut(&index) {
+                asked.node_requests += 1;
+            }
+        }
+        self.outstanding.push(NodeRequest {
+            node,
+            ref_id,
+            client,
+            request,
+            for_request,
+        });
     }
 
     /// The client request the node request `ref_id` serves. Sent in that request's own step
@@ -551,25 +596,15 @@ impl Harness {
         asked
     }
 
+    /// Client `client` sends `request` (if it is connected); the codes decidable from the
+    /// request alone, and 2004 for a second operation on a busy agent, must come at once.
     fn request(&mut self, client: u32, request: Request) {
         self.next_ref += 1;
         let ref_id = self.next_ref;
         let Some(conn) = self.clients.get(&client).copied() else {
             return;
         };
-        let agent_of = |request: &Request| match request {
-            Request::AgentLogin { agent, .. }
-            | Request::AgentLogout { agent }
-            | Request::AgentReady { agent } => Some(*agent),
-            _ => None,
-        };
-        let agent_busy = agent_of(&request).is_some_and(|agent| {
-            self.asked.values().any(|other| {
-                other.answered.is_none()
-                    && self.clients.get(&other.client) == Some(&other.conn)
-                    && agent_of(&other.request) == Some(agent)
-            })
-        });
+        let agent_busy = agent_of(&request).is_some_and(|agent| self.agent_in_progress(agent));
         self.asked.insert(
             ref_id,
             Asked {
@@ -593,7 +628,48 @@ impl Harness {
         self.feed(Input::Frame(Peer::Client(conn), message), Some(ref_id));
         // Codes decidable from the request alone come at once.
         let answered = self.asked[&ref_id].answered.clone();
-        let expect_now = match &request {
+        let expect_now = self.decided_at_once(&request);
+        let registered = self.clients.contains_key(&client);
+        if let (Some(code), true) = (expect_now, registered) {
+            assert_eq!(
+                answered,
+                Some(Event::Error { code }),
+                "[S-PX-2000]..[S-PX-2006] [S-PX-disabled] {request:?} must be answered {code:?} at once"
+            );
+        }
+        if agent_busy && agent_of(&request).is_some() && answered.is_some() {
+            let is_2004 = answered
+                == Some(Event::Error {
+                    code: ErrorCode::InProgress,
+                });
+            let decided_before = matches!(
+                answered,
+                Some(Event::Error {
+                    code: ErrorCode::NotAccessible | ErrorCode::AgentUnavailable
+                })
+            );
+            assert!(
+                is_2004 || decided_before,
+                "[S-PX-2004] {request:?} while another operation for the agent is in progress: {answered:?}"
+            );
+        }
+    }
+
+    /// Another operation for `agent` of a connected client is unanswered.
+    fn agent_in_progress(&self, agent: AgentId) -> bool {
+        self.asked.values().any(|other| {
+            other.answered.is_none()
+                && self.clients.get(&other.client) == Some(&other.conn)
+                && agent_of(&other.request) == Some(agent)
+        })
+    }
+
+    /// The error the proxy answers `request` with at once, if the request alone (or which nodes
+    /// are up) decides it: unsupported kinds, malformed interactions, bad tenants, disabled
+    /// media, snapshots with a node of the tenant down [S-PX-2000]..[S-PX-2006]
+    /// [S-PX-disabled].
+    fn decided_at_once(&self, request: &Request) -> Option<ErrorCode> {
+        match request {
             Request::Ping | Request::Demote => Some(ErrorCode::UnsupportedOperation),
             Request::StopProcessing { ixn }
             | Request::Deliver { ixn, .. }
@@ -622,31 +698,32 @@ impl Harness {
             } if !tenant_nodes(*tenant).is_subset(&self.up) => {
                 Some(ErrorCode::SnapshotNotAccessible)
             }
-            _ => None,
-        };
-        let registered = self.clients.contains_key(&client);
-        if let (Some(code), true) = (expect_now, registered) {
-            assert_eq!(
-                answered,
-                Some(Event::Error { code }),
-                "[S-PX-2000]..[S-PX-2006] [S-PX-disabled] {request:?} must be answered {code:?} at once"
-            );
-        }
-        if agent_busy && agent_of(&request).is_some() && answered.is_some() {
-            let is_2004 = answered
-                == Some(Event::Error {
-                    code: ErrorCode::InProgress,
-                });
-            let decided_before = matches!(
-                answered,
-                Some(Event::Error {
-                    code: ErrorCode::NotAccessible | ErrorCode::AgentUnavailable
-                })
-            );
-            assert!(
-                is_2004 || decided_before,
-                "[S-PX-2004] {request:?} while another operation for the agent is in progress: {answered:?}"
-            );
+            // Every kind, when the arms above do not decide it.
+            Request::RegisterClient { .. }
+            | Request::Submit { .. }
+            | Request::Pull { .. }
+            | Request::PlaceInQueue { .. }
+            | Request::UpdateUserData { .. }
+            | Request::StopProcessing { .. }
+            | Request::Deliver { .. }
+            | Request::Accept { .. }
+            | Request::Reject { .. }
+            | Request::AgentLogin { .. }
+            | Request::AgentLogout { .. }
+            | Request::AgentReady { .. }
+            | Request::AgentNotReady { .. }
+            | Request::Find { .. }
+            | Request::Snapshot { .. }
+            | Request::Unregister
+            | Request::Promote { .. }
+            | Request::CheckOutSeats { .. }
+            | Request::SetSeats { .. }
+            | Request::FindInteractions { .. }
+            | Request::ReserveAgent { .. }
+            | Request::SelectTarget { .. }
+            | Request::Transfer { .. }
+            | Request::Lease { .. }
+            | Request::StrategiesLoaded { .. } => None,
         }
     }
 
