@@ -495,30 +495,13 @@ impl Harness {
         self.outstanding.push((ref_id, request));
     }
 
+    /// Follows one session step the server traced (by its first word) and checks it against
+    /// the association rules.
     fn on_trace(&mut self, session: u64, ixn: IxnId, what: &str) {
         self.log.push((session, ixn, what.to_string()));
         match what.split(' ').next().unwrap_or_default() {
-            "session-started" => {
-                if let Some(other) = self.holder.get(&ixn) {
-                    assert!(
-                        !self.live.contains(other),
-                        "[S-ORS-assoc] [S-INV-owner] session {session} started for {ixn}, held by live session {other}"
-                    );
-                }
-                self.holder.insert(ixn, session);
-                self.live.insert(session);
-            }
-            "re-pulled" => {
-                assert!(
-                    !self.setup.new_session_on_reroute,
-                    "[S-ORS-session] with new-session-on-reroute a re-pull starts a new session"
-                );
-                assert_eq!(
-                    self.holder.get(&ixn),
-                    Some(&session),
-                    "[S-ORS-session] {ixn} went back to a session that does not hold it"
-                );
-            }
+            "session-started" => self.session_started(session, ixn),
+            "re-pulled" => self.re_pulled(session, ixn),
             "associated-away" => {
                 assert_eq!(
                     self.holder.get(&ixn),
@@ -527,34 +510,9 @@ impl Harness {
                 );
                 self.holder.remove(&ixn);
             }
-            "interaction.detach.done" => {
-                assert!(
-                    self.confirmed.contains(&(session, ixn)),
-                    "[S-ORS-detach] session {session} detached {ixn} before the node confirmed its association"
-                );
-                assert_eq!(
-                    self.holder.get(&ixn),
-                    Some(&session),
-                    "[S-ORS-detach] session {session} detached {ixn}, which it does not hold"
-                );
-                self.holder.remove(&ixn);
-                self.detached.insert((session, ixn));
-            }
+            "interaction.detach.done" => self.detach_done(session, ixn),
             "error.interaction.detach" => {}
-            "returned-to-queue" => {
-                // Only what no live session holds or detached goes back to its queue: placing
-                // it pulls it from under that session, which may route it again.
-                let holder = self.holder.get(&ixn).filter(|s| self.live.contains(s));
-                let detacher = self
-                    .detached
-                    .iter()
-                    .find(|(s, other)| *other == ixn && self.live.contains(s));
-                assert!(
-                    holder.is_none() && detacher.is_none(),
-                    "[S-INV-owner] {ixn} returned to its queue while live session {:?} holds it",
-                    holder.or(detacher.map(|(s, _)| s))
-                );
-            }
+            "returned-to-queue" => self.returned_to_queue(ixn),
             "route-redirect" | "route-deliver" => {
                 assert!(
                     self.detached.contains(&(session, ixn)),
@@ -567,42 +525,107 @@ impl Harness {
                     "[S-INV-owner] the server counts {ixn} delivered, which no agent accepted"
                 );
             }
-            "interaction.attach.done" => {
-                assert!(
-                    self.holder
-                        .get(&ixn)
-                        .is_none_or(|other| !self.live.contains(other)),
-                    "[S-ORS-detach] attach of {ixn}, which a live session holds"
-                );
-                self.holder.insert(ixn, session);
-                self.detached.remove(&(session, ixn));
-                // A new association: it needs a new confirmation.
-                self.confirmed.remove(&(session, ixn));
-            }
-            "session-ended" => {
-                self.live.remove(&session);
-                let held: Vec<IxnId> = self
-                    .holder
-                    .iter()
-                    .filter(|(_, s)| **s == session)
-                    .map(|(ixn, _)| *ixn)
-                    .collect();
-                for ixn in held {
-                    self.holder.remove(&ixn);
-                    self.returns(ixn);
-                }
-                let detached: Vec<IxnId> = self
-                    .detached
-                    .iter()
-                    .filter(|(s, _)| *s == session)
-                    .map(|(_, ixn)| *ixn)
-                    .collect();
-                for ixn in detached {
-                    self.detached.remove(&(session, ixn));
-                    self.returns(ixn);
-                }
-            }
+            "interaction.attach.done" => self.attach_done(session, ixn),
+            "session-ended" => self.session_ended(session),
             _ => {}
+        }
+    }
+
+    /// A new session for `ixn`: no live session may hold it [S-ORS-assoc] [S-INV-owner].
+    fn session_started(&mut self, session: u64, ixn: IxnId) {
+        if let Some(other) = self.holder.get(&ixn) {
+            assert!(
+                !self.live.contains(other),
+                "[S-ORS-assoc] [S-INV-owner] session {session} started for {ixn}, held by live session {other}"
+            );
+        }
+        self.holder.insert(ixn, session);
+        self.live.insert(session);
+    }
+
+    /// `ixn`, pulled again, went back to `session`: only without `new-session-on-reroute`, and
+    /// only to the session that holds it [S-ORS-session].
+    fn re_pulled(&mut self, session: u64, ixn: IxnId) {
+        assert!(
+            !self.setup.new_session_on_reroute,
+            "[S-ORS-session] with new-session-on-reroute a re-pull starts a new session"
+        );
+        assert_eq!(
+            self.holder.get(&ixn),
+            Some(&session),
+            "[S-ORS-session] {ixn} went back to a session that does not hold it"
+        );
+    }
+
+    /// `session` detached `ixn`: only once the node confirmed its association, and only what it
+    /// holds [S-ORS-detach].
+    fn detach_done(&mut self, session: u64, ixn: IxnId) {
+        assert!(
+            self.confirmed.contains(&(session, ixn)),
+            "[S-ORS-detach] session {session} detached {ixn} before the node confirmed its association"
+        );
+        assert_eq!(
+            self.holder.get(&ixn),
+            Some(&session),
+            "[S-ORS-detach] session {session} detached {ixn}, which it does not hold"
+        );
+        self.holder.remove(&ixn);
+        self.detached.insert((session, ixn));
+    }
+
+    /// Only what no live session holds or detached goes back to its queue: placing it pulls it
+    /// from under that session, which may route it again [S-INV-owner].
+    fn returned_to_queue(&self, ixn: IxnId) {
+        let holder = self.holder.get(&ixn).filter(|s| self.live.contains(s));
+        let detacher = self
+            .detached
+            .iter()
+            .find(|(s, other)| *other == ixn && self.live.contains(s));
+        assert!(
+            holder.is_none() && detacher.is_none(),
+            "[S-INV-owner] {ixn} returned to its queue while live session {:?} holds it",
+            holder.or(detacher.map(|(s, _)| s))
+        );
+    }
+
+    /// `session` attached `ixn` again: no live session may hold it, and the new association
+    /// needs a new confirmation [S-ORS-detach].
+    fn attach_done(&mut self, session: u64, ixn: IxnId) {
+        assert!(
+            self.holder
+                .get(&ixn)
+                .is_none_or(|other| !self.live.contains(other)),
+            "[S-ORS-detach] attach of {ixn}, which a live session holds"
+        );
+        self.holder.insert(ixn, session);
+        self.detached.remove(&(session, ixn));
+        // A new association: it needs a new confirmation.
+        self.confirmed.remove(&(session, ixn));
+    }
+
+    /// `session` ended: what it held or detached is no one's, and goes back to its queue (see
+    /// `returns`).
+    fn session_ended(&mut self, session: u64) {
+        self.live.remove(&session);
+        let held: Vec<IxnId> = self
+            .holder
+            .iter()
+            .filter(|(_, s)| **s == session)
+            .map(|(ixn, _)| *ixn)
+            .collect();
+        for ixn in held {
+            self.holder.remove(&ixn);
+            self.returns(ixn);
+        }
+        let detached: Vec<IxnId> = self
+            .detached
+            .iter()
+            .filter(|(s, _)| *s == session)
+            .map(|(_, ixn)| *ixn)
+            .collect();
+        for ixn in detached {
+            self.detached.remove(&(session, ixn));
+            self.returns(ixn);
         }
     }
 
