@@ -718,108 +718,11 @@ impl Harness {
     /// Plays one step of the cluster side and checks what the server did meanwhile.
     pub fn step(&mut self, step: &Step) {
         match step {
-            Step::AnswerPull { fresh, back } => {
-                let Some((ref_id, Request::Pull { count, .. })) =
-                    self.take(|r| matches!(r, Request::Pull { .. }), 0)
-                else {
-                    return;
-                };
-                let mut items = Vec::new();
-                if *back {
-                    if let Some(ixn) = self.queued.keys().next().copied() {
-                        self.queued.remove(&ixn);
-                        items.push(ixn);
-                    }
-                }
-                for _ in 0..*fresh {
-                    let ixn = IxnId(self.next_ixn);
-                    self.next_ixn += 1;
-                    items.push(ixn);
-                }
-                items.truncate(count as usize);
-                for ixn in &items {
-                    self.owned.insert(*ixn);
-                }
-                let infos = items.iter().map(|ixn| self.info(*ixn)).collect();
-                self.reply(ref_id, Event::TakenFromQueue { items: infos });
-            }
-            Step::AnswerUpdate { index, ok } => {
-                let Some((ref_id, Request::UpdateUserData { ixn, changes })) =
-                    self.take(|r| matches!(r, Request::UpdateUserData { .. }), *index)
-                else {
-                    return;
-                };
-                let ixn = *ixn.value().expect("the server names the interaction");
-                let event = match (*ok, self.owned.contains(&ixn)) {
-                    (true, true) => {
-                        self.user_data.entry(ixn).or_default().merge(&changes);
-                        if let Some(session) = Self::tag_session(&changes) {
-                            self.confirmed.insert((session, ixn));
-                        }
-                        Event::Ack { ixn: Some(ixn) }
-                    }
-                    (true, false) => Event::Error {
-                        code: ErrorCode::NotOwner,
-                    },
-                    (false, _) => Event::Error {
-                        code: ErrorCode::InvalidState,
-                    },
-                };
-                self.reply(ref_id, event);
-            }
-            Step::AnswerPlace { index, ok } => {
-                let Some((ref_id, Request::PlaceInQueue { ixn, queue })) =
-                    self.take(|r| matches!(r, Request::PlaceInQueue { .. }), *index)
-                else {
-                    return;
-                };
-                let ixn = *ixn.value().expect("the server names the interaction");
-                let event = if *ok && self.owned.remove(&ixn) {
-                    if queue == "q" {
-                        let data = self.user_data.get(&ixn).cloned().unwrap_or_default();
-                        self.queued.insert(ixn, data);
-                    }
-                    Event::Ack { ixn: Some(ixn) }
-                } else {
-                    Event::Error {
-                        code: ErrorCode::InvalidState,
-                    }
-                };
-                self.reply(ref_id, event);
-            }
-            Step::AnswerSelect { index, ok } => {
-                if self.urs_outstanding.is_empty() {
-                    return;
-                }
-                let ref_id = self
-                    .urs_outstanding
-                    .remove(index % self.urs_outstanding.len());
-                let event = if *ok {
-                    Event::TargetSelected { agent: AGENT }
-                } else {
-                    Event::Error {
-                        code: ErrorCode::AgentUnavailable,
-                    }
-                };
-                self.input(Input::Frame(URS, Message::reply(ref_id, event)));
-            }
-            Step::AnswerDeliver { index, ok } => {
-                let Some((ref_id, Request::Deliver { ixn, .. })) =
-                    self.take(|r| matches!(r, Request::Deliver { .. }), *index)
-                else {
-                    return;
-                };
-                let ixn = *ixn.value().expect("the server names the interaction");
-                let event = if *ok && self.owned.contains(&ixn) {
-                    self.at_agent.insert(ixn, self.now);
-                    Event::Ack { ixn: Some(ixn) }
-                } else {
-                    Event::Error {
-                        code: ErrorCode::InvalidState,
-                    }
-                };
-                self.reply(ref_id, event);
-            }
+            Step::AnswerPull { fresh, back } => self.answer_pull(*fresh, *back),
+            Step::AnswerUpdate { index, ok } => self.answer_update(*index, *ok),
+            Step::AnswerPlace { index, ok } => self.answer_place(*index, *ok),
+            Step::AnswerSelect { index, ok } => self.answer_select(*index, *ok),
+            Step::AnswerDeliver { index, ok } => self.answer_deliver(*index, *ok),
             Step::AgentAnswer { index, accept } => {
                 if self.at_agent.is_empty() || !self.connected {
                     return;
@@ -842,16 +745,136 @@ impl Harness {
             Step::Wait { ms } => self.wait(*ms),
             Step::Disconnect => self.drop_connection(),
             Step::DisconnectUrs => self.drop_urs(),
-            Step::Reconnect => {
-                if !self.urs_connected {
-                    self.urs_connected = true;
-                    self.input(Input::Connected(URS));
-                }
-                if !self.connected {
-                    self.connected = true;
-                    self.input(Input::Connected(SERVER));
-                }
+            Step::Reconnect => self.reconnect(),
+        }
+    }
+
+    /// Answers the pull in flight (if any) with one interaction the server parked (if `back`;
+    /// the lowest id) and `fresh` new ones, cut to the count it asked for.
+    fn answer_pull(&mut self, fresh: u32, back: bool) {
+        let Some((ref_id, Request::Pull { count, .. })) =
+            self.take(|r| matches!(r, Request::Pull { .. }), 0)
+        else {
+            return;
+        };
+        let mut items = Vec::new();
+        if back {
+            if let Some(ixn) = self.queued.keys().next().copied() {
+                self.queued.remove(&ixn);
+                items.push(ixn);
             }
+        }
+        for _ in 0..fresh {
+            let ixn = IxnId(self.next_ixn);
+            self.next_ixn += 1;
+            items.push(ixn);
+        }
+        items.truncate(count as usize);
+        for ixn in &items {
+            self.owned.insert(*ixn);
+        }
+        let infos = items.iter().map(|ixn| self.info(*ixn)).collect();
+        self.reply(ref_id, Event::TakenFromQueue { items: infos });
+    }
+
+    /// Answers the `index`-th user-data update: when acknowledged (only for an interaction the
+    /// server owns) the data is stored, and an `ORS_Session` tag confirms that session's
+    /// association.
+    fn answer_update(&mut self, index: usize, ok: bool) {
+        let Some((ref_id, Request::UpdateUserData { ixn, changes })) =
+            self.take(|r| matches!(r, Request::UpdateUserData { .. }), index)
+        else {
+            return;
+        };
+        let ixn = *ixn.value().expect("the server names the interaction");
+        let event = match (ok, self.owned.contains(&ixn)) {
+            (true, true) => {
+                self.user_data.entry(ixn).or_default().merge(&changes);
+                if let Some(session) = Self::tag_session(&changes) {
+                    self.confirmed.insert((session, ixn));
+                }
+                Event::Ack { ixn: Some(ixn) }
+            }
+            (true, false) => Event::Error {
+                code: ErrorCode::NotOwner,
+            },
+            (false, _) => Event::Error {
+                code: ErrorCode::InvalidState,
+            },
+        };
+        self.reply(ref_id, event);
+    }
+
+    /// Answers the `index`-th placement: when acknowledged the server no longer owns the
+    /// interaction, and one placed in the server's own queue `q` can be pulled back.
+    fn answer_place(&mut self, index: usize, ok: bool) {
+        let Some((ref_id, Request::PlaceInQueue { ixn, queue })) =
+            self.take(|r| matches!(r, Request::PlaceInQueue { .. }), index)
+        else {
+            return;
+        };
+        let ixn = *ixn.value().expect("the server names the interaction");
+        let event = if ok && self.owned.remove(&ixn) {
+            if queue == "q" {
+                let data = self.user_data.get(&ixn).cloned().unwrap_or_default();
+                self.queued.insert(ixn, data);
+            }
+            Event::Ack { ixn: Some(ixn) }
+        } else {
+            Event::Error {
+                code: ErrorCode::InvalidState,
+            }
+        };
+        self.reply(ref_id, event);
+    }
+
+    /// The URS answers the `index`-th target selection: [`AGENT`], or no agent available.
+    fn answer_select(&mut self, index: usize, ok: bool) {
+        if self.urs_outstanding.is_empty() {
+            return;
+        }
+        let ref_id = self
+            .urs_outstanding
+            .remove(index % self.urs_outstanding.len());
+        let event = if ok {
+            Event::TargetSelected { agent: AGENT }
+        } else {
+            Event::Error {
+                code: ErrorCode::AgentUnavailable,
+            }
+        };
+        self.input(Input::Frame(URS, Message::reply(ref_id, event)));
+    }
+
+    /// The node answers the `index`-th delivery: when acknowledged (only for an interaction
+    /// the server owns) the agent is offered it from now on.
+    fn answer_deliver(&mut self, index: usize, ok: bool) {
+        let Some((ref_id, Request::Deliver { ixn, .. })) =
+            self.take(|r| matches!(r, Request::Deliver { .. }), index)
+        else {
+            return;
+        };
+        let ixn = *ixn.value().expect("the server names the interaction");
+        let event = if ok && self.owned.contains(&ixn) {
+            self.at_agent.insert(ixn, self.now);
+            Event::Ack { ixn: Some(ixn) }
+        } else {
+            Event::Error {
+                code: ErrorCode::InvalidState,
+            }
+        };
+        self.reply(ref_id, event);
+    }
+
+    /// The dropped connections come back: the URS first, then the cluster.
+    fn reconnect(&mut self) {
+        if !self.urs_connected {
+            self.urs_connected = true;
+            self.input(Input::Connected(URS));
+        }
+        if !self.connected {
+            self.connected = true;
+            self.input(Input::Connected(SERVER));
         }
     }
 
