@@ -245,6 +245,10 @@ pub struct Model {
     known: Vec<IxnId>,
 }
 
+/// The model's answer to one request: `Ok(Some(reply))` sent now, `Ok(None)` when it is sent
+/// later (a held pull) or already among the step's answers, `Err(code)` an error.
+type Answer = Result<Option<Reply>, ErrorCode>;
+
 enum Fired {
     Hold(u64),
     Invite(IxnId),
@@ -557,15 +561,9 @@ impl Model {
         }
     }
 
-    /// Handles one request; `Ok(None)` when the answer is sent later (held pull) or is already
-    /// among the step's answers. A registration and a ping are answered on any connection;
+    /// Handles one request. A registration and a ping are answered on any connection;
     /// everything else needs the client registered.
-    fn request(
-        &mut self,
-        peer: u8,
-        ref_id: u32,
-        request: &Request,
-    ) -> Result<Option<Reply>, ErrorCode> {
+    fn request(&mut self, peer: u8, ref_id: u32, request: &Request) -> Answer {
         match request {
             Request::RegisterClient { name, .. } => Ok(Some(self.register_client(peer, name))),
             Request::Ping => Ok(Some(Reply::Ack(None))),
@@ -595,7 +593,7 @@ impl Model {
             | Request::Lease { .. }
             | Request::StrategiesLoaded { .. } => {
                 let name = self.name_of(peer).ok_or(ErrorCode::NotRegistered)?;
-                self.registered_request(peer, ref_id, name, request)
+                self.dispatch(peer, ref_id, name, request)
             }
         }
     }
@@ -625,13 +623,7 @@ impl Model {
     }
 
     /// A request of the client registered on `peer` under `name`, by kind.
-    fn registered_request(
-        &mut self,
-        peer: u8,
-        ref_id: u32,
-        name: String,
-        request: &Request,
-    ) -> Result<Option<Reply>, ErrorCode> {
+    fn dispatch(&mut self, peer: u8, ref_id: u32, name: String, request: &Request) -> Answer {
         match request {
             Request::RegisterClient { .. } | Request::Ping => unreachable!("answered in request"),
             Request::Submit {
@@ -731,7 +723,7 @@ impl Model {
         queue: &str,
         priority: i32,
         user_data: &KvList,
-    ) -> Result<Option<Reply>, ErrorCode> {
+    ) -> Answer {
         let seq = self.next_seq;
         self.next_seq += 1;
         let vip = user_data.get("VIP") == Some(&KvValue::Str("yes".to_string()));
@@ -765,7 +757,7 @@ impl Model {
         queue: &str,
         view: &str,
         count: u32,
-    ) -> Result<Option<Reply>, ErrorCode> {
+    ) -> Answer {
         let picked = self.select(queue, view, count);
         if !picked.is_empty() || count == 0 || self.held.len() >= HELD_MAX {
             self.hand_out(ref_id, &name, picked);
@@ -790,7 +782,7 @@ impl Model {
         name: &str,
         ixn: &Field<IxnId>,
         queue: &str,
-    ) -> Result<Option<Reply>, ErrorCode> {
+    ) -> Answer {
         let id = self.owned(name, ixn)?;
         let tenant = Self::queue_tenant(&self.ixns[&id].queue);
         if Self::queue_tenant(queue).is_none() || Self::queue_tenant(queue) != tenant {
@@ -805,12 +797,7 @@ impl Model {
         Ok(None)
     }
 
-    fn update_user_data(
-        &mut self,
-        name: &str,
-        ixn: &Field<IxnId>,
-        changes: &KvList,
-    ) -> Result<Option<Reply>, ErrorCode> {
+    fn update_user_data(&mut self, name: &str, ixn: &Field<IxnId>, changes: &KvList) -> Answer {
         let id = *ixn.value().ok_or(ErrorCode::InvalidAttribute)?;
         let stored = self
             .ixns
@@ -827,11 +814,7 @@ impl Model {
         Ok(Some(Reply::Ack(Some(id))))
     }
 
-    fn stop_processing(
-        &mut self,
-        name: &str,
-        ixn: &Field<IxnId>,
-    ) -> Result<Option<Reply>, ErrorCode> {
+    fn stop_processing(&mut self, name: &str, ixn: &Field<IxnId>) -> Answer {
         let id = self.owned(name, ixn)?;
         self.disown(id);
         self.ixns.remove(&id);
@@ -839,12 +822,7 @@ impl Model {
     }
 
     /// Invites a ready agent with room to an owned interaction no agent handles yet.
-    fn deliver(
-        &mut self,
-        name: &str,
-        ixn: &Field<IxnId>,
-        agent: AgentId,
-    ) -> Result<Option<Reply>, ErrorCode> {
+    fn deliver(&mut self, name: &str, ixn: &Field<IxnId>, agent: AgentId) -> Answer {
         let id = self.owned(name, ixn)?;
         // Already handled by an agent: not offered twice [S-URS-select].
         if self
@@ -874,7 +852,7 @@ impl Model {
         name: String,
         ixn: &Field<IxnId>,
         accept: bool,
-    ) -> Result<Option<Reply>, ErrorCode> {
+    ) -> Answer {
         let id = *ixn.value().ok_or(ErrorCode::InvalidAttribute)?;
         let stored = self
             .ixns
@@ -899,12 +877,7 @@ impl Model {
 
     /// Logs `agent` in on `peer` (again, there: a no-op), taking a seat; its load is what it
     /// still handles.
-    fn agent_login(
-        &mut self,
-        peer: u8,
-        tenant: &Field<TenantId>,
-        agent: AgentId,
-    ) -> Result<Option<Reply>, ErrorCode> {
+    fn agent_login(&mut self, peer: u8, tenant: &Field<TenantId>, agent: AgentId) -> Answer {
         Self::tenant(tenant)?;
         match self.agents.get(&agent) {
             Some(state) if state.peer == peer => {}
@@ -931,18 +904,13 @@ impl Model {
         Ok(Some(Reply::Ack(None)))
     }
 
-    fn agent_logout(&mut self, peer: u8, agent: AgentId) -> Result<Option<Reply>, ErrorCode> {
+    fn agent_logout(&mut self, peer: u8, agent: AgentId) -> Answer {
         self.own_agent(peer, agent)?;
         self.logout(agent);
         Ok(Some(Reply::Ack(None)))
     }
 
-    fn set_ready(
-        &mut self,
-        peer: u8,
-        agent: AgentId,
-        ready: bool,
-    ) -> Result<Option<Reply>, ErrorCode> {
+    fn set_ready(&mut self, peer: u8, agent: AgentId, ready: bool) -> Answer {
         self.own_agent(peer, agent)?;
         if let Some(state) = self.agents.get_mut(&agent) {
             state.ready = ready;
@@ -950,7 +918,7 @@ impl Model {
         Ok(Some(Reply::Ack(None)))
     }
 
-    fn find(&self, ixn: &Field<IxnId>) -> Result<Option<Reply>, ErrorCode> {
+    fn find(&self, ixn: &Field<IxnId>) -> Answer {
         let id = *ixn.value().ok_or(ErrorCode::InvalidAttribute)?;
         if !self.ixns.contains_key(&id) {
             return Err(ErrorCode::InteractionNotFound);
@@ -959,13 +927,7 @@ impl Model {
     }
 
     /// A snapshot lists what a pull would take, up to the node's own limit [S-IS-snapshot].
-    fn snapshot(
-        &self,
-        tenant: &Field<TenantId>,
-        queue: &str,
-        view: &str,
-        max: u32,
-    ) -> Result<Option<Reply>, ErrorCode> {
+    fn snapshot(&self, tenant: &Field<TenantId>, queue: &str, view: &str, max: u32) -> Answer {
         Self::view(tenant, queue, view)?;
         let ids = self.select(queue, view, max.min(SNAPSHOT_MAX));
         Ok(Some(Reply::Snapshot(ids)))
@@ -979,7 +941,7 @@ impl Model {
         key: &str,
         equals: &KvValue,
         max: u32,
-    ) -> Result<Option<Reply>, ErrorCode> {
+    ) -> Answer {
         let tenant = Self::tenant(tenant)?;
         let mut found: Vec<(u64, IxnId)> = self
             .ixns
@@ -997,12 +959,7 @@ impl Model {
 
     /// The client unregisters: acknowledged, then gone as if its connection closed (which
     /// stays open, unregistered).
-    fn unregister(
-        &mut self,
-        peer: u8,
-        ref_id: u32,
-        name: String,
-    ) -> Result<Option<Reply>, ErrorCode> {
+    fn unregister(&mut self, peer: u8, ref_id: u32, name: String) -> Answer {
         self.replies.insert(ref_id, Reply::Ack(None));
         if let Some(registered) = self.peers.get_mut(&peer) {
             *registered = None;
