@@ -495,30 +495,13 @@ impl Harness {
         self.outstanding.push((ref_id, request));
     }
 
+    /// Follows one session step the server traced (by its first word) and checks it against
+    /// the association rules.
     fn on_trace(&mut self, session: u64, ixn: IxnId, what: &str) {
         self.log.push((session, ixn, what.to_string()));
         match what.split(' ').next().unwrap_or_default() {
-            "session-started" => {
-                if let Some(other) = self.holder.get(&ixn) {
-                    assert!(
-                        !self.live.contains(other),
-                        "[S-ORS-assoc] [S-INV-owner] session {session} started for {ixn}, held by live session {other}"
-                    );
-                }
-                self.holder.insert(ixn, session);
-                self.live.insert(session);
-            }
-            "re-pulled" => {
-                assert!(
-                    !self.setup.new_session_on_reroute,
-                    "[S-ORS-session] with new-session-on-reroute a re-pull starts a new session"
-                );
-                assert_eq!(
-                    self.holder.get(&ixn),
-                    Some(&session),
-                    "[S-ORS-session] {ixn} went back to a session that does not hold it"
-                );
-            }
+            "session-started" => self.session_started(session, ixn),
+            "re-pulled" => self.re_pulled(session, ixn),
             "associated-away" => {
                 assert_eq!(
                     self.holder.get(&ixn),
@@ -527,34 +510,9 @@ impl Harness {
                 );
                 self.holder.remove(&ixn);
             }
-            "interaction.detach.done" => {
-                assert!(
-                    self.confirmed.contains(&(session, ixn)),
-                    "[S-ORS-detach] session {session} detached {ixn} before the node confirmed its association"
-                );
-                assert_eq!(
-                    self.holder.get(&ixn),
-                    Some(&session),
-                    "[S-ORS-detach] session {session} detached {ixn}, which it does not hold"
-                );
-                self.holder.remove(&ixn);
-                self.detached.insert((session, ixn));
-            }
+            "interaction.detach.done" => self.detach_done(session, ixn),
             "error.interaction.detach" => {}
-            "returned-to-queue" => {
-                // Only what no live session holds or detached goes back to its queue: placing
-                // it pulls it from under that session, which may route it again.
-                let holder = self.holder.get(&ixn).filter(|s| self.live.contains(s));
-                let detacher = self
-                    .detached
-                    .iter()
-                    .find(|(s, other)| *other == ixn && self.live.contains(s));
-                assert!(
-                    holder.is_none() && detacher.is_none(),
-                    "[S-INV-owner] {ixn} returned to its queue while live session {:?} holds it",
-                    holder.or(detacher.map(|(s, _)| s))
-                );
-            }
+            "returned-to-queue" => self.returned_to_queue(ixn),
             "route-redirect" | "route-deliver" => {
                 assert!(
                     self.detached.contains(&(session, ixn)),
@@ -567,42 +525,107 @@ impl Harness {
                     "[S-INV-owner] the server counts {ixn} delivered, which no agent accepted"
                 );
             }
-            "interaction.attach.done" => {
-                assert!(
-                    self.holder
-                        .get(&ixn)
-                        .is_none_or(|other| !self.live.contains(other)),
-                    "[S-ORS-detach] attach of {ixn}, which a live session holds"
-                );
-                self.holder.insert(ixn, session);
-                self.detached.remove(&(session, ixn));
-                // A new association: it needs a new confirmation.
-                self.confirmed.remove(&(session, ixn));
-            }
-            "session-ended" => {
-                self.live.remove(&session);
-                let held: Vec<IxnId> = self
-                    .holder
-                    .iter()
-                    .filter(|(_, s)| **s == session)
-                    .map(|(ixn, _)| *ixn)
-                    .collect();
-                for ixn in held {
-                    self.holder.remove(&ixn);
-                    self.returns(ixn);
-                }
-                let detached: Vec<IxnId> = self
-                    .detached
-                    .iter()
-                    .filter(|(s, _)| *s == session)
-                    .map(|(_, ixn)| *ixn)
-                    .collect();
-                for ixn in detached {
-                    self.detached.remove(&(session, ixn));
-                    self.returns(ixn);
-                }
-            }
+            "interaction.attach.done" => self.attach_done(session, ixn),
+            "session-ended" => self.session_ended(session),
             _ => {}
+        }
+    }
+
+    /// A new session for `ixn`: no live session may hold it [S-ORS-assoc] [S-INV-owner].
+    fn session_started(&mut self, session: u64, ixn: IxnId) {
+        if let Some(other) = self.holder.get(&ixn) {
+            assert!(
+                !self.live.contains(other),
+                "[S-ORS-assoc] [S-INV-owner] session {session} started for {ixn}, held by live session {other}"
+            );
+        }
+        self.holder.insert(ixn, session);
+        self.live.insert(session);
+    }
+
+    /// `ixn`, pulled again, went back to `session`: only without `new-session-on-reroute`, and
+    /// only to the session that holds it [S-ORS-session].
+    fn re_pulled(&mut self, session: u64, ixn: IxnId) {
+        assert!(
+            !self.setup.new_session_on_reroute,
+            "[S-ORS-session] with new-session-on-reroute a re-pull starts a new session"
+        );
+        assert_eq!(
+            self.holder.get(&ixn),
+            Some(&session),
+            "[S-ORS-session] {ixn} went back to a session that does not hold it"
+        );
+    }
+
+    /// `session` detached `ixn`: only once the node confirmed its association, and only what it
+    /// holds [S-ORS-detach].
+    fn detach_done(&mut self, session: u64, ixn: IxnId) {
+        assert!(
+            self.confirmed.contains(&(session, ixn)),
+            "[S-ORS-detach] session {session} detached {ixn} before the node confirmed its association"
+        );
+        assert_eq!(
+            self.holder.get(&ixn),
+            Some(&session),
+            "[S-ORS-detach] session {session} detached {ixn}, which it does not hold"
+        );
+        self.holder.remove(&ixn);
+        self.detached.insert((session, ixn));
+    }
+
+    /// Only what no live session holds or detached goes back to its queue: placing it pulls it
+    /// from under that session, which may route it again [S-INV-owner].
+    fn returned_to_queue(&self, ixn: IxnId) {
+        let holder = self.holder.get(&ixn).filter(|s| self.live.contains(s));
+        let detacher = self
+            .detached
+            .iter()
+            .find(|(s, other)| *other == ixn && self.live.contains(s));
+        assert!(
+            holder.is_none() && detacher.is_none(),
+            "[S-INV-owner] {ixn} returned to its queue while live session {:?} holds it",
+            holder.or(detacher.map(|(s, _)| s))
+        );
+    }
+
+    /// `session` attached `ixn` again: no live session may hold it, and the new association
+    /// needs a new confirmation [S-ORS-detach].
+    fn attach_done(&mut self, session: u64, ixn: IxnId) {
+        assert!(
+            self.holder
+                .get(&ixn)
+                .is_none_or(|other| !self.live.contains(other)),
+            "[S-ORS-detach] attach of {ixn}, which a live session holds"
+        );
+        self.holder.insert(ixn, session);
+        self.detached.remove(&(session, ixn));
+        // A new association: it needs a new confirmation.
+        self.confirmed.remove(&(session, ixn));
+    }
+
+    /// `session` ended: what it held or detached is no one's, and goes back to its queue (see
+    /// `returns`).
+    fn session_ended(&mut self, session: u64) {
+        self.live.remove(&session);
+        let held: Vec<IxnId> = self
+            .holder
+            .iter()
+            .filter(|(_, s)| **s == session)
+            .map(|(ixn, _)| *ixn)
+            .collect();
+        for ixn in held {
+            self.holder.remove(&ixn);
+            self.returns(ixn);
+        }
+        let detached: Vec<IxnId> = self
+            .detached
+            .iter()
+            .filter(|(s, _)| *s == session)
+            .map(|(_, ixn)| *ixn)
+            .collect();
+        for ixn in detached {
+            self.detached.remove(&(session, ixn));
+            self.returns(ixn);
         }
     }
 
@@ -695,108 +718,11 @@ impl Harness {
     /// Plays one step of the cluster side and checks what the server did meanwhile.
     pub fn step(&mut self, step: &Step) {
         match step {
-            Step::AnswerPull { fresh, back } => {
-                let Some((ref_id, Request::Pull { count, .. })) =
-                    self.take(|r| matches!(r, Request::Pull { .. }), 0)
-                else {
-                    return;
-                };
-                let mut items = Vec::new();
-                if *back {
-                    if let Some(ixn) = self.queued.keys().next().copied() {
-                        self.queued.remove(&ixn);
-                        items.push(ixn);
-                    }
-                }
-                for _ in 0..*fresh {
-                    let ixn = IxnId(self.next_ixn);
-                    self.next_ixn += 1;
-                    items.push(ixn);
-                }
-                items.truncate(count as usize);
-                for ixn in &items {
-                    self.owned.insert(*ixn);
-                }
-                let infos = items.iter().map(|ixn| self.info(*ixn)).collect();
-                self.reply(ref_id, Event::TakenFromQueue { items: infos });
-            }
-            Step::AnswerUpdate { index, ok } => {
-                let Some((ref_id, Request::UpdateUserData { ixn, changes })) =
-                    self.take(|r| matches!(r, Request::UpdateUserData { .. }), *index)
-                else {
-                    return;
-                };
-                let ixn = *ixn.value().expect("the server names the interaction");
-                let event = match (*ok, self.owned.contains(&ixn)) {
-                    (true, true) => {
-                        self.user_data.entry(ixn).or_default().merge(&changes);
-                        if let Some(session) = Self::tag_session(&changes) {
-                            self.confirmed.insert((session, ixn));
-                        }
-                        Event::Ack { ixn: Some(ixn) }
-                    }
-                    (true, false) => Event::Error {
-                        code: ErrorCode::NotOwner,
-                    },
-                    (false, _) => Event::Error {
-                        code: ErrorCode::InvalidState,
-                    },
-                };
-                self.reply(ref_id, event);
-            }
-            Step::AnswerPlace { index, ok } => {
-                let Some((ref_id, Request::PlaceInQueue { ixn, queue })) =
-                    self.take(|r| matches!(r, Request::PlaceInQueue { .. }), *index)
-                else {
-                    return;
-                };
-                let ixn = *ixn.value().expect("the server names the interaction");
-                let event = if *ok && self.owned.remove(&ixn) {
-                    if queue == "q" {
-                        let data = self.user_data.get(&ixn).cloned().unwrap_or_default();
-                        self.queued.insert(ixn, data);
-                    }
-                    Event::Ack { ixn: Some(ixn) }
-                } else {
-                    Event::Error {
-                        code: ErrorCode::InvalidState,
-                    }
-                };
-                self.reply(ref_id, event);
-            }
-            Step::AnswerSelect { index, ok } => {
-                if self.urs_outstanding.is_empty() {
-                    return;
-                }
-                let ref_id = self
-                    .urs_outstanding
-                    .remove(index % self.urs_outstanding.len());
-                let event = if *ok {
-                    Event::TargetSelected { agent: AGENT }
-                } else {
-                    Event::Error {
-                        code: ErrorCode::AgentUnavailable,
-                    }
-                };
-                self.input(Input::Frame(URS, Message::reply(ref_id, event)));
-            }
-            Step::AnswerDeliver { index, ok } => {
-                let Some((ref_id, Request::Deliver { ixn, .. })) =
-                    self.take(|r| matches!(r, Request::Deliver { .. }), *index)
-                else {
-                    return;
-                };
-                let ixn = *ixn.value().expect("the server names the interaction");
-                let event = if *ok && self.owned.contains(&ixn) {
-                    self.at_agent.insert(ixn, self.now);
-                    Event::Ack { ixn: Some(ixn) }
-                } else {
-                    Event::Error {
-                        code: ErrorCode::InvalidState,
-                    }
-                };
-                self.reply(ref_id, event);
-            }
+            Step::AnswerPull { fresh, back } => self.answer_pull(*fresh, *back),
+            Step::AnswerUpdate { index, ok } => self.answer_update(*index, *ok),
+            Step::AnswerPlace { index, ok } => self.answer_place(*index, *ok),
+            Step::AnswerSelect { index, ok } => self.answer_select(*index, *ok),
+            Step::AnswerDeliver { index, ok } => self.answer_deliver(*index, *ok),
             Step::AgentAnswer { index, accept } => {
                 if self.at_agent.is_empty() || !self.connected {
                     return;
@@ -819,16 +745,136 @@ impl Harness {
             Step::Wait { ms } => self.wait(*ms),
             Step::Disconnect => self.drop_connection(),
             Step::DisconnectUrs => self.drop_urs(),
-            Step::Reconnect => {
-                if !self.urs_connected {
-                    self.urs_connected = true;
-                    self.input(Input::Connected(URS));
-                }
-                if !self.connected {
-                    self.connected = true;
-                    self.input(Input::Connected(SERVER));
-                }
+            Step::Reconnect => self.reconnect(),
+        }
+    }
+
+    /// Answers the pull in flight (if any) with one interaction the server parked (if `back`;
+    /// the lowest id) and `fresh` new ones, cut to the count it asked for.
+    fn answer_pull(&mut self, fresh: u32, back: bool) {
+        let Some((ref_id, Request::Pull { count, .. })) =
+            self.take(|r| matches!(r, Request::Pull { .. }), 0)
+        else {
+            return;
+        };
+        let mut items = Vec::new();
+        if back {
+            if let Some(ixn) = self.queued.keys().next().copied() {
+                self.queued.remove(&ixn);
+                items.push(ixn);
             }
+        }
+        for _ in 0..fresh {
+            let ixn = IxnId(self.next_ixn);
+            self.next_ixn += 1;
+            items.push(ixn);
+        }
+        items.truncate(count as usize);
+        for ixn in &items {
+            self.owned.insert(*ixn);
+        }
+        let infos = items.iter().map(|ixn| self.info(*ixn)).collect();
+        self.reply(ref_id, Event::TakenFromQueue { items: infos });
+    }
+
+    /// Answers the `index`-th user-data update: when acknowledged (only for an interaction the
+    /// server owns) the data is stored, and an `ORS_Session` tag confirms that session's
+    /// association.
+    fn answer_update(&mut self, index: usize, ok: bool) {
+        let Some((ref_id, Request::UpdateUserData { ixn, changes })) =
+            self.take(|r| matches!(r, Request::UpdateUserData { .. }), index)
+        else {
+            return;
+        };
+        let ixn = *ixn.value().expect("the server names the interaction");
+        let event = match (ok, self.owned.contains(&ixn)) {
+            (true, true) => {
+                self.user_data.entry(ixn).or_default().merge(&changes);
+                if let Some(session) = Self::tag_session(&changes) {
+                    self.confirmed.insert((session, ixn));
+                }
+                Event::Ack { ixn: Some(ixn) }
+            }
+            (true, false) => Event::Error {
+                code: ErrorCode::NotOwner,
+            },
+            (false, _) => Event::Error {
+                code: ErrorCode::InvalidState,
+            },
+        };
+        self.reply(ref_id, event);
+    }
+
+    /// Answers the `index`-th placement: when acknowledged the server no longer owns the
+    /// interaction, and one placed in the server's own queue `q` can be pulled back.
+    fn answer_place(&mut self, index: usize, ok: bool) {
+        let Some((ref_id, Request::PlaceInQueue { ixn, queue })) =
+            self.take(|r| matches!(r, Request::PlaceInQueue { .. }), index)
+        else {
+            return;
+        };
+        let ixn = *ixn.value().expect("the server names the interaction");
+        let event = if ok && self.owned.remove(&ixn) {
+            if queue == "q" {
+                let data = self.user_data.get(&ixn).cloned().unwrap_or_default();
+                self.queued.insert(ixn, data);
+            }
+            Event::Ack { ixn: Some(ixn) }
+        } else {
+            Event::Error {
+                code: ErrorCode::InvalidState,
+            }
+        };
+        self.reply(ref_id, event);
+    }
+
+    /// The URS answers the `index`-th target selection: [`AGENT`], or no agent available.
+    fn answer_select(&mut self, index: usize, ok: bool) {
+        if self.urs_outstanding.is_empty() {
+            return;
+        }
+        let ref_id = self
+            .urs_outstanding
+            .remove(index % self.urs_outstanding.len());
+        let event = if ok {
+            Event::TargetSelected { agent: AGENT }
+        } else {
+            Event::Error {
+                code: ErrorCode::AgentUnavailable,
+            }
+        };
+        self.input(Input::Frame(URS, Message::reply(ref_id, event)));
+    }
+
+    /// The node answers the `index`-th delivery: when acknowledged (only for an interaction
+    /// the server owns) the agent is offered it from now on.
+    fn answer_deliver(&mut self, index: usize, ok: bool) {
+        let Some((ref_id, Request::Deliver { ixn, .. })) =
+            self.take(|r| matches!(r, Request::Deliver { .. }), index)
+        else {
+            return;
+        };
+        let ixn = *ixn.value().expect("the server names the interaction");
+        let event = if ok && self.owned.contains(&ixn) {
+            self.at_agent.insert(ixn, self.now);
+            Event::Ack { ixn: Some(ixn) }
+        } else {
+            Event::Error {
+                code: ErrorCode::InvalidState,
+            }
+        };
+        self.reply(ref_id, event);
+    }
+
+    /// The dropped connections come back: the URS first, then the cluster.
+    fn reconnect(&mut self) {
+        if !self.urs_connected {
+            self.urs_connected = true;
+            self.input(Input::Connected(URS));
+        }
+        if !self.connected {
+            self.connected = true;
+            self.input(Input::Connected(SERVER));
         }
     }
 

@@ -245,6 +245,10 @@ pub struct Model {
     known: Vec<IxnId>,
 }
 
+/// The model's answer to one request: `Ok(Some(reply))` sent now, `Ok(None)` when it is sent
+/// later (a held pull) or already among the step's answers, `Err(code)` an error.
+type Answer = Result<Option<Reply>, ErrorCode>;
+
 enum Fired {
     Hold(u64),
     Invite(IxnId),
@@ -557,42 +561,71 @@ impl Model {
         }
     }
 
-    /// Handles one request; `Ok(None)` when the answer is sent later (held pull).
-    fn request(
-        &mut self,
-        peer: u8,
-        ref_id: u32,
-        request: &Request,
-    ) -> Result<Option<Reply>, ErrorCode> {
-        let name = match (request, self.name_of(peer)) {
-            (Request::RegisterClient { name, .. }, _) => {
-                if let Some(previous) = self.name_of(peer) {
-                    if &previous != name {
-                        self.leave(&previous);
-                    }
-                }
-                // Back under its name: the pending releases of what it owns are off, as the node
-                // cancels its grace timers. A grace left running would release them early, the
-                // next time the name is away, counted from the wrong departure [S-IS-owner].
-                self.graces.retain(|(_, graced)| graced != name);
-                if let Some(other) = self.peer_of_name(name) {
-                    if other != peer {
-                        // The node closes the older connection under this name.
-                        if let Some(registered) = self.peers.get_mut(&other) {
-                            *registered = None;
-                        }
-                        self.disconnect(other);
-                    }
-                }
-                self.peers.insert(peer, Some(name.clone()));
-                return Ok(Some(Reply::Ack(None)));
-            }
-            (Request::Ping, _) => return Ok(Some(Reply::Ack(None))),
-            (_, None) => return Err(ErrorCode::NotRegistered),
-            (_, Some(name)) => name,
-        };
+    /// Handles one request. A registration and a ping are answered on any connection;
+    /// everything else needs the client registered.
+    fn request(&mut self, peer: u8, ref_id: u32, request: &Request) -> Answer {
         match request {
-            Request::RegisterClient { .. } | Request::Ping => unreachable!("answered above"),
+            Request::RegisterClient { name, .. } => Ok(Some(self.register_client(peer, name))),
+            Request::Ping => Ok(Some(Reply::Ack(None))),
+            Request::Submit { .. }
+            | Request::Pull { .. }
+            | Request::PlaceInQueue { .. }
+            | Request::UpdateUserData { .. }
+            | Request::StopProcessing { .. }
+            | Request::Deliver { .. }
+            | Request::Accept { .. }
+            | Request::Reject { .. }
+            | Request::AgentLogin { .. }
+            | Request::AgentLogout { .. }
+            | Request::AgentReady { .. }
+            | Request::AgentNotReady { .. }
+            | Request::Find { .. }
+            | Request::Snapshot { .. }
+            | Request::Unregister
+            | Request::Promote { .. }
+            | Request::Demote
+            | Request::CheckOutSeats { .. }
+            | Request::SetSeats { .. }
+            | Request::FindInteractions { .. }
+            | Request::ReserveAgent { .. }
+            | Request::SelectTarget { .. }
+            | Request::Transfer { .. }
+            | Request::Lease { .. }
+            | Request::StrategiesLoaded { .. } => {
+                let name = self.name_of(peer).ok_or(ErrorCode::NotRegistered)?;
+                self.dispatch(peer, ref_id, name, request)
+            }
+        }
+    }
+
+    /// `peer` registers under `name` (again, or instead of another name).
+    fn register_client(&mut self, peer: u8, name: &str) -> Reply {
+        if let Some(previous) = self.name_of(peer) {
+            if previous != name {
+                self.leave(&previous);
+            }
+        }
+        // Back under its name: the pending releases of what it owns are off, as the node
+        // cancels its grace timers. A grace left running would release them early, the
+        // next time the name is away, counted from the wrong departure [S-IS-owner].
+        self.graces.retain(|(_, graced)| graced != name);
+        if let Some(other) = self.peer_of_name(name) {
+            if other != peer {
+                // The node closes the older connection under this name.
+                if let Some(registered) = self.peers.get_mut(&other) {
+                    *registered = None;
+                }
+                self.disconnect(other);
+            }
+        }
+        self.peers.insert(peer, Some(name.to_string()));
+        Reply::Ack(None)
+    }
+
+    /// A request of the client registered on `peer` under `name`, by kind.
+    fn dispatch(&mut self, peer: u8, ref_id: u32, name: String, request: &Request) -> Answer {
+        match request {
+            Request::RegisterClient { .. } | Request::Ping => unreachable!("answered in request"),
             Request::Submit {
                 tenant,
                 media,
@@ -601,40 +634,8 @@ impl Model {
                 user_data,
                 client_ixn,
             } => {
-                let tenant = Self::tenant(tenant)?;
-                let media = media.value().ok_or(ErrorCode::InvalidAttribute)?;
-                let known_media = match tenant.0 {
-                    1 => media == "email" || media == "sms",
-                    _ => media == "chat",
-                };
-                if !known_media || Self::queue_tenant(queue) != Some(tenant) {
-                    return Err(ErrorCode::UnknownObject);
-                }
-                let seq = self.next_seq;
-                let id = client_ixn.unwrap_or(IxnId::generated(NODE, seq));
-                if self.ixns.contains_key(&id) {
-                    return Err(ErrorCode::DuplicateId);
-                }
-                self.next_seq += 1;
-                let vip = user_data.get("VIP") == Some(&KvValue::Str("yes".to_string()));
-                self.ixns.insert(
-                    id,
-                    MIxn {
-                        queue: queue.clone(),
-                        priority: *priority,
-                        seq,
-                        vip,
-                        owner: None,
-                        agent: None,
-                        invite: None,
-                    },
-                );
-                if !self.known.contains(&id) {
-                    self.known.push(id);
-                }
-                self.replies.insert(ref_id, Reply::Ack(Some(id)));
-                self.serve_held(queue);
-                Ok(None)
+                let id = self.new_ixn_id(tenant, media, queue, *client_ixn)?;
+                self.submit(ref_id, id, queue, *priority, user_data)
             }
             Request::Pull {
                 tenant,
@@ -644,199 +645,32 @@ impl Model {
                 hold_ms: _,
             } => {
                 Self::view(tenant, queue, view)?;
-                let picked = self.select(queue, view, *count);
-                if !picked.is_empty() || *count == 0 || self.held.len() >= HELD_MAX {
-                    self.hand_out(ref_id, &name, picked);
-                    return Ok(None);
-                }
-                let timer = self.timer(self.now + HOLD_MS);
-                self.held.push(Held {
-                    peer,
-                    name: name.clone(),
-                    ref_id,
-                    queue: queue.clone(),
-                    view: view.clone(),
-                    count: *count,
-                    timer,
-                });
-                Ok(None)
+                self.pull(peer, ref_id, name, queue, view, *count)
             }
-            Request::PlaceInQueue { ixn, queue } => {
-                let id = self.owned(&name, ixn)?;
-                let tenant = Self::queue_tenant(&self.ixns[&id].queue);
-                if Self::queue_tenant(queue).is_none() || Self::queue_tenant(queue) != tenant {
-                    return Err(ErrorCode::UnknownObject);
-                }
-                self.disown(id);
-                if let Some(stored) = self.ixns.get_mut(&id) {
-                    stored.queue = queue.clone();
-                }
-                self.replies.insert(ref_id, Reply::Ack(Some(id)));
-                self.serve_held(queue);
-                Ok(None)
-            }
-            Request::UpdateUserData { ixn, changes } => {
-                let id = *ixn.value().ok_or(ErrorCode::InvalidAttribute)?;
-                let stored = self
-                    .ixns
-                    .get_mut(&id)
-                    .ok_or(ErrorCode::InteractionNotFound)?;
-                if stored.owner.as_deref() != Some(name.as_str()) {
-                    return Err(ErrorCode::NotOwner);
-                }
-                match changes.get("VIP") {
-                    Some(KvValue::Str(value)) => stored.vip = value == "yes",
-                    Some(_) => stored.vip = false,
-                    None => {}
-                }
-                Ok(Some(Reply::Ack(Some(id))))
-            }
-            Request::StopProcessing { ixn } => {
-                let id = self.owned(&name, ixn)?;
-                self.disown(id);
-                self.ixns.remove(&id);
-                Ok(Some(Reply::Ack(Some(id))))
-            }
-            Request::Deliver { ixn, agent } => {
-                let id = self.owned(&name, ixn)?;
-                // Already handled by an agent: not offered twice [S-URS-select].
-                if self
-                    .ixns
-                    .get(&id)
-                    .is_some_and(|stored| stored.agent.is_some())
-                {
-                    return Err(ErrorCode::InvalidState);
-                }
-                let state = self.agents.get(agent).ok_or(ErrorCode::AgentUnavailable)?;
-                if !state.ready || state.load >= CAPACITY {
-                    return Err(ErrorCode::AgentUnavailable);
-                }
-                let timer = self.timer(self.now + INVITE_MS);
-                if let Some(stored) = self.ixns.get_mut(&id) {
-                    stored.invite = Some(Invite {
-                        agent: *agent,
-                        timer,
-                    });
-                }
-                self.change_load(*agent, 1);
-                Ok(Some(Reply::Ack(Some(id))))
-            }
-            Request::Accept { ixn } | Request::Reject { ixn } => {
-                let accept = matches!(request, Request::Accept { .. });
-                let id = *ixn.value().ok_or(ErrorCode::InvalidAttribute)?;
-                let stored = self
-                    .ixns
-                    .get(&id)
-                    .filter(|stored| stored.owner.is_some())
-                    .ok_or(ErrorCode::InteractionNotFound)?;
-                let invite = stored.invite.as_ref().ok_or(ErrorCode::InvalidState)?;
-                let agent = invite.agent;
-                if self.agents.get(&agent).is_none_or(|a| a.peer != peer) {
-                    return Err(ErrorCode::InvalidState);
-                }
-                self.end_invite(id);
-                if accept {
-                    if let Some(stored) = self.ixns.get_mut(&id) {
-                        stored.owner = Some(name.clone());
-                        stored.agent = Some(agent);
-                    }
-                    self.change_load(agent, 1);
-                }
-                Ok(Some(Reply::Ack(Some(id))))
-            }
-            Request::AgentLogin { tenant, agent, .. } => {
-                Self::tenant(tenant)?;
-                match self.agents.get(agent) {
-                    Some(state) if state.peer == peer => {}
-                    Some(_) => return Err(ErrorCode::InvalidState),
-                    None => {
-                        if self.agents.len() as u32 >= SEATS {
-                            return Err(ErrorCode::NoSeat);
-                        }
-                        let load = self
-                            .ixns
-                            .values()
-                            .filter(|ixn| ixn.agent == Some(*agent))
-                            .count() as u32;
-                        self.agents.insert(
-                            *agent,
-                            MAgent {
-                                peer,
-                                ready: false,
-                                load,
-                            },
-                        );
-                    }
-                }
-                Ok(Some(Reply::Ack(None)))
-            }
-            Request::AgentLogout { agent } => {
-                self.own_agent(peer, *agent)?;
-                self.logout(*agent);
-                Ok(Some(Reply::Ack(None)))
-            }
-            Request::AgentReady { agent } | Request::AgentNotReady { agent } => {
-                self.own_agent(peer, *agent)?;
-                if let Some(state) = self.agents.get_mut(agent) {
-                    state.ready = matches!(request, Request::AgentReady { .. });
-                }
-                Ok(Some(Reply::Ack(None)))
-            }
-            Request::Find { ixn } => {
-                let id = *ixn.value().ok_or(ErrorCode::InvalidAttribute)?;
-                if !self.ixns.contains_key(&id) {
-                    return Err(ErrorCode::InteractionNotFound);
-                }
-                Ok(Some(Reply::Found(id)))
-            }
+            Request::PlaceInQueue { ixn, queue } => self.place_in_queue(ref_id, &name, ixn, queue),
+            Request::UpdateUserData { ixn, changes } => self.update_user_data(&name, ixn, changes),
+            Request::StopProcessing { ixn } => self.stop_processing(&name, ixn),
+            Request::Deliver { ixn, agent } => self.deliver(&name, ixn, *agent),
+            Request::Accept { ixn } => self.answer_invite(peer, name, ixn, true),
+            Request::Reject { ixn } => self.answer_invite(peer, name, ixn, false),
+            Request::AgentLogin { tenant, agent, .. } => self.agent_login(peer, tenant, *agent),
+            Request::AgentLogout { agent } => self.agent_logout(peer, *agent),
+            Request::AgentReady { agent } => self.set_ready(peer, *agent, true),
+            Request::AgentNotReady { agent } => self.set_ready(peer, *agent, false),
+            Request::Find { ixn } => self.find(ixn),
             Request::Snapshot {
                 tenant,
                 queue,
                 view,
                 max,
-            } => {
-                Self::view(tenant, queue, view)?;
-                let mut items: Vec<(Reverse<i32>, u64, IxnId)> = self
-                    .ixns
-                    .iter()
-                    .filter(|(_, ixn)| ixn.available() && &ixn.queue == queue)
-                    .filter(|(_, ixn)| view == "all" || ixn.vip)
-                    .map(|(id, ixn)| (Reverse(ixn.priority), ixn.seq, *id))
-                    .collect();
-                items.sort();
-                let limit = (*max).min(SNAPSHOT_MAX) as usize;
-                let ids = items.into_iter().take(limit).map(|(_, _, id)| id).collect();
-                Ok(Some(Reply::Snapshot(ids)))
-            }
+            } => self.snapshot(tenant, queue, view, *max),
             Request::FindInteractions {
                 tenant,
                 key,
                 equals,
                 max,
-            } => {
-                let tenant = Self::tenant(tenant)?;
-                let mut found: Vec<(u64, IxnId)> = self
-                    .ixns
-                    .iter()
-                    .filter(|(_, ixn)| Self::queue_tenant(&ixn.queue) == Some(tenant))
-                    .filter(|(_, ixn)| {
-                        key == "VIP"
-                            && *equals == KvValue::Str(if ixn.vip { "yes" } else { "no" }.into())
-                    })
-                    .map(|(id, ixn)| (ixn.seq, *id))
-                    .collect();
-                found.sort();
-                let ids = found.into_iter().take(*max as usize).map(|(_, id)| id);
-                Ok(Some(Reply::FoundMany(ids.collect())))
-            }
-            Request::Unregister => {
-                self.replies.insert(ref_id, Reply::Ack(None));
-                if let Some(registered) = self.peers.get_mut(&peer) {
-                    *registered = None;
-                }
-                self.gone(peer, Some(name));
-                Ok(None)
-            }
+            } => self.find_interactions(tenant, key, equals, *max),
+            Request::Unregister => self.unregister(peer, ref_id, name),
             Request::Promote { .. }
             | Request::Demote
             | Request::CheckOutSeats { .. }
@@ -853,6 +687,285 @@ impl Model {
                 )
             }
         }
+    }
+
+    /// The id a submit gets, once its tenant, media and queue check out: the client's own, or
+    /// the next generated one; an id already stored is refused.
+    fn new_ixn_id(
+        &self,
+        tenant: &Field<TenantId>,
+        media: &Field<String>,
+        queue: &str,
+        client_ixn: Option<IxnId>,
+    ) -> Result<IxnId, ErrorCode> {
+        let tenant = Self::tenant(tenant)?;
+        let media = media.value().ok_or(ErrorCode::InvalidAttribute)?;
+        let known_media = match tenant.0 {
+            1 => media == "email" || media == "sms",
+            _ => media == "chat",
+        };
+        if !known_media || Self::queue_tenant(queue) != Some(tenant) {
+            return Err(ErrorCode::UnknownObject);
+        }
+        let id = client_ixn.unwrap_or(IxnId::generated(NODE, self.next_seq));
+        if self.ixns.contains_key(&id) {
+            return Err(ErrorCode::DuplicateId);
+        }
+        Ok(id)
+    }
+
+    /// Stores the submitted interaction `id` in `queue`, acknowledges it, and hands it to a
+    /// pull held on that queue if one wants it.
+    fn submit(
+        &mut self,
+        ref_id: u32,
+        id: IxnId,
+        queue: &str,
+        priority: i32,
+        user_data: &KvList,
+    ) -> Answer {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let vip = user_data.get("VIP") == Some(&KvValue::Str("yes".to_string()));
+        self.ixns.insert(
+            id,
+            MIxn {
+                queue: queue.to_string(),
+                priority,
+                seq,
+                vip,
+                owner: None,
+                agent: None,
+                invite: None,
+            },
+        );
+        if !self.known.contains(&id) {
+            self.known.push(id);
+        }
+        self.replies.insert(ref_id, Reply::Ack(Some(id)));
+        self.serve_held(queue);
+        Ok(None)
+    }
+
+    /// A pull: what is available goes out at once; an empty pull for something is held
+    /// (unless the node holds all it may) [S-IS-hold].
+    fn pull(
+        &mut self,
+        peer: u8,
+        ref_id: u32,
+        name: String,
+        queue: &str,
+        view: &str,
+        count: u32,
+    ) -> Answer {
+        let picked = self.select(queue, view, count);
+        if !picked.is_empty() || count == 0 || self.held.len() >= HELD_MAX {
+            self.hand_out(ref_id, &name, picked);
+            return Ok(None);
+        }
+        let timer = self.timer(self.now + HOLD_MS);
+        self.held.push(Held {
+            peer,
+            name,
+            ref_id,
+            queue: queue.to_string(),
+            view: view.to_string(),
+            count,
+            timer,
+        });
+        Ok(None)
+    }
+
+    fn place_in_queue(
+        &mut self,
+        ref_id: u32,
+        name: &str,
+        ixn: &Field<IxnId>,
+        queue: &str,
+    ) -> Answer {
+        let id = self.owned(name, ixn)?;
+        let tenant = Self::queue_tenant(&self.ixns[&id].queue);
+        if Self::queue_tenant(queue).is_none() || Self::queue_tenant(queue) != tenant {
+            return Err(ErrorCode::UnknownObject);
+        }
+        self.disown(id);
+        if let Some(stored) = self.ixns.get_mut(&id) {
+            stored.queue = queue.to_string();
+        }
+        self.replies.insert(ref_id, Reply::Ack(Some(id)));
+        self.serve_held(queue);
+        Ok(None)
+    }
+
+    fn update_user_data(&mut self, name: &str, ixn: &Field<IxnId>, changes: &KvList) -> Answer {
+        let id = *ixn.value().ok_or(ErrorCode::InvalidAttribute)?;
+        let stored = self
+            .ixns
+            .get_mut(&id)
+            .ok_or(ErrorCode::InteractionNotFound)?;
+        if stored.owner.as_deref() != Some(name) {
+            return Err(ErrorCode::NotOwner);
+        }
+        match changes.get("VIP") {
+            Some(KvValue::Str(value)) => stored.vip = value == "yes",
+            Some(_) => stored.vip = false,
+            None => {}
+        }
+        Ok(Some(Reply::Ack(Some(id))))
+    }
+
+    fn stop_processing(&mut self, name: &str, ixn: &Field<IxnId>) -> Answer {
+        let id = self.owned(name, ixn)?;
+        self.disown(id);
+        self.ixns.remove(&id);
+        Ok(Some(Reply::Ack(Some(id))))
+    }
+
+    /// Invites a ready agent with room to an owned interaction no agent handles yet.
+    fn deliver(&mut self, name: &str, ixn: &Field<IxnId>, agent: AgentId) -> Answer {
+        let id = self.owned(name, ixn)?;
+        // Already handled by an agent: not offered twice [S-URS-select].
+        if self
+            .ixns
+            .get(&id)
+            .is_some_and(|stored| stored.agent.is_some())
+        {
+            return Err(ErrorCode::InvalidState);
+        }
+        let state = self.agents.get(&agent).ok_or(ErrorCode::AgentUnavailable)?;
+        if !state.ready || state.load >= CAPACITY {
+            return Err(ErrorCode::AgentUnavailable);
+        }
+        let timer = self.timer(self.now + INVITE_MS);
+        if let Some(stored) = self.ixns.get_mut(&id) {
+            stored.invite = Some(Invite { agent, timer });
+        }
+        self.change_load(agent, 1);
+        Ok(Some(Reply::Ack(Some(id))))
+    }
+
+    /// The invited agent's desktop accepts (the interaction becomes its name's, handled by the
+    /// agent) or rejects an invite.
+    fn answer_invite(
+        &mut self,
+        peer: u8,
+        name: String,
+        ixn: &Field<IxnId>,
+        accept: bool,
+    ) -> Answer {
+        let id = *ixn.value().ok_or(ErrorCode::InvalidAttribute)?;
+        let stored = self
+            .ixns
+            .get(&id)
+            .filter(|stored| stored.owner.is_some())
+            .ok_or(ErrorCode::InteractionNotFound)?;
+        let invite = stored.invite.as_ref().ok_or(ErrorCode::InvalidState)?;
+        let agent = invite.agent;
+        if self.agents.get(&agent).is_none_or(|a| a.peer != peer) {
+            return Err(ErrorCode::InvalidState);
+        }
+        self.end_invite(id);
+        if accept {
+            if let Some(stored) = self.ixns.get_mut(&id) {
+                stored.owner = Some(name);
+                stored.agent = Some(agent);
+            }
+            self.change_load(agent, 1);
+        }
+        Ok(Some(Reply::Ack(Some(id))))
+    }
+
+    /// Logs `agent` in on `peer` (again, there: a no-op), taking a seat; its load is what it
+    /// still handles.
+    fn agent_login(&mut self, peer: u8, tenant: &Field<TenantId>, agent: AgentId) -> Answer {
+        Self::tenant(tenant)?;
+        match self.agents.get(&agent) {
+            Some(state) if state.peer == peer => {}
+            Some(_) => return Err(ErrorCode::InvalidState),
+            None => {
+                if self.agents.len() as u32 >= SEATS {
+                    return Err(ErrorCode::NoSeat);
+                }
+                let load = self
+                    .ixns
+                    .values()
+                    .filter(|ixn| ixn.agent == Some(agent))
+                    .count() as u32;
+                self.agents.insert(
+                    agent,
+                    MAgent {
+                        peer,
+                        ready: false,
+                        load,
+                    },
+                );
+            }
+        }
+        Ok(Some(Reply::Ack(None)))
+    }
+
+    fn agent_logout(&mut self, peer: u8, agent: AgentId) -> Answer {
+        self.own_agent(peer, agent)?;
+        self.logout(agent);
+        Ok(Some(Reply::Ack(None)))
+    }
+
+    fn set_ready(&mut self, peer: u8, agent: AgentId, ready: bool) -> Answer {
+        self.own_agent(peer, agent)?;
+        if let Some(state) = self.agents.get_mut(&agent) {
+            state.ready = ready;
+        }
+        Ok(Some(Reply::Ack(None)))
+    }
+
+    fn find(&self, ixn: &Field<IxnId>) -> Answer {
+        let id = *ixn.value().ok_or(ErrorCode::InvalidAttribute)?;
+        if !self.ixns.contains_key(&id) {
+            return Err(ErrorCode::InteractionNotFound);
+        }
+        Ok(Some(Reply::Found(id)))
+    }
+
+    /// A snapshot lists what a pull would take, up to the node's own limit [S-IS-snapshot].
+    fn snapshot(&self, tenant: &Field<TenantId>, queue: &str, view: &str, max: u32) -> Answer {
+        Self::view(tenant, queue, view)?;
+        let ids = self.select(queue, view, max.min(SNAPSHOT_MAX));
+        Ok(Some(Reply::Snapshot(ids)))
+    }
+
+    /// The tenant's interactions whose `VIP` is `equals`, in submission order (only `VIP` is
+    /// ever set, so another key finds nothing).
+    fn find_interactions(
+        &self,
+        tenant: &Field<TenantId>,
+        key: &str,
+        equals: &KvValue,
+        max: u32,
+    ) -> Answer {
+        let tenant = Self::tenant(tenant)?;
+        let mut found: Vec<(u64, IxnId)> = self
+            .ixns
+            .iter()
+            .filter(|(_, ixn)| Self::queue_tenant(&ixn.queue) == Some(tenant))
+            .filter(|(_, ixn)| {
+                key == "VIP" && *equals == KvValue::Str(if ixn.vip { "yes" } else { "no" }.into())
+            })
+            .map(|(id, ixn)| (ixn.seq, *id))
+            .collect();
+        found.sort();
+        let ids = found.into_iter().take(max as usize).map(|(_, id)| id);
+        Ok(Some(Reply::FoundMany(ids.collect())))
+    }
+
+    /// The client unregisters: acknowledged, then gone as if its connection closed (which
+    /// stays open, unregistered).
+    fn unregister(&mut self, peer: u8, ref_id: u32, name: String) -> Answer {
+        self.replies.insert(ref_id, Reply::Ack(None));
+        if let Some(registered) = self.peers.get_mut(&peer) {
+            *registered = None;
+        }
+        self.gone(peer, Some(name));
+        Ok(None)
     }
 }
 
@@ -911,36 +1024,7 @@ impl Driver {
             }
             for output in out {
                 match output {
-                    Output::Send(Peer::Client(conn), message) => {
-                        let Message::Event {
-                            ref_id: Some(RefId(ref_id)),
-                            event,
-                        } = message
-                        else {
-                            continue;
-                        };
-                        let reply = match event {
-                            Event::Ack { ixn } => Reply::Ack(ixn),
-                            Event::Error { code } => Reply::Error(code),
-                            Event::TakenFromQueue { items } => {
-                                Reply::Taken(items.iter().map(|item| item.id).collect())
-                            }
-                            Event::Found { ixn } => Reply::Found(ixn.id),
-                            Event::InteractionsFound { items } => {
-                                Reply::FoundMany(items.iter().map(|item| item.id).collect())
-                            }
-                            Event::SnapshotContent { items } => {
-                                Reply::Snapshot(items.iter().map(|item| item.id).collect())
-                            }
-                            other => panic!("{other:?} sent as an answer to r{ref_id}"),
-                        };
-                        assert!(
-                            self.peer_of(conn).is_some(),
-                            "answer r{ref_id} sent on closed connection c{conn}"
-                        );
-                        let previous = self.replies.insert(ref_id, reply);
-                        assert!(previous.is_none(), "r{ref_id} answered twice");
-                    }
+                    Output::Send(Peer::Client(conn), message) => self.record_answer(conn, message),
                     Output::Send(Peer::Server(_), _) => panic!("a node has no servers"),
                     Output::Close(Peer::Client(conn)) => {
                         if let Some(peer) = self.peer_of(conn) {
@@ -970,6 +1054,25 @@ impl Driver {
                 }
             }
         }
+    }
+
+    /// Records what the node sent on connection `conn`, if it answers a request: once per
+    /// reference id, and only on a connection that is open.
+    fn record_answer(&mut self, conn: u32, message: Message) {
+        let Message::Event {
+            ref_id: Some(RefId(ref_id)),
+            event,
+        } = message
+        else {
+            return;
+        };
+        let reply = reply_of(ref_id, event);
+        assert!(
+            self.peer_of(conn).is_some(),
+            "answer r{ref_id} sent on closed connection c{conn}"
+        );
+        let previous = self.replies.insert(ref_id, reply);
+        assert!(previous.is_none(), "r{ref_id} answered twice");
     }
 
     fn request(&mut self, peer: u8, request: Request, commit: bool) {
@@ -1088,6 +1191,32 @@ impl Driver {
             model.held.len(),
             "held pulls differ from the model [S-IS-hold]"
         );
+    }
+}
+
+/// The [`Reply`] an event sent as the answer to request `ref_id` stands for; an event that is
+/// no answer is a finding.
+fn reply_of(ref_id: u32, event: Event) -> Reply {
+    match event {
+        Event::Ack { ixn } => Reply::Ack(ixn),
+        Event::Error { code } => Reply::Error(code),
+        Event::TakenFromQueue { items } => Reply::Taken(items.iter().map(|item| item.id).collect()),
+        Event::Found { ixn } => Reply::Found(ixn.id),
+        Event::InteractionsFound { items } => {
+            Reply::FoundMany(items.iter().map(|item| item.id).collect())
+        }
+        Event::SnapshotContent { items } => {
+            Reply::Snapshot(items.iter().map(|item| item.id).collect())
+        }
+        other @ (Event::Invite { .. }
+        | Event::Revoked { .. }
+        | Event::Accepted { .. }
+        | Event::Rejected { .. }
+        | Event::AgentState { .. }
+        | Event::Seats { .. }
+        | Event::LoggedOut { .. }
+        | Event::TargetSelected { .. }
+        | Event::RouteRequest { .. }) => panic!("{other:?} sent as an answer to r{ref_id}"),
     }
 }
 
@@ -1298,6 +1427,60 @@ fn pick_ixn(selector: u8, known: &[IxnId]) -> Field<IxnId> {
     }
 }
 
+/// [`RequestOp::Submit`]'s request: priorities 0 to 2, and a client-chosen id from
+/// [`CLIENT_IDS`] three times in eight (otherwise the node picks one).
+fn submit_request(
+    tenant: u8,
+    media: u8,
+    queue: u8,
+    priority: u8,
+    vip: bool,
+    client_ixn: u8,
+) -> Request {
+    Request::Submit {
+        tenant: pick_tenant(tenant),
+        media: pick_media(media),
+        queue: pick_queue(queue),
+        priority: i32::from(priority % 3),
+        user_data: vip_data(vip),
+        client_ixn: CLIENT_IDS
+            .get(usize::from(client_ixn % 8))
+            .map(|id| IxnId(*id)),
+    }
+}
+
+/// [`RequestOp::Pull`]'s request: 0 to 3 interactions, the node's own hold time.
+fn pull_request(tenant: u8, queue: u8, view: u8, count: u8) -> Request {
+    Request::Pull {
+        tenant: pick_tenant(tenant),
+        queue: pick_queue(queue),
+        view: pick_view(view, true),
+        count: u32::from(count % 4),
+        hold_ms: None,
+    }
+}
+
+/// [`RequestOp::Snapshot`]'s request: at most 0 to 3 interactions, of a known view.
+fn snapshot_request(tenant: u8, queue: u8, view: u8, max: u8) -> Request {
+    Request::Snapshot {
+        tenant: pick_tenant(tenant),
+        queue: pick_queue(queue),
+        view: pick_view(view, false),
+        max: u32::from(max % 4),
+    }
+}
+
+/// [`RequestOp::FindInteractions`]'s request: `VIP` (or, one in five, the unset `Other`) is
+/// `yes` or `no`, at most 0 to 3 interactions.
+fn find_interactions_request(tenant: u8, key: u8, vip: bool, max: u8) -> Request {
+    Request::FindInteractions {
+        tenant: pick_tenant(tenant),
+        key: if key % 5 == 0 { "Other" } else { "VIP" }.to_string(),
+        equals: KvValue::Str(if vip { "yes" } else { "no" }.to_string()),
+        max: u32::from(max % 4),
+    }
+}
+
 impl RequestOp {
     /// The request this stands for, given the interactions submitted so far.
     pub fn request(&self, known: &[IxnId]) -> Request {
@@ -1312,28 +1495,13 @@ impl RequestOp {
                 priority,
                 vip,
                 client_ixn,
-            } => Request::Submit {
-                tenant: pick_tenant(tenant),
-                media: pick_media(media),
-                queue: pick_queue(queue),
-                priority: i32::from(priority % 3),
-                user_data: vip_data(vip),
-                client_ixn: CLIENT_IDS
-                    .get(usize::from(client_ixn % 8))
-                    .map(|id| IxnId(*id)),
-            },
+            } => submit_request(tenant, media, queue, priority, vip, client_ixn),
             RequestOp::Pull {
                 tenant,
                 queue,
                 view,
                 count,
-            } => Request::Pull {
-                tenant: pick_tenant(tenant),
-                queue: pick_queue(queue),
-                view: pick_view(view, true),
-                count: u32::from(count % 4),
-                hold_ms: None,
-            },
+            } => pull_request(tenant, queue, view, count),
             RequestOp::PlaceInQueue { ixn: id, queue } => Request::PlaceInQueue {
                 ixn: ixn(id),
                 queue: pick_queue(queue),
@@ -1369,24 +1537,14 @@ impl RequestOp {
                 queue,
                 view,
                 max,
-            } => Request::Snapshot {
-                tenant: pick_tenant(tenant),
-                queue: pick_queue(queue),
-                view: pick_view(view, false),
-                max: u32::from(max % 4),
-            },
+            } => snapshot_request(tenant, queue, view, max),
             RequestOp::Unregister => Request::Unregister,
             RequestOp::FindInteractions {
                 tenant,
                 key,
                 vip,
                 max,
-            } => Request::FindInteractions {
-                tenant: pick_tenant(tenant),
-                key: if key % 5 == 0 { "Other" } else { "VIP" }.to_string(),
-                equals: KvValue::Str(if vip { "yes" } else { "no" }.to_string()),
-                max: u32::from(max % 4),
-            },
+            } => find_interactions_request(tenant, key, vip, max),
             RequestOp::Demote => Request::Demote,
         }
     }

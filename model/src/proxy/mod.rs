@@ -166,6 +166,221 @@ fn tenant_ok(tenant: &Field<TenantId>) -> bool {
     matches!(tenant, Field::Value(TenantId(1) | TenantId(2)))
 }
 
+/// The agent of an agent operation the harness sends (login, logout, ready; it sends no
+/// not-ready), for [S-PX-2004]: one at a time per agent.
+fn agent_of(request: &Request) -> Option<AgentId> {
+    match request {
+        Request::AgentLogin { agent, .. }
+        | Request::AgentLogout { agent }
+        | Request::AgentReady { agent } => Some(*agent),
+        Request::RegisterClient { .. }
+        | Request::Ping
+        | Request::Submit { .. }
+        | Request::Pull { .. }
+        | Request::PlaceInQueue { .. }
+        | Request::UpdateUserData { .. }
+        | Request::StopProcessing { .. }
+        | Request::Deliver { .. }
+        | Request::Accept { .. }
+        | Request::Reject { .. }
+        | Request::AgentNotReady { .. }
+        | Request::Find { .. }
+        | Request::Snapshot { .. }
+        | Request::Unregister
+        | Request::Promote { .. }
+        | Request::Demote
+        | Request::CheckOutSeats { .. }
+        | Request::SetSeats { .. }
+        | Request::FindInteractions { .. }
+        | Request::ReserveAgent { .. }
+        | Request::SelectTarget { .. }
+        | Request::Transfer { .. }
+        | Request::Lease { .. }
+        | Request::StrategiesLoaded { .. } => None,
+    }
+}
+
+/// What the node answers tell about a request, and the rule of each error code the proxy may
+/// answer it with.
+impl Asked {
+    /// The nodes that answered "found".
+    fn found_on(&self) -> BTreeSet<usize> {
+        self.answers
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::Found { .. }))
+            .map(|(node, _)| *node)
+            .collect()
+    }
+
+    /// A node that answered a lookup with neither "found" nor "not found" could not tell.
+    fn unsure(&self) -> bool {
+        self.answers.iter().any(|(_, e)| {
+            !matches!(
+                e,
+                Event::Found { .. }
+                    | Event::Error {
+                        code: ErrorCode::InteractionNotFound
+                    }
+            )
+        })
+    }
+
+    /// The items of the nodes' find answers, all together.
+    fn items_from_nodes(&self) -> usize {
+        self.answers
+            .iter()
+            .map(|(_, e)| match e {
+                Event::InteractionsFound { items } => items.len(),
+                Event::Ack { .. }
+                | Event::Error { .. }
+                | Event::TakenFromQueue { .. }
+                | Event::Invite { .. }
+                | Event::Revoked { .. }
+                | Event::Accepted { .. }
+                | Event::Rejected { .. }
+                | Event::AgentState { .. }
+                | Event::Found { .. }
+                | Event::SnapshotContent { .. }
+                | Event::Seats { .. }
+                | Event::LoggedOut { .. }
+                | Event::TargetSelected { .. }
+                | Event::RouteRequest { .. } => 0,
+            })
+            .sum()
+    }
+
+    /// The request's routing attributes are bad: an unknown or malformed tenant, media the
+    /// tenant does not have, or a malformed interaction id.
+    fn routing_bad(&self) -> bool {
+        match &self.request {
+            Request::Submit { tenant, media, .. } => {
+                !tenant_ok(tenant)
+                    || !matches!(media, Field::Value(m) if m == "email" || m == "chat" || m == "sms")
+                    || matches!((tenant, media), (Field::Value(TenantId(2)), Field::Value(m)) if m != "chat")
+            }
+            Request::Pull { tenant, .. }
+            | Request::Snapshot { tenant, .. }
+            | Request::FindInteractions { tenant, .. }
+            | Request::AgentLogin { tenant, .. } => !tenant_ok(tenant),
+            Request::StopProcessing { ixn }
+            | Request::Deliver { ixn, .. }
+            | Request::Find { ixn } => !matches!(ixn, Field::Value(_)),
+            Request::RegisterClient { .. }
+            | Request::Ping
+            | Request::PlaceInQueue { .. }
+            | Request::UpdateUserData { .. }
+            | Request::Accept { .. }
+            | Request::Reject { .. }
+            | Request::AgentLogout { .. }
+            | Request::AgentReady { .. }
+            | Request::AgentNotReady { .. }
+            | Request::Unregister
+            | Request::Promote { .. }
+            | Request::Demote
+            | Request::CheckOutSeats { .. }
+            | Request::SetSeats { .. }
+            | Request::ReserveAgent { .. }
+            | Request::SelectTarget { .. }
+            | Request::Transfer { .. }
+            | Request::Lease { .. }
+            | Request::StrategiesLoaded { .. } => false,
+        }
+    }
+
+    /// An error answer is one the rule of its code allows [S-PX-2000]..[S-PX-2006].
+    fn check_error(&self, code: ErrorCode) {
+        let request = &self.request;
+        match code {
+            ErrorCode::UnsupportedOperation => assert!(
+                matches!(request, Request::Ping | Request::Demote),
+                "[S-PX-2000] 2000 for a supported request {request:?}"
+            ),
+            ErrorCode::NoNodeForMedia => assert!(
+                matches!(request, Request::Submit { media: Field::Value(m), .. } if m == "sms"),
+                "[S-PX-2001] 2001 for {request:?}: every other tenant/media here has a node"
+            ),
+            ErrorCode::ConnectionLost => assert!(
+                self.lost || self.up_at_send.len() < NODES,
+                "[S-PX-2002] 2002 for {request:?} though no node was down or lost"
+            ),
+            ErrorCode::NotAccessible => assert!(
+                self.routing_bad()
+                    || self.saw_node_down
+                    || (self.found_on().is_empty()
+                        && (self.lost || self.up_at_send.len() < NODES || self.unsure())),
+                "[S-PX-2003] 2003 for {request:?}: routing fine and every node reachable (answers {:?})",
+                self.answers
+            ),
+            ErrorCode::InProgress => assert!(
+                self.agent_busy,
+                "[S-PX-2004] 2004 for {request:?} with no other operation for the agent in progress"
+            ),
+            ErrorCode::DuplicateAcrossNodes => {
+                let found = self.found_on();
+                assert!(
+                    found.len() >= 2,
+                    "[S-PX-2005] 2005 for {request:?} but only nodes {found:?} have it"
+                );
+            }
+            ErrorCode::SnapshotNotAccessible => assert!(
+                matches!(request, Request::Snapshot { .. })
+                    && (self.lost || self.up_at_send.len() < NODES),
+                "[S-PX-2006] 2006 for {request:?} with every node answering"
+            ),
+            ErrorCode::InteractionNotFound => self.check_not_found(),
+            ErrorCode::InvalidAttribute
+            | ErrorCode::UnknownObject
+            | ErrorCode::NotOwner
+            | ErrorCode::DuplicateId
+            | ErrorCode::AgentUnavailable
+            | ErrorCode::InvalidState
+            | ErrorCode::NotRegistered
+            | ErrorCode::NoSeat
+            | ErrorCode::NotPrimary => self.check_passed_through(code),
+        }
+    }
+
+    /// "Not found": a node said so (the cached owner, the node a lookup found it on, which
+    /// lost it meanwhile, or every node of a broadcast). A broadcast in which some node did not
+    /// answer, or could not tell, and none found it is 2003 instead.
+    fn check_not_found(&self) {
+        let request = &self.request;
+        assert!(
+            self.answers.iter().any(|(_, e)| matches!(
+                e,
+                Event::Error {
+                    code: ErrorCode::InteractionNotFound
+                }
+            )),
+            "[S-PX-2003] InteractionNotFound for {request:?} though no node said so"
+        );
+        let unanswered = self.answers.len() < self.node_requests;
+        assert!(
+            !self.found_on().is_empty() || !(unanswered || self.unsure()),
+            "[S-PX-2003] InteractionNotFound for {request:?} though {} of its {} node \
+             requests went unanswered (answers {:?}): some node could not tell",
+            self.node_requests - self.answers.len().min(self.node_requests),
+            self.node_requests,
+            self.answers
+        );
+    }
+
+    /// Node codes are passed through: a node must have said it (or it is a revoked login's
+    /// reason, or the proxy's own agent table).
+    fn check_passed_through(&self, code: ErrorCode) {
+        assert!(
+            self.answers
+                .iter()
+                .any(|(_, e)| e == &Event::Error { code })
+                || (code == ErrorCode::AgentUnavailable)
+                || (code == ErrorCode::NotRegistered),
+            "[S-PX-route] {code:?} for {:?} that no node gave (answers {:?})",
+            self.request,
+            self.answers
+        );
+    }
+}
+
 impl Harness {
     /// A started proxy with no node and no client connected.
     pub fn new(mode: PullMode) -> Self {
@@ -206,46 +421,7 @@ impl Harness {
         for output in out {
             match output {
                 Output::Send(Peer::Server(node), message) => {
-                    let node = node as usize;
-                    assert!(
-                        self.up.contains(&node),
-                        "[S-PX-route] sent to node {node} while it is down: {message:?} up {:?}",
-                        self.up
-                    );
-                    let (client, ref_id, request) = match message {
-                        Message::ProxiedRequest {
-                            client,
-                            ref_id,
-                            request,
-                        } => (Some(client), ref_id, request),
-                        Message::Request { ref_id, request } => (None, ref_id, request),
-                        other => panic!("[S-PX-route] proxy sent {other:?} to a node"),
-                    };
-                    assert!(
-                        !matches!(request, Request::Ping),
-                        "[S-PX-route] the proxy never pings nodes on a client's behalf"
-                    );
-                    let housekeeping = matches!(
-                        request,
-                        Request::RegisterClient { .. } | Request::Unregister
-                    );
-                    let for_request = if housekeeping {
-                        None
-                    } else {
-                        self.served(ref_id, client.as_deref(), &request, cause)
-                    };
-                    if let Some(index) = for_request {
-                        if let Some(asked) = self.asked.get_mut(&index) {
-                            asked.node_requests += 1;
-                        }
-                    }
-                    self.outstanding.push(NodeRequest {
-                        node,
-                        ref_id,
-                        client,
-                        request,
-                        for_request,
-                    });
+                    self.on_node_request(node, message, cause);
                 }
                 Output::Send(Peer::Client(conn), message) => {
                     let Message::Event { ref_id, event } = message else {
@@ -270,11 +446,61 @@ impl Harness {
                         "[S-PX-2002] proxy closed node {node}, which is not connected"
                     );
                 }
-                Output::Close(peer) => panic!("[S-PX-route] proxy closed {peer:?}"),
+                Output::Close(peer @ Peer::Client(_)) => {
+                    panic!("[S-PX-route] proxy closed {peer:?}")
+                }
                 Output::Persist(..) => panic!("[S-PX-cache] the proxy has no database"),
                 Output::Trace(_) | Output::Mark(_) => {}
             }
         }
+    }
+
+    /// The proxy sent `message` to node `node`: it must be up, and the request is filed as
+    /// outstanding under the client request it serves (none for a registration's
+    /// housekeeping).
+    fn on_node_request(&mut self, node: u16, message: Message, cause: Option<u32>) {
+        let node = node as usize;
+        assert!(
+            self.up.contains(&node),
+            "[S-PX-route] sent to node {node} while it is down: {message:?} up {:?}",
+            self.up
+        );
+        let (client, ref_id, request) = match message {
+            Message::ProxiedRequest {
+                client,
+                ref_id,
+                request,
+            } => (Some(client), ref_id, request),
+            Message::Request { ref_id, request } => (None, ref_id, request),
+            other @ (Message::Event { .. } | Message::ProxiedEvent { .. }) => {
+                panic!("[S-PX-route] proxy sent {other:?} to a node")
+            }
+        };
+        assert!(
+            !matches!(request, Request::Ping),
+            "[S-PX-route] the proxy never pings nodes on a client's behalf"
+        );
+        let housekeeping = matches!(
+            request,
+            Request::RegisterClient { .. } | Request::Unregister
+        );
+        let for_request = if housekeeping {
+            None
+        } else {
+            self.served(ref_id, client.as_deref(), &request, cause)
+        };
+        if let Some(index) = for_request {
+            if let Some(asked) = self.asked.get_mut(&index) {
+                asked.node_requests += 1;
+            }
+        }
+        self.outstanding.push(NodeRequest {
+            node,
+            ref_id,
+            client,
+            request,
+            for_request,
+        });
     }
 
     /// The client request the node request `ref_id` serves. Sent in that request's own step
@@ -334,8 +560,27 @@ impl Harness {
         Some(index)
     }
 
-    /// Checks one reply against the rules.
+    /// Checks one reply against the rules: the request's only answer, a merged find that holds
+    /// what the nodes returned, an error code that a rule allows.
     fn on_reply(&mut self, ref_id: u32, event: Event) {
+        let asked = self.record_reply(ref_id, &event);
+        // [S-PX-merge]: a merged find holds what every node returned, each within its own
+        // limit (so up to limit x nodes).
+        if let Event::InteractionsFound { items } = &event {
+            assert_eq!(
+                items.len(),
+                asked.items_from_nodes(),
+                "[S-PX-merge] merged find lost or invented items"
+            );
+        }
+        if let Event::Error { code } = event {
+            asked.check_error(code);
+        }
+    }
+
+    /// Files `event` as the answer to `ref_id`, which must have none yet, and returns a copy of
+    /// what was asked in which a node that went down meanwhile counts as a lost node request.
+    fn record_reply(&mut self, ref_id: u32, event: &Event) -> Asked {
         let asked = self
             .asked
             .get_mut(&ref_id)
@@ -348,149 +593,18 @@ impl Harness {
         asked.answered = Some(event.clone());
         let mut asked = asked.clone();
         asked.lost |= asked.saw_node_down;
-        let request = &asked.request;
-        let found = asked
-            .answers
-            .iter()
-            .filter(|(_, e)| matches!(e, Event::Found { .. }))
-            .map(|(node, _)| *node)
-            .collect::<BTreeSet<usize>>();
-        // A node that answered a lookup with neither "found" nor "not found" could not tell.
-        let unsure = asked.answers.iter().any(|(_, e)| {
-            !matches!(
-                e,
-                Event::Found { .. }
-                    | Event::Error {
-                        code: ErrorCode::InteractionNotFound
-                    }
-            )
-        });
-        // [S-PX-merge]: a merged find holds what every node returned, each within its own
-        // limit (so up to limit x nodes).
-        if let Event::InteractionsFound { items } = &event {
-            let from_nodes: usize = asked
-                .answers
-                .iter()
-                .map(|(_, e)| match e {
-                    Event::InteractionsFound { items } => items.len(),
-                    _ => 0,
-                })
-                .sum();
-            assert_eq!(
-                items.len(),
-                from_nodes,
-                "[S-PX-merge] merged find lost or invented items"
-            );
-        }
-        let Event::Error { code } = event else {
-            return;
-        };
-        let routing_bad = match request {
-            Request::Submit { tenant, media, .. } => {
-                !tenant_ok(tenant)
-                    || !matches!(media, Field::Value(m) if m == "email" || m == "chat" || m == "sms")
-                    || matches!((tenant, media), (Field::Value(TenantId(2)), Field::Value(m)) if m != "chat")
-            }
-            Request::Pull { tenant, .. }
-            | Request::Snapshot { tenant, .. }
-            | Request::FindInteractions { tenant, .. }
-            | Request::AgentLogin { tenant, .. } => !tenant_ok(tenant),
-            Request::StopProcessing { ixn }
-            | Request::Deliver { ixn, .. }
-            | Request::Find { ixn } => !matches!(ixn, Field::Value(_)),
-            _ => false,
-        };
-        match code {
-            ErrorCode::UnsupportedOperation => assert!(
-                matches!(request, Request::Ping | Request::Demote),
-                "[S-PX-2000] 2000 for a supported request {request:?}"
-            ),
-            ErrorCode::NoNodeForMedia => assert!(
-                matches!(request, Request::Submit { media: Field::Value(m), .. } if m == "sms"),
-                "[S-PX-2001] 2001 for {request:?}: every other tenant/media here has a node"
-            ),
-            ErrorCode::ConnectionLost => assert!(
-                asked.lost || asked.up_at_send.len() < NODES,
-                "[S-PX-2002] 2002 for {request:?} though no node was down or lost"
-            ),
-            ErrorCode::NotAccessible => assert!(
-                routing_bad
-                    || asked.saw_node_down
-                    || (found.is_empty()
-                        && (asked.lost || asked.up_at_send.len() < NODES || unsure)),
-                "[S-PX-2003] 2003 for {request:?}: routing fine and every node reachable (answers {:?})",
-                asked.answers
-            ),
-            ErrorCode::InProgress => assert!(
-                asked.agent_busy,
-                "[S-PX-2004] 2004 for {request:?} with no other operation for the agent in progress"
-            ),
-            ErrorCode::DuplicateAcrossNodes => assert!(
-                found.len() >= 2,
-                "[S-PX-2005] 2005 for {request:?} but only nodes {found:?} have it"
-            ),
-            ErrorCode::SnapshotNotAccessible => assert!(
-                matches!(request, Request::Snapshot { .. })
-                    && (asked.lost || asked.up_at_send.len() < NODES),
-                "[S-PX-2006] 2006 for {request:?} with every node answering"
-            ),
-            ErrorCode::InteractionNotFound => {
-                // A node said so: the cached owner, the node a lookup found it on (which lost
-                // it meanwhile), or every node of a broadcast. A broadcast in which some node
-                // did not answer, or could not tell, and none found it is 2003 instead.
-                assert!(
-                    asked.answers.iter().any(|(_, e)| matches!(
-                        e,
-                        Event::Error {
-                            code: ErrorCode::InteractionNotFound
-                        }
-                    )),
-                    "[S-PX-2003] InteractionNotFound for {request:?} though no node said so"
-                );
-                let unanswered = asked.answers.len() < asked.node_requests;
-                assert!(
-                    !found.is_empty() || !(unanswered || unsure),
-                    "[S-PX-2003] InteractionNotFound for {request:?} though {} of its {} node \
-                     requests went unanswered (answers {:?}): some node could not tell",
-                    asked.node_requests - asked.answers.len().min(asked.node_requests),
-                    asked.node_requests,
-                    asked.answers
-                );
-            }
-            // Node codes are passed through: a node must have said it (or it is a revoked
-            // login's reason, or the proxy's own agent table).
-            other => assert!(
-                asked
-                    .answers
-                    .iter()
-                    .any(|(_, e)| e == &Event::Error { code: other })
-                    || (other == ErrorCode::AgentUnavailable)
-                    || (other == ErrorCode::NotRegistered),
-                "[S-PX-route] {other:?} for {request:?} that no node gave (answers {:?})",
-                asked.answers
-            ),
-        }
+        asked
     }
 
+    /// Client `client` sends `request` (if it is connected); the codes decidable from the
+    /// request alone, and 2004 for a second operation on a busy agent, must come at once.
     fn request(&mut self, client: u32, request: Request) {
         self.next_ref += 1;
         let ref_id = self.next_ref;
         let Some(conn) = self.clients.get(&client).copied() else {
             return;
         };
-        let agent_of = |request: &Request| match request {
-            Request::AgentLogin { agent, .. }
-            | Request::AgentLogout { agent }
-            | Request::AgentReady { agent } => Some(*agent),
-            _ => None,
-        };
-        let agent_busy = agent_of(&request).is_some_and(|agent| {
-            self.asked.values().any(|other| {
-                other.answered.is_none()
-                    && self.clients.get(&other.client) == Some(&other.conn)
-                    && agent_of(&other.request) == Some(agent)
-            })
-        });
+        let agent_busy = agent_of(&request).is_some_and(|agent| self.agent_in_progress(agent));
         self.asked.insert(
             ref_id,
             Asked {
@@ -514,7 +628,48 @@ impl Harness {
         self.feed(Input::Frame(Peer::Client(conn), message), Some(ref_id));
         // Codes decidable from the request alone come at once.
         let answered = self.asked[&ref_id].answered.clone();
-        let expect_now = match &request {
+        let expect_now = self.decided_at_once(&request);
+        let registered = self.clients.contains_key(&client);
+        if let (Some(code), true) = (expect_now, registered) {
+            assert_eq!(
+                answered,
+                Some(Event::Error { code }),
+                "[S-PX-2000]..[S-PX-2006] [S-PX-disabled] {request:?} must be answered {code:?} at once"
+            );
+        }
+        if agent_busy && agent_of(&request).is_some() && answered.is_some() {
+            let is_2004 = answered
+                == Some(Event::Error {
+                    code: ErrorCode::InProgress,
+                });
+            let decided_before = matches!(
+                answered,
+                Some(Event::Error {
+                    code: ErrorCode::NotAccessible | ErrorCode::AgentUnavailable
+                })
+            );
+            assert!(
+                is_2004 || decided_before,
+                "[S-PX-2004] {request:?} while another operation for the agent is in progress: {answered:?}"
+            );
+        }
+    }
+
+    /// Another operation for `agent` of a connected client is unanswered.
+    fn agent_in_progress(&self, agent: AgentId) -> bool {
+        self.asked.values().any(|other| {
+            other.answered.is_none()
+                && self.clients.get(&other.client) == Some(&other.conn)
+                && agent_of(&other.request) == Some(agent)
+        })
+    }
+
+    /// The error the proxy answers `request` with at once, if the request alone (or which nodes
+    /// are up) decides it: unsupported kinds, malformed interactions, bad tenants, disabled
+    /// media, snapshots with a node of the tenant down [S-PX-2000]..[S-PX-2006]
+    /// [S-PX-disabled].
+    fn decided_at_once(&self, request: &Request) -> Option<ErrorCode> {
+        match request {
             Request::Ping | Request::Demote => Some(ErrorCode::UnsupportedOperation),
             Request::StopProcessing { ixn }
             | Request::Deliver { ixn, .. }
@@ -543,31 +698,32 @@ impl Harness {
             } if !tenant_nodes(*tenant).is_subset(&self.up) => {
                 Some(ErrorCode::SnapshotNotAccessible)
             }
-            _ => None,
-        };
-        let registered = self.clients.contains_key(&client);
-        if let (Some(code), true) = (expect_now, registered) {
-            assert_eq!(
-                answered,
-                Some(Event::Error { code }),
-                "[S-PX-2000]..[S-PX-2006] [S-PX-disabled] {request:?} must be answered {code:?} at once"
-            );
-        }
-        if agent_busy && agent_of(&request).is_some() && answered.is_some() {
-            let is_2004 = answered
-                == Some(Event::Error {
-                    code: ErrorCode::InProgress,
-                });
-            let decided_before = matches!(
-                answered,
-                Some(Event::Error {
-                    code: ErrorCode::NotAccessible | ErrorCode::AgentUnavailable
-                })
-            );
-            assert!(
-                is_2004 || decided_before,
-                "[S-PX-2004] {request:?} while another operation for the agent is in progress: {answered:?}"
-            );
+            // Every kind, when the arms above do not decide it.
+            Request::RegisterClient { .. }
+            | Request::Submit { .. }
+            | Request::Pull { .. }
+            | Request::PlaceInQueue { .. }
+            | Request::UpdateUserData { .. }
+            | Request::StopProcessing { .. }
+            | Request::Deliver { .. }
+            | Request::Accept { .. }
+            | Request::Reject { .. }
+            | Request::AgentLogin { .. }
+            | Request::AgentLogout { .. }
+            | Request::AgentReady { .. }
+            | Request::AgentNotReady { .. }
+            | Request::Find { .. }
+            | Request::Snapshot { .. }
+            | Request::Unregister
+            | Request::Promote { .. }
+            | Request::CheckOutSeats { .. }
+            | Request::SetSeats { .. }
+            | Request::FindInteractions { .. }
+            | Request::ReserveAgent { .. }
+            | Request::SelectTarget { .. }
+            | Request::Transfer { .. }
+            | Request::Lease { .. }
+            | Request::StrategiesLoaded { .. } => None,
         }
     }
 
