@@ -10,7 +10,7 @@ use ixsim::{
     locate_scenario, repro_command, sweep, sweep_with, ReproToken, RunSummary, SweepOptions,
 };
 use ixsim_sim::scenario::PullModeName;
-use ixsim_sim::Scenario;
+use ixsim_sim::{Runner, Scenario};
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -168,6 +168,9 @@ struct BenchArgs {
     /// interactions over a proportionally longer run), and the process's peak memory.
     #[arg(long)]
     growth: bool,
+    /// Measure this runner only (default: both, the same seeds on each, with their ratio).
+    #[arg(long, value_enum)]
+    runner: Option<RunnerArg>,
 }
 
 /// Variations of a scenario the command line asks for; a bug-report token carries them.
@@ -184,6 +187,26 @@ struct Variant {
     /// the defaults when it has none).
     #[arg(long)]
     buggify: bool,
+    /// The simulator: `direct` (event-driven, exact time, fast) or `turmoil` (the reference).
+    /// Default: turmoil, and a bug report's token names its runner.
+    #[arg(long, value_enum)]
+    runner: Option<RunnerArg>,
+}
+
+/// `--runner`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RunnerArg {
+    Direct,
+    Turmoil,
+}
+
+impl From<RunnerArg> for Runner {
+    fn from(arg: RunnerArg) -> Runner {
+        match arg {
+            RunnerArg::Direct => Runner::Direct,
+            RunnerArg::Turmoil => Runner::Turmoil,
+        }
+    }
 }
 
 impl Variant {
@@ -196,6 +219,11 @@ impl Variant {
         }
     }
 
+    /// The runner asked for, or turmoil, the reference.
+    fn runner(self) -> Runner {
+        self.runner.map_or(Runner::Turmoil, Runner::from)
+    }
+
     /// The command-line flags that ask for this variant (for repro commands).
     fn flags(self) -> String {
         let mut flags = self.pull_mode.map_or("", PullModeArg::flag).to_string();
@@ -205,13 +233,17 @@ impl Variant {
         if self.buggify {
             flags.push_str(" --buggify");
         }
+        if self.runner() == Runner::Direct {
+            flags.push_str(" --runner direct");
+        }
         flags
     }
 
     fn token(self, named: &str, seed: u64) -> Option<ReproToken> {
         let text = Scenario::source(named).ok()?;
         let mode = self.pull_mode.map(PullModeArg::name);
-        Some(ReproToken::new(named, mode, seed, &text).with(self.swarm, self.buggify))
+        let token = ReproToken::new(named, mode, seed, &text).with(self.swarm, self.buggify);
+        Some(token.on(self.runner()))
     }
 
     fn of_token(token: &ReproToken) -> Variant {
@@ -223,6 +255,10 @@ impl Variant {
             },
             swarm: token.swarm,
             buggify: token.buggify,
+            runner: Some(match token.runner {
+                Runner::Direct => RunnerArg::Direct,
+                Runner::Turmoil => RunnerArg::Turmoil,
+            }),
         }
     }
 }
@@ -375,7 +411,7 @@ fn cmd_run(args: RunArgs) -> Exit {
     };
     variant.apply(&mut scenario);
     let token = variant.token(&named, seed);
-    run_one(&scenario, seed, variant.swarm, trace, json, token)
+    run_one(&scenario, seed, variant, trace, json, token)
 }
 
 fn cmd_shrink(args: ShrinkArgs) -> Exit {
@@ -427,14 +463,7 @@ fn cmd_repro(args: ReproArgs) -> Exit {
         variant.flags(),
         token.seed
     );
-    run_one(
-        &scenario,
-        token.seed,
-        variant.swarm,
-        trace,
-        json,
-        Some(token),
-    )
+    run_one(&scenario, token.seed, variant, trace, json, Some(token))
 }
 
 fn cmd_sweep(args: SweepArgs) -> Exit {
@@ -470,6 +499,7 @@ fn cmd_sweep(args: SweepArgs) -> Exit {
         check_determinism,
         time_limit: time_limit.map(std::time::Duration::from_secs),
         swarm: variant.swarm,
+        runner: variant.runner(),
     };
     let report = sweep_with(&scenario, seeds, &options);
     if let Some(path) = hashes {
@@ -485,7 +515,8 @@ fn cmd_sweep(args: SweepArgs) -> Exit {
     }
     for failure in &report.failures {
         let token = ReproToken::new(&original, mode_name, failure.seed, &source)
-            .with(variant.swarm, variant.buggify);
+            .with(variant.swarm, variant.buggify)
+            .on(variant.runner());
         if json {
             outln!("{}", failure.to_json(&named, &token));
         } else {
@@ -514,23 +545,28 @@ fn cmd_sweep(args: SweepArgs) -> Exit {
 /// `ixsim bench`: seeds per second of each built-in scenario (or the one given), or with
 /// `--growth` how the cost grows with the workload.
 fn cmd_bench(args: BenchArgs) -> Exit {
+    let runners: Vec<Runner> = match args.runner {
+        Some(runner) => vec![runner.into()],
+        None => Runner::ALL.to_vec(),
+    };
     if args.growth {
-        bench_growth(args.scenario, args.seeds)
+        bench_growth(args.scenario, args.seeds, &runners)
     } else {
-        bench_scenarios(args.scenario, args.seeds)
+        bench_scenarios(args.scenario, args.seeds, &runners)
     }
 }
 
 /// `ixsim bench --growth`: wall time per seed and per interaction at 1x, 10x and 100x the
 /// scenario's workload and duration.
-fn bench_growth(scenario: Option<String>, seeds: u64) -> Exit {
+fn bench_growth(scenario: Option<String>, seeds: u64, runners: &[Runner]) -> Exit {
     let name = scenario.unwrap_or_else(|| "smoke".to_string());
     let base = match load(&name, false) {
         Ok(scenario) => scenario,
         Err(code) => return code,
     };
     outln!(
-        "{:<8} {:>12} {:>8} {:>14} {:>16} {:>14}",
+        "{:<8} {:<8} {:>12} {:>8} {:>14} {:>16} {:>14}",
+        "runner",
         "workload",
         "interactions",
         "seeds",
@@ -538,7 +574,10 @@ fn bench_growth(scenario: Option<String>, seeds: u64) -> Exit {
         "us/interaction",
         "peak RSS MiB"
     );
-    for factor in [1u32, 10, 100] {
+    for (runner, factor) in runners
+        .iter()
+        .flat_map(|runner| [1u32, 10, 100].map(|factor| (*runner, factor)))
+    {
         let mut scenario = base.clone();
         scenario.workload.interactions = base.workload.interactions.saturating_mul(factor);
         scenario.duration_ms = base.duration_ms.saturating_mul(u64::from(factor));
@@ -547,11 +586,12 @@ fn bench_growth(scenario: Option<String>, seeds: u64) -> Exit {
             random.end_ms = random.end_ms.saturating_mul(u64::from(factor));
         }
         let runs = (seeds / u64::from(factor)).max(1);
-        let report = sweep(&scenario, 0..runs, 1, false);
+        let report = sweep(runner, &scenario, 0..runs, 1, false);
         let per_seed = report.wall_ms as f64 / runs as f64;
         let per_interaction = per_seed * 1000.0 / f64::from(scenario.workload.interactions.max(1));
         outln!(
-            "{:<8} {:>12} {:>8} {:>14.1} {:>16.1} {:>14}",
+            "{:<8} {:<8} {:>12} {:>8} {:>14.1} {:>16.1} {:>14}",
+            runner.name(),
             format!("{factor}x"),
             scenario.workload.interactions,
             runs,
@@ -563,8 +603,9 @@ fn bench_growth(scenario: Option<String>, seeds: u64) -> Exit {
     Exit::Ok
 }
 
-/// `ixsim bench`: seeds per second on one core and simulated time per wall time.
-fn bench_scenarios(scenario: Option<String>, seeds: u64) -> Exit {
+/// `ixsim bench`: seeds per second on one core and simulated time per wall time, of each
+/// runner on the same seeds, and with both the direct runner's speed over turmoil's.
+fn bench_scenarios(scenario: Option<String>, seeds: u64, runners: &[Runner]) -> Exit {
     let names: Vec<String> = match scenario {
         Some(name) => vec![name],
         None => ixsim_sim::scenario::built_in_names()
@@ -572,29 +613,46 @@ fn bench_scenarios(scenario: Option<String>, seeds: u64) -> Exit {
             .map(|n| n.to_string())
             .collect(),
     };
-    outln!(
-        "{:<16} {:>8} {:>12} {:>14} {:>8}",
-        "scenario",
-        "seeds",
-        "seeds/s/core",
-        "sim/wall time",
-        "failed"
-    );
+    let mut header = format!("{:<16} {:>7}", "scenario", "seeds");
+    for runner in runners {
+        let name = runner.name();
+        header.push_str(&format!(
+            " {:>15} {:>15} {:>7}",
+            format!("{name} seeds/s"),
+            format!("{name} sim/wall"),
+            "failed"
+        ));
+    }
+    if runners.len() == 2 {
+        header.push_str(&format!(" {:>8}", "ratio"));
+    }
+    outln!("{header}");
     for name in names {
         let scenario = match load(&name, false) {
             Ok(scenario) => scenario,
             Err(code) => return code,
         };
-        let report = sweep(&scenario, 0..seeds, 1, false);
-        let wall_s = report.wall_ms.max(1) as f64 / 1000.0;
-        outln!(
-            "{:<16} {:>8} {:>12.1} {:>13.0}x {:>8}",
-            name,
-            report.seeds,
-            report.seeds as f64 / wall_s,
-            report.sim_ms as f64 / report.wall_ms.max(1) as f64,
-            report.failures.len()
-        );
+        let mut line = format!("{name:<16} {seeds:>7}");
+        let mut speeds = Vec::new();
+        for runner in runners {
+            let report = sweep(*runner, &scenario, 0..seeds, 1, false);
+            let wall_ms = report.wall_ms.max(1) as f64;
+            let per_second = report.seeds as f64 * 1000.0 / wall_ms;
+            speeds.push(per_second);
+            line.push_str(&format!(
+                " {:>15.1} {:>14.0}x {:>7}",
+                per_second,
+                report.sim_ms as f64 / wall_ms,
+                report.failures.len()
+            ));
+        }
+        if let [direct, turmoil] = speeds[..] {
+            line.push_str(&format!(
+                " {:>7.1}x",
+                direct / turmoil.max(f64::MIN_POSITIVE)
+            ));
+        }
+        outln!("{line}");
     }
     Exit::Ok
 }
@@ -620,7 +678,7 @@ fn shrink_one(
     if let Some(said) = said {
         outln!("{said}");
     }
-    let shrunk = match ixsim_sim::shrink::shrink(&scenario, seed, max_runs) {
+    let shrunk = match ixsim_sim::shrink::shrink(variant.runner(), &scenario, seed, max_runs) {
         Ok(shrunk) => shrunk,
         Err(error) => {
             eprintln!("error: {named} seed {seed}: {error}");
@@ -645,12 +703,14 @@ fn shrink_one(
 fn run_one(
     scenario: &Scenario,
     seed: u64,
-    swarm: bool,
+    variant: Variant,
     trace: bool,
     json: bool,
     token: Option<ReproToken>,
 ) -> Exit {
-    let mut summary = match ixsim::quiet_panics(|| RunSummary::run_variant(scenario, seed, swarm)) {
+    let (runner, swarm) = (variant.runner(), variant.swarm);
+    let run = || RunSummary::run_variant(runner, scenario, seed, swarm);
+    let mut summary = match ixsim::quiet_panics(run) {
         Ok(summary) => summary,
         Err(crash) => {
             // The same line a sweep prints for this seed.

@@ -4,7 +4,7 @@
 use crate::repro::ReproToken;
 use crate::sweep::{run_caught, scenario_for_seed};
 use ixsim_sim::oracles::Violation;
-use ixsim_sim::{Scenario, Stats};
+use ixsim_sim::{Runner, Scenario, Stats};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -36,13 +36,18 @@ impl RunSummary {
     /// the `Err`, described exactly as a sweep describes that seed ([`Failure::crash`]), so
     /// that the repro line of a sweep shows what the sweep saw.
     pub fn run(scenario: &Scenario, seed: u64) -> Result<Self, String> {
-        Self::run_variant(scenario, seed, false)
+        Self::run_variant(Runner::Turmoil, scenario, seed, false)
     }
 
-    /// [`RunSummary::run`], under swarm testing when `swarm`.
-    pub fn run_variant(scenario: &Scenario, seed: u64, swarm: bool) -> Result<Self, String> {
+    /// [`RunSummary::run`] on `runner`, under swarm testing when `swarm`.
+    pub fn run_variant(
+        runner: Runner,
+        scenario: &Scenario,
+        seed: u64,
+        swarm: bool,
+    ) -> Result<Self, String> {
         let (scenario, said) = scenario_for_seed(scenario, seed, swarm);
-        let outcome = run_caught(&scenario, seed)?;
+        let outcome = run_caught(runner, &scenario, seed)?;
         Ok(RunSummary {
             swarm: said,
             seed,

@@ -2,19 +2,21 @@
 //! seed, content hash, version), and finding the scenario it came from by name, path or content
 //! hash.
 
-use ixsim_sim::Scenario;
+use ixsim_sim::{Runner, Scenario};
 
 /// A bug-report token: everything `ixsim repro` needs to rerun one failing seed, in one word:
-/// `ixsim:SCENARIO[+PULLMODE][+swarm][+buggify]:SEED:HASH:VERSION`, where SCENARIO is a
-/// built-in name or a file path, the `+` parts the command line's variations (`--pull-mode`,
-/// `--swarm`, `--buggify`), HASH the scenario text's content hash, and VERSION the ixsim
-/// version.
+/// `ixsim:SCENARIO[+PULLMODE][+swarm][+buggify][+direct]:SEED:HASH:VERSION`, where SCENARIO
+/// is a built-in name or a file path, the `+` parts the command line's variations
+/// (`--pull-mode`, `--swarm`, `--buggify`, `--runner direct`), HASH the scenario text's content
+/// hash, and VERSION the ixsim version. A token without `+direct` names turmoil, the reference
+/// runner (every token written before the direct runner existed does).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReproToken {
     pub scenario: String,
     pub pull_mode: Option<String>,
     pub swarm: bool,
     pub buggify: bool,
+    pub runner: Runner,
     pub seed: u64,
     pub hash: String,
     pub version: String,
@@ -29,6 +31,7 @@ impl ReproToken {
             pull_mode: pull_mode.map(str::to_string),
             swarm: false,
             buggify: false,
+            runner: Runner::Turmoil,
             seed,
             hash: Scenario::content_hash(text),
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -39,6 +42,12 @@ impl ReproToken {
     pub fn with(mut self, swarm: bool, buggify: bool) -> Self {
         self.swarm = swarm;
         self.buggify = buggify;
+        self
+    }
+
+    /// The same token naming `runner`.
+    pub fn on(mut self, runner: Runner) -> Self {
+        self.runner = runner;
         self
     }
 
@@ -54,6 +63,7 @@ impl ReproToken {
             .ok_or_else(bad)?;
         let mut named = parts.next().filter(|s| !s.is_empty()).ok_or_else(bad)?;
         let (mut pull_mode, mut swarm, mut buggify) = (None, false, false);
+        let mut runner = Runner::Turmoil;
         while let Some((rest, variation)) = named.rsplit_once('+') {
             match variation {
                 "ordered" | "round-robin" if pull_mode.is_none() => {
@@ -61,11 +71,12 @@ impl ReproToken {
                 }
                 "swarm" if !swarm => swarm = true,
                 "buggify" if !buggify => buggify = true,
+                "direct" if runner == Runner::Turmoil => runner = Runner::Direct,
                 // A `+` that belongs to a file's name.
                 _ if Scenario::source(named).is_ok() => break,
                 _ => {
                     return Err(format!(
-                        "`{text}`: unknown or repeated variation `+{variation}` (known: +ordered or +round-robin, +swarm, +buggify, each once)"
+                        "`{text}`: unknown or repeated variation `+{variation}` (known: +ordered or +round-robin, +swarm, +buggify, +direct, each once)"
                     ))
                 }
             }
@@ -79,6 +90,7 @@ impl ReproToken {
             pull_mode,
             swarm,
             buggify,
+            runner,
             seed,
             hash,
             version,
@@ -97,6 +109,9 @@ impl std::fmt::Display for ReproToken {
         }
         if self.buggify {
             f.write_str("+buggify")?;
+        }
+        if self.runner == Runner::Direct {
+            f.write_str("+direct")?;
         }
         write!(f, ":{}:{}:{}", self.seed, self.hash, self.version)
     }

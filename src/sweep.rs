@@ -5,7 +5,7 @@
 
 use crate::report::Failure;
 use ixsim_core::marks::{Mark, MarkCounts};
-use ixsim_sim::Scenario;
+use ixsim_sim::{Runner, Scenario};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -173,8 +173,8 @@ impl SweepReport {
 }
 
 /// Runs one seed, turning panics and host failures into a [`Failure`].
-pub fn check_seed(scenario: &Scenario, seed: u64) -> (u64, Option<Failure>) {
-    let checked = check_seed_hashed(scenario, seed);
+pub fn check_seed(runner: Runner, scenario: &Scenario, seed: u64) -> (u64, Option<Failure>) {
+    let checked = check_seed_hashed(runner, scenario, seed);
     (checked.sim_ms, checked.failure)
 }
 
@@ -182,8 +182,12 @@ pub fn check_seed(scenario: &Scenario, seed: u64) -> (u64, Option<Failure>) {
 /// crashed: MESSAGE` for a panic (a bug in ixsim), else the [`ixsim_sim::RunError`]. `run` and
 /// `sweep` both go through here, so a seed reads the same in both. The panic hook stays as the
 /// caller set it (a sweep silences it for all its threads; `run` with [`quiet_panics`]).
-pub fn run_caught(scenario: &Scenario, seed: u64) -> Result<ixsim_sim::Outcome, String> {
-    match std::panic::catch_unwind(|| ixsim_sim::run(scenario, seed)) {
+pub fn run_caught(
+    runner: Runner,
+    scenario: &Scenario,
+    seed: u64,
+) -> Result<ixsim_sim::Outcome, String> {
+    match std::panic::catch_unwind(|| ixsim_sim::run_on(runner, scenario, seed)) {
         Ok(Ok(outcome)) => Ok(outcome),
         Ok(Err(error)) => Err(error.to_string()),
         Err(payload) => Err(format!(
@@ -213,8 +217,8 @@ struct Checked {
 }
 
 /// [`check_seed`], with the run's trace hash and marks.
-fn check_seed_hashed(scenario: &Scenario, seed: u64) -> Checked {
-    match run_caught(scenario, seed) {
+fn check_seed_hashed(runner: Runner, scenario: &Scenario, seed: u64) -> Checked {
+    match run_caught(runner, scenario, seed) {
         Ok(outcome) => Checked {
             sim_ms: outcome.sim_ms,
             hash: Some(outcome.trace_hash),
@@ -253,6 +257,8 @@ pub struct SweepOptions {
     pub time_limit: Option<std::time::Duration>,
     /// Swarm testing: each seed runs the scenario its draws make of this one.
     pub swarm: bool,
+    /// Which simulator runs the seeds.
+    pub runner: Runner,
 }
 
 impl SweepOptions {
@@ -264,6 +270,7 @@ impl SweepOptions {
             check_determinism: 0.0,
             time_limit: None,
             swarm: false,
+            runner: Runner::Turmoil,
         }
     }
 
@@ -280,10 +287,17 @@ impl SweepOptions {
     }
 }
 
-/// Runs every seed of `seeds` on `jobs` threads; failures are sorted by seed.
-pub fn sweep(scenario: &Scenario, seeds: Range<u64>, jobs: usize, progress: bool) -> SweepReport {
+/// Runs every seed of `seeds` on `runner` with `jobs` threads; failures are sorted by seed.
+pub fn sweep(
+    runner: Runner,
+    scenario: &Scenario,
+    seeds: Range<u64>,
+    jobs: usize,
+    progress: bool,
+) -> SweepReport {
     let options = SweepOptions {
         progress,
+        runner,
         ..SweepOptions::jobs(jobs)
     };
     sweep_with(scenario, seeds, &options)
@@ -310,7 +324,7 @@ impl Tally {
     /// returns how many seeds have failed so far.
     fn run_seed(&self, scenario: &Scenario, seed: u64, options: &SweepOptions) -> usize {
         let (scenario, _) = scenario_for_seed(scenario, seed, options.swarm);
-        let checked = check_seed_hashed(&scenario, seed);
+        let checked = check_seed_hashed(options.runner, &scenario, seed);
         let (ran_ms, hash, mut failure) = (checked.sim_ms, checked.hash, checked.failure);
         self.ran.fetch_add(1, Ordering::Relaxed);
         if let (Some(counts), Ok(mut seen)) = (checked.marks, self.reached.lock()) {
@@ -321,7 +335,7 @@ impl Tally {
         }
         if options.checks_determinism(seed) && failure.is_none() {
             self.rechecked.fetch_add(1, Ordering::Relaxed);
-            let again = check_seed_hashed(&scenario, seed).hash;
+            let again = check_seed_hashed(options.runner, &scenario, seed).hash;
             if again != hash {
                 failure = Some(Failure {
                     seed,

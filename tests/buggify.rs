@@ -140,7 +140,7 @@ fn buggify_sweep_violates_no_oracle() {
     for name in ["smoke", "cluster", "ors"] {
         let mut scenario = Scenario::load(name).expect("built-in scenario");
         scenario.enable_buggify();
-        let report = ixsim::sweep(&scenario, 0..20, 2, false);
+        let report = ixsim::sweep(ixsim::sim::Runner::Turmoil, &scenario, 0..20, 2, false);
         assert!(
             report.failures.is_empty(),
             "{name} with buggify: {}",

@@ -31,7 +31,7 @@ fn every_built_in_passes_its_oracles() {
             }
             for seed in 0..SEEDS {
                 let (run, _) = ixsim::scenario_for_seed(&scenario, seed, swarm);
-                match ixsim::run_caught(&run, seed) {
+                match ixsim::run_caught(ixsim::sim::Runner::Turmoil, &run, seed) {
                     Ok(outcome) => {
                         reached.extend(outcome.trace.marks.reached().map(|(mark, _)| mark));
                         if let Some(first) = outcome.violations.first() {

@@ -21,5 +21,5 @@ pub mod swarm;
 pub mod trace;
 pub mod workload;
 
-pub use runner::{run, Outcome, RunError, Stats};
+pub use runner::{run, run_on, Outcome, RunError, Runner, Stats};
 pub use scenario::{Scenario, ScenarioError};

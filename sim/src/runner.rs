@@ -1012,7 +1012,13 @@ fn drive(
         let now = sim.elapsed().as_millis() as SimTime;
         while let Some(fault) = faults.get(next_fault).filter(|fault| fault.at_ms <= now) {
             let what = faults::apply(sim, &fault.action, hosts.operator.as_ref(), &hosts.versions);
-            record_fault(&mut hosts.trace.borrow_mut(), scenario, now, &fault.action, what);
+            record_fault(
+                &mut hosts.trace.borrow_mut(),
+                scenario,
+                now,
+                &fault.action,
+                what,
+            );
             next_fault += 1;
         }
         sim.step().map_err(|error| match points.budget.exceeded() {
@@ -1036,8 +1042,9 @@ pub(crate) fn record_fault(
     what: String,
 ) {
     trace.push(now, runner_host(scenario), TraceEvent::Fault { what });
-    if let FaultAction::Crash { host } | FaultAction::Bounce { host } | FaultAction::Upgrade { host, .. } =
-        action
+    if let FaultAction::Crash { host }
+    | FaultAction::Bounce { host }
+    | FaultAction::Upgrade { host, .. } = action
     {
         if let Some(index) = trace.hosts.iter().position(|name| name == host) {
             trace.push(now, index as u16, TraceEvent::ProcessKilled);

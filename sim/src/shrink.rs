@@ -14,6 +14,7 @@
 //! Must not: accept a candidate that fails differently (another oracle only, or not at all).
 
 use crate::oracles::Violation;
+use crate::runner::Runner;
 use crate::scenario::Scenario;
 use crate::workload;
 use serde::Serialize;
@@ -94,8 +95,13 @@ pub fn materialize(scenario: &Scenario, seed: u64) -> Scenario {
 }
 
 /// The first violation of `oracle` when `scenario` runs with `seed`, if any.
-fn fails_with(scenario: &Scenario, seed: u64, oracle: &str) -> Option<(Violation, String)> {
-    let outcome = crate::run(scenario, seed).ok()?;
+fn fails_with(
+    runner: Runner,
+    scenario: &Scenario,
+    seed: u64,
+    oracle: &str,
+) -> Option<(Violation, String)> {
+    let outcome = crate::run_on(runner, scenario, seed).ok()?;
     let violation = outcome
         .violations
         .into_iter()
@@ -104,6 +110,7 @@ fn fails_with(scenario: &Scenario, seed: u64, oracle: &str) -> Option<(Violation
 }
 
 struct Search<'a> {
+    runner: Runner,
     seed: u64,
     oracle: &'a str,
     best: Scenario,
@@ -123,7 +130,7 @@ impl Search<'_> {
             return false;
         }
         self.runs += 1;
-        match fails_with(&candidate, self.seed, self.oracle) {
+        match fails_with(self.runner, &candidate, self.seed, self.oracle) {
             Some(found) => {
                 self.best = candidate;
                 self.found = found;
@@ -300,17 +307,24 @@ fn cut_ors_backup(s: &mut Scenario) -> bool {
     std::mem::replace(&mut ors.backup, false)
 }
 
-/// Shrinks the failing run of `scenario` with `seed` (the scenario as it ran: swarm already
-/// applied) within `max_runs` candidate runs.
-pub fn shrink(scenario: &Scenario, seed: u64, max_runs: u32) -> Result<Shrunk, ShrinkError> {
+/// Shrinks the failing run of `scenario` with `seed` on `runner` (the scenario as it ran:
+/// swarm already applied) within `max_runs` candidate runs.
+pub fn shrink(
+    runner: Runner,
+    scenario: &Scenario,
+    seed: u64,
+    max_runs: u32,
+) -> Result<Shrunk, ShrinkError> {
     let start = materialize(scenario, seed);
     start.validate().map_err(ShrinkError::Invalid)?;
-    let outcome = crate::run(&start, seed).map_err(|e| ShrinkError::Run(e.to_string()))?;
+    let outcome =
+        crate::run_on(runner, &start, seed).map_err(|e| ShrinkError::Run(e.to_string()))?;
     let Some(first) = outcome.violations.first() else {
         return Err(ShrinkError::Passes(seed));
     };
     let oracle = first.oracle.to_string();
     let mut search = Search {
+        runner,
         seed,
         oracle: &oracle,
         best: start.clone(),
@@ -389,7 +403,7 @@ mod tests {
     fn a_passing_seed_has_nothing_to_shrink() {
         let scenario = Scenario::load("smoke").expect("built-in");
         assert!(matches!(
-            shrink(&scenario, 0, 10),
+            shrink(Runner::Turmoil, &scenario, 0, 10),
             Err(ShrinkError::Passes(0))
         ));
     }

@@ -102,10 +102,18 @@ enum Event {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Dial {
     /// Attempt `attempt` to the server's address `address` is on its way.
-    Connecting { address: usize, attempt: u64 },
-    Connected { address: usize, conn: u64 },
+    Connecting {
+        address: usize,
+        attempt: u64,
+    },
+    Connected {
+        address: usize,
+        conn: u64,
+    },
     /// Waiting out the backoff before the address after `address`.
-    Backoff { address: usize },
+    Backoff {
+        address: usize,
+    },
 }
 
 /// One host: its factory, and the running incarnation's driver and connections.
@@ -310,7 +318,9 @@ impl Direct<'_> {
             return Ok(());
         };
         let at = deadline.saturating_mul(1000).max(self.now);
-        if h.wake_at.is_none_or(|queued| at < queued || queued < self.now) {
+        if h.wake_at
+            .is_none_or(|queued| at < queued || queued < self.now)
+        {
             h.wake_at = Some(at);
             let incarnation = h.incarnation;
             self.at(at, Event::Wake { host, incarnation });
@@ -404,7 +414,8 @@ impl Direct<'_> {
         if h.incarnation == end.incarnation {
             h.ends.remove(&end.generation);
             if side == 0 {
-                if let Some(Dial::Connected { conn: dialed, .. }) = h.dials.get(dialer_of(end.peer)) {
+                if let Some(Dial::Connected { conn: dialed, .. }) = h.dials.get(dialer_of(end.peer))
+                {
                     if *dialed == conn {
                         self.backoff(end.host, dialer_of(end.peer));
                     }
@@ -701,7 +712,10 @@ impl Direct<'_> {
                     self.crash(index);
                 }
             }
-            FaultAction::Upgrade { host: name, version } => {
+            FaultAction::Upgrade {
+                host: name,
+                version,
+            } => {
                 if let Some(index) = host(self, name) {
                     self.crash(index);
                 }
@@ -856,8 +870,16 @@ mod tests {
         let scenario = Scenario::load("smoke").expect("built in");
         for seed in 0..5 {
             let outcome = run_on(Runner::Direct, &scenario, seed).expect("run completes");
-            assert!(outcome.violations.is_empty(), "seed {seed}: {:?}", outcome.violations);
-            assert!(outcome.stats.completed > 0, "seed {seed}: {:?}", outcome.stats);
+            assert!(
+                outcome.violations.is_empty(),
+                "seed {seed}: {:?}",
+                outcome.violations
+            );
+            assert!(
+                outcome.stats.completed > 0,
+                "seed {seed}: {:?}",
+                outcome.stats
+            );
             eprintln!("seed {seed}: {:?}", outcome.stats);
         }
     }

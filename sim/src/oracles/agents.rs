@@ -1,7 +1,7 @@
 //! Agent requests through a proxy [S-PX-agent] "agent login/logout go to all nodes at once":
 //! judged on every run with proxies, at each `proxy-agent-acked` (the proxy told the desktop
 //! its login, logout or ready succeeded). At that moment every node of the agent's tenant that
-//! the proxy had been connected to since before the request reached it, and whose process
+//! the proxy had been connected to since before the millisecond the request reached it, and whose process
 //! has run since before that connection, has carried the request out:
 //!
 //! - a login: the agent is logged in there (`login`);
@@ -158,7 +158,9 @@ impl AgentAcks<'_> {
                 .node_tenants
                 .get(node)
                 .is_some_and(|tenants| tenants.contains(&tenant));
-            if !link.up || !serves || link.connected_at > asked_at_ms {
+            // A node connected in the same millisecond as the request is not judged: the
+            // trace does not say which came first (the direct runner orders them within it).
+            if !link.up || !serves || link.connected_at >= asked_at_ms {
                 continue;
             }
             let Reached::Host(host, started_at) = self.reached((entry.host, node), link.generation)
