@@ -1,17 +1,19 @@
 //! `ixsim`: the command-line front of the harness, and a facade over `ixsim-core` and
 //! `ixsim-sim` for the integration tests. One module per job: [`sweep`] (many seeds over
 //! threads), [`report`] (what a seed's run says), [`repro`] (bug-report tokens and finding
-//! their scenario), [`regression`] (regression files); `main.rs` has one function per
-//! subcommand.
+//! their scenario), [`regression`] (regression files), [`cross`] (the same seeds on both
+//! runners); `main.rs` has one function per subcommand.
 
 pub use ixsim_core as core;
 pub use ixsim_sim as sim;
 
+pub mod cross;
 pub mod regression;
 pub mod report;
 pub mod repro;
 pub mod sweep;
 
+pub use cross::CrossCheck;
 pub use regression::{check_regression, shrink_report, write_regression};
 pub use report::{repro_command, Failure, RunSummary};
 pub use repro::{locate_scenario, scenario_search_dirs, ReproToken, BUILT_FROM};

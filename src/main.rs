@@ -119,6 +119,11 @@ struct SweepArgs {
     /// (compare two builds' tables to show a change left every trace as it was).
     #[arg(long)]
     hashes: Option<std::path::PathBuf>,
+    /// Run every seed on both runners and compare: the verdict per seed, the main stats
+    /// summed (submitted, completed, lost, errors and their codes). Exit 1 when a seed fails
+    /// on either or the runners judge one differently.
+    #[arg(long, conflicts_with_all = ["runner", "hashes", "json"])]
+    cross_check: bool,
 }
 
 #[derive(clap::Args)]
@@ -477,6 +482,7 @@ fn cmd_sweep(args: SweepArgs) -> Exit {
         time_limit,
         json,
         hashes,
+        cross_check,
     } = args;
     let original = scenario;
     let source = Scenario::source(&original).unwrap_or_default();
@@ -501,6 +507,16 @@ fn cmd_sweep(args: SweepArgs) -> Exit {
         swarm: variant.swarm,
         runner: variant.runner(),
     };
+    if cross_check {
+        let check = ixsim::CrossCheck::run(&scenario, seeds, &options);
+        outln!("{}", check.text());
+        let failed = !check.direct.failures.is_empty() || !check.turmoil.failures.is_empty();
+        return if failed || !check.agrees() {
+            Exit::Failed
+        } else {
+            Exit::Ok
+        };
+    }
     let report = sweep_with(&scenario, seeds, &options);
     if let Some(path) = hashes {
         let table: String = report

@@ -51,6 +51,32 @@ pub struct SweepReport {
     /// The trace hash of every seed that ran to the end, by seed (`sweep --hashes`: a
     /// refactor that changes no behaviour leaves this table unchanged).
     pub hashes: BTreeMap<u64, String>,
+    /// The main stats summed over the seeds that ran to the end.
+    pub totals: Totals,
+}
+
+/// The main stats of a sweep, summed over its finished seeds (what `sweep --cross-check`
+/// compares between the runners).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Totals {
+    pub submitted: u64,
+    pub completed: u64,
+    pub lost: u64,
+    pub request_errors: u64,
+    /// Error answers by code number.
+    pub error_codes: BTreeMap<u16, u64>,
+}
+
+impl Totals {
+    fn add(&mut self, stats: &ixsim_sim::Stats) {
+        self.submitted += stats.submitted;
+        self.completed += stats.completed;
+        self.lost += stats.lost;
+        self.request_errors += stats.request_errors;
+        for (code, count) in &stats.error_codes {
+            *self.error_codes.entry(*code).or_default() += count;
+        }
+    }
 }
 
 impl SweepReport {
@@ -210,9 +236,10 @@ pub fn quiet_panics<T>(work: impl FnOnce() -> T) -> T {
 /// One seed as a sweep sees it.
 struct Checked {
     sim_ms: u64,
-    /// The trace hash and the marks reached (none when the run did not finish).
+    /// The trace hash, the marks reached and the stats (none when the run did not finish).
     hash: Option<String>,
     marks: Option<MarkCounts>,
+    stats: Option<ixsim_sim::Stats>,
     failure: Option<Failure>,
 }
 
@@ -223,6 +250,7 @@ fn check_seed_hashed(runner: Runner, scenario: &Scenario, seed: u64) -> Checked 
             sim_ms: outcome.sim_ms,
             hash: Some(outcome.trace_hash),
             marks: Some(outcome.trace.marks),
+            stats: Some(outcome.stats),
             failure: (!outcome.violations.is_empty()).then_some(Failure {
                 seed,
                 violations: outcome.violations,
@@ -233,6 +261,7 @@ fn check_seed_hashed(runner: Runner, scenario: &Scenario, seed: u64) -> Checked 
             sim_ms: 0,
             hash: None,
             marks: None,
+            stats: None,
             failure: Some(Failure {
                 seed,
                 violations: Vec::new(),
@@ -317,6 +346,7 @@ struct Tally {
     failures: Mutex<Vec<Failure>>,
     hashes: Mutex<BTreeMap<u64, String>>,
     reached: Mutex<BTreeMap<Mark, u64>>,
+    totals: Mutex<Totals>,
 }
 
 impl Tally {
@@ -349,6 +379,9 @@ impl Tally {
             }
         }
         self.sim_ms.fetch_add(ran_ms, Ordering::Relaxed);
+        if let (Some(stats), Ok(mut totals)) = (&checked.stats, self.totals.lock()) {
+            totals.add(stats);
+        }
         if let (Some(hash), Ok(mut table)) = (hash, self.hashes.lock()) {
             table.insert(seed, hash);
         }
@@ -427,6 +460,7 @@ pub fn sweep_with(scenario: &Scenario, seeds: Range<u64>, options: &SweepOptions
         min_seeds,
         finished: tally.finished.into_inner(),
         hashes: tally.hashes.into_inner().unwrap_or_default(),
+        totals: tally.totals.into_inner().unwrap_or_default(),
     }
 }
 
