@@ -3,31 +3,37 @@
 
 use crate::report::repro_command;
 use crate::repro::ReproToken;
-use ixsim_sim::Scenario;
+use ixsim_sim::{Runner, Scenario};
 
-/// Runs one regression file (`scenarios/regressions/`): its `[regression]` seed must violate
-/// no oracle now, and produce the pinned trace hash when the file pins one.
+/// Runs one regression file (`scenarios/regressions/`) on both runners: its `[regression]`
+/// seed must violate no oracle on either, and produce the pinned trace hash on turmoil when
+/// the file pins one (a pinned hash is the reference runner's).
 pub fn check_regression(path: &std::path::Path) -> Result<(), String> {
     let shown = path.display().to_string();
     let scenario = Scenario::load(&shown).map_err(|error| error.to_string())?;
     let Some(regression) = scenario.regression.clone() else {
         return Err(format!("{shown}: no [regression] section"));
     };
-    let outcome = ixsim_sim::run(&scenario, regression.seed)
-        .map_err(|error| format!("{shown}: run failed: {error}"))?;
-    if let Some(first) = outcome.violations.first() {
-        return Err(format!(
-            "{shown} seed {}: [{}] at {} ms: {} (it was: {})",
-            regression.seed, first.oracle, first.at_ms, first.detail, regression.found
-        ));
+    for runner in Runner::ALL {
+        let outcome = ixsim_sim::run_on(runner, &scenario, regression.seed)
+            .map_err(|error| format!("{shown} on {runner}: run failed: {error}"))?;
+        if let Some(first) = outcome.violations.first() {
+            return Err(format!(
+                "{shown} seed {} on {runner}: [{}] at {} ms: {} (it was: {})",
+                regression.seed, first.oracle, first.at_ms, first.detail, regression.found
+            ));
+        }
+        match &regression.trace_hash {
+            Some(pinned) if runner == Runner::Turmoil && *pinned != outcome.trace_hash => {
+                return Err(format!(
+                    "{shown} seed {}: trace hash {} but the file pins {pinned}",
+                    regression.seed, outcome.trace_hash
+                ))
+            }
+            _ => {}
+        }
     }
-    match regression.trace_hash {
-        Some(pinned) if pinned != outcome.trace_hash => Err(format!(
-            "{shown} seed {}: trace hash {} but the file pins {pinned}",
-            regression.seed, outcome.trace_hash
-        )),
-        _ => Ok(()),
-    }
+    Ok(())
 }
 
 /// Writes a shrunk failing case as a regression file under `out`
