@@ -794,8 +794,12 @@ fn fuzz_scenario(input: &std::path::Path, out: Option<&std::path::Path>) -> Exit
         return Exit::BadInput;
     }
     let shown = out.display();
-    outln!("wrote {shown} (seed {seed})");
-    outln!("  {}", ixsim::repro_command(&shown.to_string(), seed));
-    outln!("  ixsim shrink --scenario {shown} --seed {seed}");
+    let runner = ixsim_sim::fuzz::scenario::FUZZ_RUNNER;
+    outln!("wrote {shown} (seed {seed}, run on the {runner} runner by the fuzz target)");
+    outln!(
+        "  {} --runner {runner}",
+        ixsim::repro_command(&shown.to_string(), seed)
+    );
+    outln!("  ixsim shrink --scenario {shown} --seed {seed} --runner {runner}");
     Exit::Ok
 }

@@ -1,5 +1,6 @@
-//! The `scenario` fuzz target: an arbitrary small scenario run through the turmoil sim, with
-//! every oracle required to hold.
+//! The `scenario` fuzz target: an arbitrary small scenario run on the direct runner ([`FUZZ_RUNNER`],
+//! for speed: a crash replays on turmoil with `--runner turmoil`), with every oracle required
+//! to hold.
 //!
 //! The input picks a built-in scenario as its base (so that the topology, the strategies and
 //! the options it needs are consistent) and then says what differs: the seed, swarm draws and
@@ -15,9 +16,12 @@
 
 use crate::faults::{fault_and_heal, Fault, RandomKind};
 use crate::scenario::{built_in_names, ExplicitSubmit, Scenario};
-use crate::{run, swarm};
+use crate::{run_on, swarm, Runner};
 use arbitrary::{Arbitrary, Unstructured};
 use std::sync::OnceLock;
+
+/// The runner the target runs inputs on: the direct one, ten and more times turmoil's speed.
+pub const FUZZ_RUNNER: Runner = Runner::Direct;
 
 /// At most this many submits and faults are taken from an input.
 pub const MAX_SUBMITS: usize = 16;
@@ -207,7 +211,7 @@ pub fn scenario(bytes: &[u8]) {
     else {
         return;
     };
-    let outcome = match run(&scenario, seed) {
+    let outcome = match run_on(FUZZ_RUNNER, &scenario, seed) {
         Ok(outcome) => outcome,
         Err(error) => panic!("{} seed {seed}: {error}", scenario.name),
     };
@@ -218,8 +222,8 @@ pub fn scenario(bytes: &[u8]) {
             .map(|v| format!("[{}] at {} ms: {}", v.oracle, v.at_ms, v.detail))
             .collect();
         panic!(
-            "{} seed {seed} fails [{}] (trace {}); `ixsim fuzz-scenario INPUT` writes it as a \
-             scenario file.\n{}",
+            "{} seed {seed} fails [{}] on the {FUZZ_RUNNER} runner (trace {}); `ixsim \
+             fuzz-scenario INPUT` writes it as a scenario file.\n{}",
             scenario.name,
             first.oracle,
             outcome.trace_hash,
@@ -238,9 +242,9 @@ pub fn scenario_file(bytes: &[u8]) -> Result<(String, u64), String> {
     })?;
     let body = toml::to_string(&scenario).map_err(|e| format!("cannot write the scenario: {e}"))?;
     let text = format!(
-        "# Written by `ixsim fuzz-scenario` from a `scenario` fuzz input.\n\
-         # Replays with: ixsim run --scenario PATH --seed {seed} --trace\n\
-         # Shrinks with: ixsim shrink --scenario PATH --seed {seed}\n{body}"
+        "# Written by `ixsim fuzz-scenario` from a `scenario` fuzz input (run on the {FUZZ_RUNNER} runner).\n\
+         # Replays with: ixsim run --scenario PATH --seed {seed} --runner {FUZZ_RUNNER} --trace\n\
+         # Shrinks with: ixsim shrink --scenario PATH --seed {seed} --runner {FUZZ_RUNNER}\n{body}"
     );
     Scenario::parse("the written scenario", &text).map_err(|e| format!("internal: {e}"))?;
     Ok((text, seed))
@@ -350,8 +354,8 @@ mod tests {
                 "the file loads back as the built scenario"
             );
             assert_eq!(
-                run(&loaded, seed).unwrap().trace_hash,
-                run(&scenario, seed).unwrap().trace_hash
+                run_on(FUZZ_RUNNER, &loaded, seed).unwrap().trace_hash,
+                run_on(FUZZ_RUNNER, &scenario, seed).unwrap().trace_hash
             );
             checked += 1;
         }

@@ -44,7 +44,7 @@ pub fn scenario_toml(data: &[u8]) {
     let Some(short) = shortened(&scenario) else {
         return;
     };
-    if let Err(error) = crate::run(&short, 1) {
+    if let Err(error) = crate::run_on(crate::fuzz::scenario::FUZZ_RUNNER, &short, 1) {
         panic!("a valid scenario did not run to its end: {error}");
     }
 }
