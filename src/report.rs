@@ -14,6 +14,8 @@ use std::fmt::Write as _;
 pub struct RunSummary {
     pub seed: u64,
     pub scenario: String,
+    /// The simulator that ran it.
+    pub runner: Runner,
     pub trace_hash: String,
     pub sim_ms: u64,
     pub stats: Stats,
@@ -50,6 +52,7 @@ impl RunSummary {
         let outcome = run_caught(runner, &scenario, seed)?;
         Ok(RunSummary {
             swarm: said,
+            runner,
             seed,
             scenario: outcome.scenario,
             trace_hash: outcome.trace_hash,
@@ -94,8 +97,8 @@ impl RunSummary {
         let stats = &self.stats;
         let _ = writeln!(
             text,
-            "scenario {} seed {} trace {} sim {} ms",
-            self.scenario, self.seed, self.trace_hash, self.sim_ms
+            "scenario {} seed {} runner {} trace {} sim {} ms",
+            self.scenario, self.seed, self.runner, self.trace_hash, self.sim_ms
         );
         if let Some(said) = &self.swarm {
             let _ = writeln!(text, "{said}");

@@ -36,6 +36,46 @@ fn same_seed_same_trace_hash_in_two_processes() {
     );
 }
 
+/// The direct runner is as deterministic as turmoil across processes, including under swarm
+/// and fault points; it is another schedule (another trace) of the same seed; its bug-report
+/// token names it and replays the same trace.
+#[test]
+fn direct_runner_same_seed_same_trace_in_two_processes_and_its_token_replays() {
+    let args = [
+        "run",
+        "--scenario",
+        "cluster-faults",
+        "--seed",
+        "5",
+        "--swarm",
+        "--buggify",
+        "--runner",
+        "direct",
+        "--json",
+    ];
+    let first = json(&args);
+    let second = json(&args);
+    assert_eq!(first, second, "two direct runs of seed 5 differ");
+    assert_eq!(first["runner"], "direct");
+    let turmoil = json(&[
+        "run",
+        "--scenario",
+        "cluster-faults",
+        "--seed",
+        "5",
+        "--swarm",
+        "--buggify",
+        "--json",
+    ]);
+    assert_eq!(turmoil["runner"], "turmoil");
+    assert_ne!(first["trace_hash"], turmoil["trace_hash"]);
+    let token = first["token"].as_str().expect("a token");
+    assert!(token.contains("+swarm+buggify+direct:5:"), "{token}");
+    let replayed = json(&["repro", token, "--json"]);
+    assert_eq!(replayed["trace_hash"], first["trace_hash"]);
+    assert_eq!(replayed["runner"], "direct");
+}
+
 #[test]
 fn restart_scenario_is_deterministic_too() {
     let args = ["run", "--scenario", "is-restart", "--seed", "3", "--json"];
@@ -322,17 +362,54 @@ fn json_of(args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("--json prints one JSON object")
 }
 
-/// `bench --growth` measures the cost per interaction at 1x, 10x and 100x the workload.
+/// `bench --growth` measures the cost per interaction at 1x, 10x and 100x the workload, on
+/// each runner.
 #[test]
-fn bench_growth_prints_three_rows() {
+fn bench_growth_prints_three_rows_per_runner() {
     let output = ixsim(&["bench", "--growth", "--seeds", "1"]);
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout).to_string();
-    for row in ["1x ", "10x ", "100x "] {
-        assert!(
-            text.lines().any(|line| line.starts_with(row)),
-            "no {row} row: {text}"
-        );
+    for runner in ["direct", "turmoil"] {
+        for row in ["1x ", "10x ", "100x "] {
+            assert!(
+                text.lines().any(|line| line.starts_with(runner)
+                    && line[runner.len()..].trim_start().starts_with(row)),
+                "no {runner} {row} row: {text}"
+            );
+        }
+    }
+}
+
+/// `bench` runs both runners on the same seeds and prints their ratio.
+#[test]
+fn bench_prints_both_runners_and_their_ratio() {
+    let output = ixsim(&["bench", "--scenario", "smoke", "--seeds", "3"]);
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    let mut lines = text.lines();
+    let header = lines.next().expect("a header");
+    for column in ["direct seeds/s", "turmoil seeds/s", "ratio"] {
+        assert!(header.contains(column), "no {column}: {header}");
+    }
+    let row = lines.next().expect("a row");
+    assert!(
+        row.starts_with("smoke") && row.trim_end().ends_with('x'),
+        "{row}"
+    );
+}
+
+/// `sweep --cross-check` runs every seed on both runners and passes when they agree.
+#[test]
+fn sweep_cross_check_compares_both_runners() {
+    let output = ixsim(&["sweep", "--seeds", "0..4", "--jobs", "2", "--cross-check"]);
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("cross-check smoke: 4 of 4 seeds judged alike"),
+        "{text}"
+    );
+    for runner in ["direct ", "turmoil "] {
+        assert!(text.lines().any(|line| line.starts_with(runner)), "{text}");
     }
 }
 
