@@ -68,13 +68,17 @@ impl Proxy {
     }
 
     fn waiting_invariant(&self) -> Result<(), String> {
+        let outstanding: BTreeSet<(u64, usize)> = self
+            .asked
+            .values()
+            .filter_map(|(asked, node)| match asked {
+                Asked::Op(op) => Some((*op, *node)),
+                Asked::Quiet => None,
+            })
+            .collect();
         for (id, op) in &self.ops {
             for node in &op.waiting {
-                let asked = self
-                    .asked
-                    .values()
-                    .any(|(asked, at)| matches!(asked, Asked::Op(op) if op == id) && at == node);
-                if !asked {
+                if !outstanding.contains(&(*id, *node)) {
                     return Err(format!(
                         "operation {id} waits for node {node}, which has nothing outstanding for it"
                     ));
@@ -130,12 +134,17 @@ impl Proxy {
     }
 
     fn agents_invariant(&self) -> Result<(), String> {
+        if self.agents.is_empty() {
+            return Ok(());
+        }
+        let mut registered: Vec<&str> = self
+            .clients
+            .values()
+            .filter_map(|client| client.name.as_deref())
+            .collect();
+        registered.sort_unstable();
         for (agent, entry) in &self.agents {
-            let registered = self
-                .clients
-                .values()
-                .any(|client| client.name.as_deref() == Some(entry.client.as_str()));
-            if !registered {
+            if registered.binary_search(&entry.client.as_str()).is_err() {
                 return Err(format!(
                     "{agent} kept for client {}, which is not registered",
                     entry.client

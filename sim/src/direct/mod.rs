@@ -37,8 +37,12 @@
 //!   stream after what it sent before; the other end closes when it arrives. A segment that
 //!   reaches an end that is gone is answered with a reset, which closes the other end at once
 //!   on arrival; one that reaches a crashed host waits for its restart and is answered then
-//!   (the restarted process has no such connection). A frame that fails to decode closes the
-//!   receiving end as corrupt.
+//!   (the restarted process has no such connection).
+//! - **Frames.** Each message is encoded when sent, as the shell's codec would, so that one
+//!   past the frame limit closes the sender's connection as it does under turmoil; the
+//!   receiver is handed the message itself (what decodes from an encoding is the message:
+//!   the codec's own property). A corrupt frame cannot arise here: machines send messages,
+//!   not bytes (the codec's decoding of hostile bytes is the `codec_decode` fuzz target's).
 //! - **Crash / start / bounce / upgrade.** A crash drops the host's machine and its driver's
 //!   state (timers, pending commits, connections); the durable stores stay. A start builds the
 //!   next incarnation from the host's factory, at once. A bounce is a crash and a start at the
@@ -146,6 +150,8 @@ struct Direct<'a> {
     now: Micros,
     next_attempt: u64,
     run: &'a Hosts,
+    /// Where frames are encoded to check their size (reused: one allocation per run).
+    scratch: Vec<u8>,
 }
 
 /// Runs the hosts of `specs` to the scenario's end on the direct runner, applying `faults`;
@@ -202,6 +208,7 @@ pub(crate) fn drive(
         now: 0,
         next_attempt: 0,
         run,
+        scratch: Vec::new(),
     };
     for (index, fault) in faults.iter().enumerate() {
         direct.at(fault.at_ms.saturating_mul(1000), Event::Fault(index));
@@ -338,8 +345,8 @@ impl Direct<'_> {
                 let Some(&(conn, side)) = self.hosts[host].ends.get(&generation) else {
                     return Ok(());
                 };
-                let mut bytes = Vec::new();
-                if codec::encode(&message, &mut bytes).is_err() {
+                self.scratch.clear();
+                if codec::encode(&message, &mut self.scratch).is_err() {
                     // The shell's connection task stops on a frame it cannot write.
                     let peer = self.net.conns[&conn].ends[side].peer;
                     self.close_end(conn, side, true);
@@ -350,7 +357,7 @@ impl Direct<'_> {
                     }
                     return Ok(());
                 }
-                self.send(conn, side, Segment::Data(bytes));
+                self.send(conn, side, Segment::Data(Box::new(message)));
             }
             Wire::Close { generation, .. } => {
                 if let Some(&(conn, side)) = self.hosts[host].ends.get(&generation) {
@@ -603,17 +610,9 @@ impl Direct<'_> {
         }
         let now = self.now_ms();
         match segment {
-            Segment::Data(bytes) => match codec::decode(&bytes) {
-                Ok(Some((message, _))) => self.with_driver(end.host, |driver| {
-                    driver.frame(now, end.peer, end.generation, message)
-                }),
-                Ok(None) | Err(_) => {
-                    self.close_end(conn, to, true);
-                    self.with_driver(end.host, |driver| {
-                        driver.closed(now, end.peer, end.generation, true)
-                    })
-                }
-            },
+            Segment::Data(message) => self.with_driver(end.host, |driver| {
+                driver.frame(now, end.peer, end.generation, *message)
+            }),
             Segment::Fin | Segment::Rst => {
                 self.close_end(conn, to, false);
                 self.with_driver(end.host, |driver| {

@@ -5,6 +5,7 @@
 
 use crate::seeds::{sub_seed, STREAM_DIRECT_NET};
 use ixsim_core::machine::Peer;
+use ixsim_core::protocol::Message;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -24,10 +25,12 @@ pub(super) enum LinkState {
 }
 
 /// What travels on a connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub(super) enum Segment {
-    /// One encoded frame.
-    Data(Vec<u8>),
+    /// One frame: the message itself, checked to encode within the frame limit when sent
+    /// (decoding what was encoded gives the message back: the codec's own property, which the
+    /// `codec_decode` fuzz target and the codec tests hold it to).
+    Data(Box<Message>),
     /// The sender closed its end: after everything it sent before.
     Fin,
     /// The receiving end is gone: the other end closes at once.
