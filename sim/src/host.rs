@@ -16,7 +16,6 @@
 //! Must not: contain protocol logic (a decision that depends on a message's content belongs in
 //! a machine in `ixsim-core`), or read a clock: the runner says what time it is.
 
-use crate::shell::OperatorDesk;
 use crate::trace::Trace;
 use ixsim_core::buggify::{Buggify, Site, SLOW_SEND_MS, SLOW_WRITE_MS};
 use ixsim_core::db::{Commit, DbOp, DbSession, Durable};
@@ -28,6 +27,7 @@ use ixsim_core::trace::TraceEvent;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
+use tokio::sync::mpsc;
 
 /// What a host needs besides its machine: the shared trace, store and budget, and (for the
 /// turmoil shell) where to listen and which servers to keep connected.
@@ -49,6 +49,17 @@ pub struct HostCtx {
     pub buggify: Buggify,
     /// The run's budget of machine inputs, shared by every host.
     pub budget: Rc<RunBudget>,
+}
+
+/// The runner's line to a host's machine for operator commands: the running shell puts its
+/// sender here at every start; a crashed host's sender is closed, so a command to it fails.
+pub type OperatorDesk = Rc<RefCell<Option<mpsc::UnboundedSender<Command>>>>;
+
+/// Hands `command` to the host behind `desk`; false if its process is not running.
+pub fn send_command(desk: &OperatorDesk, command: Command) -> bool {
+    desk.borrow()
+        .as_ref()
+        .is_some_and(|tx| tx.send(command).is_ok())
 }
 
 /// A run's shared budget of machine inputs, and the first host that broke it.

@@ -10,6 +10,7 @@ pub mod direct;
 pub mod faults;
 pub mod fuzz;
 pub mod host;
+pub mod hosts;
 pub mod oracles;
 pub mod pull_order;
 pub mod runner;

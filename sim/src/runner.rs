@@ -7,17 +7,17 @@
 //! the same trace, byte for byte: the sim is seeded, its epoch fixed, hosts are stepped in
 //! registration order, and every machine draws only from RNGs derived from the seed.
 
-use crate::faults::{self, FaultAction};
+use crate::faults;
+pub use crate::hosts::RunError;
+use crate::hosts::{record_fault, FaultPoints, HostSpec, Hosts};
 use crate::oracles::{self, OracleInput, Violation};
 use crate::scenario::{Media, Scenario};
 use crate::seeds::{
-    sub_seed, STREAM_AGENT, STREAM_BUGGIFY_ACTIVATION, STREAM_BUGGIFY_MACHINE,
-    STREAM_BUGGIFY_SHELL, STREAM_PROXY_CHOICE,
+    sub_seed, STREAM_AGENT, STREAM_BUGGIFY_MACHINE, STREAM_BUGGIFY_SHELL, STREAM_PROXY_CHOICE,
 };
-use crate::shell::{run_host, HostCtx, OperatorDesk, RunBudget};
+use crate::shell::{run_host, HostCtx, OperatorDesk};
 use crate::trace::Trace;
 use crate::workload;
-use ixsim_core::buggify::{Activation, Buggify};
 use ixsim_core::clients::agent::{AgentConfig, AgentDesktop};
 use ixsim_core::clients::media::{MediaServer, MediaServerConfig};
 use ixsim_core::clients::prober::{self, Prober, ProberConfig};
@@ -37,17 +37,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 use std::time::Duration;
-use thiserror::Error;
-
-#[derive(Debug, Error)]
-pub enum RunError {
-    #[error("host software failed: {0}")]
-    Host(String),
-    /// The run broke its budget (a zero-delay loop, or far more work than any workload): it
-    /// was stopped there.
-    #[error("run stopped: {0}")]
-    Budget(String),
-}
 
 /// Counts a user reads first: did the work get done, and did anything go missing.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -96,11 +85,6 @@ pub struct Outcome {
     pub trace: Trace,
 }
 
-/// Trace host id of the runner itself (fault records).
-fn runner_host(scenario: &Scenario) -> u16 {
-    scenario.hosts().len() as u16
-}
-
 fn is_config(scenario: &Scenario, node: u16) -> IsConfig {
     let options = &scenario.is;
     IsConfig {
@@ -125,16 +109,6 @@ fn is_config(scenario: &Scenario, node: u16) -> IsConfig {
     }
 }
 
-pub(crate) struct Hosts {
-    pub(crate) trace: Rc<RefCell<Trace>>,
-    /// Each pair's (or lone node's) database, with its node index.
-    databases: Vec<(u16, Rc<RefCell<IsDatabase>>)>,
-    /// The supervisor's desk for operator commands (with backups).
-    operator: Option<OperatorDesk>,
-    /// Releases installed by `upgrade` faults.
-    pub(crate) versions: faults::Versions,
-}
-
 fn ctx(
     scenario: &Scenario,
     points: &FaultPoints,
@@ -154,64 +128,6 @@ fn ctx(
         operator: None,
         buggify: points.for_host(host, STREAM_BUGGIFY_SHELL),
         budget: points.budget.clone(),
-    }
-}
-
-/// The run's fault points, worked out once per run: which sites the seed activates (the same on
-/// every host), how often they fire, and when they fall silent.
-pub(crate) struct FaultPoints {
-    seed: u64,
-    active: Option<(Activation, u32)>,
-    quiet_from_ms: Option<SimTime>,
-    /// The run's input budget, handed to every host (it travels with the fault points because
-    /// every host context is built from them).
-    pub(crate) budget: Rc<RunBudget>,
-}
-
-impl FaultPoints {
-    /// Off without a `[buggify]` section. In a run that judges liveness [S-INV-live] the sites
-    /// fall silent at the last fault of `plan` (its last heal), so that the heal period is free
-    /// of every fault; with no faults at all, `settle_ms` before the end.
-    fn new(scenario: &Scenario, seed: u64, plan: &[faults::Fault]) -> Self {
-        let active = scenario.buggify.as_ref().map(|options| {
-            let active = Buggify::activation(
-                sub_seed(seed, STREAM_BUGGIFY_ACTIVATION),
-                options.activate_per_mille,
-                &options.allowed_sites(),
-            );
-            (active, options.fire_per_mille)
-        });
-        let quiet_from_ms = scenario
-            .liveness
-            .as_ref()
-            .map(|liveness| match plan.last() {
-                Some(last) => last.at_ms,
-                None => scenario.duration_ms.saturating_sub(liveness.settle_ms),
-            });
-        FaultPoints {
-            seed,
-            active,
-            quiet_from_ms,
-            budget: Rc::new(RunBudget::for_run(
-                scenario.hosts().len() as u64,
-                scenario.duration_ms,
-                u64::from(scenario.workload.interactions),
-            )),
-        }
-    }
-
-    /// The fault points of host `host`'s shell (`STREAM_BUGGIFY_SHELL`) or machine
-    /// (`STREAM_BUGGIFY_MACHINE`).
-    fn for_host(&self, host: u16, stream: u64) -> Buggify {
-        match self.active {
-            Some((active, fire_per_mille)) => Buggify::new(
-                active,
-                fire_per_mille,
-                sub_seed(self.seed, stream + u64::from(host)),
-            )
-            .quiet_from(self.quiet_from_ms),
-            None => Buggify::off(),
-        }
     }
 }
 
@@ -380,14 +296,6 @@ fn build_proxies(
             Proxy::new(cfg.clone()).with_buggify(faults.clone())
         });
     }
-}
-
-/// One host of the run: its name, its context, and how to build its machine afresh at every
-/// (re)start from its incarnation (1, 2, ...). Every runner starts hosts from these.
-pub(crate) struct HostSpec {
-    pub name: String,
-    pub ctx: HostCtx,
-    pub make: Box<dyn Fn(u32) -> Box<dyn Machine>>,
 }
 
 /// Adds host `name`, whose machine `make` builds at every (re)start.
@@ -1032,26 +940,6 @@ fn drive(
     Ok(())
 }
 
-/// Writes a fault the runner carried out into the trace (`what` says how it went), and the
-/// end of the process it killed, if it killed one.
-pub(crate) fn record_fault(
-    trace: &mut Trace,
-    scenario: &Scenario,
-    now: SimTime,
-    action: &FaultAction,
-    what: String,
-) {
-    trace.push(now, runner_host(scenario), TraceEvent::Fault { what });
-    if let FaultAction::Crash { host }
-    | FaultAction::Bounce { host }
-    | FaultAction::Upgrade { host, .. } = action
-    {
-        if let Some(index) = trace.hosts.iter().position(|name| name == host) {
-            trace.push(now, index as u16, TraceEvent::ProcessKilled);
-        }
-    }
-}
-
 /// What the proxy oracles need to know of the scenario.
 fn proxy_rules(scenario: &Scenario, trace: &Trace) -> oracles::ProxyRules {
     let (node_tenants, node_media) = proxy_nodes(scenario)
@@ -1100,5 +988,34 @@ fn ors_rules(scenario: &Scenario, ors: &crate::scenario::OrsOptions) -> oracles:
             .collect(),
         pull_limit: ors.pull_limit,
         queue_on_fails: ors.queue_on_fails.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both runners run the same hosts to the end and the oracles pass them: work is
+    /// submitted and completed, and nothing acknowledged is lost.
+    #[test]
+    fn smoke_runs_clean_on_both_runners() {
+        let scenario = Scenario::load("smoke").expect("built in");
+        for runner in Runner::ALL {
+            for seed in 0..3 {
+                let outcome = run_on(runner, &scenario, seed).expect("run completes");
+                assert!(
+                    outcome.violations.is_empty(),
+                    "{runner} seed {seed}: {:?}",
+                    outcome.violations
+                );
+                assert!(
+                    outcome.stats.completed > 0,
+                    "{runner} seed {seed}: {:?}",
+                    outcome.stats
+                );
+                assert_eq!(outcome.stats.lost, 0);
+                assert_eq!(outcome.sim_ms, scenario.duration_ms);
+            }
+        }
     }
 }

@@ -13,7 +13,7 @@
 //! a machine in `ixsim-core`.
 
 use crate::codec::FrameCodec;
-pub use crate::host::{HostCtx, RunBudget};
+pub use crate::host::{send_command, HostCtx, OperatorDesk, RunBudget};
 use crate::host::{HostDriver, Wire};
 use futures::{SinkExt, StreamExt};
 use ixsim_core::ids::SimTime;
@@ -29,17 +29,6 @@ use turmoil::net::{TcpListener, TcpStream};
 
 /// The port every modelled server listens on.
 pub const PORT: u16 = 7000;
-
-/// The runner's line to a host's machine for operator commands: the running shell puts its
-/// sender here at every start; a crashed host's sender is closed, so a command to it fails.
-pub type OperatorDesk = Rc<RefCell<Option<mpsc::UnboundedSender<Command>>>>;
-
-/// Hands `command` to the host behind `desk`; false if its process is not running.
-pub fn send_command(desk: &OperatorDesk, command: Command) -> bool {
-    desk.borrow()
-        .as_ref()
-        .is_some_and(|tx| tx.send(command).is_ok())
-}
 
 enum ShellEvent {
     Opened {

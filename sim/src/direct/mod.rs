@@ -63,7 +63,7 @@ mod net;
 
 use crate::faults::{Fault, FaultAction, HostSet};
 use crate::host::{HostDriver, Wire};
-use crate::runner::{record_fault, FaultPoints, HostSpec, Hosts, RunError};
+use crate::hosts::{record_fault, FaultPoints, HostSpec, Hosts, RunError};
 use crate::scenario::Scenario;
 use ixsim_core::codec;
 use ixsim_core::ids::SimTime;
@@ -856,30 +856,5 @@ fn dialer_of(peer: Peer) -> usize {
     match peer {
         Peer::Server(index) => usize::from(index),
         Peer::Client(_) => usize::MAX,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::runner::{run_on, Runner};
-    use crate::scenario::Scenario;
-
-    #[test]
-    fn smoke_runs_clean_on_the_direct_runner() {
-        let scenario = Scenario::load("smoke").expect("built in");
-        for seed in 0..5 {
-            let outcome = run_on(Runner::Direct, &scenario, seed).expect("run completes");
-            assert!(
-                outcome.violations.is_empty(),
-                "seed {seed}: {:?}",
-                outcome.violations
-            );
-            assert!(
-                outcome.stats.completed > 0,
-                "seed {seed}: {:?}",
-                outcome.stats
-            );
-            eprintln!("seed {seed}: {:?}", outcome.stats);
-        }
     }
 }

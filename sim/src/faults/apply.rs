@@ -2,7 +2,7 @@
 //! slowed, hosts crashed and started, operator commands sent through the supervisor's desk.
 
 use super::plan::{FaultAction, HostSet, Versions};
-use crate::shell::{send_command, OperatorDesk};
+use crate::host::{send_command, OperatorDesk};
 use ixsim_core::machine::Command;
 use std::time::Duration;
 
