@@ -192,8 +192,9 @@ struct Variant {
     /// the defaults when it has none).
     #[arg(long)]
     buggify: bool,
-    /// The simulator: `direct` (event-driven, exact time, fast) or `turmoil` (the reference).
-    /// Default: turmoil, and a bug report's token names its runner.
+    /// The simulator: `direct` (event-driven, exact time, ten times turmoil's speed: the
+    /// default for run, sweep and shrink) or `turmoil` (the reference the direct runner is
+    /// cross-checked against). `repro` uses the runner its token names.
     #[arg(long, value_enum)]
     runner: Option<RunnerArg>,
 }
@@ -224,9 +225,10 @@ impl Variant {
         }
     }
 
-    /// The runner asked for, or turmoil, the reference.
+    /// The runner asked for, or the direct one: sweeps, shrinking and single runs want its
+    /// speed, and turmoil is one flag away (the cross-check keeps the two in step).
     fn runner(self) -> Runner {
-        self.runner.map_or(Runner::Turmoil, Runner::from)
+        self.runner.map_or(Runner::Direct, Runner::from)
     }
 
     /// The command-line flags that ask for this variant (for repro commands).
@@ -238,8 +240,8 @@ impl Variant {
         if self.buggify {
             flags.push_str(" --buggify");
         }
-        if self.runner() == Runner::Direct {
-            flags.push_str(" --runner direct");
+        if self.runner() == Runner::Turmoil {
+            flags.push_str(" --runner turmoil");
         }
         flags
     }

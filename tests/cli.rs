@@ -65,10 +65,18 @@ fn direct_runner_same_seed_same_trace_in_two_processes_and_its_token_replays() {
         "5",
         "--swarm",
         "--buggify",
+        "--runner",
+        "turmoil",
         "--json",
     ]);
     assert_eq!(turmoil["runner"], "turmoil");
     assert_ne!(first["trace_hash"], turmoil["trace_hash"]);
+    // A token without `+direct` names the reference runner, as every older token does.
+    let reference = turmoil["token"].as_str().expect("a token");
+    assert!(!reference.contains("+direct"), "{reference}");
+    let replayed = json(&["repro", reference, "--json"]);
+    assert_eq!(replayed["runner"], "turmoil");
+    assert_eq!(replayed["trace_hash"], turmoil["trace_hash"]);
     let token = first["token"].as_str().expect("a token");
     assert!(token.contains("+swarm+buggify+direct:5:"), "{token}");
     let replayed = json(&["repro", token, "--json"]);
@@ -431,16 +439,21 @@ fn fuzz_scenario_writes_a_file_that_runs() {
     let (scenario, seed) = ixsim::sim::fuzz::scenario::ScenarioInput::decode(&bytes)
         .and_then(|input| input.build())
         .unwrap();
-    let direct = ixsim::sim::run(&scenario, seed).unwrap();
+    // The fuzz target's run, on its runner, is what the file replays.
+    let runner = ixsim::sim::fuzz::scenario::FUZZ_RUNNER;
+    let fuzzed = ixsim::sim::run_on(runner, &scenario, seed).unwrap();
     let run = json(&[
         "run",
         "--scenario",
         out_text,
         "--seed",
         &seed.to_string(),
+        "--runner",
+        runner.name(),
         "--json",
     ]);
-    assert_eq!(run["trace_hash"], direct.trace_hash.as_str());
+    assert_eq!(run["trace_hash"], fuzzed.trace_hash.as_str());
+    assert!(said.contains(&format!("--runner {runner}")), "{said}");
     std::fs::remove_file(&out).ok();
     assert_bad_input(&["fuzz-scenario", "/nonexistent/input"], "cannot read");
 }
