@@ -509,7 +509,7 @@ fn json_output_is_one_document() {
     let token = value["token"]
         .as_str()
         .expect("run --json carries the token");
-    assert!(token.starts_with("ixsim:smoke:3:"), "{token}");
+    assert!(token.starts_with("ixsim:smoke+direct:3:"), "{token}");
     let plain = ixsim("json-plain", &["run", "--seed", "3", "--json"]);
     let plain: serde_json::Value = serde_json::from_str(&plain.stdout).expect("json");
     assert!(plain.get("trace").is_none() && plain["token"] == value["token"]);
