@@ -711,7 +711,8 @@ fn shrink_one(
             return Exit::BadInput;
         }
     };
-    out!("{}", ixsim::shrink_report(&shrunk, &origin, seed, &path));
+    let replay = (seed, variant.runner());
+    out!("{}", ixsim::shrink_report(&shrunk, &origin, replay, &path));
     Exit::Ok
 }
 

@@ -90,17 +90,19 @@ fn file_stem(name: &str) -> String {
         .collect()
 }
 
-/// What `ixsim shrink` prints: how much it shrank, where the file is, how to replay it.
+/// What `ixsim shrink` prints: how much it shrank, where the file is, how to replay it on
+/// `runner` (the one that shrank it: the trace hash is that runner's).
 pub fn shrink_report(
     shrunk: &ixsim_sim::shrink::Shrunk,
     origin: &str,
-    seed: u64,
+    (seed, runner): (u64, Runner),
     path: &std::path::Path,
 ) -> String {
     let (before, after) = (shrunk.before, shrunk.after);
     let shown = path.display().to_string();
     let text = Scenario::source(&shown).unwrap_or_default();
-    let token = ReproToken::new(&shown, None, seed, &text);
+    let token = ReproToken::new(&shown, None, seed, &text).on(runner);
+    let replay = format!("{shown} --runner {runner}");
     let violation = &shrunk.violation;
     format!(
         "shrunk {origin}: [{}] at {} ms: {}\n  \
@@ -121,6 +123,6 @@ pub fn shrink_report(
         after.duration_ms,
         shrunk.runs,
         shrunk.trace_hash,
-        repro_command(&shown, seed),
+        repro_command(&replay, seed),
     )
 }

@@ -186,8 +186,11 @@ fn swarm_runs_say_what_they_drew_and_replay() {
     });
     assert!(differ, "every seed swarmed alike: {said}");
     let source = ixsim::sim::Scenario::source("cluster-faults").expect("built-in");
-    let token = ixsim::ReproToken::new("cluster-faults", None, 4, &source).with(true, false);
-    assert!(token.to_string().contains("+swarm:4:"), "{token}");
+    // `run` used the direct runner, its default: the token names it.
+    let token = ixsim::ReproToken::new("cluster-faults", None, 4, &source)
+        .with(true, false)
+        .on(ixsim::sim::Runner::Direct);
+    assert!(token.to_string().contains("+swarm+direct:4:"), "{token}");
     assert_eq!(
         ixsim::ReproToken::parse(&token.to_string()),
         Ok(token.clone())
