@@ -467,6 +467,18 @@ impl Direct<'_> {
         );
     }
 
+    /// Connection attempt `attempt` of dialer `dialer` of `host`'s incarnation `incarnation`
+    /// is refused, now.
+    fn refuse(&mut self, host: usize, (incarnation, dialer, attempt): (u32, usize, u64)) {
+        let refused = Event::Refused {
+            host,
+            incarnation,
+            dialer,
+            attempt,
+        };
+        self.at(self.now, refused);
+    }
+
     /// Tries dialer `dialer`'s address `address`.
     fn dial(&mut self, host: usize, dialer: usize, address: usize) {
         let attempt = self.next_attempt;
@@ -487,19 +499,13 @@ impl Direct<'_> {
         let Some(&server) = self.hosts[host].servers[dialer].get(address) else {
             return;
         };
-        let refused = Event::Refused {
-            host,
-            incarnation,
-            dialer,
-            attempt,
-        };
         let syn = Cargo::Syn {
             incarnation,
             dialer,
             attempt,
         };
         let Some(id) = self.net.launch(host, server, syn) else {
-            return self.at(self.now, refused);
+            return self.refuse(host, (incarnation, dialer, attempt));
         };
         if !self.net.flights[&id].held {
             let latency = self.net.latency();
@@ -544,13 +550,7 @@ impl Direct<'_> {
             return Ok(());
         }
         if !self.hosts[server].spec.ctx.listen {
-            let refused = Event::Refused {
-                host: client,
-                incarnation,
-                dialer,
-                attempt,
-            };
-            self.at(self.now, refused);
+            self.refuse(client, (incarnation, dialer, attempt));
             return Ok(());
         }
         let s = &mut self.hosts[server];
@@ -649,13 +649,7 @@ impl Direct<'_> {
                     dialer,
                     attempt,
                 } => {
-                    let refused = Event::Refused {
-                        host: flight.from,
-                        incarnation,
-                        dialer,
-                        attempt,
-                    };
-                    self.at(self.now, refused);
+                    self.refuse(flight.from, (incarnation, dialer, attempt));
                 }
                 Cargo::Segment { conn, to, segment } => {
                     if segment != Segment::Rst {
@@ -807,13 +801,7 @@ impl Direct<'_> {
                             dialer,
                             attempt,
                         } => {
-                            let refused = Event::Refused {
-                                host: from,
-                                incarnation,
-                                dialer,
-                                attempt,
-                            };
-                            self.at(self.now, refused);
+                            self.refuse(from, (incarnation, dialer, attempt));
                         }
                     }
                 }
