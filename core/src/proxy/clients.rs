@@ -172,6 +172,9 @@ impl Proxy {
         for peer in stale {
             self.clients.remove(&peer);
             self.last_heard.remove(&peer);
+            // The name stays registered at the nodes, so they never release what a pull of
+            // the old connection takes: such a pull is undone when its answer comes.
+            self.drop_ops_of(peer, true);
             out.push(Output::Close(peer));
         }
         let registered = Client {
@@ -212,12 +215,34 @@ impl Proxy {
             self.ask(node, Asked::Quiet, Some(&name), Request::Unregister, out);
         }
         self.agents.retain(|_, entry| entry.client != name);
+        self.drop_ops_of(client, false);
+    }
+
+    /// Forgets the operations of connection `client`. With `abandon`, each request one of them
+    /// still has outstanding at a node is given up: a pull's late answer then puts what it
+    /// took back in its queue ([`Proxy::late_answer`]). Without, the nodes heard the client
+    /// leave and release what it holds after the owner grace period.
+    fn drop_ops_of(&mut self, client: Peer, abandon: bool) {
         let ops: Vec<u64> = self
             .ops
             .iter()
             .filter(|(_, op)| op.client == client)
             .map(|(id, _)| *id)
             .collect();
+        if abandon {
+            let outstanding: Vec<(RefId, u64, usize)> = self
+                .asked
+                .iter()
+                .filter_map(|(ref_id, (asked, node))| match asked {
+                    Asked::Op(id) if ops.contains(id) => Some((*ref_id, *id, *node)),
+                    Asked::Op(_) | Asked::Quiet => None,
+                })
+                .collect();
+            for (ref_id, op_id, node) in outstanding {
+                self.asked.remove(&ref_id);
+                self.abandon_pull(ref_id, op_id, node);
+            }
+        }
         for id in ops {
             if let Some(op) = self.ops.remove(&id) {
                 if let OpKind::Agent(agent_op) = op.kind {
