@@ -82,7 +82,11 @@ impl CrossCheck {
     /// The runners agree: the same verdict on every seed, and the same number of
     /// acknowledged interactions lost.
     pub fn agrees(&self) -> bool {
-        self.disagreements().is_empty() && self.direct.totals.lost == self.turmoil.totals.lost
+        self.agree_given(&self.disagreements())
+    }
+
+    fn agree_given(&self, disagreements: &[Disagreement]) -> bool {
+        disagreements.is_empty() && self.direct.totals.lost == self.turmoil.totals.lost
     }
 
     /// The report: each runner's sweep and totals, their ratios, the codes only one saw, and
@@ -135,6 +139,7 @@ impl CrossCheck {
             }
         }
         let disagreements = self.disagreements();
+        let judged = verdicts(d).len();
         for seen in &disagreements {
             let _ = writeln!(
                 text,
@@ -146,9 +151,13 @@ impl CrossCheck {
             text,
             "cross-check {}: {} of {} seeds judged alike{}",
             d.scenario,
-            verdicts(d).len() - disagreements.len(),
-            verdicts(d).len(),
-            if self.agrees() { "" } else { ": DIFFER" }
+            judged - disagreements.len(),
+            judged,
+            if self.agree_given(&disagreements) {
+                ""
+            } else {
+                ": DIFFER"
+            }
         );
         text
     }

@@ -120,6 +120,17 @@ enum Dial {
     },
 }
 
+impl Dial {
+    /// The server address this connection is at (or last tried).
+    fn address(self) -> usize {
+        match self {
+            Dial::Connecting { address, .. }
+            | Dial::Connected { address, .. }
+            | Dial::Backoff { address } => address,
+        }
+    }
+}
+
 /// One host: its factory, and the running incarnation's driver and connections.
 struct Host {
     spec: HostSpec,
@@ -449,11 +460,7 @@ impl Direct<'_> {
     /// Waits out the backoff before dialer `dialer`'s next address.
     fn backoff(&mut self, host: usize, dialer: usize) {
         let h = &mut self.hosts[host];
-        let address = match h.dials[dialer] {
-            Dial::Connecting { address, .. }
-            | Dial::Connected { address, .. }
-            | Dial::Backoff { address } => address,
-        };
+        let address = h.dials[dialer].address();
         h.dials[dialer] = Dial::Backoff { address };
         let incarnation = h.incarnation;
         let at = self.now + h.spec.ctx.reconnect_backoff_ms.saturating_mul(1000);
@@ -574,11 +581,7 @@ impl Direct<'_> {
             open: true,
         };
         let conn = self.net.open([client_end, server_end]);
-        let address = match self.hosts[client].dials[dialer] {
-            Dial::Connecting { address, .. }
-            | Dial::Connected { address, .. }
-            | Dial::Backoff { address } => address,
-        };
+        let address = self.hosts[client].dials[dialer].address();
         self.hosts[client].dials[dialer] = Dial::Connected { address, conn };
         self.hosts[server]
             .ends
