@@ -6,8 +6,8 @@ use crate::repro::ReproToken;
 use ixsim_sim::{Runner, Scenario};
 
 /// Runs one regression file (`scenarios/regressions/`) on both runners: its `[regression]`
-/// seed must violate no oracle on either, and produce the pinned trace hash on turmoil when
-/// the file pins one (a pinned hash is the reference runner's).
+/// seed must violate no oracle on either, and produce the trace hash the file pins for that
+/// runner, if any (`trace_hash`: turmoil's, `direct_trace_hash`: the direct runner's).
 pub fn check_regression(path: &std::path::Path) -> Result<(), String> {
     let shown = path.display().to_string();
     let scenario = Scenario::load(&shown).map_err(|error| error.to_string())?;
@@ -23,10 +23,14 @@ pub fn check_regression(path: &std::path::Path) -> Result<(), String> {
                 regression.seed, first.oracle, first.at_ms, first.detail, regression.found
             ));
         }
-        match &regression.trace_hash {
-            Some(pinned) if runner == Runner::Turmoil && *pinned != outcome.trace_hash => {
+        let pinned = match runner {
+            Runner::Turmoil => &regression.trace_hash,
+            Runner::Direct => &regression.direct_trace_hash,
+        };
+        match pinned {
+            Some(pinned) if *pinned != outcome.trace_hash => {
                 return Err(format!(
-                    "{shown} seed {}: trace hash {} but the file pins {pinned}",
+                    "{shown} seed {} on {runner}: trace hash {} but the file pins {pinned}",
                     regression.seed, outcome.trace_hash
                 ))
             }
@@ -58,6 +62,7 @@ pub fn write_regression(
             violation.oracle, violation.at_ms, violation.detail
         ),
         trace_hash: None,
+        direct_trace_hash: None,
     });
     let body = toml::to_string(&scenario).map_err(|e| format!("cannot write the scenario: {e}"))?;
     let text = format!(

@@ -31,6 +31,11 @@ impl Lives {
         }
     }
 
+    /// The life `ixn` is in now: how many times it was submitted (0 before the first).
+    pub(super) fn current(&self, ixn: IxnId) -> u32 {
+        self.current.get(&ixn).copied().unwrap_or(0)
+    }
+
     /// Does an agent's completion of `ixn` end its current life (not an earlier one)?
     pub(super) fn completes_current(&self, ixn: IxnId) -> bool {
         self.taken_in.get(&ixn).copied().unwrap_or(0)

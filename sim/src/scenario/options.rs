@@ -329,9 +329,13 @@ pub struct Regression {
     pub seed: u64,
     /// What failed, and what fixed it.
     pub found: String,
-    /// When set, the run must produce exactly this trace.
+    /// When set, the run on the turmoil runner (the reference) must produce exactly this trace.
     #[serde(default)]
     pub trace_hash: Option<String>,
+    /// When set, the run on the direct runner must produce exactly this trace: pin it when the
+    /// bug was found there, so the file keeps reaching the race it reproduced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct_trace_hash: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
