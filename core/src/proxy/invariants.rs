@@ -34,11 +34,7 @@ impl Proxy {
                 ref_id.0
             ));
         }
-        if let Some((ixn, node)) = self
-            .cache
-            .iter()
-            .find(|(_, node)| **node >= self.cfg.nodes.len())
-        {
+        if let Some((ixn, node)) = self.cache.misplaced() {
             return Err(format!("cache names node {node} for {ixn}, not configured"));
         }
         self.agents_invariant()

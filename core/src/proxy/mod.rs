@@ -28,6 +28,7 @@
 //! its cache, its agent table and its requests in progress (their clients time out).
 
 mod agents;
+mod cache;
 mod clients;
 mod config;
 mod errors;
@@ -46,10 +47,11 @@ pub use config::{ProxyBug, ProxyConfig, ProxyNode, PullMode};
 
 use crate::buggify::Buggify;
 use crate::clients::TICK_TIMER;
-use crate::ids::{AgentId, IxnId, RefId, SimTime};
+use crate::ids::{AgentId, RefId, SimTime};
 use crate::machine::{Input, Machine, Output, Peer};
 use crate::protocol::Message;
 use agents::AgentEntry;
+use cache::OwnerCache;
 use clients::Client;
 use ops::{Asked, ClientOp};
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,7 +65,7 @@ pub struct Proxy {
     agents: BTreeMap<AgentId, AgentEntry>,
     /// Agents with an operation in progress [S-PX-2004].
     busy_agents: BTreeSet<AgentId>,
-    cache: BTreeMap<IxnId, usize>,
+    cache: OwnerCache,
     ops: BTreeMap<u64, ClientOp>,
     next_op: u64,
     asked: BTreeMap<RefId, (Asked, usize)>,
@@ -92,7 +94,7 @@ impl Proxy {
             clients: BTreeMap::new(),
             agents: BTreeMap::new(),
             busy_agents: BTreeSet::new(),
-            cache: BTreeMap::new(),
+            cache: OwnerCache::new(nodes),
             ops: BTreeMap::new(),
             next_op: 0,
             asked: BTreeMap::new(),

@@ -60,6 +60,7 @@
 //! Must not: contain protocol logic (that is `ixsim-core`), read a clock, or use a thread.
 
 mod net;
+mod queue;
 
 use crate::faults::{Fault, FaultAction, HostSet};
 use crate::host::{HostDriver, Wire};
@@ -69,6 +70,7 @@ use ixsim_core::codec;
 use ixsim_core::ids::SimTime;
 use ixsim_core::machine::{Command, Machine, Peer};
 use net::{Cargo, End, LinkState, Micros, Net, Segment};
+use queue::EventQueue;
 use std::collections::BTreeMap;
 
 /// What happens at one instant.
@@ -156,8 +158,7 @@ struct Direct<'a> {
     hosts: Vec<Host>,
     by_name: BTreeMap<String, usize>,
     net: Net,
-    queue: BTreeMap<(Micros, u64), Event>,
-    seq: u64,
+    queue: EventQueue<Event>,
     now: Micros,
     next_attempt: u64,
     run: &'a Hosts,
@@ -214,8 +215,7 @@ pub(crate) fn drive(
         hosts,
         by_name,
         net: Net::new(seed, network.latency_min_ms, network.latency_max_ms),
-        queue: BTreeMap::new(),
-        seq: 0,
+        queue: EventQueue::new(),
         now: 0,
         next_attempt: 0,
         run,
@@ -228,7 +228,7 @@ pub(crate) fn drive(
         direct.start(host)?;
     }
     let end = scenario.duration_ms.saturating_mul(1000);
-    while let Some(((at, _), event)) = direct.queue.pop_first() {
+    while let Some((at, event)) = direct.queue.pop() {
         if at > end {
             break;
         }
@@ -247,8 +247,7 @@ impl Direct<'_> {
     }
 
     fn at(&mut self, at: Micros, event: Event) {
-        self.queue.insert((at, self.seq), event);
-        self.seq += 1;
+        self.queue.push(at, event);
     }
 
     fn on_event(&mut self, event: Event, faults: &[Fault]) -> Result<(), RunError> {
@@ -385,16 +384,17 @@ impl Direct<'_> {
             return;
         };
         let (from, to) = (c.ends[side].host, c.ends[1 - side].host);
-        if c.gap[side] && segment != Segment::Rst {
+        let reset = matches!(segment, Segment::Rst);
+        if c.gap[side] && !reset {
             return;
         }
         let cargo = Cargo::Segment {
             conn,
             to: 1 - side,
-            segment: segment.clone(),
+            segment,
         };
         let Some(id) = self.net.launch(from, to, cargo) else {
-            if segment != Segment::Rst {
+            if !reset {
                 self.lose(conn, side);
             }
             return;
