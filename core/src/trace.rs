@@ -928,7 +928,13 @@ impl TraceEvent {
     }
 }
 
-/// Trace time rendering: seconds with millisecond precision, fixed width.
-pub fn render_time(at: SimTime) -> String {
-    format!("{:>4}.{:03}", at / 1000, at % 1000)
+/// Trace time rendering: seconds with millisecond precision, fixed width, written straight
+/// into a formatter (the trace hash renders every entry: no string per entry).
+#[derive(Clone, Copy, Debug)]
+pub struct TraceTime(pub SimTime);
+
+impl fmt::Display for TraceTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:>4}.{:03}", self.0 / 1000, self.0 % 1000)
+    }
 }

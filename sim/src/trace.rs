@@ -7,7 +7,7 @@
 
 use ixsim_core::ids::SimTime;
 use ixsim_core::marks::MarkCounts;
-use ixsim_core::trace::{render_time, TraceEvent};
+use ixsim_core::trace::{TraceEvent, TraceTime};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 
@@ -60,7 +60,7 @@ impl Trace {
         let _ = write!(
             line,
             "{} {:<8} {}",
-            render_time(entry.at),
+            TraceTime(entry.at),
             self.host_name(entry.host),
             entry.event
         );

@@ -19,7 +19,7 @@ impl IsNode {
                     .db
                     .interactions
                     .get(ixn)
-                    .ok_or(format!("available {ixn} not in database"))?;
+                    .ok_or_else(|| format!("available {ixn} not in database"))?;
                 if &record.queue != queue {
                     return Err(format!(
                         "{ixn} available in {queue} but stored in {}",

@@ -6,9 +6,7 @@
 
 use super::ops::{Asked, OpKind};
 use super::Proxy;
-use crate::ids::AgentId;
 use crate::protocol::{Field, Request};
-use std::collections::BTreeSet;
 
 impl Proxy {
     /// - an agent is busy exactly while an agent operation for it is in progress [S-PX-2004];
@@ -40,31 +38,40 @@ impl Proxy {
         self.agents_invariant()
     }
 
+    /// Counted against the busy set, not collected into a second set: the shell runs this
+    /// after every input. An agent never has two operations at once (a second is refused with
+    /// 2004), so one operation per busy agent and no other means the two agree.
     fn busy_agents_invariant(&self) -> Result<(), String> {
-        let in_progress: BTreeSet<AgentId> = self
-            .ops
-            .values()
-            .filter_map(|op| match &op.kind {
-                OpKind::Agent(agent_op) => Some(agent_op.agent),
+        let mut in_progress = 0usize;
+        for (id, op) in &self.ops {
+            let agent = match &op.kind {
+                OpKind::Agent(agent_op) => agent_op.agent,
                 OpKind::Forward { .. }
                 | OpKind::Lookup(_)
                 | OpKind::Merge(_)
                 | OpKind::Peek(_)
                 | OpKind::Gather { .. }
-                | OpKind::Idle { .. } => None,
-            })
-            .collect();
-        if in_progress != self.busy_agents {
+                | OpKind::Idle { .. } => continue,
+            };
+            if !self.busy_agents.contains(&agent) {
+                return Err(format!(
+                    "[S-PX-2004] agent operation {id} for {agent} in progress, but {agent} is not busy"
+                ));
+            }
+            in_progress += 1;
+        }
+        if in_progress != self.busy_agents.len() {
             return Err(format!(
-                "[S-PX-2004] busy agents {:?}, agent operations in progress for {:?}",
-                self.busy_agents, in_progress
+                "[S-PX-2004] busy agents {:?}, {in_progress} agent operation(s) in progress",
+                self.busy_agents
             ));
         }
         Ok(())
     }
 
     fn waiting_invariant(&self) -> Result<(), String> {
-        let outstanding: BTreeSet<(u64, usize)> = self
+        // A sorted list, not a set: one allocation per check, searched by halves.
+        let mut outstanding: Vec<(u64, usize)> = self
             .asked
             .values()
             .filter_map(|(asked, node)| match asked {
@@ -72,9 +79,10 @@ impl Proxy {
                 Asked::Quiet => None,
             })
             .collect();
+        outstanding.sort_unstable();
         for (id, op) in &self.ops {
             for node in &op.waiting {
-                if !outstanding.contains(&(*id, *node)) {
+                if outstanding.binary_search(&(*id, *node)).is_err() {
                     return Err(format!(
                         "operation {id} waits for node {node}, which has nothing outstanding for it"
                     ));
