@@ -604,6 +604,7 @@ fn bench_growth(scenario: Option<String>, seeds: u64, runners: &[Runner]) -> Exi
             random.end_ms = random.end_ms.saturating_mul(u64::from(factor));
         }
         let runs = (seeds / u64::from(factor)).max(1);
+        reset_peak_rss();
         let report = sweep(runner, &scenario, 0..runs, 1, false);
         let per_seed = report.wall_ms as f64 / runs as f64;
         let per_interaction = per_seed * 1000.0 / f64::from(scenario.workload.interactions.max(1));
@@ -676,6 +677,13 @@ fn bench_scenarios(scenario: Option<String>, seeds: u64, runners: &[Runner]) -> 
 }
 
 /// The process's peak resident memory so far (Linux `VmHWM`), in MiB.
+/// Starts the process's high-water mark of resident memory again from what it holds now
+/// (Linux: `/proc/self/clear_refs`), so that each `--growth` row shows its own peak rather than
+/// the largest before it. Where that cannot be done the peak stays the process's.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
