@@ -11,7 +11,9 @@
 //! commands go to the machine as [`Control::Command`]. It keeps the run's budgets, runs the
 //! machine's invariant checks after every input [S-INV-machine], and owns the shell's fault
 //! points ([`Site::DbWriteSlow`], [`Site::SendSlow`]). What goes on the network it leaves as
-//! [`Wire`]s for the runner.
+//! [`Wire`]s for the runner. How a client host reconnects to its servers is not here but in
+//! [`crate::dial`], whose dialers the runners hold: turmoil's waits stay in each server's
+//! task, and the direct runner's in microseconds.
 //!
 //! Must not: contain protocol logic (a decision that depends on a message's content belongs in
 //! a machine in `ixsim-core`), or read a clock: the runner says what time it is.

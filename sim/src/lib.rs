@@ -6,6 +6,7 @@
 //! threads, no default-hasher maps; every `select!` is `biased;`.
 
 pub mod codec;
+pub mod dial;
 pub mod direct;
 pub mod faults;
 pub mod fuzz;

@@ -3,7 +3,8 @@
 //! besides moving bytes.
 //!
 //! It accepts connections (servers) and keeps connections to configured servers (clients),
-//! reconnecting with backoff and trying each address of a server in turn; it numbers each
+//! one task per server carrying out its [`Dialer`] (`crate::dial`: which address next, the
+//! connect timeout, the backoff; the task only connects and sleeps as told); it numbers each
 //! connection by generation, frames bytes with [`FrameCodec`], hands the driver what arrives
 //! and the simulated time (tokio's clock under turmoil), and puts the driver's wires on the
 //! connections. Operator commands from the runner arrive through the host's
@@ -13,6 +14,7 @@
 //! a machine in `ixsim-core`.
 
 use crate::codec::FrameCodec;
+use crate::dial::{Backoff, Dialer};
 pub use crate::host::{send_command, HostCtx, OperatorDesk, RunBudget};
 use crate::host::{HostDriver, Wire};
 use futures::{SinkExt, StreamExt};
@@ -101,27 +103,42 @@ async fn run_connection(
     });
 }
 
-/// Keeps server `index` connected, cycling through its addresses.
+/// Keeps server `index` connected: carries out its [`Dialer`]'s decisions (dial an address
+/// with a timeout, wait out a backoff) and runs each connection it makes until it ends.
 async fn keep_connected(
     index: u16,
     addresses: Vec<String>,
     events: mpsc::UnboundedSender<ShellEvent>,
     generations: Rc<RefCell<u64>>,
-    connect_timeout_ms: u64,
-    backoff_ms: u64,
+    mut dialer: Dialer,
 ) {
     let peer = Peer::Server(index);
-    for address in addresses.iter().cycle() {
+    let mut dial = dialer.start();
+    loop {
+        let Some(address) = addresses.get(dial.address) else {
+            return;
+        };
         let connect = TcpStream::connect((address.as_str(), PORT));
-        let attempt =
-            tokio::time::timeout(Duration::from_millis(connect_timeout_ms), connect).await;
-        if let Ok(Ok(stream)) = attempt {
-            let Some((generation, rx)) = announce(peer, &events, &generations) else {
-                return;
-            };
-            run_connection(stream, rx, events.clone(), peer, generation).await;
-        }
+        let timeout = Duration::from_millis(dial.timeout_ms);
+        let backoff = match tokio::time::timeout(timeout, connect).await {
+            Ok(Ok(stream)) => {
+                let Some((generation, rx)) = announce(peer, &events, &generations) else {
+                    return;
+                };
+                dialer.connected(dial.attempt, generation);
+                run_connection(stream, rx, events.clone(), peer, generation).await;
+                dialer.closed(generation)
+            }
+            Ok(Err(_)) | Err(_) => dialer.failed(dial.attempt),
+        };
+        let Some(Backoff { backoff_ms }) = backoff else {
+            return;
+        };
         tokio::time::sleep(Duration::from_millis(backoff_ms)).await;
+        let Some(next) = dialer.backoff_over() else {
+            return;
+        };
+        dial = next;
     }
 }
 
@@ -244,8 +261,11 @@ pub async fn run_host<M: Machine + 'static>(ctx: HostCtx, machine: M) -> turmoil
                 addresses.clone(),
                 events_tx.clone(),
                 generations.clone(),
-                ctx.connect_timeout_ms,
-                ctx.reconnect_backoff_ms,
+                Dialer::new(
+                    addresses.len(),
+                    ctx.connect_timeout_ms,
+                    ctx.reconnect_backoff_ms,
+                ),
             ),
         );
     }

@@ -14,10 +14,11 @@
 //!   ([`net::Net::latency`]). Per connection and direction, delivery is in order: a segment
 //!   never arrives before one sent earlier the same way. A `latency` fault changes the maximum
 //!   for what is sent from then on; what is in flight keeps its time.
-//! - **Connections.** A client host keeps each configured server connected, trying its
-//!   addresses in turn, as the turmoil shell does: an attempt that fails or times out
-//!   (`[client] connect-timeout-ms`), and a connection that ends, are followed by
-//!   `reconnect-backoff-ms` and then the server's next address. A connection request takes one
+//! - **Connections.** A client host keeps each configured server connected by the same
+//!   [`Dialer`] as the turmoil shell (`crate::dial`: addresses in turn, `[client]
+//!   connect-timeout-ms`, `reconnect-backoff-ms` after a failure, a timeout or an end); the
+//!   runner carries out its decisions as events (`DialTimeout`, `Refused`, `Redial`) and tells
+//!   it what became of each attempt and connection. A connection request takes one
 //!   one-way latency; it is refused at once when the link from the client is partitioned,
 //!   after the latency when the server host does not listen, at the server's restart when it
 //!   reached a crashed server; it is held with a held link and otherwise lost to the timeout.
@@ -62,6 +63,7 @@
 mod net;
 mod queue;
 
+use crate::dial::{Backoff, DialNow, Dialer};
 use crate::faults::{Fault, FaultAction, HostSet};
 use crate::host::{HostDriver, Wire};
 use crate::hosts::{record_fault, FaultPoints, HostSpec, Hosts, RunError};
@@ -104,35 +106,6 @@ enum Event {
     },
 }
 
-/// Where one of a client host's server connections stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Dial {
-    /// Attempt `attempt` to the server's address `address` is on its way.
-    Connecting {
-        address: usize,
-        attempt: u64,
-    },
-    Connected {
-        address: usize,
-        conn: u64,
-    },
-    /// Waiting out the backoff before the address after `address`.
-    Backoff {
-        address: usize,
-    },
-}
-
-impl Dial {
-    /// The server address this connection is at (or last tried).
-    fn address(self) -> usize {
-        match self {
-            Dial::Connecting { address, .. }
-            | Dial::Connected { address, .. }
-            | Dial::Backoff { address } => address,
-        }
-    }
-}
-
 /// One host: its factory, and the running incarnation's driver and connections.
 struct Host {
     spec: HostSpec,
@@ -145,7 +118,8 @@ struct Host {
     next_client: u32,
     /// Open connection ends of this incarnation, by generation: (connection, side).
     ends: BTreeMap<u64, (u64, usize)>,
-    dials: Vec<Dial>,
+    /// The dial policy of each configured server, for this incarnation.
+    dials: Vec<Dialer>,
     /// Servers' host ids, per configured server, per address.
     servers: Vec<Vec<usize>>,
     /// What reached this host while it was down: answered at its next start.
@@ -160,7 +134,6 @@ struct Direct<'a> {
     net: Net,
     queue: EventQueue<Event>,
     now: Micros,
-    next_attempt: u64,
     run: &'a Hosts,
     /// Where frames are encoded to check their size (reused: one allocation per run).
     scratch: Vec<u8>,
@@ -217,7 +190,6 @@ pub(crate) fn drive(
         net: Net::new(seed, network.latency_min_ms, network.latency_max_ms),
         queue: EventQueue::new(),
         now: 0,
-        next_attempt: 0,
         run,
         scratch: Vec::new(),
     };
@@ -275,11 +247,12 @@ impl Direct<'_> {
                 dialer,
                 attempt,
             } => {
-                let h = &self.hosts[host];
-                if h.incarnation == incarnation
-                    && matches!(h.dials.get(dialer), Some(Dial::Connecting { attempt: a, .. }) if *a == attempt)
-                {
-                    self.backoff(host, dialer);
+                let h = &mut self.hosts[host];
+                if h.incarnation != incarnation {
+                    return Ok(());
+                }
+                if let Some(backoff) = h.dials.get_mut(dialer).and_then(|d| d.failed(attempt)) {
+                    self.backoff(host, dialer, backoff);
                 }
             }
             Event::Redial {
@@ -287,12 +260,12 @@ impl Direct<'_> {
                 incarnation,
                 dialer,
             } => {
-                let h = &self.hosts[host];
-                if h.incarnation == incarnation && h.driver.is_some() {
-                    if let Some(Dial::Backoff { address }) = h.dials.get(dialer).copied() {
-                        let count = h.servers[dialer].len().max(1);
-                        self.dial(host, dialer, (address + 1) % count);
-                    }
+                let h = &mut self.hosts[host];
+                if h.incarnation != incarnation || h.driver.is_none() {
+                    return Ok(());
+                }
+                if let Some(next) = h.dials.get_mut(dialer).and_then(Dialer::backoff_over) {
+                    self.dial(host, dialer, next);
                 }
             }
         }
@@ -431,13 +404,9 @@ impl Direct<'_> {
         let h = &mut self.hosts[end.host];
         if h.incarnation == end.incarnation {
             h.ends.remove(&end.generation);
-            if side == 0 {
-                if let Some(Dial::Connected { conn: dialed, .. }) = h.dials.get(dialer_of(end.peer))
-                {
-                    if *dialed == conn {
-                        self.backoff(end.host, dialer_of(end.peer));
-                    }
-                }
+            let dialer = h.dials.get_mut(dialer_of(end.peer));
+            if let Some(backoff) = dialer.and_then(|d| d.closed(end.generation)) {
+                self.backoff(end.host, dialer_of(end.peer), backoff);
             }
         }
         if tell_peer && other_open {
@@ -457,13 +426,10 @@ impl Direct<'_> {
         }
     }
 
-    /// Waits out the backoff before dialer `dialer`'s next address.
-    fn backoff(&mut self, host: usize, dialer: usize) {
-        let h = &mut self.hosts[host];
-        let address = h.dials[dialer].address();
-        h.dials[dialer] = Dial::Backoff { address };
-        let incarnation = h.incarnation;
-        let at = self.now + h.spec.ctx.reconnect_backoff_ms.saturating_mul(1000);
+    /// Waits out dialer `dialer`'s backoff, then tells it.
+    fn backoff(&mut self, host: usize, dialer: usize, Backoff { backoff_ms }: Backoff) {
+        let incarnation = self.hosts[host].incarnation;
+        let at = self.now + backoff_ms.saturating_mul(1000);
         self.at(
             at,
             Event::Redial {
@@ -486,14 +452,16 @@ impl Direct<'_> {
         self.at(self.now, refused);
     }
 
-    /// Tries dialer `dialer`'s address `address`.
-    fn dial(&mut self, host: usize, dialer: usize, address: usize) {
-        let attempt = self.next_attempt;
-        self.next_attempt += 1;
-        let h = &mut self.hosts[host];
-        let incarnation = h.incarnation;
-        h.dials[dialer] = Dial::Connecting { address, attempt };
-        let timeout = self.now + h.spec.ctx.connect_timeout_ms.saturating_mul(1000);
+    /// Carries out dialer `dialer`'s decision to dial: the request to the address, and the
+    /// timeout that gives it up.
+    fn dial(&mut self, host: usize, dialer: usize, dial: DialNow) {
+        let DialNow {
+            address,
+            attempt,
+            timeout_ms,
+        } = dial;
+        let incarnation = self.hosts[host].incarnation;
+        let timeout = self.now + timeout_ms.saturating_mul(1000);
         self.at(
             timeout,
             Event::DialTimeout {
@@ -551,8 +519,8 @@ impl Direct<'_> {
         (incarnation, dialer, attempt): (u32, usize, u64),
     ) -> Result<(), RunError> {
         let c = &self.hosts[client];
-        let waiting = c.incarnation == incarnation
-            && matches!(c.dials.get(dialer), Some(Dial::Connecting { attempt: a, .. }) if *a == attempt);
+        let waiting =
+            c.incarnation == incarnation && c.dials.get(dialer).is_some_and(|d| d.awaits(attempt));
         if !waiting {
             return Ok(());
         }
@@ -581,8 +549,7 @@ impl Direct<'_> {
             open: true,
         };
         let conn = self.net.open([client_end, server_end]);
-        let address = self.hosts[client].dials[dialer].address();
-        self.hosts[client].dials[dialer] = Dial::Connected { address, conn };
+        self.hosts[client].dials[dialer].connected(attempt, client_end.generation);
         self.hosts[server]
             .ends
             .insert(server_end.generation, (conn, 1));
@@ -635,11 +602,20 @@ impl Direct<'_> {
         h.generations = 0;
         h.next_client = 0;
         h.ends.clear();
-        h.dials = vec![Dial::Backoff { address: 0 }; h.servers.len()];
+        let ctx = &h.spec.ctx;
+        let dialer = |addresses: &Vec<usize>| {
+            Dialer::new(
+                addresses.len(),
+                ctx.connect_timeout_ms,
+                ctx.reconnect_backoff_ms,
+            )
+        };
+        h.dials = h.servers.iter().map(dialer).collect();
         let now = self.now_ms();
         self.with_driver(host, |driver| driver.start(now))?;
-        for dialer in 0..self.hosts[host].servers.len() {
-            self.dial(host, dialer, 0);
+        for dialer in 0..self.hosts[host].dials.len() {
+            let first = self.hosts[host].dials[dialer].start();
+            self.dial(host, dialer, first);
         }
         // What reached the host while it was down finds no connection of this process.
         for id in std::mem::take(&mut self.hosts[host].parked) {
