@@ -165,6 +165,16 @@ pub enum TraceEvent {
         asked_at_ms: SimTime,
         acked: Vec<u16>,
     },
+    /// A proxy answered a client's `request` about `ixn` "not found" (error 3) after a
+    /// broadcast lookup, the request having reached it at `asked_at_ms`: every node it asked
+    /// said "not found". Right only if every node was asked and answered [S-PX-2003].
+    ProxyLookupNotFound {
+        client: String,
+        request: &'static str,
+        #[serde(serialize_with = "hex::ixn")]
+        ixn: IxnId,
+        asked_at_ms: SimTime,
+    },
     ProxyPulled {
         client: String,
         queue: String,
@@ -526,6 +536,7 @@ impl fmt::Display for TraceEvent {
             | E::ProxySubmitSent { .. }
             | E::ProxySubmitRefused { .. }
             | E::ProxyPulled { .. }
+            | E::ProxyLookupNotFound { .. }
             | E::LatePullReturned { .. }
             | E::NodeDeclaredDead { .. }
             | E::NodeSilent { .. } => self.fmt_proxy(f),
@@ -772,6 +783,15 @@ impl TraceEvent {
                 write!(f, "proxy-pulled for={client} {queue}/{view} ")?;
                 self::ids(f, ixns)
             }
+            E::ProxyLookupNotFound {
+                client,
+                request,
+                ixn,
+                asked_at_ms,
+            } => write!(
+                f,
+                "proxy-lookup-not-found {ixn} for={client} {request} asked={asked_at_ms}ms"
+            ),
             E::LatePullReturned { client, ixn } => {
                 write!(f, "late-pull-returned {ixn} for={client}")
             }

@@ -36,7 +36,8 @@
 //! - [S-IS-hold], with [S-PX-pull]'s hold override: `hold.rs` (a bound from the timeouts).
 //! - [S-URS-rr]'s resubmission at once: `resubmit.rs`.
 //! - [S-PX-2000], [S-PX-2002], [S-PX-2003], [S-PX-2006] refusals in whole-cluster runs:
-//!   `refusals.rs`.
+//!   `refusals.rs`. [S-PX-2003]'s other half, a broadcast lookup answered "not found" while a
+//!   node was not connected when the request came or was given up on: `lookups.rs`.
 //! - [S-PX-agent]: each agent login, logout and ready a proxy acknowledges was carried out on
 //!   every node of the tenant it was connected to: `agents.rs`.
 //! - [S-PX-route] for submits (to a connected node that serves the tenant and takes the media
@@ -116,6 +117,7 @@ mod licensing;
 mod links;
 mod live;
 mod logins;
+mod lookups;
 mod lost;
 mod machine;
 mod nodes;
@@ -141,6 +143,7 @@ pub use grace::{owner_grace, IS_OWNER};
 pub use hold::{held_pulls, HOLD};
 pub use licensing::{licensing, SeatRules, LIC_CHECKOUT, LIC_SHRINK};
 pub use live::{live, LIVE};
+pub use lookups::proxy_lookups;
 pub use lost::{lost, LOST};
 pub use machine::MACHINE;
 pub use order::{pull_order, ORDER};
@@ -254,6 +257,7 @@ pub fn check_all(input: &OracleInput<'_>) -> Vec<Violation> {
     violations.extend(held_pulls(input));
     violations.extend(urs_resubmit(input));
     violations.extend(proxy_refusals(input, &input.proxies));
+    violations.extend(proxy_lookups(input, &input.proxies));
     violations.extend(proxy_rotation(input, &input.proxies));
     violations.extend(proxy_routing(input, &input.proxies));
     violations.extend(owner_grace(input));

@@ -959,6 +959,7 @@ fn proxy_rules(scenario: &Scenario, trace: &Trace) -> oracles::ProxyRules {
         disabled_media: tenant_media(scenario, |media| !media.enabled),
         tenant_media: tenant_media(scenario, |_| true),
         window_ms: scenario.proxy.request_timeout_ms + scenario.client.tick_ms,
+        request_timeout_ms: scenario.proxy.request_timeout_ms,
         malformed: scenario.prober.is_some(),
     }
 }

@@ -7,7 +7,9 @@
 //! request; none, while some node did not answer, is 2003 [S-PX-2003]; several is 2005
 //! [S-PX-2005]. The cache starts empty on every (re)start [S-PX-cache] and is only a hint:
 //! a "not found" answer to a forwarded request clears the entry (except for RequestReserveAgent
-//! and RequestTransfer, which have always left it in place).
+//! and RequestTransfer, which have always left it in place). A lookup answered "not found" is
+//! traced (`proxy-lookup-not-found`, with when the request came) so that sweeps can judge it
+//! against the node connections the shell traced (`sim/src/oracles/lookups.rs`).
 //!
 //! Must not: answer "not found" for an interaction a silent node may hold.
 
@@ -18,6 +20,7 @@ use crate::ids::{IxnId, RefId, SimTime};
 use crate::machine::{Output, Peer};
 use crate::marks::{mark, Mark};
 use crate::protocol::{ErrorCode, Event, Field, Request};
+use crate::trace::TraceEvent;
 
 /// A broadcast lookup in progress: which nodes hold `ixn`.
 #[derive(Clone, Debug)]
@@ -28,6 +31,8 @@ pub(super) struct Lookup {
     found: Vec<usize>,
     /// Some node was not asked or did not answer.
     unreachable: bool,
+    /// When the client's request reached the proxy (traced with a "not found" answer).
+    asked_at: SimTime,
 }
 
 impl Lookup {
@@ -78,6 +83,7 @@ impl Proxy {
             forget_on_not_found,
             found: Vec::new(),
             unreachable: self.connected.iter().any(|up| !up),
+            asked_at: now,
         };
         self.broadcast_lookup(now, who, lookup, request, out);
         Ok(())
@@ -117,6 +123,7 @@ impl Proxy {
             forget_on_not_found,
             found,
             unreachable,
+            asked_at,
         }) = &op.kind
         else {
             return;
@@ -138,6 +145,12 @@ impl Proxy {
                 self.fail(client, ref_id, request, ErrorCode::NotAccessible, out)
             }
             ([], _) => {
+                out.push(Output::Trace(TraceEvent::ProxyLookupNotFound {
+                    client: op.name.clone(),
+                    request: request.name(),
+                    ixn: *ixn,
+                    asked_at_ms: *asked_at,
+                }));
                 let code = ErrorCode::InteractionNotFound;
                 self.reply(client, ref_id, Event::Error { code }, out)
             }

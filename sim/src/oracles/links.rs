@@ -3,7 +3,8 @@
 //! the proxy oracles that judge a proxy against the connections it really had, not against its
 //! own idea of them: [S-PX-2000]/[S-PX-2002]/[S-PX-2003]/[S-PX-2006] (`refusals.rs`),
 //! [S-PX-route] (`routing.rs`), [S-PX-pull] (`rotation.rs`), [S-PX-agent] (`agents.rs`) and
-//! [S-LIC-revoke] (`revoke.rs`). It judges nothing itself.
+//! [S-LIC-revoke] (`revoke.rs`); `lookups.rs` keeps its own history of the same facts (when a
+//! link was down, not only whether it is) and shares [`node_index`]. It judges nothing itself.
 
 use super::refusals::ProxyRules;
 use ixsim_core::ids::SimTime;

@@ -75,6 +75,9 @@ pub struct ProxyRules {
     /// How long before its answer a request may have started: the proxy's request timeout and
     /// one client tick.
     pub window_ms: SimTime,
+    /// The proxy's request timeout: an operation still waiting on a node then ends in the
+    /// proxy's next tick [S-PX-2003].
+    pub request_timeout_ms: SimTime,
     /// Some client sends malformed requests on purpose (a prober): 2003 is not judged.
     pub malformed: bool,
 }
