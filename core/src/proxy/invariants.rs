@@ -170,7 +170,7 @@ mod tests {
     use super::super::agents::AgentEntry;
     use super::super::fixture::proxy;
     use super::*;
-    use crate::ids::{IxnId, RefId, TenantId};
+    use crate::ids::{AgentId, IxnId, RefId, TenantId};
     use crate::machine::{Input, Machine, Peer};
     use crate::protocol::Message;
 
