@@ -225,6 +225,16 @@ impl<M: Machine> HostDriver<M> {
         self.wires.drain(..)
     }
 
+    /// What the runner must put on the network, by exchange: `into` (empty) takes the wires
+    /// and the driver keeps its allocation for the next ones.
+    pub fn swap_wires(&mut self, into: &mut Vec<Wire>) {
+        debug_assert!(
+            into.is_empty(),
+            "wires swapped into a buffer still holding some"
+        );
+        std::mem::swap(&mut self.wires, into);
+    }
+
     /// Why the host stopped (a budget broken), once: the runner then ends the host.
     pub fn take_halt(&mut self) -> Option<String> {
         self.halted.take()

@@ -137,6 +137,8 @@ struct Direct<'a> {
     run: &'a Hosts,
     /// Where frames are encoded to check their size (reused: one allocation per run).
     scratch: Vec<u8>,
+    /// The wires being carried out (reused, as `scratch`).
+    wire_buffer: Vec<Wire>,
 }
 
 /// Runs the hosts of `specs` to the scenario's end on the direct runner, applying `faults`;
@@ -192,6 +194,7 @@ pub(crate) fn drive(
         now: 0,
         run,
         scratch: Vec::new(),
+        wire_buffer: Vec::new(),
     };
     for (index, fault) in faults.iter().enumerate() {
         direct.at(fault.at_ms.saturating_mul(1000), Event::Fault(index));
@@ -295,13 +298,17 @@ impl Direct<'_> {
             if let Some(problem) = driver.take_halt() {
                 return Err(RunError::Budget(problem));
             }
-            let wires: Vec<Wire> = driver.wires().collect();
+            // The driver's wires and this buffer change places: no allocation per settle.
+            let mut wires = std::mem::take(&mut self.wire_buffer);
+            driver.swap_wires(&mut wires);
             if wires.is_empty() {
+                self.wire_buffer = wires;
                 break;
             }
-            for wire in wires {
+            for wire in wires.drain(..) {
                 self.carry_out(host, wire)?;
             }
+            self.wire_buffer = wires;
         }
         let h = &mut self.hosts[host];
         let Some(deadline) = h.driver.as_ref().and_then(|driver| driver.next_deadline()) else {
