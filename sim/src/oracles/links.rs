@@ -102,7 +102,35 @@ impl Links {
     }
 }
 
-/// The node index of a proxy's peer name `srvN`.
+/// The node index of a proxy's peer name `srvN` (and `srvN (corrupt frame)`).
 pub(super) fn node_index(peer: &str) -> Option<usize> {
-    peer.strip_prefix("srv")?.parse().ok()
+    // The node is the first word: a connection closed on a frame that did not decode is
+    // traced `disconnected srv1 (corrupt frame)`, and that link is down like any other.
+    peer.split(' ').next()?.strip_prefix("srv")?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [S-PX-2003] and the other proxy oracles: a node connection closed on a corrupt frame is
+    /// down, as any other closed one (it was read as no node at all, so the link stayed up).
+    #[test]
+    fn a_corrupt_frame_disconnect_takes_the_link_down() {
+        assert_eq!(node_index("srv1"), Some(1));
+        assert_eq!(node_index("srv1 (corrupt frame)"), Some(1));
+        assert_eq!(node_index("c3"), None);
+        let mut links = Links::new(2);
+        let up = TraceEvent::Connected {
+            peer: "srv1".into(),
+        };
+        let corrupt = TraceEvent::Disconnected {
+            peer: "srv1 (corrupt frame)".into(),
+        };
+        assert!(links.observe(&up, 10));
+        assert!(links.nodes[1].up);
+        assert!(links.observe(&corrupt, 20), "the disconnect is a link fact");
+        assert!(!links.nodes[1].up, "srv1 is down after a corrupt frame");
+        assert_eq!(links.nodes[1].last_down, 20);
+    }
 }

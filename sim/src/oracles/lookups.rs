@@ -94,8 +94,7 @@ impl ProxyState {
     fn observe(&mut self, event: &TraceEvent, at: SimTime) -> bool {
         match event {
             TraceEvent::Connected { peer } | TraceEvent::Disconnected { peer } => {
-                // `srv1 (corrupt frame)`: the node is the first word.
-                let node = peer.split(' ').next().and_then(node_index);
+                let node = node_index(peer);
                 let Some(link) = node.and_then(|node| self.nodes.get_mut(node)) else {
                     return false;
                 };
