@@ -104,6 +104,9 @@ marks! {
     ProxyConnectionLost = "proxy-connection-lost", "S-PX-2002";
     /// A node answered a pull after the proxy had given up on it; the proxy put the items back.
     ProxyLatePullReturned = "proxy-late-pull-returned", "S-PX-pull";
+    /// A node listed a re-registered client's interactions that the proxy was putting back in
+    /// their queues; the proxy kept them from the client.
+    ProxyRelistReturned = "proxy-relist-returned", "S-PX-pull";
     /// A submit of a disabled media type was refused [S-PX-disabled].
     ProxyDisabledMedia = "proxy-disabled-media", "S-PX-disabled";
     /// A submit had fewer nodes to go to than its tenant has: a node's `media-types` left

@@ -10,8 +10,9 @@ use super::agents::AgentChange;
 use super::merge::FanOut;
 use super::ops::{Asked, OpKind};
 use super::Proxy;
-use crate::ids::{RefId, SimTime};
+use crate::ids::{IxnId, RefId, SimTime};
 use crate::machine::{Output, Peer};
+use crate::marks::{mark, Mark};
 use crate::protocol::{ClientKind, ErrorCode, Event, Message, Request};
 use crate::trace::TraceEvent;
 
@@ -272,8 +273,29 @@ impl Proxy {
     }
 
     /// An event a node sends a client unasked (an invite, an agent's state) goes to the
-    /// client's connection as it is.
-    pub(super) fn relay_unsolicited(&self, client: &str, event: Event, out: &mut Vec<Output>) {
+    /// client's connection as it is, except the interactions the proxy is putting back in
+    /// their queues for that client: a node that hears the client register again lists what
+    /// it owns there, and a place the proxy sent after the registration (a late pull answer
+    /// undone, [`Proxy::late_answer`]) takes them from it right after. Relayed, they would be
+    /// handled by the client and by whoever pulls them next ([S-ORS-pull], `ors-failover`
+    /// seed 77 on turmoil: a new ORS primary registered under the demoted one's name).
+    pub(super) fn relay_unsolicited(
+        &self,
+        node: usize,
+        client: &str,
+        mut event: Event,
+        out: &mut Vec<Output>,
+    ) {
+        if let Event::TakenFromQueue { items } = &mut event {
+            let before = items.len();
+            items.retain(|item| !self.is_returning(node, client, item.id));
+            if items.len() < before {
+                mark(Mark::ProxyRelistReturned, out);
+            }
+            if items.is_empty() {
+                return;
+            }
+        }
         let target = self
             .clients
             .iter()
@@ -282,6 +304,13 @@ impl Proxy {
         if let Some(peer) = target {
             out.push(Output::Send(peer, Message::unsolicited(event)));
         }
+    }
+
+    /// Is the proxy putting `ixn` back in its queue at `node` on `client`'s behalf?
+    fn is_returning(&self, node: usize, client: &str, ixn: IxnId) -> bool {
+        self.returning
+            .values()
+            .any(|(at, owner, returned)| *at == node && owner == client && *returned == ixn)
     }
 }
 

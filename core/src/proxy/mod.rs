@@ -47,7 +47,7 @@ pub use config::{ProxyBug, ProxyConfig, ProxyNode, PullMode};
 
 use crate::buggify::Buggify;
 use crate::clients::TICK_TIMER;
-use crate::ids::{AgentId, RefId, SimTime};
+use crate::ids::{AgentId, IxnId, RefId, SimTime};
 use crate::machine::{Input, Machine, Output, Peer};
 use crate::protocol::Message;
 use agents::AgentEntry;
@@ -75,6 +75,9 @@ pub struct Proxy {
     rr_pull: BTreeMap<(String, String, String), usize>,
     /// Pulls given up on (timed out) with the client and node asked: a late answer is undone.
     abandoned_pulls: BTreeMap<RefId, (String, usize)>,
+    /// What the proxy is putting back in a queue on a client's behalf after a late pull answer,
+    /// by the place request's reference: (node, client, interaction), until the node answers.
+    returning: BTreeMap<RefId, (usize, String, IxnId)>,
     /// When each client was last heard from.
     last_heard: BTreeMap<Peer, SimTime>,
     /// When each node was last heard from (any frame), to tell a dead connection.
@@ -102,6 +105,7 @@ impl Proxy {
             rr_submit: 0,
             rr_pull: BTreeMap::new(),
             abandoned_pulls: BTreeMap::new(),
+            returning: BTreeMap::new(),
             last_heard: BTreeMap::new(),
             node_heard: vec![0; nodes],
             buggify: Buggify::off(),
@@ -172,13 +176,13 @@ impl Machine for Proxy {
                 },
             ) => self.on_node_answer(now, ref_id, Some(event), out),
             Input::Frame(
-                Peer::Server(_),
+                Peer::Server(node),
                 Message::ProxiedEvent {
                     client,
                     ref_id: None,
                     event,
                 },
-            ) => self.relay_unsolicited(&client, event, out),
+            ) => self.relay_unsolicited(node as usize, &client, event, out),
             // Nothing else is meaningful: clients send requests, nodes send events.
             Input::Frame(_, _) | Input::Persisted(_) => {}
             Input::Timer(_) => self.on_tick(now, out),

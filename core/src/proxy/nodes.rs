@@ -57,6 +57,7 @@ impl Proxy {
     pub(super) fn node_lost(&mut self, now: SimTime, node: usize, out: &mut Vec<Output>) {
         self.connected[node] = false;
         self.abandoned_pulls.retain(|_, (_, asked)| *asked != node);
+        self.returning.retain(|_, (asked, _, _)| *asked != node);
         let lost: Vec<RefId> = self
             .asked
             .iter()

@@ -119,7 +119,7 @@ impl Proxy {
         client: Option<&str>,
         request: Request,
         out: &mut Vec<Output>,
-    ) {
+    ) -> RefId {
         self.next_ref = self.next_ref.wrapping_add(1);
         let ref_id = RefId(self.next_ref);
         self.asked.insert(ref_id, (asked, node));
@@ -138,6 +138,7 @@ impl Proxy {
             None => Message::Request { ref_id, request },
         };
         out.push(Output::Send(Peer::Server(node as u16), message));
+        ref_id
     }
 
     pub(super) fn start_op(
@@ -194,6 +195,7 @@ impl Proxy {
         let Some((asked, node)) = self.asked.remove(&ref_id) else {
             return self.late_answer(ref_id, event, out);
         };
+        self.returning.remove(&ref_id);
         let Asked::Op(op_id) = asked else {
             return;
         };

@@ -145,7 +145,9 @@ impl Proxy {
                 ixn: Field::Value(item.id),
                 queue: item.queue,
             };
-            self.ask(node, Asked::Quiet, Some(&client), place, out);
+            let ref_id = self.ask(node, Asked::Quiet, Some(&client), place, out);
+            self.returning
+                .insert(ref_id, (node, client.clone(), item.id));
         }
     }
 }
