@@ -348,4 +348,127 @@ mod tests {
         spoke.handle(4000, Input::Timer(TICK_TIMER), &mut out);
         assert!(!closed(&out), "closed though it spoke at 3000 ms: {out:?}");
     }
+
+    /// [S-ORS-pull] through the proxy: an interaction the proxy is putting back in its queue
+    /// for a client (its pull answer came after the proxy gave the pull up) is not relayed to
+    /// that client when the node lists it as the client's on a registration the node took
+    /// before the place; the rest of the list is, and once the node answered the place, a
+    /// listing of that interaction is relayed again.
+    #[test]
+    fn a_returned_interaction_is_kept_from_the_clients_listing() {
+        use crate::ids::{IxnId, TenantId};
+        use crate::protocol::{Event, IxnInfo};
+        let info = |id: u64| IxnInfo {
+            id: IxnId(id),
+            tenant: TenantId(1),
+            media: "chat".into(),
+            queue: "inbound".into(),
+            priority: 0,
+            submitted_at: 0,
+            user_data: Default::default(),
+            node: 0,
+        };
+        let from_node = |ref_id: Option<RefId>, ids: &[u64]| {
+            let items = ids.iter().map(|id| info(*id)).collect();
+            let event = Event::TakenFromQueue { items };
+            Message::ProxiedEvent {
+                client: "desk".into(),
+                ref_id,
+                event,
+            }
+        };
+        let relayed = |out: &[Output]| -> Vec<Vec<IxnId>> {
+            out.iter()
+                .filter_map(|output| match output {
+                    Output::Send(Peer::Client(0), Message::Event { event, .. }) => match event {
+                        Event::TakenFromQueue { items } => {
+                            Some(items.iter().map(|item| item.id).collect())
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut proxy = proxy();
+        let mut out = Vec::new();
+        proxy.handle(
+            10,
+            Input::Frame(Peer::Client(0), super::super::fixture::pull_message(2)),
+            &mut out,
+        );
+        let (node, pull_ref) = proxy
+            .asked
+            .iter()
+            .map(|(ref_id, (_, node))| (*node, *ref_id))
+            .next()
+            .expect("the pull went to a node");
+        // The node is alive (it spoke just before), but the pull times out: the proxy gives it
+        // up and tells the client.
+        let alive = Message::ProxiedEvent {
+            client: "other".into(),
+            ref_id: None,
+            event: Event::Ack { ixn: None },
+        };
+        proxy.handle(4990, Input::Frame(Peer::Server(node as u16), alive), &mut Vec::new());
+        proxy.handle(5000, Input::Timer(TICK_TIMER), &mut Vec::new());
+        assert!(proxy.asked.is_empty(), "the pull was given up");
+        // Its answer comes late: interaction 5 goes back to its queue on desk's behalf.
+        let mut out = Vec::new();
+        let late = from_node(Some(pull_ref), &[5]);
+        proxy.handle(
+            5100,
+            Input::Frame(Peer::Server(node as u16), late),
+            &mut out,
+        );
+        let place_ref = proxy
+            .returning
+            .iter()
+            .find(|(_, (at, client, ixn))| *at == node && client == "desk" && *ixn == IxnId(5))
+            .map(|(ref_id, _)| *ref_id)
+            .expect("interaction 5 is being put back");
+        // The node lists 5 and 6 as desk's (it took a registration before the place): only 6
+        // reaches desk, and a listing of 5 alone reaches it not at all.
+        let mut out = Vec::new();
+        let listing = from_node(None, &[5, 6]);
+        proxy.handle(
+            5110,
+            Input::Frame(Peer::Server(node as u16), listing),
+            &mut out,
+        );
+        assert_eq!(relayed(&out), vec![vec![IxnId(6)]]);
+        let mut out = Vec::new();
+        let listing = from_node(None, &[5]);
+        proxy.handle(
+            5111,
+            Input::Frame(Peer::Server(node as u16), listing),
+            &mut out,
+        );
+        assert!(
+            relayed(&out).is_empty(),
+            "5 relayed while being put back: {out:?}"
+        );
+        // The place is answered: 5 is no longer being put back.
+        let ack = Message::ProxiedEvent {
+            client: "desk".into(),
+            ref_id: Some(place_ref),
+            event: Event::Ack {
+                ixn: Some(IxnId(5)),
+            },
+        };
+        proxy.handle(
+            5120,
+            Input::Frame(Peer::Server(node as u16), ack),
+            &mut Vec::new(),
+        );
+        assert!(proxy.returning.is_empty());
+        let mut out = Vec::new();
+        let listing = from_node(None, &[5]);
+        proxy.handle(
+            5130,
+            Input::Frame(Peer::Server(node as u16), listing),
+            &mut out,
+        );
+        assert_eq!(relayed(&out), vec![vec![IxnId(5)]]);
+    }
 }
