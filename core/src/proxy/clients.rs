@@ -380,12 +380,13 @@ mod tests {
         let relayed = |out: &[Output]| -> Vec<Vec<IxnId>> {
             out.iter()
                 .filter_map(|output| match output {
-                    Output::Send(Peer::Client(0), Message::Event { event, .. }) => match event {
-                        Event::TakenFromQueue { items } => {
-                            Some(items.iter().map(|item| item.id).collect())
-                        }
-                        _ => None,
-                    },
+                    Output::Send(
+                        Peer::Client(0),
+                        Message::Event {
+                            event: Event::TakenFromQueue { items },
+                            ..
+                        },
+                    ) => Some(items.iter().map(|item| item.id).collect()),
                     _ => None,
                 })
                 .collect()
@@ -410,7 +411,11 @@ mod tests {
             ref_id: None,
             event: Event::Ack { ixn: None },
         };
-        proxy.handle(4990, Input::Frame(Peer::Server(node as u16), alive), &mut Vec::new());
+        proxy.handle(
+            4990,
+            Input::Frame(Peer::Server(node as u16), alive),
+            &mut Vec::new(),
+        );
         proxy.handle(5000, Input::Timer(TICK_TIMER), &mut Vec::new());
         assert!(proxy.asked.is_empty(), "the pull was given up");
         // Its answer comes late: interaction 5 goes back to its queue on desk's behalf.
