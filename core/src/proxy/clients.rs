@@ -391,13 +391,19 @@ mod tests {
                 })
                 .collect()
         };
+        // What the proxy does with a message from node `node` at `at`.
+        let node_says = |proxy: &mut super::Proxy, node: usize, at: u64, message: Message| {
+            let mut out = Vec::new();
+            proxy.handle(
+                at,
+                Input::Frame(Peer::Server(node as u16), message),
+                &mut out,
+            );
+            out
+        };
         let mut proxy = proxy();
-        let mut out = Vec::new();
-        proxy.handle(
-            10,
-            Input::Frame(Peer::Client(0), super::super::fixture::pull_message(2)),
-            &mut out,
-        );
+        let pull = super::super::fixture::pull_message(2);
+        proxy.handle(10, Input::Frame(Peer::Client(0), pull), &mut Vec::new());
         let (node, pull_ref) = proxy
             .asked
             .iter()
@@ -411,21 +417,12 @@ mod tests {
             ref_id: None,
             event: Event::Ack { ixn: None },
         };
-        proxy.handle(
-            4990,
-            Input::Frame(Peer::Server(node as u16), alive),
-            &mut Vec::new(),
-        );
+        node_says(&mut proxy, node, 4990, alive);
         proxy.handle(5000, Input::Timer(TICK_TIMER), &mut Vec::new());
         assert!(proxy.asked.is_empty(), "the pull was given up");
         // Its answer comes late: interaction 5 goes back to its queue on desk's behalf.
-        let mut out = Vec::new();
         let late = from_node(Some(pull_ref), &[5]);
-        proxy.handle(
-            5100,
-            Input::Frame(Peer::Server(node as u16), late),
-            &mut out,
-        );
+        node_says(&mut proxy, node, 5100, late);
         let place_ref = proxy
             .returning
             .iter()
@@ -434,21 +431,11 @@ mod tests {
             .expect("interaction 5 is being put back");
         // The node lists 5 and 6 as desk's (it took a registration before the place): only 6
         // reaches desk, and a listing of 5 alone reaches it not at all.
-        let mut out = Vec::new();
         let listing = from_node(None, &[5, 6]);
-        proxy.handle(
-            5110,
-            Input::Frame(Peer::Server(node as u16), listing),
-            &mut out,
-        );
+        let out = node_says(&mut proxy, node, 5110, listing);
         assert_eq!(relayed(&out), vec![vec![IxnId(6)]]);
-        let mut out = Vec::new();
         let listing = from_node(None, &[5]);
-        proxy.handle(
-            5111,
-            Input::Frame(Peer::Server(node as u16), listing),
-            &mut out,
-        );
+        let out = node_says(&mut proxy, node, 5111, listing);
         assert!(
             relayed(&out).is_empty(),
             "5 relayed while being put back: {out:?}"
@@ -461,19 +448,10 @@ mod tests {
                 ixn: Some(IxnId(5)),
             },
         };
-        proxy.handle(
-            5120,
-            Input::Frame(Peer::Server(node as u16), ack),
-            &mut Vec::new(),
-        );
+        node_says(&mut proxy, node, 5120, ack);
         assert!(proxy.returning.is_empty());
-        let mut out = Vec::new();
         let listing = from_node(None, &[5]);
-        proxy.handle(
-            5130,
-            Input::Frame(Peer::Server(node as u16), listing),
-            &mut out,
-        );
+        let out = node_says(&mut proxy, node, 5130, listing);
         assert_eq!(relayed(&out), vec![vec![IxnId(5)]]);
     }
 }

@@ -3,16 +3,20 @@
 //! the proxy oracles that judge a proxy against the connections it really had, not against its
 //! own idea of them: [S-PX-2000]/[S-PX-2002]/[S-PX-2003]/[S-PX-2006] (`refusals.rs`),
 //! [S-PX-route] (`routing.rs`), [S-PX-pull] (`rotation.rs`), [S-PX-agent] (`agents.rs`) and
-//! [S-LIC-revoke] (`revoke.rs`); `lookups.rs` keeps its own history of the same facts (when a
-//! link was down, not only whether it is) and shares [`node_index`]. It judges nothing itself.
+//! [S-LIC-revoke] (`revoke.rs`) and [S-PX-2003]'s lookups (`lookups.rs`, which asks whether a
+//! link was down at an earlier moment: [`Link::surely_down_at`]). It judges nothing itself.
 
 use super::refusals::ProxyRules;
 use ixsim_core::ids::SimTime;
 use ixsim_core::trace::TraceEvent;
 use std::collections::BTreeMap;
 
+/// Finished down stretches kept per link: a lookup asks about at most a request timeout and a
+/// tick ago, so older ones can no longer matter; this bounds the memory of a long run anyway.
+const DOWN_STRETCHES_MAX: usize = 64;
+
 /// One proxy's connection to one node.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub(super) struct Link {
     pub(super) up: bool,
     /// When it was last seen down (lost or never made; a connect ends a down stretch, so it
@@ -23,6 +27,49 @@ pub(super) struct Link {
     /// Changes on every connect and disconnect, and on a crash of the proxy: the link is up
     /// with the same generation at two moments only if one connection lasted between them.
     pub(super) generation: u64,
+    /// Down since this moment, while down (a proxy starts with no connections).
+    down_since: Option<SimTime>,
+    /// Finished down stretches `(from, until)`, oldest first.
+    downs: Vec<(SimTime, SimTime)>,
+}
+
+impl Link {
+    fn go_down(&mut self, at: SimTime) {
+        self.up = false;
+        self.last_down = at;
+        self.generation += 1;
+        if self.down_since.is_none() {
+            self.down_since = Some(at);
+        }
+    }
+
+    fn go_up(&mut self, at: SimTime) {
+        // Down until this moment, when it connects (`ors` seed 149: a request the proxy took
+        // while a node it had never reached since its restart was down, refused 10 ms after
+        // the node connected).
+        if !self.up {
+            self.last_down = at;
+        }
+        self.up = true;
+        self.connected_at = at;
+        self.generation += 1;
+        if let Some(from) = self.down_since.take() {
+            if self.downs.len() == DOWN_STRETCHES_MAX {
+                self.downs.remove(0);
+            }
+            self.downs.push((from, at));
+        }
+    }
+
+    /// Was the link down over a stretch strictly around `at`? (A connect or disconnect in that
+    /// very millisecond may have come on either side of what happened then.)
+    pub(super) fn surely_down_at(&self, at: SimTime) -> bool {
+        self.down_since.is_some_and(|from| from < at)
+            || self
+                .downs
+                .iter()
+                .any(|(from, until)| *from < at && at < *until)
+    }
 }
 
 /// One proxy's view of its node connections, by node index (srvN).
@@ -38,6 +85,8 @@ impl Links {
             last_down: 0,
             connected_at: 0,
             generation: 0,
+            down_since: Some(0),
+            downs: Vec::new(),
         };
         Links {
             nodes: vec![link; nodes],
@@ -62,25 +111,16 @@ impl Links {
                 let Some(link) = node_index(peer).and_then(|node| self.nodes.get_mut(node)) else {
                     return false;
                 };
-                let up = matches!(event, TraceEvent::Connected { .. });
-                // Down until this moment, when it connects (`ors` seed 149: a request the
-                // proxy took while a node it had never reached since its restart was down,
-                // refused 10 ms after the node connected).
-                if !up || !link.up {
-                    link.last_down = at;
+                if matches!(event, TraceEvent::Connected { .. }) {
+                    link.go_up(at);
+                } else {
+                    link.go_down(at);
                 }
-                if up {
-                    link.connected_at = at;
-                }
-                link.up = up;
-                link.generation += 1;
                 true
             }
             TraceEvent::ProcessKilled => {
                 for link in &mut self.nodes {
-                    link.up = false;
-                    link.last_down = at;
-                    link.generation += 1;
+                    link.go_down(at);
                 }
                 true
             }

@@ -23,97 +23,18 @@
 //! Must not: judge against the proxy's own idea of its connections: only the shell's
 //! `connected srvN` / `disconnected srvN` and the proxy's crash count, as in `links.rs`.
 
-use super::links::node_index;
+use super::links::Links;
 use super::refusals::{ProxyRules, PX_2003};
 use super::{OracleInput, Violation};
 use ixsim_core::ids::SimTime;
 use ixsim_core::trace::TraceEvent;
 use std::collections::BTreeMap;
 
-/// Finished down stretches kept per node: a lookup waits for at most the request timeout and
-/// a tick, so older ones can no longer matter; this bounds the memory of a long run anyway.
-const DOWN_STRETCHES_MAX: usize = 64;
-
-/// One proxy's connection to one node over time, as its shell traced it.
-#[derive(Clone, Debug)]
-struct NodeLink {
-    /// Down since this moment (a proxy starts with no connections).
-    down_since: Option<SimTime>,
-    /// Finished down stretches `(from, until)`, oldest first.
-    downs: Vec<(SimTime, SimTime)>,
-}
-
-impl NodeLink {
-    fn go_down(&mut self, at: SimTime) {
-        if self.down_since.is_none() {
-            self.down_since = Some(at);
-        }
-    }
-
-    fn go_up(&mut self, at: SimTime) {
-        if let Some(from) = self.down_since.take() {
-            if self.downs.len() == DOWN_STRETCHES_MAX {
-                self.downs.remove(0);
-            }
-            self.downs.push((from, at));
-        }
-    }
-
-    /// Was the link down over a stretch strictly around `at`?
-    fn surely_down_at(&self, at: SimTime) -> bool {
-        self.down_since.is_some_and(|from| from < at)
-            || self
-                .downs
-                .iter()
-                .any(|(from, until)| *from < at && at < *until)
-    }
-}
-
 /// One proxy: its links, and the nodes it traced silent in the current millisecond.
 struct ProxyState {
-    nodes: Vec<NodeLink>,
+    links: Links,
     silent_at: SimTime,
     silent: Vec<u16>,
-}
-
-impl ProxyState {
-    fn new(nodes: usize) -> Self {
-        let link = NodeLink {
-            down_since: Some(0),
-            downs: Vec::new(),
-        };
-        ProxyState {
-            nodes: vec![link; nodes],
-            silent_at: 0,
-            silent: Vec::new(),
-        }
-    }
-
-    /// Follows the shell's connection facts and the proxy's crash; says whether `event` was
-    /// one.
-    fn observe(&mut self, event: &TraceEvent, at: SimTime) -> bool {
-        match event {
-            TraceEvent::Connected { peer } | TraceEvent::Disconnected { peer } => {
-                let node = node_index(peer);
-                let Some(link) = node.and_then(|node| self.nodes.get_mut(node)) else {
-                    return false;
-                };
-                if matches!(event, TraceEvent::Connected { .. }) {
-                    link.go_up(at);
-                } else {
-                    link.go_down(at);
-                }
-                true
-            }
-            TraceEvent::ProcessKilled => {
-                for link in &mut self.nodes {
-                    link.go_down(at);
-                }
-                true
-            }
-            _ => false,
-        }
-    }
 }
 
 pub fn proxy_lookups(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violation> {
@@ -122,14 +43,21 @@ pub fn proxy_lookups(input: &OracleInput<'_>, rules: &ProxyRules) -> Vec<Violati
     let mut proxies: BTreeMap<u16, ProxyState> = rules
         .hosts
         .iter()
-        .map(|host| (*host, ProxyState::new(nodes)))
+        .map(|host| {
+            let state = ProxyState {
+                links: Links::new(nodes),
+                silent_at: 0,
+                silent: Vec::new(),
+            };
+            (*host, state)
+        })
         .collect();
     let mut violations = Vec::new();
     for entry in &trace.entries {
         let Some(state) = proxies.get_mut(&entry.host) else {
             continue;
         };
-        if state.observe(&entry.event, entry.at) {
+        if state.links.observe(&entry.event, entry.at) {
             continue;
         }
         match &entry.event {
@@ -174,9 +102,8 @@ fn unreachable_node(
     asked_at: SimTime,
     rules: &ProxyRules,
 ) -> Option<String> {
-    if let Some(node) =
-        (0..state.nodes.len()).find(|node| state.nodes[*node].surely_down_at(asked_at))
-    {
+    let nodes = &state.links.nodes;
+    if let Some(node) = (0..nodes.len()).find(|node| nodes[*node].surely_down_at(asked_at)) {
         return Some(format!("srv{node} was not connected when the request came"));
     }
     let expired = at >= asked_at.saturating_add(rules.request_timeout_ms);

@@ -127,7 +127,7 @@ impl Revokes<'_> {
         let judged = self.pending.remove(&(proxy, agent)).unwrap_or_default();
         let links = &self.links[&proxy];
         for p in judged.iter().filter(|p| p.at < asked_at_ms) {
-            let link = links.nodes[p.node];
+            let link = &links.nodes[p.node];
             // A host whose process ended since has forgotten its logins.
             let Some(host) = self.tables.hosts.get(&p.host) else {
                 continue;
@@ -162,7 +162,7 @@ impl Revokes<'_> {
         let links = &self.links[&entry.host];
         (0..self.nodes)
             .filter_map(|node| {
-                let link = links.nodes[node];
+                let link = &links.nodes[node];
                 let host = *self.serving.get(&(node as u16))?;
                 let state = self.tables.hosts.get(&host)?;
                 let judged = link.up
