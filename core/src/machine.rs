@@ -241,6 +241,62 @@ pub trait Machine {
     fn check_invariants(&self) -> Result<(), String> {
         Ok(())
     }
+
+    /// Polls that would do nothing, for a runner that skips them (the direct runner: most of
+    /// a run's inputs were client polls that found nothing to do). From timer `timer` due at
+    /// `at`, following the chain of times each poll would set the timer to, the first poll
+    /// that would do something, or the first at or after `before`, whichever comes first;
+    /// every poll judged on the machine's state as it is now (the runner skips polls only up
+    /// to its next input). A promise: each poll passed over, handled as `Input::Timer(timer)`
+    /// at its time, would change no state and output exactly `SetTimer(timer, next)`, `next`
+    /// the next poll of the chain, later than it. A machine may stop early at an idle poll
+    /// (the runner asks again from there). The default, `at`: every poll is fired.
+    fn skip_idle_polls(&self, timer: TimerId, at: SimTime, before: SimTime) -> SimTime {
+        let _ = (timer, before);
+        at
+    }
+}
+
+/// Most polls one [`walk_polls`] call passes: a machine idle for longer is asked again.
+pub const POLL_WALK: usize = 1024;
+
+/// For [`Machine::skip_idle_polls`]: from the poll at `at`, each setting the next with
+/// `step`, the first at or after `busy_from` (when the machine's polls start doing something,
+/// if ever) or at or after `before`; or the one reached after [`POLL_WALK`] polls.
+pub fn walk_polls(
+    mut at: SimTime,
+    before: SimTime,
+    busy_from: Option<SimTime>,
+    step: impl Fn(SimTime) -> SimTime,
+) -> SimTime {
+    let stop = busy_from.map_or(before, |busy| busy.min(before));
+    for _ in 0..POLL_WALK {
+        if at >= stop {
+            break;
+        }
+        let next = step(at);
+        if next <= at {
+            break;
+        }
+        at = next;
+    }
+    at
+}
+
+/// [`walk_polls`] for polls every `every` ms, without walking: the first poll at or after
+/// `busy_from` or `before` (saturating at the end of time for a machine idle for ever).
+pub fn fixed_polls(
+    at: SimTime,
+    before: SimTime,
+    busy_from: Option<SimTime>,
+    every: u64,
+) -> SimTime {
+    let stop = busy_from.map_or(before, |busy| busy.min(before));
+    if at >= stop || every == 0 {
+        return at;
+    }
+    let polls = (stop - at).div_ceil(every);
+    at.saturating_add(polls.saturating_mul(every))
 }
 
 /// A machine behind a box is the machine: runners keep hosts of every kind in one list.
@@ -256,11 +312,44 @@ impl<M: Machine + ?Sized> Machine for Box<M> {
     fn check_invariants(&self) -> Result<(), String> {
         (**self).check_invariants()
     }
+
+    fn skip_idle_polls(&self, timer: TimerId, at: SimTime, before: SimTime) -> SimTime {
+        (**self).skip_idle_polls(timer, at, before)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Polls every 20 ms from 100: the first at or after the busy time, or at or after
+    /// `before`; one already due stays; a machine idle for ever is not woken.
+    #[test]
+    fn fixed_polls_land_on_the_poll_chain() {
+        assert_eq!(fixed_polls(100, 1000, Some(150), 20), 160);
+        assert_eq!(fixed_polls(100, 1000, Some(160), 20), 160);
+        assert_eq!(fixed_polls(100, 130, Some(150), 20), 140);
+        assert_eq!(fixed_polls(100, 1000, Some(90), 20), 100);
+        assert_eq!(fixed_polls(100, 100, None, 20), 100);
+        assert_eq!(fixed_polls(100, SimTime::MAX, None, 20), SimTime::MAX);
+        assert_eq!(fixed_polls(100, 1000, Some(150), 0), 100);
+    }
+
+    /// The walk follows the step, stops at the busy time or `before`, and never loops on a
+    /// step that does not move.
+    #[test]
+    fn walk_polls_follows_the_step() {
+        let step = |now: SimTime| (now + 20).min(if now < 130 { 130 } else { SimTime::MAX });
+        assert_eq!(walk_polls(100, 1000, Some(135), step), 150);
+        assert_eq!(walk_polls(100, 1000, Some(130), step), 130);
+        assert_eq!(walk_polls(100, 121, None, step), 130);
+        assert_eq!(walk_polls(100, 1000, None, |now| now), 100);
+        let far = walk_polls(0, SimTime::MAX, None, |now| now + 1);
+        assert_eq!(
+            far, POLL_WALK as SimTime,
+            "a walk stops after POLL_WALK polls"
+        );
+    }
 
     #[test]
     fn timers_fire_once_and_cancelled_ones_never() {

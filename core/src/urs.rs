@@ -24,7 +24,7 @@
 
 use crate::clients::{Pending, TICK_TIMER};
 use crate::ids::{AgentId, IxnId, RefId, SimTime, TenantId};
-use crate::machine::{Input, Machine, Output, Peer};
+use crate::machine::{fixed_polls, Input, Machine, Output, Peer, TimerId};
 use crate::marks::{mark, Mark};
 use crate::protocol::{AgentState, ClientKind, ErrorCode, Event, Field, Message, Request};
 use crate::trace::TraceEvent;
@@ -196,6 +196,30 @@ impl UrsServer {
                 )
             })
             .map(|(agent, _)| agent)
+    }
+
+    /// [`Machine::skip_idle_polls`]: a poll does something at once if it would serve a wait
+    /// (an agent free for it on its connected node), else from the first request deadline,
+    /// ping due (a connected node with nothing outstanding) or wait deadline. Polls are a
+    /// tick apart.
+    fn skip_polls(&self, at: SimTime, before: SimTime) -> SimTime {
+        let waiting = self.waits.values().filter(|wait| !wait.reserving);
+        let servable =
+            |wait: &&Wait| self.connected[wait.node] && self.pick(wait.node, wait.list).is_some();
+        if waiting.clone().any(|wait| servable(&wait)) {
+            return at;
+        }
+        let node_due = |node: usize| {
+            let pending = &self.pending[node];
+            let ping = (self.connected[node] && pending.is_empty())
+                .then_some(self.last_sent_at[node] + self.cfg.request_timeout_ms / 2);
+            pending.earliest_deadline().into_iter().chain(ping).min()
+        };
+        let busy_from = (0..self.pending.len())
+            .filter_map(node_due)
+            .chain(waiting.map(|wait| wait.deadline))
+            .min();
+        fixed_polls(at, before, busy_from, self.cfg.tick_ms)
     }
 
     /// Serves waiting requests in arrival order while agents are available.
@@ -593,6 +617,14 @@ impl Machine for UrsServer {
             | Input::Frame(..)
             | Input::Timer(_)
             | Input::Persisted(_) => {}
+        }
+    }
+
+    fn skip_idle_polls(&self, timer: TimerId, at: SimTime, before: SimTime) -> SimTime {
+        if timer == TICK_TIMER {
+            self.skip_polls(at, before)
+        } else {
+            at
         }
     }
 

@@ -191,6 +191,16 @@ pub struct HostDriver<M> {
     halted: Option<String>,
     /// The machine's invariants broke once and were reported [S-INV-machine].
     invariant_broken: bool,
+    /// Skip timers the machine says are idle polls ([`Machine::idle_tick`]) instead of
+    /// feeding them: see [`Self::skipping_idle_ticks`].
+    skip_idle: bool,
+    /// Inputs fed so far: the machine's state can only have changed when this did.
+    fed: u64,
+    /// The last look past idle polls ([`Self::next_deadline`]): after `fed` inputs, timer
+    /// `id`'s polls were idle up to `poll`. It holds until the next input: the polls passed
+    /// meanwhile are on the way to `poll`, and a bound that has moved since only made it
+    /// stop early (a wake at an idle poll passes it).
+    lookahead: std::cell::Cell<Option<(u64, TimerId, SimTime)>>,
 }
 
 impl<M: Machine> HostDriver<M> {
@@ -212,6 +222,56 @@ impl<M: Machine> HostDriver<M> {
             instant: (0, 0),
             halted: None,
             invariant_broken: false,
+            skip_idle: false,
+            fed: 0,
+            lookahead: std::cell::Cell::new(None),
+        }
+    }
+
+    /// The driver skips the machine's idle polls ([`Machine::skip_idle_polls`]): a timer
+    /// that would only set itself again is moved to where it would be set, with no input, no
+    /// invariant check and no wake of its own, and [`Self::next_deadline`] is the first poll
+    /// that does something. The machine sees exactly the inputs it would see otherwise: a
+    /// skipped poll is one that changed nothing, and before any input at `now` the driver
+    /// first passes the polls due by then (judged on the state they would have met, which no
+    /// input changed since). For a runner whose wakes fall due at the exact millisecond asked
+    /// for and come before every other input of that instant (the direct runner); the
+    /// turmoil shell fires every poll.
+    pub fn skipping_idle_ticks(mut self) -> Self {
+        self.skip_idle = true;
+        self
+    }
+
+    /// Passes the idle polls due before `now` (and at `now` with `inclusive`: the input that
+    /// follows came after the runner's wake for that instant), in the order they would have
+    /// fired: only those before every other timer and durable write, which might change what
+    /// a poll finds (timers due at one instant fire in id order, before the writes due then).
+    fn pass_idle_ticks(&mut self, now: SimTime, inclusive: bool) {
+        if !self.skip_idle {
+            return;
+        }
+        let Some(&(at, id)) = self.deadlines.first() else {
+            return;
+        };
+        let mut before = if inclusive { now + 1 } else { now };
+        if let Some(&(then, other)) = self.deadlines.iter().nth(1) {
+            before = before.min(if id < other { then + 1 } else { then });
+        }
+        if let Some((due, _, _)) = self.commits.front() {
+            before = before.min(due + 1);
+        }
+        let mut poll = at;
+        loop {
+            let next = self.machine.skip_idle_polls(id, poll, before);
+            if next <= poll {
+                break;
+            }
+            poll = next;
+        }
+        if poll != at {
+            self.deadlines.remove(&(at, id));
+            self.deadlines.insert((poll, id));
+            self.timers.insert(id, poll);
         }
     }
 
@@ -242,6 +302,8 @@ impl<M: Machine> HostDriver<M> {
 
     /// An operator command for the machine.
     pub fn command(&mut self, now: SimTime, command: Command) {
+        // A command comes before the wakes of its instant.
+        self.pass_idle_ticks(now, false);
         self.inputs
             .push_back(Feed::Control(Control::Command(command)));
         self.pump(now);
@@ -250,6 +312,7 @@ impl<M: Machine> HostDriver<M> {
     /// Time has come to `now`: held frames go, due timers fire, due writes commit.
     pub fn wake(&mut self, now: SimTime) {
         self.flush_slow(now);
+        self.pass_idle_ticks(now, true);
         self.fire_due_timers(now);
         self.commit_due(now);
     }
@@ -292,6 +355,7 @@ impl<M: Machine> HostDriver<M> {
                 self.inputs.clear();
                 return;
             }
+            self.fed += 1;
             match feed {
                 Feed::Input(input) => self.machine.handle(now, input, &mut self.outputs),
                 Feed::Control(control) => self.machine.control(now, control, &mut self.outputs),
@@ -500,16 +564,35 @@ impl<M: Machine> HostDriver<M> {
     }
 
     /// When the host next has something to do by itself (a timer, a commit, a held frame).
+    /// When skipping idle polls, the first one that does something, or the next other thing
+    /// due, whichever is first (a wake at an idle poll is harmless: it passes it).
     pub fn next_deadline(&self) -> Option<SimTime> {
         let timer = self.deadlines.first().map(|(at, _)| *at);
         let commit = self.commits.front().map(|(due, _, _)| *due);
         let slow = self.slow.values().map(|(_, at, _)| *at).min();
-        [timer, commit, slow].into_iter().flatten().min()
+        let first = [timer, commit, slow].into_iter().flatten().min();
+        let Some(&(at, id)) = self.deadlines.first().filter(|_| self.skip_idle) else {
+            return first;
+        };
+        // Past the first timer, up to whatever else is due.
+        let then = self.deadlines.iter().nth(1).map(|(at, _)| *at);
+        let bound = [then, commit, slow].into_iter().flatten().min();
+        let poll = match self.lookahead.get() {
+            Some((fed, of, poll)) if fed == self.fed && of == id && poll >= at => poll,
+            _ => {
+                let before = bound.unwrap_or(SimTime::MAX);
+                let poll = self.machine.skip_idle_polls(id, at, before);
+                self.lookahead.set(Some((self.fed, id, poll)));
+                poll
+            }
+        };
+        [Some(poll), bound].into_iter().flatten().min()
     }
 
     /// A connection to `peer` opened under `generation` (a later generation replaces an
     /// earlier one).
     pub fn opened(&mut self, now: SimTime, peer: Peer, generation: u64) {
+        self.pass_idle_ticks(now, true);
         self.conns.insert(peer, generation);
         self.trace(
             now,
@@ -524,6 +607,7 @@ impl<M: Machine> HostDriver<M> {
     /// A frame from `peer` on connection `generation`; a late frame of a connection the host
     /// no longer has is dropped.
     pub fn frame(&mut self, now: SimTime, peer: Peer, generation: u64, message: Message) {
+        self.pass_idle_ticks(now, true);
         if self.conns.get(&peer) == Some(&generation) {
             self.inputs
                 .push_back(Feed::Input(Input::Frame(peer, message)));
@@ -534,6 +618,7 @@ impl<M: Machine> HostDriver<M> {
     /// The other end (or the network) closed connection `generation` of `peer`, `corrupt` if
     /// on a frame that did not decode.
     pub fn closed(&mut self, now: SimTime, peer: Peer, generation: u64, corrupt: bool) {
+        self.pass_idle_ticks(now, true);
         if self.conns.get(&peer) == Some(&generation) {
             self.conns.remove(&peer);
             self.wires.push(Wire::Close { peer, generation });

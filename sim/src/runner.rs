@@ -7,6 +7,7 @@
 //! the same trace, byte for byte: the sim is seeded, its epoch fixed, hosts are stepped in
 //! registration order, and every machine draws only from RNGs derived from the seed.
 
+use crate::direct::DirectOptions;
 use crate::faults;
 pub use crate::hosts::RunError;
 use crate::hosts::{record_fault, FaultPoints, HostSpec, Hosts};
@@ -821,6 +822,16 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
 
 /// Runs `scenario` with `seed` on `runner` and checks the oracles.
 pub fn run_on(runner: Runner, scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
+    run_with(runner, scenario, seed, DirectOptions::default())
+}
+
+/// [`run_on`], with the direct runner's options (turmoil ignores them).
+pub fn run_with(
+    runner: Runner,
+    scenario: &Scenario,
+    seed: u64,
+    options: DirectOptions,
+) -> Result<Outcome, RunError> {
     let faults = expand_plan(scenario, seed);
     let points = FaultPoints::new(scenario, seed, &faults);
     let (hosts, specs) = build_hosts(scenario, seed, &points);
@@ -831,7 +842,9 @@ pub fn run_on(runner: Runner, scenario: &Scenario, seed: u64) -> Result<Outcome,
             drive(&mut sim, scenario, &faults, &hosts, &points)?;
             sim.elapsed().as_millis() as SimTime
         }
-        Runner::Direct => crate::direct::drive(scenario, seed, specs, &faults, &hosts, &points)?,
+        Runner::Direct => {
+            crate::direct::drive(scenario, seed, specs, &faults, &hosts, &points, options)?
+        }
     };
     judge(scenario, seed, &faults, &hosts, end_ms)
 }

@@ -11,7 +11,7 @@
 use super::{Pending, Reading, TICK_TIMER};
 use crate::buggify::{Buggify, Site};
 use crate::ids::{AgentId, IxnId, SimTime, TenantId};
-use crate::machine::{Input, Machine, Output, Peer};
+use crate::machine::{walk_polls, Input, Machine, Output, Peer, TimerId};
 use crate::marks::{mark, Mark};
 use crate::protocol::{ClientKind, ErrorCode, Event, Field, Request};
 use crate::trace::{DropReason, TraceEvent};
@@ -307,6 +307,38 @@ impl AgentDesktop {
         out.push(Output::SetTimer(TICK_TIMER, next.max(now + 1)));
     }
 
+    /// [`Machine::skip_idle_polls`]: a poll does something from the first request deadline,
+    /// and when connected from the first handling done, the login retry (with no request
+    /// outstanding) or the ping due (likewise). Each poll sets the next a tick on, or sooner at
+    /// a handling's end or the login retry (never the same millisecond), as `on_tick` does.
+    fn skip_polls(&self, at: SimTime, before: SimTime) -> SimTime {
+        let mut busy_from = self.pending.earliest_deadline();
+        let mut until = None;
+        let retry = self.login_retry_at.filter(|_| self.connected);
+        if self.connected {
+            until = self
+                .handling
+                .values()
+                .filter(|(_, stopping)| !stopping)
+                .map(|(until, _)| *until)
+                .min();
+            let quiet = self.pending.is_empty();
+            let ping = quiet.then_some(self.last_sent_at + self.cfg.request_timeout_ms / 2);
+            let retry_due = retry.filter(|_| quiet);
+            busy_from = [busy_from, until, ping, retry_due]
+                .into_iter()
+                .flatten()
+                .min();
+        }
+        let tick = self.cfg.tick_ms;
+        let step = |now: SimTime| {
+            let retry = retry.map(|at| at.max(now + 1));
+            let next = [Some(now + tick), retry, until].into_iter().flatten().min();
+            next.unwrap_or(now + tick).max(now + 1)
+        };
+        walk_polls(at, before, busy_from, step)
+    }
+
     /// An event of the server's own: an invitation for this agent, or its logout by the
     /// server (seats lowered, login revoked [S-LIC-shrink]), after which it starts over on a
     /// fresh connection, logging in again when a seat is free.
@@ -353,6 +385,14 @@ impl Machine for AgentDesktop {
             },
             Input::Persisted(_) => {}
             Input::Timer(_) => self.on_tick(now, out),
+        }
+    }
+
+    fn skip_idle_polls(&self, timer: TimerId, at: SimTime, before: SimTime) -> SimTime {
+        if timer == TICK_TIMER {
+            self.skip_polls(at, before)
+        } else {
+            at
         }
     }
 }

@@ -13,7 +13,7 @@ use super::{Pending, Reading, TICK_TIMER};
 use crate::db::{DbOp, Mailbox};
 use crate::ids::{IxnId, SimTime, TenantId};
 use crate::kv::KvList;
-use crate::machine::{Input, Machine, Output, Peer, WriteIds};
+use crate::machine::{walk_polls, Input, Machine, Output, Peer, TimerId, WriteIds};
 use crate::marks::{mark, Mark};
 use crate::protocol::{ClientKind, ErrorCode, Event, Field, Request};
 use crate::trace::TraceEvent;
@@ -106,6 +106,26 @@ impl MediaServer {
         self.send(now, request, Sent::Submit(index), out);
     }
 
+    /// [`Machine::skip_idle_polls`]: a poll does something at once if connected with
+    /// submits to send again, else from the first request deadline, the next submit's time or
+    /// (connected, nothing outstanding) the ping due. Each poll sets the next a tick on, or at
+    /// the next submit's time if sooner, as `on_tick` does.
+    fn skip_polls(&self, at: SimTime, before: SimTime) -> SimTime {
+        if self.connected && !self.retry.is_empty() {
+            return at;
+        }
+        let upcoming = self.cfg.submits.get(self.next).map(|spec| spec.at_ms);
+        let ping = (self.connected && self.pending.is_empty())
+            .then_some(self.last_sent_at + self.cfg.request_timeout_ms / 2);
+        let busy_from = [self.pending.earliest_deadline(), upcoming, ping]
+            .into_iter()
+            .flatten()
+            .min();
+        let tick = self.cfg.tick_ms;
+        let step = |now: SimTime| upcoming.map_or(now + tick, |at| (now + tick).min(at));
+        walk_polls(at, before, busy_from, step)
+    }
+
     fn on_tick(&mut self, now: SimTime, out: &mut Vec<Output>) {
         if let Some(request) = self.pending.expired(now) {
             out.push(Output::Trace(TraceEvent::RequestTimedOut { request }));
@@ -193,6 +213,14 @@ impl Machine for MediaServer {
             },
             Input::Persisted(_) => {}
             Input::Timer(_) => self.on_tick(now, out),
+        }
+    }
+
+    fn skip_idle_polls(&self, timer: TimerId, at: SimTime, before: SimTime) -> SimTime {
+        if timer == TICK_TIMER {
+            self.skip_polls(at, before)
+        } else {
+            at
         }
     }
 }

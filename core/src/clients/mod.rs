@@ -75,6 +75,15 @@ impl<T> Pending<T> {
         }
     }
 
+    /// The earliest deadline of the outstanding requests: from then on [`Self::expired`] names
+    /// one.
+    pub fn earliest_deadline(&self) -> Option<SimTime> {
+        self.requests
+            .values()
+            .map(|(deadline, _, _)| *deadline)
+            .min()
+    }
+
     /// The name of the first request past its deadline, if any.
     pub fn expired(&self, now: SimTime) -> Option<&'static str> {
         self.requests

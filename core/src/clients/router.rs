@@ -9,7 +9,7 @@
 
 use super::{Pending, Reading, TICK_TIMER};
 use crate::ids::{AgentId, IxnId, SimTime, TenantId};
-use crate::machine::{Input, Machine, Output, Peer};
+use crate::machine::{fixed_polls, Input, Machine, Output, Peer, TimerId};
 use crate::protocol::{AgentState, ClientKind, ErrorCode, Event, Field, Request};
 use crate::trace::TraceEvent;
 use std::collections::BTreeMap;
@@ -104,6 +104,30 @@ impl Router {
         if let Some(count) = self.reserved.get_mut(&agent) {
             *count = count.saturating_sub(1);
         }
+    }
+
+    /// Whether [`Self::drive`] would do anything: offer an interaction it holds to a free
+    /// agent, or pull for free capacity.
+    fn would_drive(&self) -> bool {
+        if !self.connected {
+            return false;
+        }
+        let waiting = self
+            .holding
+            .values()
+            .filter(|h| **h == Holding::Idle)
+            .count() as u32;
+        if waiting > 0 && self.pick_agent().is_some() {
+            return true;
+        }
+        if self.pulling {
+            return false;
+        }
+        let capacity: u32 = self.agents.keys().map(|agent| self.free(*agent)).sum();
+        capacity
+            .saturating_sub(waiting)
+            .min(self.cfg.pull_batch_max)
+            > 0
     }
 
     /// Delivers what it holds, then pulls for the capacity left.
@@ -263,6 +287,28 @@ impl Router {
     }
 }
 
+impl Router {
+    /// [`Machine::skip_idle_polls`]: a poll does something at once if it would deliver or
+    /// pull, else from the first request deadline, offer timeout or (connected, nothing
+    /// outstanding) ping due. Polls are a tick apart.
+    fn skip_polls(&self, at: SimTime, before: SimTime) -> SimTime {
+        if self.would_drive() {
+            return at;
+        }
+        let offers = self.holding.values().filter_map(|holding| match *holding {
+            Holding::Offered(since) => Some(since + self.cfg.delivery_timeout_ms),
+            _ => None,
+        });
+        let ping = (self.connected && self.pending.is_empty())
+            .then_some(self.last_sent_at + self.cfg.request_timeout_ms / 2);
+        let busy_from = offers
+            .chain(self.pending.earliest_deadline())
+            .chain(ping)
+            .min();
+        fixed_polls(at, before, busy_from, self.cfg.tick_ms)
+    }
+}
+
 impl Machine for Router {
     fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
         match input {
@@ -295,6 +341,14 @@ impl Machine for Router {
                 Reading::Nothing => {}
             },
             Input::Persisted(_) => {}
+        }
+    }
+
+    fn skip_idle_polls(&self, timer: TimerId, at: SimTime, before: SimTime) -> SimTime {
+        if timer == TICK_TIMER {
+            self.skip_polls(at, before)
+        } else {
+            at
         }
     }
 }

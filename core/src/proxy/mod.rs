@@ -48,12 +48,12 @@ pub use config::{ProxyBug, ProxyConfig, ProxyNode, PullMode};
 use crate::buggify::Buggify;
 use crate::clients::TICK_TIMER;
 use crate::ids::{AgentId, IxnId, RefId, SimTime};
-use crate::machine::{Input, Machine, Output, Peer};
+use crate::machine::{fixed_polls, Input, Machine, Output, Peer, TimerId};
 use crate::protocol::Message;
 use agents::AgentEntry;
 use cache::OwnerCache;
 use clients::Client;
-use ops::{Asked, ClientOp};
+use ops::{Asked, ClientOp, OpKind};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub struct Proxy {
@@ -130,6 +130,35 @@ impl Proxy {
         }
     }
 
+    /// [`Machine::skip_idle_polls`]: a poll does something at once if an ordered pull is idle
+    /// (it asks the nodes again) or a node request's operation is gone, else from the first
+    /// operation deadline of a request in flight or the first client silent for the idle
+    /// timeout. Polls are a tick apart.
+    fn skip_polls(&self, at: SimTime, before: SimTime) -> SimTime {
+        let idle_pull = self
+            .ops
+            .values()
+            .any(|op| matches!(op.kind, OpKind::Idle { .. }));
+        let mut deadlines = Vec::new();
+        for (asked, _) in self.asked.values() {
+            if let Asked::Op(op) = asked {
+                match self.ops.get(op) {
+                    Some(op) => deadlines.push(op.deadline),
+                    None => return at,
+                }
+            }
+        }
+        if idle_pull {
+            return at;
+        }
+        let timeout = self.cfg.client_idle_timeout_ms;
+        let silent = (timeout > 0)
+            .then(|| self.last_heard.values().min().map(|heard| heard + timeout))
+            .flatten();
+        let busy_from = deadlines.into_iter().chain(silent).min();
+        fixed_polls(at, before, busy_from, self.cfg.tick_ms)
+    }
+
     fn on_tick(&mut self, now: SimTime, out: &mut Vec<Output>) {
         self.poll_idle_pulls(now, out);
         let silent_nodes = self.expire_requests(now, out);
@@ -191,5 +220,13 @@ impl Machine for Proxy {
 
     fn check_invariants(&self) -> Result<(), String> {
         self.invariants()
+    }
+
+    fn skip_idle_polls(&self, timer: TimerId, at: SimTime, before: SimTime) -> SimTime {
+        if timer == TICK_TIMER {
+            self.skip_polls(at, before)
+        } else {
+            at
+        }
     }
 }

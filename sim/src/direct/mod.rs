@@ -52,6 +52,15 @@
 //!   "supervisor not running").
 //! - **Buggify.** The host driver's sites (slow writes, slow sends) and the machines' are the
 //!   same as under turmoil; the runner adds none.
+//! - **One instant.** Events at one microsecond run in a fixed order: the plan's faults (in
+//!   plan order), then hosts' wakes (their due timers, then their due writes) by host, then
+//!   arrivals and connection events in the order they were queued ([`queue`]).
+//! - **Idle polls.** Client machines poll (every `[client] tick_ms`, or their own tick). A
+//!   poll that would do nothing is not fed to the machine: its host driver moves the timer on
+//!   and asks to be woken at the first poll that does something
+//!   ([`HostDriver::skipping_idle_ticks`], [`Machine::skip_idle_polls`]). The machines see
+//!   the same inputs at the same times, so the trace is the one every poll fired would give
+//!   (`tests/idle_polls.rs` runs both ways and compares; [`DirectOptions`] turns it off).
 //!
 //! What differs from turmoil on purpose: time is exact (no tick), so races inside what
 //! turmoil rounds to one tick are explored; the latency curve is a product of uniforms rather
@@ -72,7 +81,7 @@ use ixsim_core::codec;
 use ixsim_core::ids::SimTime;
 use ixsim_core::machine::{Command, Machine, Peer};
 use net::{Cargo, End, LinkState, Micros, Net, Segment};
-use queue::EventQueue;
+use queue::{EventQueue, Tie};
 use std::collections::BTreeMap;
 
 /// What happens at one instant.
@@ -139,6 +148,25 @@ struct Direct<'a> {
     scratch: Vec<u8>,
     /// The wires being carried out (reused, as `scratch`).
     wire_buffer: Vec<Wire>,
+    /// Hosts' drivers skip idle polls ([`HostDriver::skipping_idle_ticks`]).
+    skip_idle: bool,
+}
+
+/// How the direct runner runs.
+#[derive(Clone, Copy, Debug)]
+pub struct DirectOptions {
+    /// Skip the polls a machine says would do nothing ([`HostDriver::skipping_idle_ticks`]):
+    /// the same trace, fewer inputs. On by default; off to show that it changes nothing
+    /// (`tests/idle_polls.rs` runs both and compares their trace hashes).
+    pub skip_idle_polls: bool,
+}
+
+impl Default for DirectOptions {
+    fn default() -> Self {
+        DirectOptions {
+            skip_idle_polls: true,
+        }
+    }
 }
 
 /// Runs the hosts of `specs` to the scenario's end on the direct runner, applying `faults`;
@@ -150,6 +178,7 @@ pub(crate) fn drive(
     faults: &[Fault],
     run: &Hosts,
     points: &FaultPoints,
+    options: DirectOptions,
 ) -> Result<SimTime, RunError> {
     let by_name: BTreeMap<String, usize> = specs
         .iter()
@@ -195,6 +224,7 @@ pub(crate) fn drive(
         run,
         scratch: Vec::new(),
         wire_buffer: Vec::new(),
+        skip_idle: options.skip_idle_polls,
     };
     for (index, fault) in faults.iter().enumerate() {
         direct.at(fault.at_ms.saturating_mul(1000), Event::Fault(index));
@@ -221,8 +251,28 @@ impl Direct<'_> {
         self.now / 1000
     }
 
+    /// Queues `event` at `at`. At one microsecond the plan's faults go first (in plan order),
+    /// then hosts' wakes by host (and incarnation), then everything else in the order queued:
+    /// see [`queue`] for why wakes are not ordered by when they were asked for.
     fn at(&mut self, at: Micros, event: Event) {
-        self.queue.push(at, event);
+        let tie = match event {
+            Event::Fault(_) => Tie {
+                class: 0,
+                key: None,
+            },
+            Event::Wake { host, incarnation } => Tie {
+                class: 1,
+                key: Some(((host as u64) << 32) | u64::from(incarnation)),
+            },
+            Event::Arrive(_)
+            | Event::DialTimeout { .. }
+            | Event::Refused { .. }
+            | Event::Redial { .. } => Tie {
+                class: 2,
+                key: None,
+            },
+        };
+        self.queue.push(at, tie, event);
     }
 
     fn on_event(&mut self, event: Event, faults: &[Fault]) -> Result<(), RunError> {
@@ -604,7 +654,12 @@ impl Direct<'_> {
         let h = &mut self.hosts[host];
         h.incarnation += 1;
         let machine = (h.spec.make)(h.incarnation);
-        h.driver = Some(HostDriver::new(h.spec.ctx.clone(), machine));
+        let driver = HostDriver::new(h.spec.ctx.clone(), machine);
+        h.driver = Some(if self.skip_idle {
+            driver.skipping_idle_ticks()
+        } else {
+            driver
+        });
         h.wake_at = None;
         h.generations = 0;
         h.next_client = 0;

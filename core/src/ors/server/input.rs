@@ -4,11 +4,13 @@
 //!
 //! Must not: decide anything itself: each input goes to the concept it concerns.
 
-use super::{OrsServer, SERVER, URS};
+use super::{OrsServer, Role, SERVER, URS};
 use crate::clients::TICK_TIMER;
 use crate::ids::{RefId, SimTime};
-use crate::machine::{Input, Output, Peer, TimerId};
+use crate::machine::{fixed_polls, Input, Output, Peer, TimerId};
+use crate::ors::assoc::SessionId;
 use crate::protocol::{Event, Message};
+use std::collections::BTreeSet;
 
 impl OrsServer {
     pub(super) fn on_input(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
@@ -113,6 +115,70 @@ impl OrsServer {
             self.events.push_back((session, name));
             self.drain_events(now, out);
         }
+    }
+
+    /// [`crate::machine::Machine::skip_idle_polls`] for the tick: each part of `on_tick` (and
+    /// the flush after every input) says when it would next do something. At once: events or
+    /// hand-overs or placements waiting, a session whose idle clock would start or stop, an
+    /// association to write again, a pull to ask for, a flush due by its buffer. From a time
+    /// on: request deadlines, idle sessions' ttl, the lease, the recovery deadline,
+    /// unanswered deliveries, the keep-alive ping, a flush due by its age. Polls are a tick
+    /// apart.
+    pub(super) fn skip_polls(&self, at: SimTime, before: SimTime) -> SimTime {
+        let registered_work =
+            self.registered && (!self.to_place.is_empty() || !self.taken_back.is_empty());
+        let pull_due = self.registered
+            && self.cfg.pull_by_this_node
+            && !self.pulling
+            && self.cfg.pull_limit > self.owned.len() as u32;
+        let rebind = self.connected
+            && self
+                .assoc
+                .pending_links()
+                .iter()
+                .any(|(ixn, _)| self.owned.contains_key(ixn) && !self.binding.contains(ixn));
+        if registered_work || pull_due || rebind || !self.events.is_empty() {
+            return at;
+        }
+        let mut due: Vec<SimTime> = Vec::new();
+        due.extend(self.pending.earliest_deadline());
+        due.extend(self.urs_pending.earliest_deadline());
+        if let Some(ttl) = self.cfg.idle_session_ttl_ms {
+            let busy: BTreeSet<SessionId> = self
+                .delivering
+                .values()
+                .map(|d| d.session)
+                .chain(self.evicted.values().copied())
+                .collect();
+            for (id, session) in &self.sessions {
+                let idle = !busy.contains(id)
+                    && self.assoc.held_by(*id).is_empty()
+                    && self.assoc.detached_by(*id).is_empty();
+                match (idle, session.idle_since) {
+                    (false, None) => {}
+                    (true, Some(since)) => due.push(since + ttl),
+                    (false, Some(_)) | (true, None) => return at,
+                }
+            }
+        }
+        if let Some(ha) = &self.cfg.ha {
+            if self.role == Role::Primary {
+                due.push(self.lease_until);
+                if ha.persistence && self.dirty > 0 {
+                    if self.dirty >= ha.sync_max_buffer {
+                        return at;
+                    }
+                    due.push(self.last_flush + ha.sync_max_age_ms);
+                }
+            }
+        }
+        due.extend(self.recover_deadline);
+        let deliveries = self.delivering.values();
+        due.extend(deliveries.map(|d| d.since + self.cfg.delivery_timeout_ms));
+        if self.registered && self.pending.is_empty() {
+            due.push(self.last_sent_at + self.cfg.request_timeout_ms / 2);
+        }
+        fixed_polls(at, before, due.into_iter().min(), self.cfg.tick_ms)
     }
 
     /// The periodic work, in this order: timeouts, idle sessions, the lease and the recovery

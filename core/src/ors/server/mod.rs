@@ -74,8 +74,9 @@ use super::assoc::{Associations, SessionId};
 use super::strategy::Run;
 use crate::buggify::Buggify;
 use crate::clients::Pending;
+use crate::clients::TICK_TIMER;
 use crate::ids::{AgentId, IxnId, SimTime};
-use crate::machine::{Control, Input, Machine, Output, Peer};
+use crate::machine::{Control, Input, Machine, Output, Peer, TimerId};
 use crate::machine::{TimerTable, WriteIds};
 use crate::protocol::IxnInfo;
 use crate::trace::TraceEvent;
@@ -245,6 +246,14 @@ impl Machine for OrsServer {
     fn handle(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
         self.on_input(now, input, out);
         self.maybe_flush(now, out);
+    }
+
+    fn skip_idle_polls(&self, timer: TimerId, at: SimTime, before: SimTime) -> SimTime {
+        if timer == TICK_TIMER {
+            self.skip_polls(at, before)
+        } else {
+            at
+        }
     }
 
     /// A backup holds nothing (it dropped all when it stepped down, and takes nothing before
