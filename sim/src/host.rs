@@ -260,6 +260,9 @@ impl<M: Machine> HostDriver<M> {
         if let Some((due, _, _)) = self.commits.front() {
             before = before.min(due + 1);
         }
+        if at >= before {
+            return;
+        }
         let mut poll = at;
         loop {
             let next = self.machine.skip_idle_polls(id, poll, before);

@@ -56,11 +56,21 @@ impl Associations {
 
     /// Associations whose user-data update is not confirmed yet.
     pub fn pending_links(&self) -> Vec<(IxnId, SessionId)> {
+        self.pending().collect()
+    }
+
+    /// [`Self::pending_links`], as they are walked.
+    pub fn pending(&self) -> impl Iterator<Item = (IxnId, SessionId)> + '_ {
         self.links
             .iter()
             .filter(|(_, (_, link))| *link == Link::Pending)
             .map(|(ixn, (session, _))| (*ixn, *session))
-            .collect()
+    }
+
+    /// Every session that holds or detached an interaction (once per interaction).
+    pub fn holders(&self) -> impl Iterator<Item = SessionId> + '_ {
+        let holding = self.links.values().map(|(session, _)| *session);
+        holding.chain(self.detached.values().copied())
     }
 
     /// Every association, with whether it is confirmed.

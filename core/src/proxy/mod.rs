@@ -135,27 +135,30 @@ impl Proxy {
     /// operation deadline of a request in flight or the first client silent for the idle
     /// timeout. Polls are a tick apart.
     fn skip_polls(&self, at: SimTime, before: SimTime) -> SimTime {
-        let idle_pull = self
+        if self
             .ops
             .values()
-            .any(|op| matches!(op.kind, OpKind::Idle { .. }));
-        let mut deadlines = Vec::new();
-        for (asked, _) in self.asked.values() {
-            if let Asked::Op(op) = asked {
-                match self.ops.get(op) {
-                    Some(op) => deadlines.push(op.deadline),
-                    None => return at,
-                }
-            }
-        }
-        if idle_pull {
+            .any(|op| matches!(op.kind, OpKind::Idle { .. }))
+        {
             return at;
         }
         let timeout = self.cfg.client_idle_timeout_ms;
-        let silent = (timeout > 0)
+        let mut busy_from = (timeout > 0)
             .then(|| self.last_heard.values().min().map(|heard| heard + timeout))
             .flatten();
-        let busy_from = deadlines.into_iter().chain(silent).min();
+        for (asked, _) in self.asked.values() {
+            if let Asked::Op(op) = asked {
+                let Some(op) = self.ops.get(op) else {
+                    return at;
+                };
+                if busy_from.is_none_or(|busy| op.deadline < busy) {
+                    busy_from = Some(op.deadline);
+                }
+                if op.deadline <= at {
+                    return at;
+                }
+            }
+        }
         fixed_polls(at, before, busy_from, self.cfg.tick_ms)
     }
 

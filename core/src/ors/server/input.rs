@@ -134,51 +134,56 @@ impl OrsServer {
         let rebind = self.connected
             && self
                 .assoc
-                .pending_links()
-                .iter()
-                .any(|(ixn, _)| self.owned.contains_key(ixn) && !self.binding.contains(ixn));
+                .pending()
+                .any(|(ixn, _)| self.owned.contains_key(&ixn) && !self.binding.contains(&ixn));
         if registered_work || pull_due || rebind || !self.events.is_empty() {
             return at;
         }
-        let mut due: Vec<SimTime> = Vec::new();
-        due.extend(self.pending.earliest_deadline());
-        due.extend(self.urs_pending.earliest_deadline());
+        let mut busy_from: Option<SimTime> = None;
+        let mut due = |at: SimTime| {
+            busy_from = Some(busy_from.map_or(at, |busy| busy.min(at)));
+        };
+        self.pending
+            .earliest_deadline()
+            .into_iter()
+            .for_each(&mut due);
+        let urs = self.urs_pending.earliest_deadline();
+        urs.into_iter().for_each(&mut due);
         if let Some(ttl) = self.cfg.idle_session_ttl_ms {
             let busy: BTreeSet<SessionId> = self
                 .delivering
                 .values()
                 .map(|d| d.session)
                 .chain(self.evicted.values().copied())
+                .chain(self.assoc.holders())
                 .collect();
             for (id, session) in &self.sessions {
-                let idle = !busy.contains(id)
-                    && self.assoc.held_by(*id).is_empty()
-                    && self.assoc.detached_by(*id).is_empty();
-                match (idle, session.idle_since) {
+                match (!busy.contains(id), session.idle_since) {
                     (false, None) => {}
-                    (true, Some(since)) => due.push(since + ttl),
+                    (true, Some(since)) => due(since + ttl),
                     (false, Some(_)) | (true, None) => return at,
                 }
             }
         }
         if let Some(ha) = &self.cfg.ha {
             if self.role == Role::Primary {
-                due.push(self.lease_until);
+                due(self.lease_until);
                 if ha.persistence && self.dirty > 0 {
                     if self.dirty >= ha.sync_max_buffer {
                         return at;
                     }
-                    due.push(self.last_flush + ha.sync_max_age_ms);
+                    due(self.last_flush + ha.sync_max_age_ms);
                 }
             }
         }
-        due.extend(self.recover_deadline);
-        let deliveries = self.delivering.values();
-        due.extend(deliveries.map(|d| d.since + self.cfg.delivery_timeout_ms));
-        if self.registered && self.pending.is_empty() {
-            due.push(self.last_sent_at + self.cfg.request_timeout_ms / 2);
+        self.recover_deadline.into_iter().for_each(&mut due);
+        for delivery in self.delivering.values() {
+            due(delivery.since + self.cfg.delivery_timeout_ms);
         }
-        fixed_polls(at, before, due.into_iter().min(), self.cfg.tick_ms)
+        if self.registered && self.pending.is_empty() {
+            due(self.last_sent_at + self.cfg.request_timeout_ms / 2);
+        }
+        fixed_polls(at, before, busy_from, self.cfg.tick_ms)
     }
 
     /// The periodic work, in this order: timeouts, idle sessions, the lease and the recovery
