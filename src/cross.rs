@@ -53,8 +53,10 @@ fn verdicts(report: &SweepReport) -> BTreeMap<u64, Vec<String>> {
 impl CrossCheck {
     /// Sweeps `seeds` on each runner with `options` (its runner is ignored).
     pub fn run(scenario: &Scenario, seeds: Range<u64>, options: &SweepOptions) -> Self {
+        // The hash table's seeds are the seeds each runner finished.
         let on = |runner| SweepOptions {
             runner,
+            hashes: true,
             ..options.clone()
         };
         CrossCheck {

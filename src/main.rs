@@ -508,6 +508,7 @@ fn cmd_sweep(args: SweepArgs) -> Exit {
         time_limit: time_limit.map(std::time::Duration::from_secs),
         swarm: variant.swarm,
         runner: variant.runner(),
+        hashes: hashes.is_some(),
     };
     if cross_check {
         let check = ixsim::CrossCheck::run(&scenario, seeds, &options);

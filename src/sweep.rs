@@ -48,8 +48,9 @@ pub struct SweepReport {
     pub min_seeds: u64,
     /// Seeds that ran to the end, violations or not.
     pub finished: u64,
-    /// The trace hash of every seed that ran to the end, by seed (`sweep --hashes`: a
-    /// refactor that changes no behaviour leaves this table unchanged).
+    /// The trace hash of every seed that ran to the end, by seed, when the sweep was asked
+    /// to keep them ([`SweepOptions::hashes`], `sweep --hashes`: a refactor that changes no
+    /// behaviour leaves this table unchanged); else empty.
     pub hashes: BTreeMap<u64, String>,
     /// The main stats summed over the seeds that ran to the end.
     pub totals: Totals,
@@ -200,7 +201,7 @@ impl SweepReport {
 
 /// Runs one seed, turning panics and host failures into a [`Failure`].
 pub fn check_seed(runner: Runner, scenario: &Scenario, seed: u64) -> (u64, Option<Failure>) {
-    let checked = check_seed_hashed(runner, scenario, seed);
+    let checked = check_seed_hashed(runner, scenario, seed, false);
     (checked.sim_ms, checked.failure)
 }
 
@@ -213,7 +214,17 @@ pub fn run_caught(
     scenario: &Scenario,
     seed: u64,
 ) -> Result<ixsim_sim::Outcome, String> {
-    match std::panic::catch_unwind(|| ixsim_sim::run_on(runner, scenario, seed)) {
+    run_caught_with(runner, scenario, seed, ixsim_sim::RunOptions::default())
+}
+
+/// [`run_caught`] with [`ixsim_sim::RunOptions`].
+pub fn run_caught_with(
+    runner: Runner,
+    scenario: &Scenario,
+    seed: u64,
+    options: ixsim_sim::RunOptions,
+) -> Result<ixsim_sim::Outcome, String> {
+    match std::panic::catch_unwind(|| ixsim_sim::run_with(runner, scenario, seed, options)) {
         Ok(Ok(outcome)) => Ok(outcome),
         Ok(Err(error)) => Err(error.to_string()),
         Err(payload) => Err(format!(
@@ -236,19 +247,24 @@ pub fn quiet_panics<T>(work: impl FnOnce() -> T) -> T {
 /// One seed as a sweep sees it.
 struct Checked {
     sim_ms: u64,
-    /// The trace hash, the marks reached and the stats (none when the run did not finish).
+    /// The trace hash (when asked for), the marks reached and the stats (none when the run
+    /// did not finish).
     hash: Option<String>,
     marks: Option<MarkCounts>,
     stats: Option<ixsim_sim::Stats>,
     failure: Option<Failure>,
 }
 
-/// [`check_seed`], with the run's trace hash and marks.
-fn check_seed_hashed(runner: Runner, scenario: &Scenario, seed: u64) -> Checked {
-    match run_caught(runner, scenario, seed) {
+/// [`check_seed`], with the run's marks, and its trace hash if `hash`.
+fn check_seed_hashed(runner: Runner, scenario: &Scenario, seed: u64, hash: bool) -> Checked {
+    let options = ixsim_sim::RunOptions {
+        trace_hash: hash,
+        ..ixsim_sim::RunOptions::default()
+    };
+    match run_caught_with(runner, scenario, seed, options) {
         Ok(outcome) => Checked {
             sim_ms: outcome.sim_ms,
-            hash: Some(outcome.trace_hash),
+            hash: hash.then_some(outcome.trace_hash),
             marks: Some(outcome.trace.marks),
             stats: Some(outcome.stats),
             failure: (!outcome.violations.is_empty()).then_some(Failure {
@@ -288,6 +304,9 @@ pub struct SweepOptions {
     pub swarm: bool,
     /// Which simulator runs the seeds.
     pub runner: Runner,
+    /// Keep every finished seed's trace hash ([`SweepReport::hashes`]); otherwise seeds are
+    /// hashed only to check determinism (hashing is about a tenth of a short direct run).
+    pub hashes: bool,
 }
 
 impl SweepOptions {
@@ -300,6 +319,7 @@ impl SweepOptions {
             time_limit: None,
             swarm: false,
             runner: Runner::Turmoil,
+            hashes: false,
         }
     }
 
@@ -354,7 +374,8 @@ impl Tally {
     /// returns how many seeds have failed so far.
     fn run_seed(&self, scenario: &Scenario, seed: u64, options: &SweepOptions) -> usize {
         let (scenario, _) = scenario_for_seed(scenario, seed, options.swarm);
-        let checked = check_seed_hashed(options.runner, &scenario, seed);
+        let rerun = options.checks_determinism(seed);
+        let checked = check_seed_hashed(options.runner, &scenario, seed, options.hashes || rerun);
         let (ran_ms, hash, mut failure) = (checked.sim_ms, checked.hash, checked.failure);
         self.ran.fetch_add(1, Ordering::Relaxed);
         if let (Some(counts), Ok(mut seen)) = (checked.marks, self.reached.lock()) {
@@ -363,9 +384,9 @@ impl Tally {
                 *seen.entry(mark).or_insert(0) += 1;
             }
         }
-        if options.checks_determinism(seed) && failure.is_none() {
+        if rerun && failure.is_none() {
             self.rechecked.fetch_add(1, Ordering::Relaxed);
-            let again = check_seed_hashed(options.runner, &scenario, seed).hash;
+            let again = check_seed_hashed(options.runner, &scenario, seed, true).hash;
             if again != hash {
                 failure = Some(Failure {
                     seed,
@@ -382,7 +403,7 @@ impl Tally {
         if let (Some(stats), Ok(mut totals)) = (&checked.stats, self.totals.lock()) {
             totals.add(stats);
         }
-        if let (Some(hash), Ok(mut table)) = (hash, self.hashes.lock()) {
+        if let (Some(hash), true, Ok(mut table)) = (hash, options.hashes, self.hashes.lock()) {
             table.insert(seed, hash);
         }
         let Ok(mut list) = self.failures.lock() else {

@@ -9,8 +9,7 @@
 //!
 //! [`Machine::idle_tick`]: ixsim::core::machine::Machine::idle_tick
 
-use ixsim::sim::direct::DirectOptions;
-use ixsim::sim::{Runner, Scenario};
+use ixsim::sim::{RunOptions, Runner, Scenario};
 use std::path::Path;
 
 fn seeds() -> u64 {
@@ -32,8 +31,11 @@ fn differences(name: &str, scenario: &Scenario, swarm: bool) -> Vec<String> {
             scenario.clone()
         };
         let run = |skip_idle_polls| {
-            let options = DirectOptions { skip_idle_polls };
-            ixsim::sim::runner::run_with(Runner::Direct, &scenario, seed, options)
+            let options = RunOptions {
+                skip_idle_polls,
+                trace_hash: true,
+            };
+            ixsim::sim::run_with(Runner::Direct, &scenario, seed, options)
                 .map(|o| (o.trace_hash, o.violations.len(), o.stats.submitted))
                 .map_err(|e| e.to_string())
         };

@@ -23,5 +23,5 @@ pub mod swarm;
 pub mod trace;
 pub mod workload;
 
-pub use runner::{run, run_on, Outcome, RunError, Runner, Stats};
+pub use runner::{run, run_on, run_with, Outcome, RunError, RunOptions, Runner, Stats};
 pub use scenario::{Scenario, ScenarioError};

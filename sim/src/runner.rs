@@ -7,7 +7,6 @@
 //! the same trace, byte for byte: the sim is seeded, its epoch fixed, hosts are stepped in
 //! registration order, and every machine draws only from RNGs derived from the seed.
 
-use crate::direct::DirectOptions;
 use crate::faults;
 pub use crate::hosts::RunError;
 use crate::hosts::{record_fault, FaultPoints, HostSpec, Hosts};
@@ -78,6 +77,8 @@ pub struct Stats {
 pub struct Outcome {
     pub seed: u64,
     pub scenario: String,
+    /// The trace's hash; empty when the run was asked not to hash it
+    /// ([`RunOptions::trace_hash`]).
     pub trace_hash: String,
     pub sim_ms: SimTime,
     pub stats: Stats,
@@ -822,15 +823,39 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
 
 /// Runs `scenario` with `seed` on `runner` and checks the oracles.
 pub fn run_on(runner: Runner, scenario: &Scenario, seed: u64) -> Result<Outcome, RunError> {
-    run_with(runner, scenario, seed, DirectOptions::default())
+    run_with(runner, scenario, seed, RunOptions::default())
 }
 
-/// [`run_on`], with the direct runner's options (turmoil ignores them).
+/// What a run does besides running: both on by default.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// The direct runner skips the polls a machine says would do nothing
+    /// ([`crate::host::HostDriver::skipping_idle_ticks`]): the same trace, fewer inputs. Off
+    /// to show that it changes nothing (`tests/idle_polls.rs` runs both ways and compares
+    /// their trace hashes); turmoil fires every poll either way.
+    pub skip_idle_polls: bool,
+    /// Hash the trace ([`Outcome::trace_hash`]). A sweep that keeps no hash table and checks
+    /// no determinism, and the `scenario` fuzz target, do without: hashing is a tenth of a
+    /// short run on the direct runner. Off, `trace_hash` is empty (`outcome.trace.hash()`
+    /// computes it when wanted).
+    pub trace_hash: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            skip_idle_polls: true,
+            trace_hash: true,
+        }
+    }
+}
+
+/// [`run_on`], with [`RunOptions`].
 pub fn run_with(
     runner: Runner,
     scenario: &Scenario,
     seed: u64,
-    options: DirectOptions,
+    options: RunOptions,
 ) -> Result<Outcome, RunError> {
     let faults = expand_plan(scenario, seed);
     let points = FaultPoints::new(scenario, seed, &faults);
@@ -843,10 +868,11 @@ pub fn run_with(
             sim.elapsed().as_millis() as SimTime
         }
         Runner::Direct => {
-            crate::direct::drive(scenario, seed, specs, &faults, &hosts, &points, options)?
+            let skip = options.skip_idle_polls;
+            crate::direct::drive(scenario, seed, specs, &faults, &hosts, &points, skip)?
         }
     };
-    judge(scenario, seed, &faults, &hosts, end_ms)
+    judge(scenario, seed, &faults, &hosts, end_ms, options.trace_hash)
 }
 
 /// The oracles' verdict on a finished run, and its stats.
@@ -856,6 +882,7 @@ fn judge(
     faults: &[faults::Fault],
     hosts: &Hosts,
     end_ms: SimTime,
+    hash: bool,
 ) -> Result<Outcome, RunError> {
     let trace = std::mem::take(&mut *hosts.trace.borrow_mut());
     let databases: Vec<(u16, IsDatabase)> = hosts
@@ -907,7 +934,7 @@ fn judge(
     Ok(Outcome {
         seed,
         scenario: scenario.name.clone(),
-        trace_hash: trace.hash(),
+        trace_hash: if hash { trace.hash() } else { String::new() },
         sim_ms: end_ms,
         stats: Stats {
             pull_order_inversions: crate::pull_order::inversions(&trace, &input.views),

@@ -60,7 +60,8 @@
 //!   and asks to be woken at the first poll that does something
 //!   ([`HostDriver::skipping_idle_ticks`], [`Machine::skip_idle_polls`]). The machines see
 //!   the same inputs at the same times, so the trace is the one every poll fired would give
-//!   (`tests/idle_polls.rs` runs both ways and compares; [`DirectOptions`] turns it off).
+//!   (`tests/idle_polls.rs` runs both ways and compares; [`crate::runner::RunOptions`] turns it
+//!   off).
 //!
 //! What differs from turmoil on purpose: time is exact (no tick), so races inside what
 //! turmoil rounds to one tick are explored; the latency curve is a product of uniforms rather
@@ -152,23 +153,6 @@ struct Direct<'a> {
     skip_idle: bool,
 }
 
-/// How the direct runner runs.
-#[derive(Clone, Copy, Debug)]
-pub struct DirectOptions {
-    /// Skip the polls a machine says would do nothing ([`HostDriver::skipping_idle_ticks`]):
-    /// the same trace, fewer inputs. On by default; off to show that it changes nothing
-    /// (`tests/idle_polls.rs` runs both and compares their trace hashes).
-    pub skip_idle_polls: bool,
-}
-
-impl Default for DirectOptions {
-    fn default() -> Self {
-        DirectOptions {
-            skip_idle_polls: true,
-        }
-    }
-}
-
 /// Runs the hosts of `specs` to the scenario's end on the direct runner, applying `faults`;
 /// the simulated end time in ms.
 pub(crate) fn drive(
@@ -178,7 +162,7 @@ pub(crate) fn drive(
     faults: &[Fault],
     run: &Hosts,
     points: &FaultPoints,
-    options: DirectOptions,
+    skip_idle_polls: bool,
 ) -> Result<SimTime, RunError> {
     let by_name: BTreeMap<String, usize> = specs
         .iter()
@@ -224,7 +208,7 @@ pub(crate) fn drive(
         run,
         scratch: Vec::new(),
         wire_buffer: Vec::new(),
-        skip_idle: options.skip_idle_polls,
+        skip_idle: skip_idle_polls,
     };
     for (index, fault) in faults.iter().enumerate() {
         direct.at(fault.at_ms.saturating_mul(1000), Event::Fault(index));

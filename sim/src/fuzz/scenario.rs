@@ -16,7 +16,7 @@
 
 use crate::faults::{fault_and_heal, Fault, RandomKind};
 use crate::scenario::{built_in_names, ExplicitSubmit, Scenario};
-use crate::{run_on, swarm, Runner};
+use crate::{run_with, swarm, RunOptions, Runner};
 use arbitrary::{Arbitrary, Unstructured};
 use std::sync::OnceLock;
 
@@ -211,7 +211,12 @@ pub fn scenario(bytes: &[u8]) {
     else {
         return;
     };
-    let outcome = match run_on(FUZZ_RUNNER, &scenario, seed) {
+    // No trace hash unless it fails: hashing is a tenth of a short run.
+    let options = RunOptions {
+        trace_hash: false,
+        ..RunOptions::default()
+    };
+    let outcome = match run_with(FUZZ_RUNNER, &scenario, seed, options) {
         Ok(outcome) => outcome,
         Err(error) => panic!("{} seed {seed}: {error}", scenario.name),
     };
@@ -226,7 +231,7 @@ pub fn scenario(bytes: &[u8]) {
              fuzz-scenario INPUT` writes it as a scenario file.\n{}",
             scenario.name,
             first.oracle,
-            outcome.trace_hash,
+            outcome.trace.hash(),
             all.join("\n")
         );
     }
@@ -290,6 +295,7 @@ pub fn seed_corpus() -> Vec<(String, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run_on;
 
     fn input(base: u8) -> ScenarioInput {
         ScenarioInput {
