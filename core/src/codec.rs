@@ -44,6 +44,18 @@ pub fn encode(message: &Message, out: &mut Vec<u8>) -> Result<(), CodecError> {
     Ok(())
 }
 
+/// Whether `message` can be sent as one frame: what [`encode`] would refuse, found by
+/// counting its encoding's bytes without writing them (the direct runner hands receivers the
+/// message itself and checks only this).
+pub fn check_frame(message: &Message) -> Result<(), CodecError> {
+    let payload_bytes = postcard::experimental::serialized_size(message)
+        .map_err(|error| CodecError::Malformed(error.to_string()))?;
+    if payload_bytes > FRAME_BYTES_MAX {
+        return Err(CodecError::TooLarge(payload_bytes));
+    }
+    Ok(())
+}
+
 /// The payload length a frame header announces, if the header is complete and within bounds.
 pub fn frame_len(bytes: &[u8]) -> Result<Option<usize>, CodecError> {
     let Some(header) = bytes.get(..HEADER_BYTES) else {
@@ -106,6 +118,32 @@ mod tests {
         assert_eq!(decoded, message);
         assert_eq!(used, bytes.len());
         assert_eq!(decode(&bytes[..bytes.len() - 1]), Ok(None));
+    }
+
+    /// `check_frame` refuses exactly what `encode` refuses: a message whose payload is one
+    /// byte over the limit, and passes one at the limit.
+    #[test]
+    fn check_frame_agrees_with_encode_at_the_limit() {
+        let with_name = |len: usize| Message::Request {
+            ref_id: RefId(1),
+            request: Request::RegisterClient {
+                name: "x".repeat(len),
+                kind: crate::protocol::ClientKind::Router,
+            },
+        };
+        let size = |message: &Message| postcard::to_allocvec(message).unwrap().len();
+        let overhead = size(&with_name(100_000)) - 100_000;
+        for len in [
+            0,
+            5,
+            FRAME_BYTES_MAX - overhead,
+            FRAME_BYTES_MAX - overhead + 1,
+        ] {
+            let message = with_name(len);
+            let encoded = encode(&message, &mut Vec::new());
+            assert_eq!(check_frame(&message), encoded, "name of {len} bytes");
+        }
+        assert!(check_frame(&with_name(FRAME_BYTES_MAX)).is_err());
     }
 
     #[test]

@@ -39,8 +39,9 @@
 //!   reaches an end that is gone is answered with a reset, which closes the other end at once
 //!   on arrival; one that reaches a crashed host waits for its restart and is answered then
 //!   (the restarted process has no such connection).
-//! - **Frames.** Each message is encoded when sent, as the shell's codec would, so that one
-//!   past the frame limit closes the sender's connection as it does under turmoil; the
+//! - **Frames.** Each message sent is measured as the shell's codec would encode it
+//!   ([`codec::check_frame`]), so that one past the frame limit closes the sender's
+//!   connection as it does under turmoil; the
 //!   receiver is handed the message itself (what decodes from an encoding is the message:
 //!   the codec's own property). A corrupt frame cannot arise here: machines send messages,
 //!   not bytes (the codec's decoding of hostile bytes is the `codec_decode` fuzz target's).
@@ -145,9 +146,7 @@ struct Direct<'a> {
     queue: EventQueue<Event>,
     now: Micros,
     run: &'a Hosts,
-    /// Where frames are encoded to check their size (reused: one allocation per run).
-    scratch: Vec<u8>,
-    /// The wires being carried out (reused, as `scratch`).
+    /// The wires being carried out (reused: one allocation per run).
     wire_buffer: Vec<Wire>,
     /// Hosts' drivers skip idle polls ([`HostDriver::skipping_idle_ticks`]).
     skip_idle: bool,
@@ -206,7 +205,6 @@ pub(crate) fn drive(
         queue: EventQueue::new(),
         now: 0,
         run,
-        scratch: Vec::new(),
         wire_buffer: Vec::new(),
         skip_idle: skip_idle_polls,
     };
@@ -369,8 +367,7 @@ impl Direct<'_> {
                 let Some(&(conn, side)) = self.hosts[host].ends.get(&generation) else {
                     return Ok(());
                 };
-                self.scratch.clear();
-                if codec::encode(&message, &mut self.scratch).is_err() {
+                if codec::check_frame(&message).is_err() {
                     // The shell's connection task stops on a frame it cannot write.
                     let peer = self.net.conns[&conn].ends[side].peer;
                     self.close_end(conn, side, true);
