@@ -192,7 +192,7 @@ struct Variant {
     /// the defaults when it has none).
     #[arg(long)]
     buggify: bool,
-    /// The simulator: `direct` (event-driven, exact time, 8-18 times turmoil's speed: the
+    /// The simulator: `direct` (event-driven, exact time, 8-16 times turmoil's speed: the
     /// default for run, sweep and shrink) or `turmoil` (the reference the direct runner is
     /// cross-checked against). `repro` uses the runner its token names.
     #[arg(long, value_enum)]
