@@ -198,6 +198,13 @@ impl UrsServer {
             .map(|(agent, _)| agent)
     }
 
+    /// When the keep-alive ping to `node` falls due: connected, nothing outstanding there,
+    /// half a request timeout after the last send to it.
+    fn ping_due_at(&self, node: usize) -> Option<SimTime> {
+        (self.connected[node] && self.pending[node].is_empty())
+            .then_some(self.last_sent_at[node] + self.cfg.request_timeout_ms / 2)
+    }
+
     /// [`Machine::skip_idle_polls`]: a poll does something at once if it would serve a wait
     /// (an agent free for it on its connected node), else from the first request deadline,
     /// ping due (a connected node with nothing outstanding) or wait deadline. Polls are a
@@ -210,10 +217,8 @@ impl UrsServer {
             return at;
         }
         let node_due = |node: usize| {
-            let pending = &self.pending[node];
-            let ping = (self.connected[node] && pending.is_empty())
-                .then_some(self.last_sent_at[node] + self.cfg.request_timeout_ms / 2);
-            pending.earliest_deadline().into_iter().chain(ping).min()
+            let expiry = self.pending[node].earliest_deadline();
+            expiry.into_iter().chain(self.ping_due_at(node)).min()
         };
         let busy_from = (0..self.pending.len())
             .filter_map(node_due)
@@ -517,10 +522,7 @@ impl UrsServer {
             if let Some(request) = self.pending[node].expired(now) {
                 out.push(Output::Trace(TraceEvent::RequestTimedOut { request }));
                 out.push(Output::Close(Peer::Server(node as u16)));
-            } else if self.connected[node]
-                && self.pending[node].is_empty()
-                && now >= self.last_sent_at[node] + self.cfg.request_timeout_ms / 2
-            {
+            } else if self.ping_due_at(node).is_some_and(|due| now >= due) {
                 self.send(now, node, Request::Ping, Sent::Ping, out);
             }
         }

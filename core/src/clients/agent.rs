@@ -294,17 +294,27 @@ impl AgentDesktop {
                     next = next.min(at.max(now + 1));
                 }
             }
-            if self.pending.is_empty() && now >= self.last_sent_at + self.cfg.request_timeout_ms / 2
-            {
+            if self.ping_due_at().is_some_and(|due| now >= due) {
                 self.send(now, Request::Ping, Sent::Ping, out);
             }
-            for (until, stopping) in self.handling.values() {
-                if !stopping {
-                    next = next.min(*until);
-                }
+            if let Some(until) = self.next_done() {
+                next = next.min(until);
             }
         }
         out.push(Output::SetTimer(TICK_TIMER, next.max(now + 1)));
+    }
+
+    /// When the keep-alive ping falls due: connected, nothing outstanding, half a request
+    /// timeout after the last send.
+    fn ping_due_at(&self) -> Option<SimTime> {
+        (self.connected && self.pending.is_empty())
+            .then_some(self.last_sent_at + self.cfg.request_timeout_ms / 2)
+    }
+
+    /// When the agent is next done with an interaction it handles (and not stopping yet).
+    fn next_done(&self) -> Option<SimTime> {
+        let handling = self.handling.values().filter(|(_, stopping)| !stopping);
+        handling.map(|(until, _)| *until).min()
     }
 
     /// [`Machine::skip_idle_polls`]: a poll does something from the first request deadline,
@@ -316,16 +326,9 @@ impl AgentDesktop {
         let mut until = None;
         let retry = self.login_retry_at.filter(|_| self.connected);
         if self.connected {
-            until = self
-                .handling
-                .values()
-                .filter(|(_, stopping)| !stopping)
-                .map(|(until, _)| *until)
-                .min();
-            let quiet = self.pending.is_empty();
-            let ping = quiet.then_some(self.last_sent_at + self.cfg.request_timeout_ms / 2);
-            let retry_due = retry.filter(|_| quiet);
-            busy_from = [busy_from, until, ping, retry_due]
+            until = self.next_done();
+            let retry_due = retry.filter(|_| self.pending.is_empty());
+            busy_from = [busy_from, until, self.ping_due_at(), retry_due]
                 .into_iter()
                 .flatten()
                 .min();

@@ -106,6 +106,13 @@ impl MediaServer {
         self.send(now, request, Sent::Submit(index), out);
     }
 
+    /// When the keep-alive ping falls due: connected, nothing outstanding, half a request
+    /// timeout after the last send.
+    fn ping_due_at(&self) -> Option<SimTime> {
+        (self.connected && self.pending.is_empty())
+            .then_some(self.last_sent_at + self.cfg.request_timeout_ms / 2)
+    }
+
     /// [`Machine::skip_idle_polls`]: a poll does something at once if connected with
     /// submits to send again, else from the first request deadline, the next submit's time or
     /// (connected, nothing outstanding) the ping due. Each poll sets the next a tick on, or at
@@ -115,12 +122,14 @@ impl MediaServer {
             return at;
         }
         let upcoming = self.cfg.submits.get(self.next).map(|spec| spec.at_ms);
-        let ping = (self.connected && self.pending.is_empty())
-            .then_some(self.last_sent_at + self.cfg.request_timeout_ms / 2);
-        let busy_from = [self.pending.earliest_deadline(), upcoming, ping]
-            .into_iter()
-            .flatten()
-            .min();
+        let busy_from = [
+            self.pending.earliest_deadline(),
+            upcoming,
+            self.ping_due_at(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let tick = self.cfg.tick_ms;
         let step = |now: SimTime| upcoming.map_or(now + tick, |at| (now + tick).min(at));
         walk_polls(at, before, busy_from, step)
@@ -145,8 +154,7 @@ impl MediaServer {
             while let Some(index) = self.retry.pop_front() {
                 self.submit(now, index, out);
             }
-            if self.pending.is_empty() && now >= self.last_sent_at + self.cfg.request_timeout_ms / 2
-            {
+            if self.ping_due_at().is_some_and(|due| now >= due) {
                 self.send(now, Request::Ping, Sent::Ping, out);
             }
         }

@@ -106,28 +106,40 @@ impl Router {
         }
     }
 
+    /// Interactions held and not offered yet.
+    fn waiting(&self) -> u32 {
+        self.holding
+            .values()
+            .filter(|h| **h == Holding::Idle)
+            .count() as u32
+    }
+
+    /// How many interactions to pull: the agents' free capacity beyond what it holds, at
+    /// most a batch.
+    fn pull_count(&self) -> u32 {
+        let capacity: u32 = self.agents.keys().map(|agent| self.free(*agent)).sum();
+        capacity
+            .saturating_sub(self.waiting())
+            .min(self.cfg.pull_batch_max)
+    }
+
+    /// When the keep-alive ping falls due: connected, nothing outstanding, half a request
+    /// timeout after the last send.
+    fn ping_due_at(&self) -> Option<SimTime> {
+        (self.connected && self.pending.is_empty())
+            .then_some(self.last_sent_at + self.cfg.request_timeout_ms / 2)
+    }
+
     /// Whether [`Self::drive`] would do anything: offer an interaction it holds to a free
     /// agent, or pull for free capacity.
     fn would_drive(&self) -> bool {
         if !self.connected {
             return false;
         }
-        let waiting = self
-            .holding
-            .values()
-            .filter(|h| **h == Holding::Idle)
-            .count() as u32;
-        if waiting > 0 && self.pick_agent().is_some() {
+        if self.waiting() > 0 && self.pick_agent().is_some() {
             return true;
         }
-        if self.pulling {
-            return false;
-        }
-        let capacity: u32 = self.agents.keys().map(|agent| self.free(*agent)).sum();
-        capacity
-            .saturating_sub(waiting)
-            .min(self.cfg.pull_batch_max)
-            > 0
+        !self.pulling && self.pull_count() > 0
     }
 
     /// Delivers what it holds, then pulls for the capacity left.
@@ -156,15 +168,7 @@ impl Router {
         if self.pulling {
             return;
         }
-        let capacity: u32 = self.agents.keys().map(|agent| self.free(*agent)).sum();
-        let waiting = self
-            .holding
-            .values()
-            .filter(|h| **h == Holding::Idle)
-            .count() as u32;
-        let count = capacity
-            .saturating_sub(waiting)
-            .min(self.cfg.pull_batch_max);
+        let count = self.pull_count();
         if count > 0 {
             self.pulling = true;
             let request = Request::Pull {
@@ -277,10 +281,7 @@ impl Router {
             }
         }
         self.drive(now, out);
-        if self.connected
-            && self.pending.is_empty()
-            && now >= self.last_sent_at + self.cfg.request_timeout_ms / 2
-        {
+        if self.ping_due_at().is_some_and(|due| now >= due) {
             self.send(now, Request::Ping, Sent::Ping, out);
         }
         out.push(Output::SetTimer(TICK_TIMER, now + self.cfg.tick_ms));
@@ -299,11 +300,9 @@ impl Router {
             Holding::Offered(since) => Some(since + self.cfg.delivery_timeout_ms),
             _ => None,
         });
-        let ping = (self.connected && self.pending.is_empty())
-            .then_some(self.last_sent_at + self.cfg.request_timeout_ms / 2);
         let busy_from = offers
             .chain(self.pending.earliest_deadline())
-            .chain(ping)
+            .chain(self.ping_due_at())
             .min();
         fixed_polls(at, before, busy_from, self.cfg.tick_ms)
     }

@@ -8,9 +8,7 @@ use super::{OrsServer, Role, SERVER, URS};
 use crate::clients::TICK_TIMER;
 use crate::ids::{RefId, SimTime};
 use crate::machine::{fixed_polls, Input, Output, Peer, TimerId};
-use crate::ors::assoc::SessionId;
 use crate::protocol::{Event, Message};
-use std::collections::BTreeSet;
 
 impl OrsServer {
     pub(super) fn on_input(&mut self, now: SimTime, input: Input, out: &mut Vec<Output>) {
@@ -127,36 +125,27 @@ impl OrsServer {
     pub(super) fn skip_polls(&self, at: SimTime, before: SimTime) -> SimTime {
         let registered_work =
             self.registered && (!self.to_place.is_empty() || !self.taken_back.is_empty());
-        let pull_due = self.registered
-            && self.cfg.pull_by_this_node
-            && !self.pulling
-            && self.cfg.pull_limit > self.owned.len() as u32;
         let rebind = self.connected
             && self
                 .assoc
                 .pending()
                 .any(|(ixn, _)| self.owned.contains_key(&ixn) && !self.binding.contains(&ixn));
-        if registered_work || pull_due || rebind || !self.events.is_empty() {
+        if registered_work || self.may_pull() || rebind || !self.events.is_empty() {
             return at;
         }
         let mut busy_from: Option<SimTime> = None;
         let mut due = |at: SimTime| {
             busy_from = Some(busy_from.map_or(at, |busy| busy.min(at)));
         };
-        self.pending
-            .earliest_deadline()
-            .into_iter()
-            .for_each(&mut due);
-        let urs = self.urs_pending.earliest_deadline();
-        urs.into_iter().for_each(&mut due);
+        let deadlines = [
+            self.pending.earliest_deadline(),
+            self.urs_pending.earliest_deadline(),
+            self.recover_deadline,
+            self.ping_due_at(),
+        ];
+        deadlines.into_iter().flatten().for_each(&mut due);
         if let Some(ttl) = self.cfg.idle_session_ttl_ms {
-            let busy: BTreeSet<SessionId> = self
-                .delivering
-                .values()
-                .map(|d| d.session)
-                .chain(self.evicted.values().copied())
-                .chain(self.assoc.holders())
-                .collect();
+            let busy = self.sessions_holding();
             for (id, session) in &self.sessions {
                 match (!busy.contains(id), session.idle_since) {
                     (false, None) => {}
@@ -176,12 +165,8 @@ impl OrsServer {
                 }
             }
         }
-        self.recover_deadline.into_iter().for_each(&mut due);
         for delivery in self.delivering.values() {
             due(delivery.since + self.cfg.delivery_timeout_ms);
-        }
-        if self.registered && self.pending.is_empty() {
-            due(self.last_sent_at + self.cfg.request_timeout_ms / 2);
         }
         fixed_polls(at, before, busy_from, self.cfg.tick_ms)
     }

@@ -54,12 +54,16 @@ impl OrsServer {
         self.send(now, register, Sent::Register, 0, out);
     }
 
+    /// When the keep-alive ping falls due: registered, nothing outstanding, half a request
+    /// timeout after the last send.
+    pub(super) fn ping_due_at(&self) -> Option<SimTime> {
+        (self.registered && self.pending.is_empty())
+            .then_some(self.last_sent_at + self.cfg.request_timeout_ms / 2)
+    }
+
     /// A registered server that has sent nothing for half a request timeout pings the node.
     pub(super) fn keep_alive(&mut self, now: SimTime, out: &mut Vec<Output>) {
-        if self.registered
-            && self.pending.is_empty()
-            && now >= self.last_sent_at + self.cfg.request_timeout_ms / 2
-        {
+        if self.ping_due_at().is_some_and(|due| now >= due) {
             self.send(now, Request::Ping, Sent::Ping, 0, out);
         }
     }

@@ -17,14 +17,23 @@ use crate::protocol::{Event, Field, IxnInfo, Request};
 use crate::trace::TraceEvent;
 
 impl OrsServer {
+    /// How many more interactions this server may own.
+    fn pull_room(&self) -> u32 {
+        self.cfg.pull_limit.saturating_sub(self.owned.len() as u32)
+    }
+
+    /// Whether [`Self::maybe_pull`] pulls now. Pulls wait for the registration's answer: the
+    /// node first lists what this name still owns, which counts against the limit.
+    pub(super) fn may_pull(&self) -> bool {
+        self.registered && self.cfg.pull_by_this_node && !self.pulling && self.pull_room() > 0
+    }
+
     /// Asks the next queue for as many interactions as there is room for.
     pub(super) fn maybe_pull(&mut self, now: SimTime, out: &mut Vec<Output>) {
-        let room = self.cfg.pull_limit.saturating_sub(self.owned.len() as u32);
-        // Pulls wait for the registration's answer: the node first lists what this name still
-        // owns, which counts against the limit.
-        if !(self.registered && self.cfg.pull_by_this_node && !self.pulling && room > 0) {
+        if !self.may_pull() {
             return;
         }
+        let room = self.pull_room();
         let count = if room > 1 && self.buggify.fires(Site::OrsPullOne, now, out) {
             1
         } else {

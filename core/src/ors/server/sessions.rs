@@ -221,25 +221,27 @@ impl OrsServer {
         self.timers.retain(|(owner, _)| *owner != session);
     }
 
+    /// The sessions that hold an interaction: one being delivered, evicted (evicted passive
+    /// interactions are still associated, in their user data), associated or detached.
+    pub(super) fn sessions_holding(&self) -> BTreeSet<SessionId> {
+        let delivering = self.delivering.values().map(|d| d.session);
+        delivering
+            .chain(self.evicted.values().copied())
+            .chain(self.assoc.holders())
+            .collect()
+    }
+
     /// `ixnfm-idle-session-ttl` [S-ORS-fail]: a session that holds no interaction (none
     /// associated, evicted, detached, or being delivered) for the ttl ends.
     pub(super) fn idle_sessions(&mut self, now: SimTime, out: &mut Vec<Output>) {
         let Some(ttl) = self.cfg.idle_session_ttl_ms else {
             return;
         };
-        // Evicted passive interactions are still associated (in their user data).
-        let busy: BTreeSet<SessionId> = self
-            .delivering
-            .values()
-            .map(|d| d.session)
-            .chain(self.evicted.values().copied())
-            .collect();
+        let busy = self.sessions_holding();
         let mut expired = Vec::new();
         let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
         for id in ids {
-            let idle = !busy.contains(&id)
-                && self.assoc.held_by(id).is_empty()
-                && self.assoc.detached_by(id).is_empty();
+            let idle = !busy.contains(&id);
             let Some(session) = self.sessions.get_mut(&id) else {
                 continue;
             };
