@@ -186,15 +186,17 @@ mod tests {
             .collect()
     }
 
-    fn both_up() -> Vec<(SimTime, TraceEvent)> {
-        vec![(5, connected(0)), (5, connected(1))]
+    /// The oracle's findings on a proxy connected to both nodes at 5 ms, then `events`.
+    fn judge_both_up(events: impl IntoIterator<Item = (SimTime, TraceEvent)>) -> Vec<String> {
+        let mut all = vec![(5, connected(0)), (5, connected(1))];
+        all.extend(events);
+        judge(&all)
     }
 
     #[test]
     fn s_px_2003_a_not_found_while_a_node_was_down_is_a_violation() {
-        let mut events = both_up();
-        events.extend([(100, disconnected("srv1")), (300, not_found(200))]);
-        let found = judge(&events);
+        let events = [(100, disconnected("srv1")), (300, not_found(200))];
+        let found = judge_both_up(events);
         assert_eq!(
             found.len(),
             1,
@@ -204,24 +206,22 @@ mod tests {
 
         // The same with a corrupt frame closing the connection, and with a node down over a
         // finished stretch.
-        let mut events = both_up();
-        events.extend([
+        let events = [
             (100, disconnected("srv1 (corrupt frame)")),
             (300, not_found(200)),
-        ]);
+        ];
         assert_eq!(
-            judge(&events).len(),
+            judge_both_up(events).len(),
             1,
             "a corrupt frame's disconnect counts"
         );
-        let mut events = both_up();
-        events.extend([
+        let events = [
             (100, disconnected("srv0")),
             (250, connected(0)),
             (300, not_found(200)),
-        ]);
+        ];
         assert_eq!(
-            judge(&events).len(),
+            judge_both_up(events).len(),
             1,
             "srv0 was down at 200 ms, up by the answer"
         );
@@ -229,24 +229,22 @@ mod tests {
 
     #[test]
     fn s_px_2003_a_not_found_from_a_restarted_proxy_before_it_reconnected_is_a_violation() {
-        let mut events = both_up();
-        events.extend([
+        let events = [
             (100, TraceEvent::ProcessKilled),
             (150, connected(0)),
             (300, not_found(200)),
-        ]);
-        let found = judge(&events);
+        ];
+        let found = judge_both_up(events);
         assert_eq!(found.len(), 1, "srv1 was never reconnected: {found:?}");
     }
 
     #[test]
     fn s_px_2003_a_not_found_after_a_node_was_given_up_on_is_a_violation() {
-        let mut events = both_up();
-        events.extend([
+        let events = [
             (1210, TraceEvent::NodeSilent { node: 1 }),
             (1210, not_found(200)),
-        ]);
-        let found = judge(&events);
+        ];
+        let found = judge_both_up(events);
         assert_eq!(
             found.len(),
             1,
@@ -257,52 +255,47 @@ mod tests {
 
     #[test]
     fn s_px_2003_a_not_found_with_every_node_reachable_passes() {
-        let mut events = both_up();
-        events.push((300, not_found(200)));
+        let events = [(300, not_found(200))];
         assert_eq!(
-            judge(&events),
+            judge_both_up(events),
             Vec::<String>::new(),
             "both nodes up throughout"
         );
 
         // A connect or disconnect in the very millisecond the request came may be on either
         // side of it.
-        let mut events = both_up();
-        events.extend([(200, disconnected("srv1")), (300, not_found(200))]);
+        let events = [(200, disconnected("srv1")), (300, not_found(200))];
         assert_eq!(
-            judge(&events),
+            judge_both_up(events),
             Vec::<String>::new(),
             "srv1 went down as the request came"
         );
 
         // A node that went down during the lookup may have answered first.
-        let mut events = both_up();
-        events.extend([(250, disconnected("srv1")), (300, not_found(200))]);
+        let events = [(250, disconnected("srv1")), (300, not_found(200))];
         assert_eq!(
-            judge(&events),
+            judge_both_up(events),
             Vec::<String>::new(),
             "srv1 went down after the request"
         );
 
         // A node given up on before the lookup's request timeout ran was another operation's
         // silence, whether in the answer's millisecond or an earlier one.
-        let mut events = both_up();
-        events.extend([
+        let events = [
             (1100, TraceEvent::NodeSilent { node: 1 }),
             (1100, not_found(200)),
-        ]);
+        ];
         assert_eq!(
-            judge(&events),
+            judge_both_up(events),
             Vec::<String>::new(),
             "the lookup's timeout had not run"
         );
-        let mut events = both_up();
-        events.extend([
+        let events = [
             (900, TraceEvent::NodeSilent { node: 1 }),
             (1205, not_found(200)),
-        ]);
+        ];
         assert_eq!(
-            judge(&events),
+            judge_both_up(events),
             Vec::<String>::new(),
             "given up on in an earlier tick"
         );
