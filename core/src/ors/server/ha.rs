@@ -154,10 +154,15 @@ impl OrsServer {
         debug_assert_eq!(self.backup_holds_nothing(), Ok(()));
     }
 
+    /// When a primary of a pair loses its lease (and steps down).
+    pub(super) fn lease_ends_at(&self) -> Option<SimTime> {
+        (self.cfg.ha.is_some() && self.role == Role::Primary).then_some(self.lease_until)
+    }
+
     /// A primary whose lease ran out steps down on its own: the supervisor may promote the
     /// other member from then on.
     pub(super) fn step_down_if_lease_ran_out(&mut self, now: SimTime, out: &mut Vec<Output>) {
-        if self.cfg.ha.is_some() && self.role == Role::Primary && now >= self.lease_until {
+        if self.lease_ends_at().is_some_and(|end| now >= end) {
             out.push(Output::Trace(TraceEvent::RequestTimedOut {
                 request: "RequestHeartbeat (lease ran out)",
             }));

@@ -4,7 +4,7 @@
 //!
 //! Must not: decide anything itself: each input goes to the concept it concerns.
 
-use super::{OrsServer, Role, SERVER, URS};
+use super::{OrsServer, SERVER, URS};
 use crate::clients::TICK_TIMER;
 use crate::ids::{RefId, SimTime};
 use crate::machine::{fixed_polls, Input, Output, Peer, TimerId};
@@ -142,6 +142,8 @@ impl OrsServer {
             self.urs_pending.earliest_deadline(),
             self.recover_deadline,
             self.ping_due_at(),
+            self.lease_ends_at(),
+            self.flush_due_at(),
         ];
         deadlines.into_iter().flatten().for_each(&mut due);
         if let Some(ttl) = self.cfg.idle_session_ttl_ms {
@@ -151,17 +153,6 @@ impl OrsServer {
                     (false, None) => {}
                     (true, Some(since)) => due(since + ttl),
                     (false, Some(_)) | (true, None) => return at,
-                }
-            }
-        }
-        if let Some(ha) = &self.cfg.ha {
-            if self.role == Role::Primary {
-                due(self.lease_until);
-                if ha.persistence && self.dirty > 0 {
-                    if self.dirty >= ha.sync_max_buffer {
-                        return at;
-                    }
-                    due(self.last_flush + ha.sync_max_age_ms);
                 }
             }
         }

@@ -135,15 +135,22 @@ impl OrsServer {
         }
     }
 
+    /// From when a flush is due: a persisting primary with changes flushes once its buffer is
+    /// full (at once) or its oldest change is `sync_max_age_ms` old.
+    pub(super) fn flush_due_at(&self) -> Option<SimTime> {
+        let ha = self.cfg.ha.as_ref()?;
+        if !ha.persistence || self.role != Role::Primary || self.dirty == 0 {
+            return None;
+        }
+        if self.dirty >= ha.sync_max_buffer {
+            return Some(0);
+        }
+        Some(self.last_flush + ha.sync_max_age_ms)
+    }
+
     /// Flushes the sync buffer when it is full or old enough [S-ORS-ha].
     pub(super) fn maybe_flush(&mut self, now: SimTime, out: &mut Vec<Output>) {
-        let Some(ha) = &self.cfg.ha else {
-            return;
-        };
-        if !ha.persistence || self.role != Role::Primary || self.dirty == 0 {
-            return;
-        }
-        if self.dirty < ha.sync_max_buffer && now < self.last_flush + ha.sync_max_age_ms {
+        if self.flush_due_at().is_none_or(|due| now < due) {
             return;
         }
         let write = self.writes.issue();
